@@ -1,0 +1,282 @@
+//! Clients (applications): what a host registers, and what it reads back.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::ids::ClientId;
+use crate::scope::Scope;
+use crate::secret::Secret;
+
+/// The OAuth 2.0 grant types a client may be allowed (RFC 6749 §4, §6).
+///
+/// The variant order is part of the on-disk format: append, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6): the client receives refresh tokens.
+    RefreshToken,
+    /// `password` (RFC 6749 §4.3), as Ticketpark uses it.
+    Password,
+    /// `client_credentials` (RFC 6749 §4.4), as Prioticket uses it.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::Password,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The `grant_type` value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::Password => "password",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub(crate) fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = Error;
+    /// Parses a `grant_type` value; unknown values are `unsupported_grant_type`.
+    fn from_str(text: &str) -> Result<GrantType, Error> {
+        GrantType::ALL
+            .into_iter()
+            .find(|grant_type| grant_type.as_str() == text)
+            .ok_or(Error::UnsupportedGrantType)
+    }
+}
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+///
+/// The variant order is part of the on-disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClientKind {
+    /// A server-side application holding a client secret.
+    Confidential,
+    /// A browser or native app: no secret, must use PKCE for the code flow.
+    Public,
+}
+
+/// How long refresh tokens live.
+///
+/// The variant order is part of the on-disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RefreshLifetime {
+    /// Refresh tokens never expire (pretix); they end when revoked.
+    Never,
+    /// Absolute lifetime, counted from the grant's creation: rotation does not
+    /// extend it, so a token family ends at `created + lifetime` at the latest.
+    AbsoluteSeconds(u64),
+}
+
+/// Lifetimes that override the store-wide defaults for one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LifetimeOverrides {
+    /// Access token lifetime in seconds.
+    pub access_seconds: Option<u64>,
+    /// Refresh token lifetime.
+    pub refresh: Option<RefreshLifetime>,
+    /// Authorization code lifetime in seconds (at most 600, R04).
+    pub code_seconds: Option<u64>,
+}
+
+impl LifetimeOverrides {
+    /// Overrides the access token lifetime.
+    pub fn access(mut self, lifetime: Duration) -> LifetimeOverrides {
+        self.access_seconds = Some(lifetime.as_secs());
+        self
+    }
+
+    /// Overrides the refresh token lifetime.
+    pub fn refresh(mut self, lifetime: RefreshLifetime) -> LifetimeOverrides {
+        self.refresh = Some(lifetime);
+        self
+    }
+
+    /// Overrides the code lifetime.
+    pub fn code(mut self, lifetime: Duration) -> LifetimeOverrides {
+        self.code_seconds = Some(lifetime.as_secs());
+        self
+    }
+
+    /// `other`'s values where it has them, else `self`'s.
+    pub(crate) fn overlaid_by(self, other: LifetimeOverrides) -> LifetimeOverrides {
+        LifetimeOverrides {
+            access_seconds: other.access_seconds.or(self.access_seconds),
+            refresh: other.refresh.or(self.refresh),
+            code_seconds: other.code_seconds.or(self.code_seconds),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.access_seconds == Some(0) {
+            return Err(Error::InvalidConfig {
+                reason: "the access token lifetime must be at least 1 second",
+            });
+        }
+        if matches!(self.refresh, Some(RefreshLifetime::AbsoluteSeconds(0))) {
+            return Err(Error::InvalidConfig {
+                reason: "the refresh token lifetime must be at least 1 second",
+            });
+        }
+        if self
+            .code_seconds
+            .is_some_and(|s| s == 0 || s > crate::config::MAX_CODE_LIFETIME)
+        {
+            return Err(Error::InvalidConfig {
+                reason: "the code lifetime must be 1 to 600 seconds (R04)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A client to register.
+///
+/// ```
+/// use grantdb::{NewClient, GrantType};
+/// let app = NewClient::confidential("pretalx")
+///     .redirect_uri("https://pretalx.com")
+///     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+///     .scopes("read write profile")?;
+/// # Ok::<(), grantdb::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClient {
+    /// Display name shown to users on the consent page.
+    pub name: String,
+    /// Exact redirect URIs; the first is the default.
+    pub redirect_uris: Vec<String>,
+    /// Confidential (gets a secret) or public.
+    pub kind: ClientKind,
+    /// The grant types it may use.
+    pub grant_types: Vec<GrantType>,
+    /// The scopes it may request.
+    pub scopes: Scope,
+    /// Lifetimes that differ from the store's defaults.
+    pub lifetimes: LifetimeOverrides,
+}
+
+impl NewClient {
+    /// A confidential client (it will receive a secret) with no grant types yet.
+    pub fn confidential(name: impl Into<String>) -> NewClient {
+        NewClient::new(name, ClientKind::Confidential)
+    }
+
+    /// A public client (no secret; PKCE required for the code flow).
+    pub fn public(name: impl Into<String>) -> NewClient {
+        NewClient::new(name, ClientKind::Public)
+    }
+
+    fn new(name: impl Into<String>, kind: ClientKind) -> NewClient {
+        NewClient {
+            name: name.into(),
+            redirect_uris: Vec::new(),
+            kind,
+            grant_types: Vec::new(),
+            scopes: Scope::empty(),
+            lifetimes: LifetimeOverrides::default(),
+        }
+    }
+
+    /// Adds a redirect URI (the first added is the default).
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> NewClient {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Sets the allowed grant types.
+    pub fn grant_types(mut self, grant_types: impl IntoIterator<Item = GrantType>) -> NewClient {
+        self.grant_types = grant_types.into_iter().collect();
+        self
+    }
+
+    /// Sets the allowed scopes from a space-delimited string.
+    pub fn scopes(mut self, scopes: &str) -> Result<NewClient, Error> {
+        self.scopes = Scope::parse(scopes)?;
+        Ok(self)
+    }
+
+    /// Sets per-client lifetimes.
+    pub fn lifetimes(mut self, lifetimes: LifetimeOverrides) -> NewClient {
+        self.lifetimes = lifetimes;
+        self
+    }
+}
+
+/// Changes to a registered client; `None` leaves a field as it is.
+///
+/// Changes apply to what is issued from now on; tokens already issued keep
+/// their scope and expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New redirect URIs (replacing all).
+    pub redirect_uris: Option<Vec<String>>,
+    /// New grant types (replacing all).
+    pub grant_types: Option<Vec<GrantType>>,
+    /// New allowed scopes.
+    pub scopes: Option<Scope>,
+    /// New lifetime overrides (replacing all).
+    pub lifetimes: Option<LifetimeOverrides>,
+}
+
+/// A registered client as grantdb returns it. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    /// The public client id.
+    pub id: ClientId,
+    /// Display name.
+    pub name: String,
+    /// Exact redirect URIs; the first is the default.
+    pub redirect_uris: Vec<String>,
+    /// Confidential or public.
+    pub kind: ClientKind,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes.
+    pub scopes: Scope,
+    /// Per-client lifetimes.
+    pub lifetimes: LifetimeOverrides,
+    /// Registration time (Unix seconds).
+    pub created_at: u64,
+}
+
+impl Client {
+    /// Whether the client may use `grant_type`.
+    pub fn allows(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
+    }
+}
+
+/// What registering a client returns: its id and, for a confidential client,
+/// its secret, shown this once and never again.
+#[derive(Debug)]
+pub struct RegisteredClient {
+    /// The registered client.
+    pub client: Client,
+    /// The client secret (confidential clients only).
+    pub secret: Option<Secret>,
+}

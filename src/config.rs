@@ -1,0 +1,322 @@
+//! Store configuration: lifetimes, reuse policy, prefixes, durability, key, clock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::{LifetimeOverrides, RefreshLifetime};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::ids::ClientId;
+use crate::secret::{HashingKey, TokenPrefixes};
+
+/// The longest an authorization code may live (R04: 600 s).
+pub const MAX_CODE_LIFETIME: u64 = 600;
+
+/// What an acknowledged write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every acknowledged operation is on stable storage (fsync) before the call
+    /// returns: it survives a process crash and a power loss. The default.
+    #[default]
+    Durable,
+    /// Operations are committed without fsync (redb `Durability::None`) and made
+    /// durable in groups: at least every `fast_flush_interval` while writes
+    /// continue, on [`Store::flush`](crate::Store::flush), and on a clean close.
+    /// A crash or power loss rolls the database back to the last durable
+    /// commit: the most recent operations may be lost, but never half of one,
+    /// and the file is never damaged.
+    Fast,
+}
+
+/// Store-wide settings; build with [`Config::builder`].
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) access_lifetime: u64,
+    pub(crate) code_lifetime: u64,
+    pub(crate) refresh_lifetime: RefreshLifetime,
+    pub(crate) client_lifetimes: HashMap<ClientId, LifetimeOverrides>,
+    pub(crate) reuse_grace: u64,
+    pub(crate) reuse_cap: u32,
+    pub(crate) consumed_retention: Option<u64>,
+    pub(crate) prefixes: TokenPrefixes,
+    pub(crate) durability: Durability,
+    pub(crate) fast_flush_interval: u64,
+    pub(crate) hashing_key: Option<HashingKey>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) cache_bytes: usize,
+    pub(crate) purge_batch: usize,
+    pub(crate) require_pkce_for_public: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            access_lifetime: 86_400,
+            code_lifetime: 60,
+            refresh_lifetime: RefreshLifetime::Never,
+            client_lifetimes: HashMap::new(),
+            reuse_grace: 0,
+            reuse_cap: 1,
+            consumed_retention: Some(30 * 86_400),
+            prefixes: TokenPrefixes::default(),
+            durability: Durability::Durable,
+            fast_flush_interval: 1,
+            hashing_key: None,
+            clock: Arc::new(SystemClock),
+            cache_bytes: 64 * 1024 * 1024,
+            purge_batch: 2_000,
+            require_pkce_for_public: true,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("access_lifetime", &self.access_lifetime)
+            .field("code_lifetime", &self.code_lifetime)
+            .field("refresh_lifetime", &self.refresh_lifetime)
+            .field("client_lifetimes", &self.client_lifetimes)
+            .field("reuse_grace", &self.reuse_grace)
+            .field("reuse_cap", &self.reuse_cap)
+            .field("consumed_retention", &self.consumed_retention)
+            .field("prefixes", &self.prefixes)
+            .field("durability", &self.durability)
+            .field(
+                "hashing_key",
+                &self.hashing_key.as_ref().map(|_| "<host supplied>"),
+            )
+            .field("cache_bytes", &self.cache_bytes)
+            .field("purge_batch", &self.purge_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A builder starting from the defaults: access tokens 86,400 s, codes 60 s,
+    /// refresh tokens without expiry, no reuse grace, consumed refresh tokens
+    /// kept 30 days, durable commits, a generated hashing key, the system clock.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// The effective lifetimes for `client`: config per-client overrides, then
+    /// the client's own record, then the store defaults.
+    pub(crate) fn lifetimes_for(
+        &self,
+        client: &ClientId,
+        recorded: LifetimeOverrides,
+    ) -> Lifetimes {
+        let merged = match self.client_lifetimes.get(client) {
+            Some(configured) => recorded.overlaid_by(*configured),
+            None => recorded,
+        };
+        Lifetimes {
+            access: merged.access_seconds.unwrap_or(self.access_lifetime),
+            refresh: merged.refresh.unwrap_or(self.refresh_lifetime),
+            code: merged.code_seconds.unwrap_or(self.code_lifetime),
+        }
+    }
+
+    /// The current time from the configured clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+}
+
+/// Resolved lifetimes for one client, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lifetimes {
+    pub access: u64,
+    pub refresh: RefreshLifetime,
+    pub code: u64,
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] checks every value.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// Default access token lifetime (86,400 s).
+    pub fn access_lifetime(mut self, lifetime: Duration) -> ConfigBuilder {
+        self.config.access_lifetime = lifetime.as_secs();
+        self
+    }
+
+    /// Default authorization code lifetime (60 s; at most 600 s, R04).
+    pub fn code_lifetime(mut self, lifetime: Duration) -> ConfigBuilder {
+        self.config.code_lifetime = lifetime.as_secs();
+        self
+    }
+
+    /// Default refresh token lifetime ([`RefreshLifetime::Never`]).
+    pub fn refresh_lifetime(mut self, lifetime: RefreshLifetime) -> ConfigBuilder {
+        self.config.refresh_lifetime = lifetime;
+        self
+    }
+
+    /// Lifetimes for one client, overriding both the defaults and the client's
+    /// own record.
+    pub fn client_lifetimes(
+        mut self,
+        client: ClientId,
+        lifetimes: LifetimeOverrides,
+    ) -> ConfigBuilder {
+        self.config.client_lifetimes.insert(client, lifetimes);
+        self
+    }
+
+    /// How long after a refresh token's rotation a repeat presentation still
+    /// yields a new pair instead of revoking the grant (R08; default 0 s).
+    /// Covers a client that lost the response to its refresh.
+    pub fn refresh_reuse_grace(mut self, grace: Duration) -> ConfigBuilder {
+        self.config.reuse_grace = grace.as_secs();
+        self
+    }
+
+    /// How many grace-period reuses one consumed refresh token may serve before
+    /// a further one counts as theft (default 1).
+    pub fn refresh_reuse_cap(mut self, cap: u32) -> ConfigBuilder {
+        self.config.reuse_cap = cap;
+        self
+    }
+
+    /// How long a consumed refresh token is kept for reuse detection (R08, R14;
+    /// default 30 days). `None` keeps it until its grant ends.
+    pub fn consumed_refresh_retention(mut self, retention: Option<Duration>) -> ConfigBuilder {
+        self.config.consumed_retention = retention.map(|r| r.as_secs());
+        self
+    }
+
+    /// Prefixes of issued strings (R02).
+    pub fn token_prefixes(mut self, prefixes: TokenPrefixes) -> ConfigBuilder {
+        self.config.prefixes = prefixes;
+        self
+    }
+
+    /// What an acknowledged write survives (default [`Durability::Durable`]).
+    pub fn durability(mut self, durability: Durability) -> ConfigBuilder {
+        self.config.durability = durability;
+        self
+    }
+
+    /// In [`Durability::Fast`] mode, the longest stretch of writes without a
+    /// durable commit (default 1 s).
+    pub fn fast_flush_interval(mut self, interval: Duration) -> ConfigBuilder {
+        self.config.fast_flush_interval = interval.as_secs();
+        self
+    }
+
+    /// A host-supplied hashing key (recommended in production; see [`HashingKey`]).
+    pub fn hashing_key(mut self, key: HashingKey) -> ConfigBuilder {
+        self.config.hashing_key = Some(key);
+        self
+    }
+
+    /// The clock every expiry decision reads (R18; default the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> ConfigBuilder {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Size of redb's page cache (default 64 MiB; redb's own default is 1 GiB,
+    /// too much for a component embedded in a server).
+    pub fn cache_size(mut self, bytes: usize) -> ConfigBuilder {
+        self.config.cache_bytes = bytes;
+        self
+    }
+
+    /// Most expired entries one purge transaction removes (default 2,000).
+    pub fn purge_batch_size(mut self, entries: usize) -> ConfigBuilder {
+        self.config.purge_batch = entries;
+        self
+    }
+
+    /// Whether public clients must send a PKCE challenge (default true, as
+    /// RFC 9700 §2.1.1 requires).
+    pub fn require_pkce_for_public_clients(mut self, required: bool) -> ConfigBuilder {
+        self.config.require_pkce_for_public = required;
+        self
+    }
+
+    /// Checks the values and returns the configuration.
+    pub fn build(self) -> Result<Config> {
+        let config = self.config;
+        LifetimeOverrides {
+            access_seconds: Some(config.access_lifetime),
+            refresh: Some(config.refresh_lifetime),
+            code_seconds: Some(config.code_lifetime),
+        }
+        .check()?;
+        for overrides in config.client_lifetimes.values() {
+            overrides.check()?;
+        }
+        config.prefixes.check()?;
+        if config.purge_batch == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "the purge batch size must be at least 1",
+            });
+        }
+        if config.consumed_retention == Some(0) {
+            return Err(Error::InvalidConfig {
+                reason: "the consumed refresh token retention must be at least 1 second",
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r04_code_lifetime_is_capped_at_600_seconds() {
+        assert!(
+            Config::builder()
+                .code_lifetime(Duration::from_secs(600))
+                .build()
+                .is_ok()
+        );
+        assert!(matches!(
+            Config::builder()
+                .code_lifetime(Duration::from_secs(601))
+                .build(),
+            Err(Error::InvalidConfig { .. })
+        ));
+        let overrides = LifetimeOverrides::default().code(Duration::from_secs(900));
+        assert!(
+            Config::builder()
+                .client_lifetimes(ClientId::from_bytes([1; 16]), overrides)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn per_client_lifetimes_take_precedence() {
+        let client = ClientId::from_bytes([1; 16]);
+        let config = Config::builder()
+            .client_lifetimes(
+                client,
+                LifetimeOverrides::default().access(Duration::from_secs(600)),
+            )
+            .build()
+            .unwrap_or_default();
+        let recorded = LifetimeOverrides::default()
+            .access(Duration::from_secs(7_200))
+            .code(Duration::from_secs(30));
+        let lifetimes = config.lifetimes_for(&client, recorded);
+        assert_eq!((lifetimes.access, lifetimes.code), (600, 30));
+        let other =
+            config.lifetimes_for(&ClientId::from_bytes([2; 16]), LifetimeOverrides::default());
+        assert_eq!(other.access, 86_400);
+        assert_eq!(other.refresh, RefreshLifetime::Never);
+    }
+}

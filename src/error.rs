@@ -1,0 +1,356 @@
+//! The one error type of the crate, and its mapping to RFC 6749 §5.2 error codes.
+//!
+//! Every variant says what went wrong without carrying any secret: a token, code or
+//! client secret never appears in an error, only the kind of thing that failed.
+
+use std::fmt;
+
+use crate::kv::Table;
+use crate::record::DecodeError;
+use crate::secret::TokenKind;
+
+/// Result alias used throughout grantdb.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The RFC 6749 §5.2 error codes (plus RFC 6750's `invalid_token`), as a server
+/// should put them in the `error` field of its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// `invalid_request`: a parameter is missing, malformed or repeated.
+    InvalidRequest,
+    /// `invalid_client`: client authentication failed.
+    InvalidClient,
+    /// `invalid_grant`: the code or refresh token is invalid, expired, revoked,
+    /// does not match the redirect URI, or was issued to another client.
+    InvalidGrant,
+    /// `unauthorized_client`: the client may not use this grant type.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`: the server does not know the grant type.
+    UnsupportedGrantType,
+    /// `invalid_scope`: the scope is malformed or exceeds what is allowed.
+    InvalidScope,
+    /// `invalid_token` (RFC 6750 §3.1): the bearer token is not active.
+    InvalidToken,
+}
+
+impl OAuthErrorCode {
+    /// The code as it appears on the wire (`"invalid_grant"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::InvalidToken => "invalid_token",
+        }
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an input string was refused before any database read (R20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// Empty where a value is required.
+    Empty,
+    /// Longer than the limit given.
+    TooLong {
+        /// The maximum length in bytes.
+        max: usize,
+    },
+    /// Holds a character the format does not allow.
+    BadCharacter,
+    /// Does not have the structure the format requires.
+    BadStructure,
+    /// A value is given twice where a set is expected.
+    Duplicate,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::Empty => f.write_str("is empty"),
+            InputError::TooLong { max } => write!(f, "is longer than {max} bytes"),
+            InputError::BadCharacter => f.write_str("contains a character that is not allowed"),
+            InputError::BadStructure => f.write_str("is not well formed"),
+            InputError::Duplicate => f.write_str("contains a duplicate value"),
+        }
+    }
+}
+
+/// Everything that can go wrong in grantdb.
+///
+/// Variants that are rule violations carry the rule's name in their documentation
+/// and map to an RFC 6749 §5.2 code through [`Error::oauth_code`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- malformed input (R02, R16, R20) -----
+    /// A token, code or secret does not have the shape grantdb issues: wrong
+    /// prefix, length, alphabet or checksum (R02). No database read was made.
+    MalformedToken {
+        /// The kind of string that was expected.
+        expected: TokenKind,
+    },
+    /// A client id is not a well-formed grantdb client id.
+    MalformedClientId,
+    /// A scope string breaks RFC 6749 §3.3 (R16).
+    MalformedScope {
+        /// What is wrong with it.
+        reason: InputError,
+    },
+    /// A redirect URI is not an absolute URI without a fragment.
+    MalformedRedirectUri {
+        /// What is wrong with it.
+        reason: InputError,
+    },
+    /// Some other argument is malformed (subject, name, PKCE verifier, nonce, ...).
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: InputError,
+    },
+
+    // ----- clients (R03) -----
+    /// No client has this id.
+    UnknownClient,
+    /// The client secret is wrong, missing for a confidential client, or given
+    /// for a public one (R03).
+    ClientAuthenticationFailed,
+    /// The `grant_type` value is not one grantdb knows.
+    UnsupportedGrantType,
+    /// The client may not use this grant type.
+    GrantTypeNotAllowed {
+        /// The grant type that was refused.
+        grant_type: crate::GrantType,
+    },
+    /// The requested scope is not within what the client or grant allows (R16, R07).
+    ScopeNotAllowed,
+    /// The redirect URI is not one the client registered, or differs from the one
+    /// given at authorization (R04).
+    RedirectUriMismatch,
+    /// The client has no redirect URI registered (it cannot use the code flow).
+    NoRedirectUri,
+
+    // ----- codes (R04, R05) -----
+    /// No such authorization code (or it was removed with its client).
+    UnknownCode,
+    /// The code's lifetime has passed (R04).
+    CodeExpired,
+    /// The code was already exchanged; the grant it produced has been revoked (R05).
+    CodeReplayed,
+    /// The code was issued to another client (R04).
+    CodeClientMismatch,
+    /// The PKCE verifier does not match the stored challenge, or is missing
+    /// while a challenge was stored, or is present while none was (R04, RFC 7636).
+    PkceMismatch,
+
+    // ----- tokens (R07, R08, R11, R13) -----
+    /// No such active refresh token.
+    UnknownRefreshToken,
+    /// The refresh token's lifetime has passed (R07).
+    RefreshTokenExpired,
+    /// A consumed refresh token was presented again: its whole grant has been
+    /// revoked (R08).
+    RefreshTokenReused,
+    /// The token was issued to another client (R07, R11).
+    TokenClientMismatch,
+    /// The access token is not active: unknown, expired, revoked or of the wrong
+    /// kind (R13). Maps to RFC 6750 `invalid_token`.
+    InactiveToken,
+
+    // ----- opening, configuration, storage (R19, R20) -----
+    /// A configuration value is out of range.
+    InvalidConfig {
+        /// Which setting and why.
+        reason: &'static str,
+    },
+    /// The hashing key given does not match the fingerprint the database recorded.
+    WrongHashingKey,
+    /// The database was created with a host-supplied hashing key, and none was given.
+    HashingKeyRequired,
+    /// The database file is not a grantdb database (another program wrote it, or
+    /// its grantdb tables are missing).
+    NotAGrantdbDatabase,
+    /// The database was written by a format version this build cannot read.
+    UnsupportedFormatVersion {
+        /// The version the file records.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// Another process (or another `Store` in this one) has the database open.
+    DatabaseInUse,
+    /// A stored record failed to decode or failed its checksum.
+    Corrupted {
+        /// The table holding the record.
+        table: Table,
+        /// What failed.
+        source: DecodeError,
+    },
+    /// The storage engine failed (I/O error, corrupted file, closed database).
+    Storage {
+        /// The engine's own error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+impl Error {
+    /// The RFC 6749 §5.2 (or RFC 6750) error code a server should return, when one applies.
+    ///
+    /// Storage, configuration and corruption errors have none: a server answers
+    /// them with a 500 and logs the error.
+    pub fn oauth_code(&self) -> Option<OAuthErrorCode> {
+        use OAuthErrorCode as C;
+        Some(match self {
+            Error::MalformedRedirectUri { .. } | Error::InvalidArgument { .. } => C::InvalidRequest,
+            Error::UnsupportedGrantType => C::UnsupportedGrantType,
+            Error::MalformedScope { .. } | Error::ScopeNotAllowed => C::InvalidScope,
+            Error::MalformedClientId | Error::UnknownClient | Error::ClientAuthenticationFailed => {
+                C::InvalidClient
+            }
+            Error::GrantTypeNotAllowed { .. } | Error::NoRedirectUri => C::UnauthorizedClient,
+            Error::MalformedToken { .. }
+            | Error::RedirectUriMismatch
+            | Error::UnknownCode
+            | Error::CodeExpired
+            | Error::CodeReplayed
+            | Error::CodeClientMismatch
+            | Error::PkceMismatch
+            | Error::UnknownRefreshToken
+            | Error::RefreshTokenExpired
+            | Error::RefreshTokenReused
+            | Error::TokenClientMismatch => C::InvalidGrant,
+            Error::InactiveToken => C::InvalidToken,
+            Error::InvalidConfig { .. }
+            | Error::WrongHashingKey
+            | Error::HashingKeyRequired
+            | Error::NotAGrantdbDatabase
+            | Error::UnsupportedFormatVersion { .. }
+            | Error::DatabaseInUse
+            | Error::Corrupted { .. }
+            | Error::Storage { .. } => return None,
+        })
+    }
+
+    /// Whether the operation that returned this error still committed changes.
+    ///
+    /// True only for the rule violations whose answer is a revocation: a replayed
+    /// code (R05) and a reused refresh token (R08). Every other error leaves the
+    /// database exactly as it was.
+    pub fn committed_changes(&self) -> bool {
+        matches!(self, Error::CodeReplayed | Error::RefreshTokenReused)
+    }
+
+    pub(crate) fn storage(source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Storage {
+            source: Box::new(source),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MalformedToken { expected } => {
+                write!(f, "malformed {expected}: wrong prefix, length or checksum")
+            }
+            Error::MalformedClientId => f.write_str("malformed client id"),
+            Error::MalformedScope { reason } => write!(f, "malformed scope: it {reason}"),
+            Error::MalformedRedirectUri { reason } => {
+                write!(f, "malformed redirect URI: it {reason}")
+            }
+            Error::InvalidArgument { what, reason } => write!(f, "invalid {what}: it {reason}"),
+            Error::UnknownClient => f.write_str("unknown client"),
+            Error::ClientAuthenticationFailed => f.write_str("client authentication failed"),
+            Error::UnsupportedGrantType => f.write_str("unsupported grant type"),
+            Error::GrantTypeNotAllowed { grant_type } => {
+                write!(f, "the client may not use the {grant_type} grant type")
+            }
+            Error::ScopeNotAllowed => f.write_str("the requested scope is not allowed"),
+            Error::RedirectUriMismatch => {
+                f.write_str("the redirect URI does not match a registered or authorized one")
+            }
+            Error::NoRedirectUri => f.write_str("the client has no redirect URI registered"),
+            Error::UnknownCode => f.write_str("unknown authorization code"),
+            Error::CodeExpired => f.write_str("the authorization code has expired"),
+            Error::CodeReplayed => f.write_str(
+                "the authorization code was already used; the tokens issued from it are revoked",
+            ),
+            Error::CodeClientMismatch => {
+                f.write_str("the authorization code was issued to another client")
+            }
+            Error::PkceMismatch => f.write_str("the PKCE code verifier does not match"),
+            Error::UnknownRefreshToken => f.write_str("unknown refresh token"),
+            Error::RefreshTokenExpired => f.write_str("the refresh token has expired"),
+            Error::RefreshTokenReused => f.write_str(
+                "the refresh token was already used; every token of its grant is revoked",
+            ),
+            Error::TokenClientMismatch => f.write_str("the token was issued to another client"),
+            Error::InactiveToken => f.write_str("the token is not active"),
+            Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            Error::WrongHashingKey => {
+                f.write_str("the hashing key does not match the one this database was created with")
+            }
+            Error::HashingKeyRequired => f.write_str(
+                "this database uses a host-supplied hashing key, and none was configured",
+            ),
+            Error::NotAGrantdbDatabase => f.write_str("the file is not a grantdb database"),
+            Error::UnsupportedFormatVersion { found, supported } => write!(
+                f,
+                "the database has format version {found}; this build reads up to {supported}"
+            ),
+            Error::DatabaseInUse => f.write_str("the database is already open elsewhere"),
+            Error::Corrupted { table, source } => {
+                write!(f, "corrupted record in table {table}: {source}")
+            }
+            Error::Storage { source } => write!(f, "storage error: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Corrupted { source, .. } => Some(source),
+            Error::Storage { source } => Some(source.as_ref()),
+            Error::MalformedToken { .. }
+            | Error::MalformedClientId
+            | Error::MalformedScope { .. }
+            | Error::MalformedRedirectUri { .. }
+            | Error::InvalidArgument { .. }
+            | Error::UnknownClient
+            | Error::ClientAuthenticationFailed
+            | Error::UnsupportedGrantType
+            | Error::GrantTypeNotAllowed { .. }
+            | Error::ScopeNotAllowed
+            | Error::RedirectUriMismatch
+            | Error::NoRedirectUri
+            | Error::UnknownCode
+            | Error::CodeExpired
+            | Error::CodeReplayed
+            | Error::CodeClientMismatch
+            | Error::PkceMismatch
+            | Error::UnknownRefreshToken
+            | Error::RefreshTokenExpired
+            | Error::RefreshTokenReused
+            | Error::TokenClientMismatch
+            | Error::InactiveToken
+            | Error::InvalidConfig { .. }
+            | Error::WrongHashingKey
+            | Error::HashingKeyRequired
+            | Error::NotAGrantdbDatabase
+            | Error::UnsupportedFormatVersion { .. }
+            | Error::DatabaseInUse => None,
+        }
+    }
+}

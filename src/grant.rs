@@ -1,0 +1,84 @@
+//! Grants (token families) as listed to hosts (R15), and paging.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClientId, GrantId};
+use crate::scope::Scope;
+
+/// How a grant began.
+///
+/// The variant order is part of the on-disk format: append, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantOrigin {
+    /// An authorization code exchange.
+    AuthorizationCode,
+    /// A resource-owner password request checked by the host.
+    Password,
+    /// A client-credentials request.
+    ClientCredentials,
+}
+
+/// One grant, as an "authorized applications" page shows it (R15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantSummary {
+    /// The grant.
+    pub grant_id: GrantId,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The client's display name.
+    pub client_name: String,
+    /// The resource owner (`None` for client credentials).
+    pub subject: Option<String>,
+    /// The scope granted.
+    pub scope: Scope,
+    /// How it began.
+    pub origin: GrantOrigin,
+    /// When it was created (Unix seconds).
+    pub created_at: u64,
+    /// When it was last refreshed (Unix seconds), if ever. Validation is a pure
+    /// read, so this is the last time the client came back for new tokens.
+    pub last_refreshed_at: Option<u64>,
+}
+
+/// Where a page of a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageRequest {
+    /// The `next` cursor of the previous page; `None` for the first page.
+    pub after: Option<String>,
+    /// Most items to return (1 to 1,000; default 100).
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The most items a page may hold.
+    pub const MAX_LIMIT: usize = 1_000;
+
+    /// The first page, of `limit` items.
+    pub fn first(limit: usize) -> PageRequest {
+        PageRequest { after: None, limit }
+    }
+
+    /// The page after the one whose `next` cursor is `cursor`.
+    pub fn after(cursor: impl Into<String>, limit: usize) -> PageRequest {
+        PageRequest {
+            after: Some(cursor.into()),
+            limit,
+        }
+    }
+
+    pub(crate) fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => 100,
+            limit => limit.min(PageRequest::MAX_LIMIT),
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// The items, in a stable order.
+    pub items: Vec<T>,
+    /// Cursor for the next page; `None` when this is the last.
+    pub next: Option<String>,
+}

@@ -1,0 +1,258 @@
+//! The narrow transactional key-value seam between the lifecycle rules and the
+//! storage engine.
+//!
+//! The rules in [`crate::ops`] see only byte keys and byte values in a fixed set
+//! of [`Table`]s, read through [`KvRead`] and written through [`KvWrite`] inside
+//! one transaction. A [`Backend`] opens those transactions. Everything is
+//! generic, not dynamic: the embedded redb path is monomorphised and pays
+//! nothing for the seam, and another engine (for a fleet of servers sharing one
+//! store) can be added by implementing three traits.
+
+use std::fmt;
+use std::ops::{Bound, ControlFlow};
+
+use crate::error::Result;
+
+pub mod overlay;
+pub mod redb;
+
+/// Every table grantdb keeps. The on-disk layout of each is tabled in
+/// `docs/design.md`; key encodings live in [`crate::keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Format version, hashing-key fingerprint, generated key.
+    Meta,
+    /// `client_id → ClientRecord`.
+    Clients,
+    /// `code hash → CodeRecord`.
+    Codes,
+    /// `grant_id → GrantRecord`.
+    Grants,
+    /// `token hash → TokenRecord` (access and refresh tokens).
+    Tokens,
+    /// `(removal time, kind, id) → ()`: what purge removes, in time order.
+    Expiry,
+    /// `(grant_id, class, token hash) → ()`: the tokens of each grant.
+    GrantTokens,
+    /// `(subject, client_id, kind, id) → ()`: grants and codes of a subject.
+    BySubject,
+    /// `(client_id, kind, id) → ()`: grants and codes of a client.
+    ByClient,
+    /// `(client_id, subject) → ConsentRecord`.
+    Consents,
+}
+
+impl Table {
+    /// All tables, in a fixed order.
+    pub const ALL: [Table; 10] = [
+        Table::Meta,
+        Table::Clients,
+        Table::Codes,
+        Table::Grants,
+        Table::Tokens,
+        Table::Expiry,
+        Table::GrantTokens,
+        Table::BySubject,
+        Table::ByClient,
+        Table::Consents,
+    ];
+
+    /// The table's name in the storage engine.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "grantdb_meta",
+            Table::Clients => "clients",
+            Table::Codes => "codes",
+            Table::Grants => "grants",
+            Table::Tokens => "tokens",
+            Table::Expiry => "expiry",
+            Table::GrantTokens => "grant_tokens",
+            Table::BySubject => "by_subject",
+            Table::ByClient => "by_client",
+            Table::Consents => "consents",
+        }
+    }
+
+    /// Position in [`Table::ALL`], for per-table arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A byte that names the table in record checksums.
+    pub(crate) fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A range of keys: `[start, end)` style bounds over byte strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Lower bound.
+    pub start: Bound<Vec<u8>>,
+    /// Upper bound.
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> KeyRange {
+        KeyRange {
+            start: Bound::Included(prefix.to_vec()),
+            end: prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        }
+    }
+
+    /// Keys that start with `prefix` and sort after `after` (for paging).
+    pub fn prefix_after(prefix: &[u8], after: &[u8]) -> KeyRange {
+        KeyRange {
+            start: Bound::Excluded(after.to_vec()),
+            end: prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        }
+    }
+
+    /// Keys strictly below `end`.
+    pub fn below(end: &[u8]) -> KeyRange {
+        KeyRange {
+            start: Bound::Unbounded,
+            end: Bound::Excluded(end.to_vec()),
+        }
+    }
+
+    /// Every key.
+    pub fn all() -> KeyRange {
+        KeyRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
+    }
+
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let above_start = match &self.start {
+            Bound::Included(start) => key >= start.as_slice(),
+            Bound::Excluded(start) => key > start.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let below_end = match &self.end {
+            Bound::Included(end) => key <= end.as_slice(),
+            Bound::Excluded(end) => key < end.as_slice(),
+            Bound::Unbounded => true,
+        };
+        above_start && below_end
+    }
+
+    /// The bounds as borrowed slices.
+    pub fn as_slices(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_slice_bound(&self.start), as_slice_bound(&self.end))
+    }
+}
+
+fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Reads inside one transaction.
+pub trait KvRead {
+    /// Looks up `key` and hands its value to `read`; `None` when absent.
+    fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>>;
+
+    /// Visits the entries of `range` in key order until `visit` breaks.
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()>;
+}
+
+/// Writes inside one transaction; reads see the transaction's own writes.
+pub trait KvWrite: KvRead {
+    /// Inserts or replaces `key`.
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes `key` if present.
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<()>;
+}
+
+/// How a write transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxEnd {
+    /// Make the writes permanent.
+    Commit,
+    /// Discard every write.
+    Abort,
+}
+
+/// Whether a commit must reach stable storage before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// fsync before returning.
+    Durable,
+    /// Visible at once, made durable by a later durable commit or a clean close.
+    Lazy,
+}
+
+/// A storage engine: hands out read and write transactions.
+pub trait Backend: Send + Sync + 'static {
+    /// A read transaction: one consistent snapshot.
+    type Read<'a>: KvRead
+    where
+        Self: 'a;
+    /// A write transaction: serialised with every other writer.
+    type Write<'a>: KvWrite
+    where
+        Self: 'a;
+
+    /// Runs `f` in a read transaction.
+    fn read<R>(&self, f: impl FnOnce(&Self::Read<'_>) -> Result<R>) -> Result<R>;
+
+    /// Runs `f` in a write transaction and commits or aborts as it says.
+    ///
+    /// `f` may be called more than once if the engine retries a transaction
+    /// that conflicted with another; each call starts from a fresh snapshot.
+    fn write<R>(
+        &self,
+        mode: CommitMode,
+        f: impl FnMut(&mut Self::Write<'_>) -> Result<(R, TxEnd)>,
+    ) -> Result<R>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ranges() {
+        let range = KeyRange::prefix(&[1, 255]);
+        assert!(range.contains(&[1, 255]));
+        assert!(range.contains(&[1, 255, 0]));
+        assert!(!range.contains(&[2]));
+        assert!(!range.contains(&[1, 254, 9]));
+        assert_eq!(KeyRange::prefix(&[255, 255]).end, Bound::Unbounded);
+        let after = KeyRange::prefix_after(&[1], &[1, 5]);
+        assert!(!after.contains(&[1, 5]));
+        assert!(after.contains(&[1, 6]));
+        assert!(!after.contains(&[2]));
+    }
+}

@@ -1,0 +1,277 @@
+//! The embedded backend: every grantdb table is a redb table of byte keys and
+//! byte values. This is the only module that names redb types.
+
+use std::cell::OnceCell;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use redb::{
+    Database, DatabaseError, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
+};
+
+use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use crate::error::{Error, Result};
+
+type Bytes = &'static [u8];
+
+/// The redb table behind each [`Table`], in [`Table::ALL`] order.
+const DEFINITIONS: [TableDefinition<Bytes, Bytes>; 10] = [
+    TableDefinition::new("grantdb_meta"),
+    TableDefinition::new("clients"),
+    TableDefinition::new("codes"),
+    TableDefinition::new("grants"),
+    TableDefinition::new("tokens"),
+    TableDefinition::new("expiry"),
+    TableDefinition::new("grant_tokens"),
+    TableDefinition::new("by_subject"),
+    TableDefinition::new("by_client"),
+    TableDefinition::new("consents"),
+];
+
+fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
+    DEFINITIONS[table.index()]
+}
+
+/// grantdb's tables in one redb database.
+pub struct RedbBackend {
+    db: Database,
+}
+
+impl std::fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedbBackend")
+    }
+}
+
+/// Where a [`RedbBackend`] keeps its data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Location<'a> {
+    File(&'a Path),
+    Memory,
+}
+
+impl RedbBackend {
+    /// Opens (or creates) the database and makes sure every table exists.
+    pub(crate) fn open(location: Location<'_>, cache_bytes: usize) -> Result<RedbBackend> {
+        let mut builder = Database::builder();
+        builder.set_cache_size(cache_bytes);
+        let db = match location {
+            Location::File(path) => builder.create(path),
+            Location::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new()),
+        }
+        .map_err(database_error)?;
+        Ok(RedbBackend { db })
+    }
+
+    /// Whether the file holds tables that grantdb did not create, and no grantdb
+    /// meta table: then another program wrote it.
+    pub(crate) fn is_foreign(&self) -> Result<bool> {
+        let txn = self.db.begin_read().map_err(Error::storage)?;
+        let mut has_meta = false;
+        let mut has_other = false;
+        for handle in txn.list_tables().map_err(Error::storage)? {
+            let name = redb::TableHandle::name(&handle).to_owned();
+            if name == Table::Meta.name() {
+                has_meta = true;
+            } else if !Table::ALL.iter().any(|t| t.name() == name) {
+                has_other = true;
+            }
+        }
+        Ok(has_other && !has_meta)
+    }
+
+    /// Creates any missing grantdb table.
+    pub(crate) fn create_tables(&self) -> Result<()> {
+        let txn = self.db.begin_write().map_err(Error::storage)?;
+        for table in Table::ALL {
+            txn.open_table(definition(table)).map_err(table_error)?;
+        }
+        txn.commit().map_err(Error::storage)
+    }
+}
+
+fn database_error(error: DatabaseError) -> Error {
+    match error {
+        DatabaseError::DatabaseAlreadyOpen => Error::DatabaseInUse,
+        DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Error::NotAGrantdbDatabase
+        }
+        other => Error::storage(other),
+    }
+}
+
+fn table_error(error: TableError) -> Error {
+    match error {
+        // A table of ours with other key or value types: another program's file.
+        TableError::TableTypeMismatch { .. } | TableError::TableIsMultimap(_) => {
+            Error::NotAGrantdbDatabase
+        }
+        TableError::TableDoesNotExist(_) => Error::NotAGrantdbDatabase,
+        other => Error::storage(other),
+    }
+}
+
+/// A read snapshot; tables are opened on first use and kept for the transaction.
+pub struct RedbRead {
+    txn: redb::ReadTransaction,
+    tables: [OnceCell<ReadOnlyTable<Bytes, Bytes>>; 10],
+}
+
+impl RedbRead {
+    fn table(&self, table: Table) -> Result<&ReadOnlyTable<Bytes, Bytes>> {
+        let cell = &self.tables[table.index()];
+        if cell.get().is_none() {
+            let opened = self
+                .txn
+                .open_table(definition(table))
+                .map_err(table_error)?;
+            // The cell is empty (checked above) and only this thread holds it.
+            let _ = cell.set(opened);
+        }
+        cell.get().ok_or(Error::NotAGrantdbDatabase)
+    }
+}
+
+/// A write transaction; tables are opened on first use.
+pub struct RedbWrite<'t> {
+    txn: &'t redb::WriteTransaction,
+    tables: [OnceCell<redb::Table<'t, Bytes, Bytes>>; 10],
+}
+
+impl<'t> RedbWrite<'t> {
+    fn open(&self, table: Table) -> Result<()> {
+        let cell = &self.tables[table.index()];
+        if cell.get().is_none() {
+            let opened = self
+                .txn
+                .open_table(definition(table))
+                .map_err(table_error)?;
+            let _ = cell.set(opened);
+        }
+        Ok(())
+    }
+
+    fn table(&self, table: Table) -> Result<&redb::Table<'t, Bytes, Bytes>> {
+        self.open(table)?;
+        self.tables[table.index()]
+            .get()
+            .ok_or(Error::NotAGrantdbDatabase)
+    }
+
+    fn table_mut(&mut self, table: Table) -> Result<&mut redb::Table<'t, Bytes, Bytes>> {
+        self.open(table)?;
+        self.tables[table.index()]
+            .get_mut()
+            .ok_or(Error::NotAGrantdbDatabase)
+    }
+}
+
+fn get_in<R, T: ReadableTable<Bytes, Bytes>>(
+    table: &T,
+    key: &[u8],
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>> {
+    let guard = table.get(key).map_err(Error::storage)?;
+    Ok(guard.map(|value| read(value.value())))
+}
+
+fn scan_in<T: ReadableTable<Bytes, Bytes>>(
+    table: &T,
+    range: &KeyRange,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let bounds = range.as_slices();
+    for entry in table.range::<&[u8]>(bounds).map_err(Error::storage)? {
+        let (key, value) = entry.map_err(Error::storage)?;
+        if visit(key.value(), value.value())?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl KvRead for RedbRead {
+    fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        get_in(self.table(table)?, key, read)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        scan_in(self.table(table)?, range, visit)
+    }
+}
+
+impl KvRead for RedbWrite<'_> {
+    fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        get_in(self.table(table)?, key, read)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        scan_in(self.table(table)?, range, visit)
+    }
+}
+
+impl KvWrite for RedbWrite<'_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.table_mut(table)?
+            .insert(key, value)
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.table_mut(table)?.remove(key).map_err(Error::storage)?;
+        Ok(())
+    }
+}
+
+impl Backend for RedbBackend {
+    type Read<'a> = RedbRead;
+    type Write<'a> = RedbWrite<'a>;
+
+    fn read<R>(&self, f: impl FnOnce(&RedbRead) -> Result<R>) -> Result<R> {
+        let txn = self.db.begin_read().map_err(Error::storage)?;
+        let read = RedbRead {
+            txn,
+            tables: Default::default(),
+        };
+        f(&read)
+    }
+
+    fn write<R>(
+        &self,
+        mode: CommitMode,
+        mut f: impl FnMut(&mut RedbWrite<'_>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let mut txn = self.db.begin_write().map_err(Error::storage)?;
+        if mode == CommitMode::Lazy {
+            txn.set_durability(redb::Durability::None)
+                .map_err(Error::storage)?;
+        }
+        let (result, end) = {
+            let mut write = RedbWrite {
+                txn: &txn,
+                tables: Default::default(),
+            };
+            // On error the transaction is dropped here, which aborts it.
+            f(&mut write)?
+        };
+        match end {
+            TxEnd::Commit => txn.commit().map_err(Error::storage)?,
+            TxEnd::Abort => txn.abort().map_err(Error::storage)?,
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,81 @@
+//! # grantdb
+//!
+//! An embeddable OAuth 2.0 token store on [redb](https://docs.rs/redb): clients,
+//! authorization codes, grants (token families), access and refresh tokens, and
+//! consents, with the lifecycle rules an authorization server needs.
+//!
+//! * Tokens, codes and client secrets are stored only as keyed BLAKE3 hashes: a
+//!   stolen database file holds no usable credential (R01).
+//! * Issued strings carry a kind prefix and a checksum, so a malformed token is
+//!   refused before any read and a leaked one is recognisable (R02).
+//! * Refresh rotation, reuse detection, code-replay revocation and cascades each
+//!   happen in one transaction (R05, R07, R08, R19).
+//! * Expiry indexes make purging cost what it removes, never a scan of what stays
+//!   (R14).
+//!
+//! ```
+//! use grantdb::{AuthorizationRequest, CodeExchange, Config, GrantType, NewClient, Store};
+//!
+//! let store = Store::in_memory(Config::default())?;
+//! let app = store.register_client(
+//!     &NewClient::confidential("pretalx")
+//!         .redirect_uri("https://pretalx.com")
+//!         .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+//!         .scopes("read write")?,
+//! )?;
+//! let client_id = app.client.id;
+//!
+//! // The user approved: issue a code, then exchange it at the token endpoint.
+//! let code = store.issue_code(&AuthorizationRequest::new(client_id, "user-42"))?;
+//! let tokens = store.exchange_code(&CodeExchange::new(code.code.expose(), client_id))?;
+//! assert_eq!(store.validate(tokens.access_token.expose())?.subject.as_deref(), Some("user-42"));
+//!
+//! // Rotation: the old access token dies at once (R07).
+//! let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+//! let rotated = store.refresh(refresh, &client_id, None)?;
+//! assert!(store.validate(tokens.access_token.expose()).is_err());
+//! assert!(store.validate(rotated.access_token.expose()).is_ok());
+//! # Ok::<(), grantdb::Error>(())
+//! ```
+//!
+//! See `docs/design.md` for the on-disk layout and the cost of each rule.
+
+mod client;
+mod clock;
+mod config;
+mod error;
+mod grant;
+mod ids;
+mod keys;
+pub mod kv;
+mod meta;
+mod ops;
+mod pkce;
+mod record;
+mod request;
+mod response;
+mod scope;
+mod secret;
+mod store;
+mod uri;
+
+pub use client::{
+    Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
+    RegisteredClient,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
+pub use error::{Error, InputError, OAuthErrorCode, Result};
+pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
+pub use ids::{ClientId, GrantId};
+pub use meta::FORMAT_VERSION;
+pub use pkce::{PkceChallenge, PkceMethod};
+pub use record::{DecodeError, decode_any};
+pub use request::{AuthorizationRequest, CodeExchange};
+pub use response::{
+    Consent, Introspection, IssuedCode, PurgeReport, Revocation, TokenInfo, TokenResponse,
+};
+pub use scope::{MAX_SCOPE_LEN, Scope};
+pub use secret::{HashingKey, Secret, TokenHash, TokenKind, TokenPrefixes};
+pub use store::Store;
+pub use uri::MAX_REDIRECT_URI_LEN;

@@ -1,0 +1,77 @@
+//! The `grantdb_meta` table: format version and hashing key, checked at open.
+//!
+//! | key               | value                                                  |
+//! |-------------------|--------------------------------------------------------|
+//! | `format_version`  | u32, big-endian                                        |
+//! | `key_fingerprint` | 16 bytes: keyed BLAKE3 of a fixed label                |
+//! | `generated_key`   | 32 bytes, only when the store generated its own key    |
+
+use crate::error::{Error, Result};
+use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
+use crate::secret::HashingKey;
+
+/// The database format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const FORMAT_KEY: &[u8] = b"format_version";
+const FINGERPRINT_KEY: &[u8] = b"key_fingerprint";
+const GENERATED_KEY: &[u8] = b"generated_key";
+
+/// Initialises a new database, or checks an existing one, and returns the
+/// hashing key to use.
+pub(crate) fn init_or_check<B: Backend>(
+    backend: &B,
+    supplied: Option<&HashingKey>,
+) -> Result<HashingKey> {
+    backend.write(CommitMode::Durable, |kv| match read_version(kv)? {
+        None => initialise(kv, supplied).map(|key| (key, TxEnd::Commit)),
+        Some(found) if found > FORMAT_VERSION => Err(Error::UnsupportedFormatVersion {
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        Some(_) => check_key(kv, supplied).map(|key| (key, TxEnd::Abort)),
+    })
+}
+
+fn read_version(kv: &impl KvRead) -> Result<Option<u32>> {
+    let Some(bytes) = kv.get(Table::Meta, FORMAT_KEY, <[u8]>::to_vec)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 4] = bytes.try_into().map_err(|_| Error::NotAGrantdbDatabase)?;
+    Ok(Some(u32::from_be_bytes(bytes)))
+}
+
+fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<HashingKey> {
+    let key = match supplied {
+        Some(key) => key.clone(),
+        None => {
+            // The quickstart default: a random key kept in the file itself.
+            let key = HashingKey::generate();
+            kv.put(Table::Meta, GENERATED_KEY, key.bytes())?;
+            key
+        }
+    };
+    kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+    kv.put(Table::Meta, FINGERPRINT_KEY, &key.fingerprint())?;
+    Ok(key)
+}
+
+fn check_key(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<HashingKey> {
+    let fingerprint = kv
+        .get(Table::Meta, FINGERPRINT_KEY, <[u8]>::to_vec)?
+        .ok_or(Error::NotAGrantdbDatabase)?;
+    let generated = kv.get(Table::Meta, GENERATED_KEY, |bytes| {
+        <[u8; 32]>::try_from(bytes).ok()
+    })?;
+    let key = match (supplied, generated) {
+        (Some(key), _) => key.clone(),
+        (None, Some(Some(bytes))) => HashingKey::from_bytes(bytes),
+        (None, Some(None)) => return Err(Error::WrongHashingKey),
+        (None, None) => return Err(Error::HashingKeyRequired),
+    };
+    if key.fingerprint().as_slice() == fingerprint.as_slice() {
+        Ok(key)
+    } else {
+        Err(Error::WrongHashingKey)
+    }
+}

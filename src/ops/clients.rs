@@ -1,0 +1,262 @@
+//! Clients (R03): register, authenticate, rotate the secret, update, delete with
+//! cascade, get and list.
+
+use std::ops::ControlFlow;
+
+use super::{Ctx, load_client};
+use crate::client::{Client, ClientKind, ClientUpdate, GrantType, NewClient, RegisteredClient};
+use crate::error::{Error, InputError, Result};
+use crate::grant::{Page, PageRequest};
+use crate::ids::ClientId;
+use crate::keys::{self, Owned};
+use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
+use crate::secret::{Secret, TokenKind};
+use crate::uri::check_redirect_uri;
+
+use super::codes::remove_code;
+use super::family::end_grant;
+use super::listing::{decode_cursor, encode_cursor};
+
+fn check_name(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidArgument {
+            what: "client name",
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad(InputError::Empty);
+    }
+    if name.len() > MAX_CLIENT_NAME_LEN {
+        return bad(InputError::TooLong {
+            max: MAX_CLIENT_NAME_LEN,
+        });
+    }
+    if !text_ok(name, MAX_CLIENT_NAME_LEN) {
+        return bad(InputError::BadCharacter);
+    }
+    Ok(())
+}
+
+fn check_redirect_uris(uris: &[String], grant_types: &[GrantType]) -> Result<()> {
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(Error::InvalidArgument {
+            what: "redirect URIs",
+            reason: InputError::TooLong {
+                max: MAX_REDIRECT_URIS,
+            },
+        });
+    }
+    for (i, uri) in uris.iter().enumerate() {
+        check_redirect_uri(uri)?;
+        if uris[..i].contains(uri) {
+            return Err(Error::InvalidArgument {
+                what: "redirect URIs",
+                reason: InputError::Duplicate,
+            });
+        }
+    }
+    if uris.is_empty() && grant_types.contains(&GrantType::AuthorizationCode) {
+        // The code flow always redirects somewhere (RFC 6749 §3.1.2.2).
+        return Err(Error::InvalidArgument {
+            what: "redirect URIs",
+            reason: InputError::Empty,
+        });
+    }
+    Ok(())
+}
+
+fn check_grant_types(kind: ClientKind, grant_types: &[GrantType]) -> Result<()> {
+    if grant_types.is_empty() {
+        return Err(Error::InvalidArgument {
+            what: "grant types",
+            reason: InputError::Empty,
+        });
+    }
+    if kind == ClientKind::Public && grant_types.contains(&GrantType::ClientCredentials) {
+        // RFC 6749 §4.4: "MUST only be used by confidential clients".
+        return Err(Error::InvalidArgument {
+            what: "grant types (client_credentials needs a confidential client)",
+            reason: InputError::BadStructure,
+        });
+    }
+    Ok(())
+}
+
+/// Registers a client; a confidential client's secret is returned once (R01, R03).
+pub(crate) fn register(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    new: &NewClient,
+) -> Result<RegisteredClient> {
+    check_name(&new.name)?;
+    check_grant_types(new.kind, &new.grant_types)?;
+    check_redirect_uris(&new.redirect_uris, &new.grant_types)?;
+    new.lifetimes.check()?;
+
+    let id = ClientId::generate();
+    let secret =
+        (new.kind == ClientKind::Confidential).then(|| ctx.minter.mint(TokenKind::ClientSecret));
+    let client = ClientRecord {
+        name: new.name.clone(),
+        redirect_uris: new.redirect_uris.clone(),
+        kind: new.kind,
+        secret_hash: secret.as_ref().map(|(_, hash)| *hash.as_bytes()),
+        grant_types: ClientRecord::grant_type_bits(&new.grant_types),
+        scopes: new.scopes.clone(),
+        lifetimes: new.lifetimes,
+        created_at: ctx.now,
+    };
+    record::save(kv, id.as_bytes(), &client)?;
+    Ok(RegisteredClient {
+        client: client.to_client(id),
+        secret: secret.map(|(secret, _)| secret),
+    })
+}
+
+/// Authenticates a client by id and secret, comparing hashes in constant time (R03).
+///
+/// A confidential client must present its secret; a public client must present
+/// none. Any mismatch is `ClientAuthenticationFailed` (`invalid_client`).
+pub(crate) fn authenticate(
+    kv: &impl KvRead,
+    ctx: &Ctx<'_>,
+    id: &ClientId,
+    secret: Option<&str>,
+) -> Result<Client> {
+    let client = load_client(kv, id)?;
+    match (client.secret_hash, secret) {
+        (Some(stored), Some(presented)) => {
+            // A malformed secret is just a wrong secret: no hint about which part failed.
+            let presented = ctx
+                .minter
+                .hash_presented(TokenKind::ClientSecret, presented)
+                .map_err(|_| Error::ClientAuthenticationFailed)?;
+            if !presented.ct_eq(&crate::secret::TokenHash(stored)) {
+                return Err(Error::ClientAuthenticationFailed);
+            }
+        }
+        (None, None) => {}
+        _ => return Err(Error::ClientAuthenticationFailed),
+    }
+    Ok(client.to_client(*id))
+}
+
+/// Issues a new secret; the old one fails from this commit on (R03).
+pub(crate) fn rotate_secret(kv: &mut impl KvWrite, ctx: &Ctx<'_>, id: &ClientId) -> Result<Secret> {
+    let mut client = load_client(kv, id)?;
+    if client.kind != ClientKind::Confidential {
+        return Err(Error::InvalidArgument {
+            what: "client (a public client has no secret)",
+            reason: InputError::BadStructure,
+        });
+    }
+    let (secret, hash) = ctx.minter.mint(TokenKind::ClientSecret);
+    client.secret_hash = Some(*hash.as_bytes());
+    record::save(kv, id.as_bytes(), &client)?;
+    Ok(secret)
+}
+
+/// Applies an update; tokens already issued keep their scope and expiry.
+pub(crate) fn update(
+    kv: &mut impl KvWrite,
+    id: &ClientId,
+    change: &ClientUpdate,
+) -> Result<Client> {
+    let mut client = load_client(kv, id)?;
+    if let Some(name) = &change.name {
+        check_name(name)?;
+        client.name.clone_from(name);
+    }
+    if let Some(grant_types) = &change.grant_types {
+        check_grant_types(client.kind, grant_types)?;
+        client.grant_types = ClientRecord::grant_type_bits(grant_types);
+    }
+    if let Some(uris) = &change.redirect_uris {
+        client.redirect_uris.clone_from(uris);
+    }
+    let grant_types = client.to_client(*id).grant_types;
+    check_redirect_uris(&client.redirect_uris, &grant_types)?;
+    if let Some(scopes) = &change.scopes {
+        client.scopes = scopes.clone();
+    }
+    if let Some(lifetimes) = change.lifetimes {
+        lifetimes.check()?;
+        client.lifetimes = lifetimes;
+    }
+    record::save(kv, id.as_bytes(), &client)?;
+    Ok(client.to_client(*id))
+}
+
+/// Deletes a client and, in the same transaction, every code, grant, token and
+/// consent of it (R03).
+pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<bool> {
+    if record::load::<ClientRecord>(kv, id.as_bytes())?.is_none() {
+        return Ok(false);
+    }
+    revoke_everything_of(kv, id)?;
+    super::consent::forget_all_of_client(kv, id)?;
+    kv.delete(Table::Clients, id.as_bytes())?;
+    Ok(true)
+}
+
+/// Ends every grant and removes every code of a client. Returns the number of
+/// grants ended.
+pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Result<u64> {
+    let mut owned = Vec::new();
+    kv.scan(
+        Table::ByClient,
+        &KeyRange::prefix(id.as_bytes()),
+        |key, _| {
+            if let Some((_, item)) = keys::parse_by_client(key) {
+                owned.push(item);
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    let mut ended = 0;
+    for item in owned {
+        match item {
+            Owned::Grant(grant) => ended += u64::from(end_grant(kv, &grant)?),
+            Owned::Code(hash) => remove_code(kv, &hash)?,
+        }
+    }
+    Ok(ended)
+}
+
+/// Reads one client.
+pub(crate) fn get(kv: &impl KvRead, id: &ClientId) -> Result<Option<Client>> {
+    Ok(record::load::<ClientRecord>(kv, id.as_bytes())?.map(|record| record.to_client(*id)))
+}
+
+/// Lists clients in id order.
+pub(crate) fn list(kv: &impl KvRead, page: &PageRequest) -> Result<Page<Client>> {
+    let range = match &page.after {
+        None => KeyRange::all(),
+        Some(cursor) => KeyRange::prefix_after(&[], &decode_cursor(cursor, &[])?),
+    };
+    let limit = page.effective_limit();
+    let mut items = Vec::new();
+    let mut next = None;
+    kv.scan(Table::Clients, &range, |key, value| {
+        if items.len() == limit {
+            next = items
+                .last()
+                .map(|client: &Client| encode_cursor(client.id.as_bytes()));
+            return Ok(ControlFlow::Break(()));
+        }
+        let corrupted = |source| Error::Corrupted {
+            table: Table::Clients,
+            source,
+        };
+        let id = ClientId(
+            key.try_into()
+                .map_err(|_| corrupted(record::DecodeError::BadKey))?,
+        );
+        let client = record::decode_in::<ClientRecord>(key, value).map_err(corrupted)?;
+        items.push(client.to_client(id));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(Page { items, next })
+}

@@ -1,0 +1,213 @@
+//! Authorization codes (R04, R05): issue, exchange once, revoke on replay.
+
+use super::family::{Issue, create_grant, end_grant, issue_tokens};
+use super::{Ctx, check_subject, load_client, resolve_scope};
+use crate::client::{ClientKind, GrantType};
+use crate::error::{Error, InputError, Result};
+use crate::grant::GrantOrigin;
+use crate::ids::{ClientId, GrantId};
+use crate::keys::{self, ExpiryKind, Owned};
+use crate::kv::{KvWrite, Table};
+use crate::pkce::check_pkce_string;
+use crate::record::{self, CodeRecord, MAX_NONCE_LEN, text_ok};
+use crate::request::{AuthorizationRequest, CodeExchange};
+use crate::response::{IssuedCode, TokenResponse};
+use crate::secret::{TokenHash, TokenKind};
+
+/// Issues a code for an approved authorization request (R04).
+pub(crate) fn issue(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    request: &AuthorizationRequest,
+) -> Result<IssuedCode> {
+    let client = load_client(kv, &request.client_id)?;
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(Error::GrantTypeNotAllowed {
+            grant_type: GrantType::AuthorizationCode,
+        });
+    }
+    // RFC 6749 §3.1.2.3: a given redirect URI must match a registered one exactly.
+    let redirect_uri = match &request.redirect_uri {
+        Some(uri) if client.redirect_uris.contains(uri) => uri.clone(),
+        Some(_) => return Err(Error::RedirectUriMismatch),
+        None => client
+            .redirect_uris
+            .first()
+            .cloned()
+            .ok_or(Error::NoRedirectUri)?,
+    };
+    check_subject(&request.subject)?;
+    let scope = resolve_scope(request.scope.as_ref(), &client.scopes)?;
+    if request.pkce.is_none()
+        && client.kind == ClientKind::Public
+        && ctx.config.require_pkce_for_public
+    {
+        return Err(Error::InvalidArgument {
+            what: "code_challenge (required for public clients)",
+            reason: InputError::Empty,
+        });
+    }
+    if let Some(nonce) = &request.nonce {
+        if nonce.is_empty() || !text_ok(nonce, MAX_NONCE_LEN) {
+            return Err(Error::InvalidArgument {
+                what: "nonce",
+                reason: InputError::BadStructure,
+            });
+        }
+    }
+    let lifetime = ctx
+        .config
+        .lifetimes_for(&request.client_id, client.lifetimes)
+        .code;
+    let expires_at = ctx.now.saturating_add(lifetime);
+    let (code, hash) = ctx.minter.mint(TokenKind::Code);
+    let record = CodeRecord {
+        client: *request.client_id.as_bytes(),
+        subject: request.subject.clone(),
+        scope,
+        redirect_uri: request.redirect_uri.clone(),
+        pkce: request.pkce.clone(),
+        nonce: request.nonce.clone(),
+        issued_at: ctx.now,
+        expires_at,
+        exchanged_into: None,
+    };
+    record::save(kv, hash.as_bytes(), &record)?;
+    kv.put(
+        Table::Expiry,
+        &keys::expiry(expires_at, ExpiryKind::Code, &hash),
+        &[],
+    )?;
+    kv.put(
+        Table::ByClient,
+        &keys::by_client(&request.client_id, Owned::Code(hash)),
+        &[],
+    )?;
+    kv.put(
+        Table::BySubject,
+        &keys::by_subject(&request.subject, &request.client_id, Owned::Code(hash)),
+        &[],
+    )?;
+    Ok(IssuedCode {
+        code,
+        redirect_uri,
+        expires_at,
+    })
+}
+
+/// Exchanges a code for tokens (R04, R06); a replay revokes its grant (R05).
+///
+/// Checks run in this order, and every failure but the replay changes nothing:
+/// shape (R02), existence, expiry, replay, client, redirect URI, PKCE.
+pub(crate) fn exchange(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    exchange: &CodeExchange<'_>,
+) -> Result<TokenResponse> {
+    let hash = ctx.minter.hash_presented(TokenKind::Code, exchange.code)?;
+    let mut code = record::load::<CodeRecord>(kv, hash.as_bytes())?.ok_or(Error::UnknownCode)?;
+    if ctx.now >= code.expires_at {
+        return Err(Error::CodeExpired);
+    }
+    if let Some(grant) = code.exchanged_into {
+        // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+        // authorization server MUST deny the request and SHOULD revoke (when
+        // possible) all tokens previously issued based on that authorization code."
+        end_grant(kv, &GrantId(grant))?;
+        return Err(Error::CodeReplayed);
+    }
+    if code.client != *exchange.client_id.as_bytes() {
+        return Err(Error::CodeClientMismatch);
+    }
+    let client = load_client(kv, &exchange.client_id)?;
+    check_redirect(&code, &client.redirect_uris, exchange.redirect_uri)?;
+    check_pkce(&code, exchange.code_verifier)?;
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(Error::GrantTypeNotAllowed {
+            grant_type: GrantType::AuthorizationCode,
+        });
+    }
+
+    let (grant_id, grant) = create_grant(
+        kv,
+        ctx,
+        &exchange.client_id,
+        Some(&code.subject),
+        &code.scope,
+        GrantOrigin::AuthorizationCode,
+    )?;
+    code.exchanged_into = Some(*grant_id.as_bytes());
+    // Same expiry, so the expiry-index entry stays valid: the exchanged code is
+    // kept until then to recognise a replay (R05).
+    record::save(kv, hash.as_bytes(), &code)?;
+    issue_tokens(
+        kv,
+        ctx,
+        Issue {
+            grant_id,
+            grant: &grant,
+            client: &client,
+            scope: &grant.scope,
+            with_refresh: client.allows(GrantType::RefreshToken),
+            nonce: code.nonce.clone(),
+        },
+    )
+}
+
+/// RFC 6749 §4.1.3: the redirect URI must be "identical" to the one given at
+/// authorization. When none was given there, the code went to the client's
+/// default URI, and a redirect URI at the token endpoint must name that one.
+fn check_redirect(code: &CodeRecord, registered: &[String], presented: Option<&str>) -> Result<()> {
+    let matches = match (&code.redirect_uri, presented) {
+        (Some(authorized), Some(presented)) => authorized == presented,
+        (Some(_), None) => false,
+        (None, Some(presented)) => registered
+            .first()
+            .is_some_and(|default| default == presented),
+        (None, None) => true,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(Error::RedirectUriMismatch)
+    }
+}
+
+/// RFC 7636 §4.6, and RFC 9700 §2.1.1: a verifier without a stored challenge is
+/// refused too (PKCE downgrade).
+fn check_pkce(code: &CodeRecord, verifier: Option<&str>) -> Result<()> {
+    match (&code.pkce, verifier) {
+        (None, None) => Ok(()),
+        (Some(challenge), Some(verifier)) => {
+            check_pkce_string("code_verifier", verifier)?;
+            if challenge.is_answered_by(verifier) {
+                Ok(())
+            } else {
+                Err(Error::PkceMismatch)
+            }
+        }
+        _ => Err(Error::PkceMismatch),
+    }
+}
+
+/// Removes a code and its index entries.
+pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenHash) -> Result<()> {
+    let Some(code) = record::load::<CodeRecord>(kv, hash.as_bytes())? else {
+        return Ok(());
+    };
+    let client = ClientId(code.client);
+    kv.delete(Table::Codes, hash.as_bytes())?;
+    kv.delete(
+        Table::Expiry,
+        &keys::expiry(code.expires_at, ExpiryKind::Code, hash),
+    )?;
+    kv.delete(
+        Table::ByClient,
+        &keys::by_client(&client, Owned::Code(*hash)),
+    )?;
+    kv.delete(
+        Table::BySubject,
+        &keys::by_subject(&code.subject, &client, Owned::Code(*hash)),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The lifecycle rules (R01–R20), one module per area.
+//!
+//! Every function here runs inside one transaction handed in as a
+//! [`KvRead`](crate::kv::KvRead) or [`KvWrite`](crate::kv::KvWrite): the rules
+//! never open transactions, never read the wall clock (the time comes in
+//! [`Ctx::now`], R18), and never name the storage engine.
+
+use crate::config::Config;
+use crate::error::{Error, InputError, Result};
+use crate::ids::ClientId;
+use crate::kv::KvRead;
+use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
+use crate::scope::Scope;
+use crate::secret::Minter;
+
+pub(crate) mod clients;
+pub(crate) mod codes;
+pub(crate) mod consent;
+pub(crate) mod family;
+pub(crate) mod listing;
+pub(crate) mod purge;
+pub(crate) mod revoke;
+pub(crate) mod tokens;
+pub(crate) mod validate;
+
+/// What every rule may consult besides the transaction.
+pub(crate) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub minter: &'a Minter,
+    /// The time of this operation (R18), read once so every decision in it agrees.
+    pub now: u64,
+}
+
+/// Loads a client or fails with `UnknownClient`.
+pub(crate) fn load_client(kv: &impl KvRead, id: &ClientId) -> Result<ClientRecord> {
+    record::load::<ClientRecord>(kv, id.as_bytes())?.ok_or(Error::UnknownClient)
+}
+
+/// Checks a subject (resource owner identifier): 1 to 1,024 bytes, no control
+/// characters (R20).
+pub(crate) fn check_subject(subject: &str) -> Result<()> {
+    if subject.is_empty() {
+        return Err(Error::InvalidArgument {
+            what: "subject",
+            reason: InputError::Empty,
+        });
+    }
+    if !text_ok(subject, MAX_SUBJECT_LEN) {
+        return Err(Error::InvalidArgument {
+            what: "subject",
+            reason: if subject.len() > MAX_SUBJECT_LEN {
+                InputError::TooLong {
+                    max: MAX_SUBJECT_LEN,
+                }
+            } else {
+                InputError::BadCharacter
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The scope to grant: the request's, which must lie within `allowed` (R16),
+/// or `allowed` itself when the request names none (RFC 6749 §3.3: "a
+/// pre-defined default value").
+pub(crate) fn resolve_scope(requested: Option<&Scope>, allowed: &Scope) -> Result<Scope> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(scope) if scope.is_subset(allowed) => Ok(scope.clone()),
+        Some(_) => Err(Error::ScopeNotAllowed),
+    }
+}

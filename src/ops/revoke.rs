@@ -1,0 +1,110 @@
+//! Revocation (R09–R12): one token (RFC 7009), or in bulk by subject, client,
+//! or subject at one client.
+
+use std::ops::ControlFlow;
+
+use super::Ctx;
+use super::codes::remove_code;
+use super::family::{end_grant, remove_token_and_settle_grant};
+use crate::error::{Error, Result};
+use crate::ids::{ClientId, GrantId};
+use crate::keys::{self, Owned};
+use crate::kv::{KeyRange, KvWrite, Table};
+use crate::record::{self, StoredTokenKind, TokenRecord};
+use crate::response::Revocation;
+use crate::secret::TokenKind;
+
+/// Revokes one access or refresh token presented by `client_id` (RFC 7009).
+///
+/// The token's prefix says its kind, so `token_type_hint` is not needed. An
+/// access token goes alone (R09); a refresh token takes its whole grant with
+/// it (R10). Unknown, expired or already revoked tokens change nothing and
+/// succeed (R11); a token of another client is refused and changes nothing.
+pub(crate) fn revoke_token(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    presented: &str,
+    client_id: &ClientId,
+) -> Result<Revocation> {
+    let kind = match ctx.minter.kind_of(presented) {
+        Some(kind @ (TokenKind::Access | TokenKind::Refresh)) => kind,
+        _ => {
+            return Err(Error::MalformedToken {
+                expected: TokenKind::Access,
+            });
+        }
+    };
+    let hash = ctx.minter.hash_presented(kind, presented)?;
+    let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {
+        return Ok(Revocation::NotActive);
+    };
+    let stored_kind = match token.kind {
+        StoredTokenKind::Access => TokenKind::Access,
+        StoredTokenKind::Refresh => TokenKind::Refresh,
+    };
+    if stored_kind != kind || !token.is_live_at(ctx.now) {
+        return Ok(Revocation::NotActive);
+    }
+    if token.client != *client_id.as_bytes() {
+        // RFC 7009 §2.1: the server "verifies whether the token was issued to
+        // the client making the revocation request. If this validation fails,
+        // the request is refused".
+        return Err(Error::TokenClientMismatch);
+    }
+    match token.kind {
+        StoredTokenKind::Access => {
+            remove_token_and_settle_grant(kv, &hash, &token)?;
+            Ok(Revocation::AccessToken)
+        }
+        StoredTokenKind::Refresh => {
+            end_grant(kv, &GrantId(token.grant))?;
+            Ok(Revocation::Grant)
+        }
+    }
+}
+
+/// Ends every grant and removes every pending code listed under `prefix` in
+/// the `by_subject` index. Returns the number of grants ended.
+fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<u64> {
+    let mut owned = Vec::new();
+    kv.scan(Table::BySubject, &KeyRange::prefix(prefix), |key, _| {
+        if let Some((_, _, item)) = keys::parse_by_subject(key) {
+            owned.push(item);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let mut ended = 0;
+    for item in owned {
+        match item {
+            Owned::Grant(grant) => ended += u64::from(end_grant(kv, &grant)?),
+            Owned::Code(hash) => remove_code(kv, &hash)?,
+        }
+    }
+    Ok(ended)
+}
+
+/// "Log out everywhere": every grant and pending code of a subject, in one
+/// transaction (R12). Consents stay: signing out is not withdrawing approval.
+pub(crate) fn revoke_subject(kv: &mut impl KvWrite, subject: &str) -> Result<u64> {
+    revoke_by_subject_prefix(kv, &keys::subject_prefix(subject))
+}
+
+/// The user removes an authorized application: every grant and pending code of
+/// the subject at that client, and the consent (R12, R17).
+pub(crate) fn revoke_subject_at_client(
+    kv: &mut impl KvWrite,
+    subject: &str,
+    client: &ClientId,
+) -> Result<u64> {
+    let ended = revoke_by_subject_prefix(kv, &keys::subject_client_prefix(subject, client))?;
+    kv.delete(Table::Consents, &keys::consent(client, subject))?;
+    Ok(ended)
+}
+
+/// Every grant and pending code of a client, and every consent given to it
+/// (R12, R17). The client itself stays registered.
+pub(crate) fn revoke_client(kv: &mut impl KvWrite, client: &ClientId) -> Result<u64> {
+    let ended = super::clients::revoke_everything_of(kv, client)?;
+    super::consent::forget_all_of_client(kv, client)?;
+    Ok(ended)
+}

@@ -1,0 +1,204 @@
+//! Issuing without a code (password, client credentials) and refreshing with
+//! rotation and reuse detection (R06, R07, R08).
+
+use super::family::{Issue, create_grant, end_grant, issue_tokens, remove_token, replace_token};
+use super::{Ctx, check_subject, load_client, resolve_scope};
+use crate::client::{ClientKind, GrantType};
+use crate::error::{Error, Result};
+use crate::grant::GrantOrigin;
+use crate::ids::{ClientId, GrantId};
+use crate::kv::KvWrite;
+use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
+use crate::response::TokenResponse;
+use crate::scope::Scope;
+use crate::secret::{TokenHash, TokenKind};
+
+fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
+    if client.allows(grant_type) {
+        Ok(())
+    } else {
+        Err(Error::GrantTypeNotAllowed { grant_type })
+    }
+}
+
+/// Issues tokens to a subject whose password the host has checked
+/// (RFC 6749 §4.3, Ticketpark).
+pub(crate) fn issue_for_subject(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    client_id: &ClientId,
+    subject: &str,
+    scope: Option<&Scope>,
+) -> Result<TokenResponse> {
+    let client = load_client(kv, client_id)?;
+    require(&client, GrantType::Password)?;
+    check_subject(subject)?;
+    let scope = resolve_scope(scope, &client.scopes)?;
+    let (grant_id, grant) = create_grant(
+        kv,
+        ctx,
+        client_id,
+        Some(subject),
+        &scope,
+        GrantOrigin::Password,
+    )?;
+    issue_tokens(
+        kv,
+        ctx,
+        Issue {
+            grant_id,
+            grant: &grant,
+            client: &client,
+            scope: &scope,
+            with_refresh: client.allows(GrantType::RefreshToken),
+            nonce: None,
+        },
+    )
+}
+
+/// Issues an access token to a confidential client acting for itself
+/// (RFC 6749 §4.4, Prioticket). No refresh token (§4.4.3); any number may be
+/// active at once (R06).
+pub(crate) fn issue_client_credentials(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    client_id: &ClientId,
+    scope: Option<&Scope>,
+) -> Result<TokenResponse> {
+    let client = load_client(kv, client_id)?;
+    require(&client, GrantType::ClientCredentials)?;
+    if client.kind != ClientKind::Confidential {
+        return Err(Error::GrantTypeNotAllowed {
+            grant_type: GrantType::ClientCredentials,
+        });
+    }
+    let scope = resolve_scope(scope, &client.scopes)?;
+    let (grant_id, grant) = create_grant(
+        kv,
+        ctx,
+        client_id,
+        None,
+        &scope,
+        GrantOrigin::ClientCredentials,
+    )?;
+    issue_tokens(
+        kv,
+        ctx,
+        Issue {
+            grant_id,
+            grant: &grant,
+            client: &client,
+            scope: &scope,
+            with_refresh: false,
+            nonce: None,
+        },
+    )
+}
+
+/// Refreshes: rotates an active refresh token (R07), or answers a consumed one
+/// with a grace-period pair or by revoking its whole grant (R08).
+///
+/// Order of checks: shape (R02), existence, client, expiry, consumption,
+/// grant type, scope. Every failure but a reuse changes nothing.
+pub(crate) fn refresh(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    presented: &str,
+    client_id: &ClientId,
+    scope: Option<&Scope>,
+) -> Result<TokenResponse> {
+    let hash = ctx.minter.hash_presented(TokenKind::Refresh, presented)?;
+    let token = match record::load::<TokenRecord>(kv, hash.as_bytes())? {
+        Some(token) if token.kind == StoredTokenKind::Refresh => token,
+        _ => return Err(Error::UnknownRefreshToken),
+    };
+    if token.client != *client_id.as_bytes() {
+        return Err(Error::TokenClientMismatch);
+    }
+    if token.is_expired_at(ctx.now) {
+        return Err(Error::RefreshTokenExpired);
+    }
+    let grant_id = GrantId(token.grant);
+    let mut grant =
+        record::load::<GrantRecord>(kv, grant_id.as_bytes())?.ok_or(Error::UnknownRefreshToken)?;
+
+    if let Some(consumed) = token.consumed {
+        if consumed.retain_until.is_some_and(|until| ctx.now >= until) {
+            // Past its retention the token is forgotten (R14), purged or not.
+            return Err(Error::UnknownRefreshToken);
+        }
+        let in_grace = ctx.now < consumed.at.saturating_add(ctx.config.reuse_grace);
+        if !(in_grace && consumed.reuses < ctx.config.reuse_cap) {
+            // RFC 9700 §4.14.2: a consumed refresh token presented again means
+            // it leaked; revoke the whole family.
+            end_grant(kv, &grant_id)?;
+            return Err(Error::RefreshTokenReused);
+        }
+        // Grace reuse: a new pair in the same grant; the pair issued at the
+        // rotation stays valid (R08).
+        let client = load_client(kv, client_id)?;
+        require(&client, GrantType::RefreshToken)?;
+        let scope = resolve_scope(scope, &grant.scope)?;
+        let counted = TokenRecord {
+            consumed: Some(Consumed {
+                reuses: consumed.reuses + 1,
+                ..consumed
+            }),
+            ..token.clone()
+        };
+        record::save(kv, hash.as_bytes(), &counted)?;
+        return rotate_into_grant(kv, ctx, grant_id, &mut grant, &client, &scope);
+    }
+
+    let client = load_client(kv, client_id)?;
+    require(&client, GrantType::RefreshToken)?;
+    // RFC 6749 §6: the scope may narrow, never widen; omitted means as granted.
+    let scope = resolve_scope(scope, &grant.scope)?;
+
+    // Consume the presented token and revoke its connected access token at once
+    // (pretix: "The previous access token will instantly become invalid").
+    if let Some(access_hash) = token.partner.map(TokenHash) {
+        if let Some(access) = record::load::<TokenRecord>(kv, access_hash.as_bytes())? {
+            remove_token(kv, &access_hash, &access)?;
+        }
+    }
+    let consumed = TokenRecord {
+        partner: None,
+        consumed: Some(Consumed {
+            at: ctx.now,
+            reuses: 0,
+            retain_until: ctx
+                .config
+                .consumed_retention
+                .map(|r| ctx.now.saturating_add(r)),
+        }),
+        ..token.clone()
+    };
+    replace_token(kv, &hash, &token, &consumed)?;
+    rotate_into_grant(kv, ctx, grant_id, &mut grant, &client, &scope)
+}
+
+/// Issues a new pair into `grant` and records the refresh time.
+fn rotate_into_grant(
+    kv: &mut impl KvWrite,
+    ctx: &Ctx<'_>,
+    grant_id: GrantId,
+    grant: &mut GrantRecord,
+    client: &ClientRecord,
+    scope: &Scope,
+) -> Result<TokenResponse> {
+    grant.last_refreshed_at = Some(ctx.now);
+    record::save(kv, grant_id.as_bytes(), grant)?;
+    issue_tokens(
+        kv,
+        ctx,
+        Issue {
+            grant_id,
+            grant,
+            client,
+            scope,
+            with_refresh: true,
+            nonce: None,
+        },
+    )
+}

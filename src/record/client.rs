@@ -1,0 +1,81 @@
+//! `clients` table: `client_id → ClientRecord`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Record, text_ok};
+use crate::client::{Client, ClientKind, GrantType, LifetimeOverrides};
+use crate::ids::ClientId;
+use crate::kv::Table;
+use crate::scope::Scope;
+use crate::uri::check_redirect_uri;
+
+/// Longest client display name, in bytes.
+pub(crate) const MAX_CLIENT_NAME_LEN: usize = 200;
+/// Most redirect URIs one client may register.
+pub(crate) const MAX_REDIRECT_URIS: usize = 32;
+
+/// A registered client. The secret is stored only as its keyed hash (R01, R03).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClientRecord {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub kind: ClientKind,
+    pub secret_hash: Option<[u8; 32]>,
+    /// One bit per [`GrantType`].
+    pub grant_types: u8,
+    pub scopes: Scope,
+    pub lifetimes: LifetimeOverrides,
+    pub created_at: u64,
+}
+
+impl ClientRecord {
+    pub(crate) fn allows(&self, grant_type: GrantType) -> bool {
+        self.grant_types & grant_type.bit() != 0
+    }
+
+    pub(crate) fn grant_type_bits(grant_types: &[GrantType]) -> u8 {
+        grant_types.iter().fold(0, |bits, g| bits | g.bit())
+    }
+
+    pub(crate) fn to_client(&self, id: ClientId) -> Client {
+        Client {
+            id,
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            kind: self.kind,
+            grant_types: GrantType::ALL
+                .into_iter()
+                .filter(|g| self.allows(*g))
+                .collect(),
+            scopes: self.scopes.clone(),
+            lifetimes: self.lifetimes,
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl Record for ClientRecord {
+    const TABLE: Table = Table::Clients;
+    const NAME: &'static str = "client";
+
+    fn check(&self) -> Result<(), &'static str> {
+        if self.name.is_empty() || !text_ok(&self.name, MAX_CLIENT_NAME_LEN) {
+            return Err("name");
+        }
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS
+            || self
+                .redirect_uris
+                .iter()
+                .any(|uri| check_redirect_uri(uri).is_err())
+        {
+            return Err("redirect_uris");
+        }
+        if (self.kind == ClientKind::Confidential) != self.secret_hash.is_some() {
+            return Err("secret_hash");
+        }
+        if self.grant_types >> GrantType::ALL.len() != 0 {
+            return Err("grant_types");
+        }
+        self.lifetimes.check().map_err(|_| "lifetimes")
+    }
+}

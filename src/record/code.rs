@@ -1,0 +1,63 @@
+//! `codes` table: `code hash → CodeRecord`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Record, text_ok};
+use crate::kv::Table;
+use crate::pkce::PkceChallenge;
+use crate::scope::Scope;
+
+/// Longest subject, in bytes.
+pub(crate) const MAX_SUBJECT_LEN: usize = 1024;
+/// Longest OpenID Connect nonce, in bytes.
+pub(crate) const MAX_NONCE_LEN: usize = 512;
+
+/// An authorization code, bound to everything the exchange must match (R04).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CodeRecord {
+    pub client: [u8; 16],
+    pub subject: String,
+    pub scope: Scope,
+    /// The redirect URI given at authorization; `None` when the default was used.
+    pub redirect_uri: Option<String>,
+    pub pkce: Option<PkceChallenge>,
+    pub nonce: Option<String>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    /// Set at the exchange: the grant it produced, revoked on replay (R05).
+    pub exchanged_into: Option<[u8; 16]>,
+}
+
+impl Record for CodeRecord {
+    const TABLE: Table = Table::Codes;
+    const NAME: &'static str = "code";
+
+    fn check(&self) -> Result<(), &'static str> {
+        if self.subject.is_empty() || !text_ok(&self.subject, MAX_SUBJECT_LEN) {
+            return Err("subject");
+        }
+        if self
+            .redirect_uri
+            .as_deref()
+            .is_some_and(|uri| crate::uri::check_redirect_uri(uri).is_err())
+        {
+            return Err("redirect_uri");
+        }
+        if let Some(pkce) = &self.pkce {
+            if PkceChallenge::new(pkce.method, pkce.challenge.clone()).is_err() {
+                return Err("pkce");
+            }
+        }
+        if self
+            .nonce
+            .as_deref()
+            .is_some_and(|n| !text_ok(n, MAX_NONCE_LEN))
+        {
+            return Err("nonce");
+        }
+        if self.expires_at <= self.issued_at {
+            return Err("expires_at");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,396 @@
+//! Tokens, codes and client secrets: minting, shape checks and keyed hashing.
+//!
+//! A grantdb secret string is `prefix ‖ base64url(random[32] ‖ crc32[4])`:
+//!
+//! * 32 bytes from a CSPRNG (R01: 256 bits of entropy);
+//! * a kind prefix (`gdbat_`, `gdbrt_`, `gdbac_`, `gdbcs_` by default) so a leaked
+//!   string is recognisable to secret scanners and a mistyped kind is refused;
+//! * a CRC-32 over the kind and the random bytes, so a truncated or mistyped
+//!   string is rejected before any database read (R02).
+//!
+//! Only `BLAKE3-keyed(key, kind ‖ random)` is ever stored (R01).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng as _;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Random bytes in every token, code and secret (R01: at least 256 bits).
+const RANDOM_LEN: usize = 32;
+/// Random bytes plus the 4-byte checksum.
+const RAW_LEN: usize = RANDOM_LEN + 4;
+/// Length of the base64url body after the prefix (36 bytes encode to 48 chars).
+const BODY_LEN: usize = RAW_LEN / 3 * 4;
+
+/// What a secret string is for; each kind has its own prefix and hash domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenKind {
+    /// An access token (bearer credential for resource servers).
+    Access,
+    /// A refresh token.
+    Refresh,
+    /// An authorization code.
+    Code,
+    /// A client secret.
+    ClientSecret,
+}
+
+impl TokenKind {
+    /// Every kind, in tag order.
+    pub const ALL: [TokenKind; 4] = [
+        TokenKind::Access,
+        TokenKind::Refresh,
+        TokenKind::Code,
+        TokenKind::ClientSecret,
+    ];
+
+    /// The byte that separates the kinds in checksums and hashes.
+    fn tag(self) -> u8 {
+        match self {
+            TokenKind::Access => 1,
+            TokenKind::Refresh => 2,
+            TokenKind::Code => 3,
+            TokenKind::ClientSecret => 4,
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenKind::Access => "access token",
+            TokenKind::Refresh => "refresh token",
+            TokenKind::Code => "authorization code",
+            TokenKind::ClientSecret => "client secret",
+        })
+    }
+}
+
+/// A plaintext token, code or client secret, handed to the caller exactly once.
+///
+/// Its memory is zeroed on drop; `Debug` prints no part of it and it has no
+/// `Display`. [`Secret::expose`] gives the string to send to the client;
+/// `Serialize` writes it as a plain string so a token response can be returned
+/// as JSON as is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// The plaintext, to hand to the client. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// The keyed BLAKE3 hash under which a token, code or secret is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(pub(crate) [u8; 32]);
+
+impl TokenHash {
+    /// The 32 hash bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Compares in constant time (used for client secrets, R03).
+    pub(crate) fn ct_eq(&self, other: &TokenHash) -> bool {
+        // blake3::Hash implements PartialEq in constant time.
+        blake3::Hash::from_bytes(self.0) == blake3::Hash::from_bytes(other.0)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A hash is not a credential, but a short form is all a reader needs.
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// The 32-byte key of the keyed BLAKE3 hashes.
+///
+/// By default a new database generates one and keeps it inside the file, so the
+/// quickstart works with no setup. In production, supply your own key (from a
+/// secret manager or environment): then a stolen database file holds only hashes
+/// under a key the thief does not have, and cannot even be used to check guesses.
+#[derive(Clone)]
+pub struct HashingKey(Zeroizing<[u8; 32]>);
+
+impl HashingKey {
+    /// A key from 32 bytes the host keeps secret.
+    pub fn from_bytes(bytes: [u8; 32]) -> HashingKey {
+        HashingKey(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> HashingKey {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        HashingKey(bytes)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A value that identifies the key without revealing it, recorded in the
+    /// database so that opening with another key fails loudly.
+    pub(crate) fn fingerprint(&self) -> [u8; 16] {
+        let full = blake3::keyed_hash(&self.0, b"grantdb key fingerprint v1");
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full.as_bytes()[..16]);
+        out
+    }
+
+    fn hash(&self, kind: TokenKind, random: &[u8; RANDOM_LEN]) -> TokenHash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(&[kind.tag()]);
+        hasher.update(random);
+        TokenHash(*hasher.finalize().as_bytes())
+    }
+}
+
+impl fmt::Debug for HashingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashingKey(<redacted>)")
+    }
+}
+
+/// The prefixes that mark each kind of secret string.
+///
+/// Each must be 1 to 16 ASCII letters, digits, `_` or `-`, and no prefix may
+/// start another, so that a string's kind is never ambiguous. Changing a prefix
+/// makes every outstanding string of that kind unparseable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPrefixes {
+    /// Access token prefix (default `gdbat_`).
+    pub access: String,
+    /// Refresh token prefix (default `gdbrt_`).
+    pub refresh: String,
+    /// Authorization code prefix (default `gdbac_`).
+    pub code: String,
+    /// Client secret prefix (default `gdbcs_`).
+    pub client_secret: String,
+}
+
+impl Default for TokenPrefixes {
+    fn default() -> TokenPrefixes {
+        TokenPrefixes {
+            access: "gdbat_".into(),
+            refresh: "gdbrt_".into(),
+            code: "gdbac_".into(),
+            client_secret: "gdbcs_".into(),
+        }
+    }
+}
+
+impl TokenPrefixes {
+    /// The prefix for `kind`.
+    pub fn get(&self, kind: TokenKind) -> &str {
+        match kind {
+            TokenKind::Access => &self.access,
+            TokenKind::Refresh => &self.refresh,
+            TokenKind::Code => &self.code,
+            TokenKind::ClientSecret => &self.client_secret,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        for kind in TokenKind::ALL {
+            let prefix = self.get(kind);
+            let well_formed = (1..=16).contains(&prefix.len())
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !well_formed {
+                return Err(Error::InvalidConfig {
+                    reason: "token prefixes must be 1 to 16 of [A-Za-z0-9_-]",
+                });
+            }
+            for other in TokenKind::ALL {
+                if other != kind && self.get(other).starts_with(prefix) {
+                    return Err(Error::InvalidConfig {
+                        reason: "no token prefix may start another",
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Mints secret strings and turns presented ones into their stored hashes.
+#[derive(Debug, Clone)]
+pub(crate) struct Minter {
+    key: HashingKey,
+    prefixes: TokenPrefixes,
+}
+
+impl Minter {
+    pub(crate) fn new(key: HashingKey, prefixes: TokenPrefixes) -> Minter {
+        Minter { key, prefixes }
+    }
+
+    /// A new random secret of `kind` and the hash to store for it.
+    pub(crate) fn mint(&self, kind: TokenKind) -> (Secret, TokenHash) {
+        let mut raw = Zeroizing::new([0u8; RAW_LEN]);
+        rand::rng().fill_bytes(&mut raw[..RANDOM_LEN]);
+        let mut random = Zeroizing::new([0u8; RANDOM_LEN]);
+        random.copy_from_slice(&raw[..RANDOM_LEN]);
+        raw[RANDOM_LEN..].copy_from_slice(&checksum(kind, &random).to_le_bytes());
+
+        let prefix = self.prefixes.get(kind);
+        let mut text = Zeroizing::new(String::with_capacity(prefix.len() + BODY_LEN));
+        text.push_str(prefix);
+        URL_SAFE_NO_PAD.encode_string(raw.as_slice(), &mut text);
+        (Secret(text), self.key.hash(kind, &random))
+    }
+
+    /// Checks the shape of `presented` as a `kind` string and returns its hash (R02).
+    ///
+    /// Reads nothing: a malformed string is refused here, before any lookup.
+    pub(crate) fn hash_presented(&self, kind: TokenKind, presented: &str) -> Result<TokenHash> {
+        let malformed = Error::MalformedToken { expected: kind };
+        let body = presented
+            .strip_prefix(self.prefixes.get(kind))
+            .ok_or(Error::MalformedToken { expected: kind })?;
+        if body.len() != BODY_LEN {
+            return Err(malformed);
+        }
+        let mut raw = Zeroizing::new([0u8; RAW_LEN]);
+        match URL_SAFE_NO_PAD.decode_slice(body, raw.as_mut_slice()) {
+            Ok(RAW_LEN) => {}
+            _ => return Err(malformed),
+        }
+        let mut random = Zeroizing::new([0u8; RANDOM_LEN]);
+        random.copy_from_slice(&raw[..RANDOM_LEN]);
+        let mut stored_sum = [0u8; 4];
+        stored_sum.copy_from_slice(&raw[RANDOM_LEN..]);
+        if u32::from_le_bytes(stored_sum) != checksum(kind, &random) {
+            return Err(malformed);
+        }
+        Ok(self.key.hash(kind, &random))
+    }
+
+    /// The kind whose prefix `presented` starts with, if any.
+    pub(crate) fn kind_of(&self, presented: &str) -> Option<TokenKind> {
+        TokenKind::ALL
+            .into_iter()
+            .find(|kind| presented.starts_with(self.prefixes.get(*kind)))
+    }
+}
+
+fn checksum(kind: TokenKind, random: &[u8; RANDOM_LEN]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&[kind.tag()]);
+    hasher.update(random);
+    hasher.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minter() -> Minter {
+        Minter::new(HashingKey::from_bytes([7; 32]), TokenPrefixes::default())
+    }
+
+    #[test]
+    fn minted_strings_parse_back_to_their_hash() {
+        let minter = minter();
+        for kind in TokenKind::ALL {
+            let (secret, hash) = minter.mint(kind);
+            assert!(secret.expose().starts_with(minter.prefixes.get(kind)));
+            assert_eq!(
+                minter.hash_presented(kind, secret.expose()).ok(),
+                Some(hash)
+            );
+            assert_eq!(minter.kind_of(secret.expose()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn r02_every_single_character_change_is_rejected() {
+        let minter = minter();
+        let (secret, _) = minter.mint(TokenKind::Access);
+        let text = secret.expose();
+        for i in 0..text.len() {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(bytes).unwrap_or_default();
+            assert!(
+                minter.hash_presented(TokenKind::Access, &changed).is_err(),
+                "position {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn r02_wrong_kind_and_truncation_are_rejected() {
+        let minter = minter();
+        let (secret, _) = minter.mint(TokenKind::Refresh);
+        assert!(
+            minter
+                .hash_presented(TokenKind::Access, secret.expose())
+                .is_err()
+        );
+        let text = secret.expose();
+        assert!(
+            minter
+                .hash_presented(TokenKind::Refresh, &text[..text.len() - 1])
+                .is_err()
+        );
+        assert!(minter.hash_presented(TokenKind::Refresh, "").is_err());
+        assert!(
+            minter
+                .hash_presented(TokenKind::Refresh, "gdbrt_ü")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn keys_separate_hashes() {
+        let a = minter();
+        let b = Minter::new(HashingKey::from_bytes([8; 32]), TokenPrefixes::default());
+        let (secret, hash) = a.mint(TokenKind::Access);
+        assert_ne!(
+            b.hash_presented(TokenKind::Access, secret.expose()).ok(),
+            Some(hash)
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let (secret, _) = minter().mint(TokenKind::ClientSecret);
+        assert!(!format!("{secret:?}").contains(&secret.expose()[6..]));
+        assert!(!format!("{:?}", HashingKey::from_bytes([9; 32])).contains('9'));
+    }
+
+    #[test]
+    fn overlapping_prefixes_are_refused() {
+        let mut prefixes = TokenPrefixes::default();
+        prefixes.refresh = "gdbat".into();
+        assert!(prefixes.check().is_err());
+        assert!(TokenPrefixes::default().check().is_ok());
+    }
+}

@@ -1,0 +1,377 @@
+//! The [`Store`] handle: opens the database, runs every operation in one
+//! transaction (R19), and is the crate's public API.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::config::{Config, Durability};
+use crate::error::{Error, Result};
+use crate::grant::{GrantSummary, Page, PageRequest};
+use crate::ids::ClientId;
+use crate::kv::redb::{Location, RedbBackend};
+use crate::kv::{Backend, CommitMode, TxEnd};
+use crate::meta;
+use crate::ops::{self, Ctx};
+use crate::request::{AuthorizationRequest, CodeExchange};
+use crate::response::{
+    Consent, Introspection, IssuedCode, PurgeReport, Revocation, TokenInfo, TokenResponse,
+};
+use crate::scope::Scope;
+use crate::secret::{Minter, Secret, TokenKind};
+
+/// The token store. Cheap to clone and share across threads (`Send + Sync`);
+/// every clone is the same store.
+///
+/// Every operation is one transaction (R19): it commits all of its effects or
+/// none. Writes are serialised; reads run in parallel with each other and with
+/// writes, each on a consistent snapshot.
+pub struct Store<B: Backend = RedbBackend> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Store<B> {
+    fn clone(&self) -> Self {
+        Store {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Store<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<B> {
+    backend: B,
+    config: Config,
+    minter: Minter,
+    /// When the last durable commit happened, for [`Durability::Fast`].
+    last_durable: Mutex<Instant>,
+}
+
+impl Store<RedbBackend> {
+    /// Opens the database file at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
+        Store::open_redb(Location::File(path.as_ref()), config)
+    }
+
+    /// A store that lives in memory only, for tests and examples.
+    pub fn in_memory(config: Config) -> Result<Store> {
+        Store::open_redb(Location::Memory, config)
+    }
+
+    fn open_redb(location: Location<'_>, config: Config) -> Result<Store> {
+        // redb may panic on a file damaged outside redb; report it as an error.
+        let opened = std::panic::catch_unwind(|| {
+            let backend = RedbBackend::open(location, config.cache_bytes)?;
+            if backend.is_foreign()? {
+                return Err(Error::NotAGrantdbDatabase);
+            }
+            backend.create_tables()?;
+            Ok(backend)
+        })
+        .unwrap_or(Err(Error::NotAGrantdbDatabase))?;
+        Store::with_backend(opened, config)
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// A store on any [`Backend`]: checks the format version and hashing key,
+    /// initialising a new database.
+    pub fn with_backend(backend: B, config: Config) -> Result<Store<B>> {
+        let key = meta::init_or_check(&backend, config.hashing_key.as_ref())?;
+        let minter = Minter::new(key, config.prefixes.clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                config,
+                minter,
+                last_durable: Mutex::new(Instant::now()),
+            }),
+        })
+    }
+
+    /// The configuration the store runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The current time by the store's clock (R18).
+    pub fn now(&self) -> u64 {
+        self.inner.config.now()
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            config: &self.inner.config,
+            minter: &self.inner.minter,
+            now: self.inner.config.now(),
+        }
+    }
+
+    fn commit_mode(&self) -> CommitMode {
+        match self.inner.config.durability {
+            Durability::Durable => CommitMode::Durable,
+            Durability::Fast => {
+                let mut last = self.inner.last_durable.lock();
+                let interval =
+                    std::time::Duration::from_secs(self.inner.config.fast_flush_interval);
+                if last.elapsed() >= interval {
+                    *last = Instant::now();
+                    CommitMode::Durable
+                } else {
+                    CommitMode::Lazy
+                }
+            }
+        }
+    }
+
+    /// Runs one rule in one write transaction. It commits on success, and on
+    /// the errors whose answer is a revocation (R05, R08); any other error
+    /// aborts, so a failed check changes nothing.
+    fn write<T>(&self, mut op: impl FnMut(&mut B::Write<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
+        let ctx = self.ctx();
+        self.inner
+            .backend
+            .write(self.commit_mode(), |kv| match op(kv, &ctx) {
+                Ok(value) => Ok((Ok(value), TxEnd::Commit)),
+                Err(error) if error.committed_changes() => Ok((Err(error), TxEnd::Commit)),
+                Err(error @ (Error::Storage { .. } | Error::Corrupted { .. })) => Err(error),
+                Err(error) => Ok((Err(error), TxEnd::Abort)),
+            })?
+    }
+
+    /// Runs a pure read in one read transaction.
+    fn read<T>(&self, op: impl FnOnce(&B::Read<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
+        let ctx = self.ctx();
+        self.inner.backend.read(|kv| op(kv, &ctx))
+    }
+
+    // ----- clients (R03) -----
+
+    /// Registers a client. A confidential client's secret is in the result,
+    /// this once; only its hash is stored (R01).
+    pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
+        self.write(|kv, ctx| ops::clients::register(kv, ctx, client))
+    }
+
+    /// Authenticates a client by id and secret (`None` for a public client),
+    /// in constant time (R03).
+    pub fn authenticate_client(
+        &self,
+        client_id: &ClientId,
+        secret: Option<&str>,
+    ) -> Result<Client> {
+        self.read(|kv, ctx| ops::clients::authenticate(kv, ctx, client_id, secret))
+    }
+
+    /// Issues a new client secret; the old one fails from now on (R03).
+    pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
+        self.write(|kv, ctx| ops::clients::rotate_secret(kv, ctx, client_id))
+    }
+
+    /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
+    pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
+        self.write(|kv, _| ops::clients::update(kv, client_id, update))
+    }
+
+    /// Deletes a client with all its codes, grants, tokens and consents, in one
+    /// transaction (R03). Returns false if there was no such client.
+    pub fn delete_client(&self, client_id: &ClientId) -> Result<bool> {
+        self.write(|kv, _| ops::clients::delete(kv, client_id))
+    }
+
+    /// Reads a client.
+    pub fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
+        self.read(|kv, _| ops::clients::get(kv, client_id))
+    }
+
+    /// Lists clients in id order.
+    pub fn clients(&self, page: &PageRequest) -> Result<Page<Client>> {
+        self.read(|kv, _| ops::clients::list(kv, page))
+    }
+
+    // ----- codes (R04, R05) -----
+
+    /// Issues an authorization code for a request the user approved (R04).
+    pub fn issue_code(&self, request: &AuthorizationRequest) -> Result<IssuedCode> {
+        self.write(|kv, ctx| ops::codes::issue(kv, ctx, request))
+    }
+
+    /// Exchanges a code for tokens (R04, R06). A second exchange of the same
+    /// code fails with [`Error::CodeReplayed`] and revokes every token issued
+    /// from it (R05).
+    pub fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<TokenResponse> {
+        self.write(|kv, ctx| ops::codes::exchange(kv, ctx, exchange))
+    }
+
+    // ----- issuing and refreshing (R06–R08) -----
+
+    /// Issues tokens for `subject` after the host checked the user's password
+    /// (RFC 6749 §4.3). `scope: None` grants the client's registered scopes.
+    pub fn issue_for_subject(
+        &self,
+        client_id: &ClientId,
+        subject: &str,
+        scope: Option<&Scope>,
+    ) -> Result<TokenResponse> {
+        self.write(|kv, ctx| ops::tokens::issue_for_subject(kv, ctx, client_id, subject, scope))
+    }
+
+    /// Issues an access token to a confidential client acting for itself
+    /// (RFC 6749 §4.4). Any number may be active at once (R06).
+    pub fn issue_client_credentials(
+        &self,
+        client_id: &ClientId,
+        scope: Option<&Scope>,
+    ) -> Result<TokenResponse> {
+        self.write(|kv, ctx| ops::tokens::issue_client_credentials(kv, ctx, client_id, scope))
+    }
+
+    /// Refreshes with rotation (R07): the presented refresh token is consumed,
+    /// its access token dies at once, and a new pair is issued in the same
+    /// grant. Presenting a consumed refresh token revokes the grant (R08) unless
+    /// the configured grace period covers it. `scope: None` keeps the grant's.
+    pub fn refresh(
+        &self,
+        refresh_token: &str,
+        client_id: &ClientId,
+        scope: Option<&Scope>,
+    ) -> Result<TokenResponse> {
+        self.write(|kv, ctx| ops::tokens::refresh(kv, ctx, refresh_token, client_id, scope))
+    }
+
+    // ----- revocation (R09–R12) -----
+
+    /// Revokes an access token (R09) or a refresh token with its whole grant
+    /// (R10), as RFC 7009 asks; unknown or inactive tokens succeed quietly (R11).
+    pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
+        self.write(|kv, ctx| ops::revoke::revoke_token(kv, ctx, token, client_id))
+    }
+
+    /// Revokes every grant and pending code of a subject ("log out
+    /// everywhere"), in one transaction (R12). Returns the grants ended.
+    pub fn revoke_subject(&self, subject: &str) -> Result<u64> {
+        ops::check_subject(subject)?;
+        self.write(|kv, _| ops::revoke::revoke_subject(kv, subject))
+    }
+
+    /// Revokes every grant and pending code of a client and forgets the
+    /// consents given to it (R12, R17). The client stays registered.
+    pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<u64> {
+        self.write(|kv, _| ops::revoke::revoke_client(kv, client_id))
+    }
+
+    /// The user removes an authorized application: every grant and pending code
+    /// of `subject` at `client_id`, and the consent (R12, R17).
+    pub fn revoke_subject_at_client(&self, subject: &str, client_id: &ClientId) -> Result<u64> {
+        ops::check_subject(subject)?;
+        self.write(|kv, _| ops::revoke::revoke_subject_at_client(kv, subject, client_id))
+    }
+
+    // ----- validation (R13) -----
+
+    /// Validates a bearer access token: a pure read, never a write (R13). A
+    /// malformed string is refused before any read (R02).
+    pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
+        let hash = self
+            .inner
+            .minter
+            .hash_presented(TokenKind::Access, access_token)?;
+        self.read(|kv, ctx| ops::validate::validate(kv, ctx, &hash))
+    }
+
+    /// RFC 7662 introspection of an access or refresh token (R13).
+    pub fn introspect(&self, token: &str) -> Result<Introspection> {
+        self.read(|kv, ctx| ops::validate::introspect(kv, ctx, token))
+    }
+
+    // ----- expiry (R14) -----
+
+    /// Removes everything expired, in batches of the configured size, one
+    /// transaction each; returns the totals.
+    pub fn purge_expired(&self) -> Result<PurgeReport> {
+        let mut total = PurgeReport::default();
+        loop {
+            let batch = self.purge_expired_batch(self.inner.config.purge_batch)?;
+            total.add(&batch);
+            if !batch.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Removes up to `limit` expired entries in one transaction. `more` in the
+    /// report says whether entries are left.
+    pub fn purge_expired_batch(&self, limit: usize) -> Result<PurgeReport> {
+        self.write(|kv, ctx| ops::purge::purge_batch(kv, ctx, limit.max(1)))
+    }
+
+    // ----- listing and consent (R15, R17) -----
+
+    /// The grants of a subject, for an "authorized applications" page (R15).
+    pub fn grants_of_subject(
+        &self,
+        subject: &str,
+        page: &PageRequest,
+    ) -> Result<Page<GrantSummary>> {
+        self.read(|kv, _| ops::listing::grants_of_subject(kv, subject, page))
+    }
+
+    /// The grants of a client (R15).
+    pub fn grants_of_client(
+        &self,
+        client_id: &ClientId,
+        page: &PageRequest,
+    ) -> Result<Page<GrantSummary>> {
+        self.read(|kv, _| ops::listing::grants_of_client(kv, client_id, page))
+    }
+
+    /// Records that `subject` approved `scope` for `client_id` (R17); earlier
+    /// approvals of other scopes stay.
+    pub fn record_consent(
+        &self,
+        subject: &str,
+        client_id: &ClientId,
+        scope: &Scope,
+    ) -> Result<Consent> {
+        self.write(|kv, ctx| ops::consent::record_consent(kv, ctx, subject, client_id, scope))
+    }
+
+    /// The consent `subject` gave `client_id`, if any (R17).
+    pub fn consent(&self, subject: &str, client_id: &ClientId) -> Result<Option<Consent>> {
+        self.read(|kv, _| ops::consent::get(kv, subject, client_id))
+    }
+
+    /// Whether `subject` already approved every scope in `scope` for
+    /// `client_id`, so the approval prompt can be skipped (R17).
+    pub fn has_consent(&self, subject: &str, client_id: &ClientId, scope: &Scope) -> Result<bool> {
+        Ok(self
+            .consent(subject, client_id)?
+            .is_some_and(|consent| scope.is_subset(&consent.scope)))
+    }
+
+    // ----- durability -----
+
+    /// Makes every committed operation durable now (useful in
+    /// [`Durability::Fast`] mode; a no-op cost in durable mode).
+    pub fn flush(&self) -> Result<()> {
+        *self.inner.last_durable.lock() = Instant::now();
+        self.inner
+            .backend
+            .write(CommitMode::Durable, |_| Ok(((), TxEnd::Commit)))
+    }
+}
