@@ -1,0 +1,174 @@
+//! Helpers shared by the integration tests: fixtures for the four seeds'
+//! clients, a manual clock, and an in-memory backend that counts its reads.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod mem;
+
+use std::time::Duration;
+
+use grantdb::kv::Backend;
+use grantdb::{
+    AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, GrantType,
+    LifetimeOverrides, ManualClock, NewClient, RefreshLifetime, Scope, Secret, Store,
+    TokenResponse,
+};
+
+/// 2023-11-14T22:13:20Z: an arbitrary, fixed start for the manual clock.
+pub const T0: u64 = 1_700_000_000;
+
+/// A store on an in-memory redb database with a manual clock.
+pub struct Fixture<B: Backend = grantdb::kv::redb::RedbBackend> {
+    pub store: Store<B>,
+    pub clock: ManualClock,
+}
+
+pub fn fixture() -> Fixture {
+    fixture_with(Config::builder())
+}
+
+/// A store on the counting in-memory backend, with a manual clock.
+pub fn mem_fixture(builder: ConfigBuilder) -> (Fixture<mem::MemBackend>, mem::MemBackend) {
+    let clock = ManualClock::new(T0);
+    let config = builder.clock(clock.handle()).build().expect("valid config");
+    let backend = mem::MemBackend::default();
+    let store = Store::with_backend(backend.clone(), config).expect("store");
+    (Fixture { store, clock }, backend)
+}
+
+pub fn fixture_with(builder: ConfigBuilder) -> Fixture {
+    let clock = ManualClock::new(T0);
+    let config = builder.clock(clock.handle()).build().expect("valid config");
+    Fixture {
+        store: Store::in_memory(config).expect("in-memory store"),
+        clock,
+    }
+}
+
+/// A registered client and its secret (confidential clients only).
+pub struct App {
+    pub id: ClientId,
+    pub secret: Option<Secret>,
+}
+
+impl App {
+    pub fn secret(&self) -> &str {
+        self.secret
+            .as_ref()
+            .map(Secret::expose)
+            .expect("confidential client")
+    }
+}
+
+pub fn register<B: Backend>(store: &Store<B>, client: NewClient) -> App {
+    let registered = store.register_client(&client).expect("register client");
+    App {
+        id: registered.client.id,
+        secret: registered.secret,
+    }
+}
+
+/// pretix: authorization code + refresh, 86,400 s access, refresh without expiry.
+pub fn pretix_app<B: Backend>(store: &Store<B>) -> App {
+    register(
+        store,
+        NewClient::confidential("pretalx")
+            .redirect_uri("https://pretalx.com")
+            .redirect_uri("https://pretalx.com/orga/callback")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("read write profile")
+            .unwrap(),
+    )
+}
+
+/// Ticketpark: password + refresh, 600 s access tokens.
+pub fn ticketpark_app<B: Backend>(store: &Store<B>) -> App {
+    register(
+        store,
+        NewClient::confidential("ticketpark-integration")
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(600))),
+    )
+}
+
+/// Eventpop: authorization code + refresh, 7,200 s access tokens, scope `public`.
+pub fn eventpop_app<B: Backend>(store: &Store<B>) -> App {
+    register(
+        store,
+        NewClient::confidential("eventpop-partner")
+            .redirect_uri("https://partner.example/callback")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("public")
+            .unwrap()
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(7_200))),
+    )
+}
+
+/// Prioticket: client credentials only, 3,600 s tokens.
+pub fn prioticket_app<B: Backend>(store: &Store<B>) -> App {
+    register(
+        store,
+        NewClient::confidential("prioticket-distributor")
+            .grant_types([GrantType::ClientCredentials])
+            .scopes("https://www.prioticketapis.com/auth/distributor.booking")
+            .unwrap()
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(3_600))),
+    )
+}
+
+/// A public client (native app) using PKCE.
+pub fn public_app<B: Backend>(store: &Store<B>) -> App {
+    register(
+        store,
+        NewClient::public("mobile-app")
+            .redirect_uri("com.example.app:/oauth2redirect")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("read")
+            .unwrap(),
+    )
+}
+
+/// An app whose refresh tokens expire `seconds` after the grant began.
+pub fn expiring_refresh_app<B: Backend>(store: &Store<B>, seconds: u64) -> App {
+    register(
+        store,
+        NewClient::confidential("expiring")
+            .redirect_uri("https://expiring.example/cb")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("read write")
+            .unwrap()
+            .lifetimes(
+                LifetimeOverrides::default().refresh(RefreshLifetime::AbsoluteSeconds(seconds)),
+            ),
+    )
+}
+
+pub fn scope(text: &str) -> Scope {
+    Scope::parse(text).unwrap()
+}
+
+/// Runs the authorization code flow for `subject` and returns the tokens.
+pub fn code_flow<B: Backend>(store: &Store<B>, app: &App, subject: &str) -> TokenResponse {
+    let code = store
+        .issue_code(&AuthorizationRequest::new(app.id, subject))
+        .expect("issue code");
+    store
+        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+        .expect("exchange code")
+}
+
+pub fn access(tokens: &TokenResponse) -> &str {
+    tokens.access_token.expose()
+}
+
+pub fn refresh(tokens: &TokenResponse) -> &str {
+    tokens
+        .refresh_token
+        .as_ref()
+        .expect("refresh token issued")
+        .expose()
+}
+
+pub fn is_valid<B: Backend>(store: &Store<B>, token: &str) -> bool {
+    store.validate(token).is_ok()
+}

@@ -1,0 +1,1411 @@
+//! One or more tests per lifecycle rule of `../shared/lifecycle.md`, each named
+//! after its rule (`r07_...`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use grantdb::kv::Table;
+use grantdb::{
+    AuthorizationRequest, ClientId, ClientUpdate, CodeExchange, Config, Error, GrantOrigin,
+    GrantType, Introspection, NewClient, OAuthErrorCode, PageRequest, PkceChallenge, PkceMethod,
+    Revocation, Scope, Store,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+// ---------------------------------------------------------------- R01
+
+#[test]
+fn r01_no_plaintext_secret_reaches_the_database_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("r01.redb");
+    let mut plaintexts = Vec::new();
+    {
+        let store = Store::open(&path, Config::default())?;
+        for i in 0..20 {
+            let app = pretix_app(&store);
+            plaintexts.push(app.secret().to_owned());
+            let rotated = store.rotate_client_secret(&app.id)?;
+            plaintexts.push(rotated.expose().to_owned());
+            let pending =
+                store.issue_code(&AuthorizationRequest::new(app.id, format!("user{i}")))?;
+            plaintexts.push(pending.code.expose().to_owned());
+            let tokens = code_flow(&store, &app, &format!("user{i}"));
+            plaintexts.push(access(&tokens).to_owned());
+            plaintexts.push(refresh(&tokens).to_owned());
+            let rotated = store.refresh(refresh(&tokens), &app.id, None)?;
+            plaintexts.push(access(&rotated).to_owned());
+            plaintexts.push(refresh(&rotated).to_owned());
+        }
+    }
+    let bytes = std::fs::read(&path)?;
+    for plaintext in &plaintexts {
+        // Neither the whole string nor its random body (without the prefix) appears.
+        let body = &plaintext[6..];
+        assert!(
+            find(&bytes, plaintext.as_bytes()).is_none(),
+            "plaintext found in file"
+        );
+        assert!(
+            find(&bytes, body.as_bytes()).is_none(),
+            "token body found in file"
+        );
+        assert!(
+            find(&bytes, &body.as_bytes()[..24]).is_none(),
+            "token fragment found in file"
+        );
+    }
+    assert_eq!(plaintexts.len(), 20 * 7);
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[test]
+fn r01_secrets_are_long_random_and_never_in_debug_output() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    // 32 random bytes + 4 checksum bytes in base64url: 48 characters after the prefix.
+    assert_eq!(access(&tokens).len(), "gdbat_".len() + 48);
+    assert_ne!(access(&tokens), refresh(&tokens));
+    let debug = format!("{tokens:?}");
+    assert!(!debug.contains(&access(&tokens)[6..]));
+    assert!(!debug.contains(&refresh(&tokens)[6..]));
+    let error = f.store.refresh("gdbrt_garbage", &app.id, None).unwrap_err();
+    assert!(!format!("{error} {error:?}").contains("garbage"));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R02
+
+#[test]
+fn r02_malformed_tokens_are_rejected_without_reading_the_database() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let good = access(&tokens).to_owned();
+    let mut typo = good.clone().into_bytes();
+    typo[20] = if typo[20] == b'x' { b'y' } else { b'x' };
+    let typo = String::from_utf8(typo)?;
+    let wrong_kind = refresh(&tokens).to_owned();
+    let truncated = good[..good.len() - 1].to_owned();
+
+    let reads_before = backend.gets();
+    for bad in [
+        typo.as_str(),
+        wrong_kind.as_str(),
+        truncated.as_str(),
+        "",
+        "Bearer x",
+        "gdbat_",
+    ] {
+        assert!(
+            matches!(f.store.validate(bad), Err(Error::MalformedToken { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        f.store.refresh(access(&tokens), &app.id, None),
+        Err(Error::MalformedToken { .. })
+    ));
+    assert!(matches!(
+        f.store.exchange_code(&CodeExchange::new(&good, app.id)),
+        Err(Error::MalformedToken { .. })
+    ));
+    assert_eq!(
+        backend.gets(),
+        reads_before,
+        "a malformed token caused a read"
+    );
+    assert!(f.store.validate(&good).is_ok());
+    Ok(())
+}
+
+#[test]
+fn r02_issued_strings_carry_kind_prefixes() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    assert!(app.secret().starts_with("gdbcs_"));
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    assert!(code.code.expose().starts_with("gdbac_"));
+    let tokens = f
+        .store
+        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+    assert!(access(&tokens).starts_with("gdbat_"));
+    assert!(refresh(&tokens).starts_with("gdbrt_"));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R03
+
+#[test]
+fn r03_client_authentication_checks_the_secret() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    assert_eq!(
+        f.store.authenticate_client(&app.id, Some(app.secret()))?.id,
+        app.id
+    );
+    let wrong = pretix_app(&f.store);
+    for (secret, what) in [
+        (Some(wrong.secret()), "another client's secret"),
+        (None, "no secret"),
+        (Some("gdbcs_short"), "a malformed secret"),
+        (Some(""), "an empty secret"),
+    ] {
+        assert!(
+            matches!(
+                f.store.authenticate_client(&app.id, secret),
+                Err(Error::ClientAuthenticationFailed)
+            ),
+            "{what}"
+        );
+    }
+    let unknown = ClientId::from_bytes([9; 16]);
+    let error = f
+        .store
+        .authenticate_client(&unknown, Some(app.secret()))
+        .unwrap_err();
+    assert_eq!(error.oauth_code(), Some(OAuthErrorCode::InvalidClient));
+
+    let public = public_app(&f.store);
+    assert!(f.store.authenticate_client(&public.id, None).is_ok());
+    assert!(
+        f.store
+            .authenticate_client(&public.id, Some(app.secret()))
+            .is_err()
+    );
+    Ok(())
+}
+
+#[test]
+fn r03_rotating_the_secret_fails_the_old_one_at_once() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let new_secret = f.store.rotate_client_secret(&app.id)?;
+    assert!(matches!(
+        f.store.authenticate_client(&app.id, Some(app.secret())),
+        Err(Error::ClientAuthenticationFailed)
+    ));
+    assert!(
+        f.store
+            .authenticate_client(&app.id, Some(new_secret.expose()))
+            .is_ok()
+    );
+    let public = public_app(&f.store);
+    assert!(f.store.rotate_client_secret(&public.id).is_err());
+    Ok(())
+}
+
+#[test]
+fn r03_deleting_a_client_revokes_everything_of_it() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let other = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let kept = code_flow(&f.store, &other, "alice");
+    let pending = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    f.store.record_consent("alice", &app.id, &scope("read"))?;
+
+    assert!(f.store.delete_client(&app.id)?);
+    assert!(!is_valid(&f.store, access(&tokens)));
+    assert!(f.store.refresh(refresh(&tokens), &app.id, None).is_err());
+    assert!(matches!(
+        f.store
+            .exchange_code(&CodeExchange::new(pending.code.expose(), app.id)),
+        Err(Error::UnknownCode)
+    ));
+    assert!(f.store.client(&app.id)?.is_none());
+    assert!(f.store.consent("alice", &app.id)?.is_none());
+    assert_eq!(
+        f.store
+            .grants_of_subject("alice", &PageRequest::first(10))?
+            .items
+            .len(),
+        1
+    );
+    assert!(
+        f.store
+            .grants_of_client(&app.id, &PageRequest::first(10))?
+            .items
+            .is_empty()
+    );
+    assert!(is_valid(&f.store, access(&kept)));
+    assert!(!f.store.delete_client(&app.id)?);
+    Ok(())
+}
+
+#[test]
+fn r03_update_get_and_list_clients() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let updated = f.store.update_client(
+        &app.id,
+        &ClientUpdate {
+            name: Some("pretalx 2".into()),
+            scopes: Some(scope("read")),
+            ..ClientUpdate::default()
+        },
+    )?;
+    assert_eq!(updated.name, "pretalx 2");
+    assert_eq!(
+        f.store.client(&app.id)?.map(|c| c.scopes),
+        Some(scope("read"))
+    );
+    assert!(matches!(
+        f.store.update_client(
+            &app.id,
+            &ClientUpdate {
+                redirect_uris: Some(vec![]),
+                ..ClientUpdate::default()
+            }
+        ),
+        Err(Error::InvalidArgument { .. })
+    ));
+    for _ in 0..4 {
+        pretix_app(&f.store);
+    }
+    let first = f.store.clients(&PageRequest::first(3))?;
+    assert_eq!(first.items.len(), 3);
+    let rest = f
+        .store
+        .clients(&PageRequest::after(first.next.clone().unwrap(), 3))?;
+    assert_eq!(rest.items.len(), 2);
+    assert!(rest.next.is_none());
+    let mut ids: Vec<_> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|c| c.id)
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R04
+
+#[test]
+fn r04_codes_live_60_seconds_by_default() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    assert_eq!(code.expires_at, T0 + 60);
+    f.clock.advance(60);
+    assert!(matches!(
+        f.store
+            .exchange_code(&CodeExchange::new(code.code.expose(), app.id)),
+        Err(Error::CodeExpired)
+    ));
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    f.clock.advance(59);
+    assert!(
+        f.store
+            .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+            .is_ok()
+    );
+    Ok(())
+}
+
+#[test]
+fn r04_code_lifetime_cannot_exceed_600_seconds() {
+    assert!(
+        Config::builder()
+            .code_lifetime(Duration::from_secs(601))
+            .build()
+            .is_err()
+    );
+    let f = fixture();
+    let too_long = NewClient::confidential("x")
+        .redirect_uri("https://x.example")
+        .grant_types([GrantType::AuthorizationCode])
+        .lifetimes(grantdb::LifetimeOverrides::default().code(Duration::from_secs(3_600)));
+    assert!(matches!(
+        f.store.register_client(&too_long),
+        Err(Error::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_nothing() -> TestResult
+{
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let other = pretix_app(&f.store);
+    let code = f.store.issue_code(
+        &AuthorizationRequest::new(app.id, "alice")
+            .redirect_uri("https://pretalx.com/orga/callback"),
+    )?;
+    let code = code.code.expose();
+    assert!(matches!(
+        f.store.exchange_code(
+            &CodeExchange::new(code, other.id).redirect_uri("https://pretalx.com/orga/callback")
+        ),
+        Err(Error::CodeClientMismatch)
+    ));
+    assert!(matches!(
+        f.store.exchange_code(&CodeExchange::new(code, app.id)),
+        Err(Error::RedirectUriMismatch)
+    ));
+    assert!(matches!(
+        f.store
+            .exchange_code(&CodeExchange::new(code, app.id).redirect_uri("https://pretalx.com")),
+        Err(Error::RedirectUriMismatch)
+    ));
+    // None of the failures consumed the code.
+    let tokens = f.store.exchange_code(
+        &CodeExchange::new(code, app.id).redirect_uri("https://pretalx.com/orga/callback"),
+    )?;
+    assert!(is_valid(&f.store, access(&tokens)));
+
+    // Authorized without a redirect URI: the default (first) one may be repeated.
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    assert_eq!(code.redirect_uri, "https://pretalx.com");
+    assert!(
+        f.store
+            .exchange_code(
+                &CodeExchange::new(code.code.expose(), app.id).redirect_uri("https://pretalx.com")
+            )
+            .is_ok()
+    );
+    // An unregistered redirect URI is refused at authorization.
+    assert!(matches!(
+        f.store.issue_code(
+            &AuthorizationRequest::new(app.id, "alice").redirect_uri("https://evil.example")
+        ),
+        Err(Error::RedirectUriMismatch)
+    ));
+    Ok(())
+}
+
+#[test]
+fn r04_pkce_s256_and_plain() -> TestResult {
+    let f = fixture();
+    let app = public_app(&f.store);
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let s256 = PkceChallenge::new(
+        PkceMethod::S256,
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    )?;
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").pkce(s256))?;
+    let code = code.code.expose();
+    for wrong in [None, Some("x".repeat(43))] {
+        let mut exchange = CodeExchange::new(code, app.id);
+        exchange.code_verifier = wrong.as_deref();
+        assert!(matches!(
+            f.store.exchange_code(&exchange),
+            Err(Error::PkceMismatch)
+        ));
+    }
+    assert!(matches!(
+        f.store
+            .exchange_code(&CodeExchange::new(code, app.id).code_verifier("too-short")),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(
+        f.store
+            .exchange_code(&CodeExchange::new(code, app.id).code_verifier(verifier))
+            .is_ok()
+    );
+
+    let plain = PkceChallenge::new(PkceMethod::Plain, verifier)?;
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").pkce(plain))?;
+    assert!(
+        f.store
+            .exchange_code(&CodeExchange::new(code.code.expose(), app.id).code_verifier(verifier))
+            .is_ok()
+    );
+
+    // A public client must send a challenge; a verifier without one is a downgrade.
+    assert!(matches!(
+        f.store
+            .issue_code(&AuthorizationRequest::new(app.id, "alice")),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let confidential = pretix_app(&f.store);
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(confidential.id, "alice"))?;
+    assert!(matches!(
+        f.store.exchange_code(
+            &CodeExchange::new(code.code.expose(), confidential.id).code_verifier(verifier)
+        ),
+        Err(Error::PkceMismatch)
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R05
+
+#[test]
+fn r05_code_replay_fails_and_revokes_the_grant_it_produced() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    let exchange = CodeExchange::new(code.code.expose(), app.id);
+    let tokens = f.store.exchange_code(&exchange)?;
+    // A descendant of the grant dies too.
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    assert!(is_valid(&f.store, access(&rotated)));
+
+    let error = f.store.exchange_code(&exchange).unwrap_err();
+    assert!(matches!(error, Error::CodeReplayed));
+    assert_eq!(error.oauth_code(), Some(OAuthErrorCode::InvalidGrant));
+    assert!(error.committed_changes());
+    assert!(!is_valid(&f.store, access(&rotated)));
+    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_err());
+    assert!(
+        f.store
+            .grants_of_subject("alice", &PageRequest::first(10))?
+            .items
+            .is_empty()
+    );
+    // Every further replay keeps failing.
+    assert!(matches!(
+        f.store.exchange_code(&exchange),
+        Err(Error::CodeReplayed)
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R06
+
+#[test]
+fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("write read")))?;
+    let tokens = f
+        .store
+        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+    let json: serde_json::Value = serde_json::to_value(&tokens)?;
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 86_400);
+    assert_eq!(json["scope"], "read write");
+    assert_eq!(json["created_at"], T0);
+    assert_eq!(json["access_token"], access(&tokens));
+    assert_eq!(json["refresh_token"], refresh(&tokens));
+    assert_eq!(json.as_object().map(|o| o.len()), Some(6), "{json}");
+    // The refresh token has no expiry by default (pretix).
+    let info = f.store.introspect(refresh(&tokens))?;
+    assert!(info.active);
+    assert_eq!(info.exp, None);
+    Ok(())
+}
+
+#[test]
+fn r06_password_grant_and_per_client_lifetime() -> TestResult {
+    let f = fixture();
+    let app = ticketpark_app(&f.store);
+    let tokens = f.store.issue_for_subject(&app.id, "john@domain.ch", None)?;
+    assert_eq!(tokens.expires_in, 600);
+    assert!(tokens.refresh_token.is_some());
+    f.clock.advance(599);
+    assert!(is_valid(&f.store, access(&tokens)));
+    f.clock.advance(1);
+    assert!(!is_valid(&f.store, access(&tokens)));
+    let pretix = pretix_app(&f.store);
+    assert!(matches!(
+        f.store.issue_for_subject(&pretix.id, "john", None),
+        Err(Error::GrantTypeNotAllowed {
+            grant_type: GrantType::Password
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn r06_client_credentials_issue_access_only_and_many_at_once() -> TestResult {
+    let f = fixture();
+    let app = prioticket_app(&f.store);
+    let issued: Vec<_> = (0..5)
+        .map(|_| f.store.issue_client_credentials(&app.id, None))
+        .collect::<Result<_, _>>()?;
+    for tokens in &issued {
+        assert!(tokens.refresh_token.is_none());
+        assert_eq!(tokens.expires_in, 3_600);
+        assert_eq!(
+            tokens.scope,
+            scope("https://www.prioticketapis.com/auth/distributor.booking")
+        );
+        let info = f.store.validate(access(tokens))?;
+        assert_eq!(info.subject, None);
+    }
+    assert_eq!(
+        f.store
+            .grants_of_client(&app.id, &PageRequest::first(100))?
+            .items
+            .len(),
+        5
+    );
+    let json = serde_json::to_value(&issued[0])?;
+    assert!(json.get("refresh_token").is_none());
+    Ok(())
+}
+
+#[test]
+fn r06_no_refresh_token_without_the_refresh_grant_type() -> TestResult {
+    let f = fixture();
+    let app = register(
+        &f.store,
+        NewClient::confidential("code-only")
+            .redirect_uri("https://code.example/cb")
+            .grant_types([GrantType::AuthorizationCode]),
+    );
+    let tokens = code_flow(&f.store, &app, "alice");
+    assert!(tokens.refresh_token.is_none());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R07
+
+#[test]
+fn r07_refresh_rotates_the_pair_in_the_same_grant() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    f.clock.advance(10);
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    assert_eq!(rotated.grant_id, tokens.grant_id);
+    assert_eq!(rotated.created_at, T0 + 10);
+    // pretix: "The previous access token will instantly become invalid."
+    assert!(matches!(
+        f.store.validate(access(&tokens)),
+        Err(Error::InactiveToken)
+    ));
+    assert!(!f.store.introspect(refresh(&tokens))?.active);
+    assert!(is_valid(&f.store, access(&rotated)));
+    assert!(f.store.introspect(refresh(&rotated))?.active);
+    let listed = f
+        .store
+        .grants_of_subject("alice", &PageRequest::first(10))?;
+    assert_eq!(listed.items[0].last_refreshed_at, Some(T0 + 10));
+    Ok(())
+}
+
+#[test]
+fn r07_scope_may_narrow_but_not_widen() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("read write")))?;
+    let tokens = f
+        .store
+        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+    assert!(matches!(
+        f.store
+            .refresh(refresh(&tokens), &app.id, Some(&scope("read profile"))),
+        Err(Error::ScopeNotAllowed)
+    ));
+    // The failed refresh changed nothing: both tokens still work.
+    assert!(is_valid(&f.store, access(&tokens)));
+    let narrow = f
+        .store
+        .refresh(refresh(&tokens), &app.id, Some(&scope("read")))?;
+    assert_eq!(f.store.validate(access(&narrow))?.scope, scope("read"));
+    // A later refresh may return to the full grant scope.
+    let full = f.store.refresh(refresh(&narrow), &app.id, None)?;
+    assert_eq!(full.scope, scope("read write"));
+    Ok(())
+}
+
+#[test]
+fn r07_another_client_or_an_expired_token_fails_and_changes_nothing() -> TestResult {
+    let f = fixture();
+    let app = expiring_refresh_app(&f.store, 1_000);
+    let thief = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    assert!(matches!(
+        f.store.refresh(refresh(&tokens), &thief.id, None),
+        Err(Error::TokenClientMismatch)
+    ));
+    assert!(is_valid(&f.store, access(&tokens)));
+    f.clock.advance(500);
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    // Absolute lifetime: rotation does not extend the family's end.
+    assert_eq!(f.store.introspect(refresh(&rotated))?.exp, Some(T0 + 1_000));
+    f.clock.advance(500);
+    assert!(matches!(
+        f.store.refresh(refresh(&rotated), &app.id, None),
+        Err(Error::RefreshTokenExpired)
+    ));
+    assert!(is_valid(&f.store, access(&rotated)));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R08
+
+#[test]
+fn r08_reuse_of_a_consumed_refresh_token_revokes_the_family() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let error = f
+        .store
+        .refresh(refresh(&tokens), &app.id, None)
+        .unwrap_err();
+    assert!(matches!(error, Error::RefreshTokenReused));
+    assert!(error.committed_changes());
+    assert!(!is_valid(&f.store, access(&rotated)));
+    assert!(matches!(
+        f.store.refresh(refresh(&rotated), &app.id, None),
+        Err(Error::UnknownRefreshToken)
+    ));
+    Ok(())
+}
+
+#[test]
+fn r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one() -> TestResult {
+    let f = fixture_with(
+        Config::builder()
+            .refresh_reuse_grace(Duration::from_secs(30))
+            .refresh_reuse_cap(2),
+    );
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let first = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    f.clock.advance(10);
+    let retry = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    assert_eq!(retry.grant_id, first.grant_id);
+    assert!(
+        is_valid(&f.store, access(&first)),
+        "the pair issued before stays valid"
+    );
+    assert!(is_valid(&f.store, access(&retry)));
+    let retry2 = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    // The cap (2) is used up: a third reuse inside the grace period is theft.
+    assert!(matches!(
+        f.store.refresh(refresh(&tokens), &app.id, None),
+        Err(Error::RefreshTokenReused)
+    ));
+    for pair in [&first, &retry, &retry2] {
+        assert!(!is_valid(&f.store, access(pair)));
+    }
+    Ok(())
+}
+
+#[test]
+fn r08_reuse_after_the_grace_period_revokes() -> TestResult {
+    let f = fixture_with(Config::builder().refresh_reuse_grace(Duration::from_secs(30)));
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let first = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    f.clock.advance(30);
+    assert!(matches!(
+        f.store.refresh(refresh(&tokens), &app.id, None),
+        Err(Error::RefreshTokenReused)
+    ));
+    assert!(!is_valid(&f.store, access(&first)));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R09, R10, R11
+
+#[test]
+fn r09_revoking_an_access_token_leaves_its_refresh_token_working() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    assert_eq!(
+        f.store.revoke(access(&tokens), &app.id)?,
+        Revocation::AccessToken
+    );
+    assert!(!is_valid(&f.store, access(&tokens)));
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    assert!(is_valid(&f.store, access(&rotated)));
+    Ok(())
+}
+
+#[test]
+fn r10_revoking_a_refresh_token_revokes_its_access_token_and_grant() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let other = code_flow(&f.store, &app, "alice");
+    assert_eq!(
+        f.store.revoke(refresh(&tokens), &app.id)?,
+        Revocation::Grant
+    );
+    assert!(!is_valid(&f.store, access(&tokens)));
+    assert!(f.store.refresh(refresh(&tokens), &app.id, None).is_err());
+    let grants = f
+        .store
+        .grants_of_subject("alice", &PageRequest::first(10))?;
+    assert_eq!(grants.items.len(), 1);
+    assert_eq!(grants.items[0].grant_id, other.grant_id);
+    assert!(is_valid(&f.store, access(&other)));
+    Ok(())
+}
+
+#[test]
+fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let other = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    assert!(matches!(
+        f.store.revoke(access(&tokens), &other.id),
+        Err(Error::TokenClientMismatch)
+    ));
+    assert!(is_valid(&f.store, access(&tokens)));
+    assert_eq!(
+        f.store.revoke(access(&tokens), &app.id)?,
+        Revocation::AccessToken
+    );
+    // Already revoked, and revoked again by anyone: quiet.
+    assert_eq!(
+        f.store.revoke(access(&tokens), &app.id)?,
+        Revocation::NotActive
+    );
+    assert_eq!(
+        f.store.revoke(access(&tokens), &other.id)?,
+        Revocation::NotActive
+    );
+    // Unknown but well formed (issued by another store).
+    let elsewhere = fixture();
+    let stranger = code_flow(&elsewhere.store, &pretix_app(&elsewhere.store), "x");
+    assert_eq!(
+        f.store.revoke(access(&stranger), &app.id)?,
+        Revocation::NotActive
+    );
+    // Expired.
+    let fresh = code_flow(&f.store, &app, "bob");
+    f.clock.advance(86_400);
+    assert_eq!(
+        f.store.revoke(access(&fresh), &app.id)?,
+        Revocation::NotActive
+    );
+    assert!(
+        f.store.refresh(refresh(&fresh), &app.id, None).is_ok(),
+        "the quiet revoke changed nothing"
+    );
+    // Malformed: a typed error the server answers with 200 (RFC 7009 §2.2).
+    assert!(matches!(
+        f.store.revoke("nonsense", &app.id),
+        Err(Error::MalformedToken { .. })
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R12
+
+#[test]
+fn r12_revoke_all_grants_of_a_subject() -> TestResult {
+    let f = fixture();
+    let pretix = pretix_app(&f.store);
+    let eventpop = eventpop_app(&f.store);
+    let a1 = code_flow(&f.store, &pretix, "alice");
+    let a2 = code_flow(&f.store, &eventpop, "alice");
+    let pending = f
+        .store
+        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))?;
+    let b = code_flow(&f.store, &pretix, "bob");
+    assert_eq!(f.store.revoke_subject("alice")?, 2);
+    assert!(!is_valid(&f.store, access(&a1)));
+    assert!(!is_valid(&f.store, access(&a2)));
+    assert!(
+        f.store
+            .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))
+            .is_err()
+    );
+    assert!(is_valid(&f.store, access(&b)));
+    Ok(())
+}
+
+#[test]
+fn r12_revoke_all_grants_of_a_client() -> TestResult {
+    let f = fixture();
+    let pretix = pretix_app(&f.store);
+    let prio = prioticket_app(&f.store);
+    let a = code_flow(&f.store, &pretix, "alice");
+    let b = code_flow(&f.store, &pretix, "bob");
+    let p = f.store.issue_client_credentials(&prio.id, None)?;
+    assert_eq!(f.store.revoke_client_grants(&pretix.id)?, 2);
+    assert!(!is_valid(&f.store, access(&a)));
+    assert!(!is_valid(&f.store, access(&b)));
+    assert!(is_valid(&f.store, access(&p)));
+    assert!(
+        f.store.client(&pretix.id)?.is_some(),
+        "the client stays registered"
+    );
+    Ok(())
+}
+
+#[test]
+fn r12_revoke_one_subject_at_one_client_forgets_the_consent() -> TestResult {
+    let f = fixture();
+    let pretix = pretix_app(&f.store);
+    let eventpop = eventpop_app(&f.store);
+    let a = code_flow(&f.store, &pretix, "alice");
+    let keep = code_flow(&f.store, &eventpop, "alice");
+    let bob = code_flow(&f.store, &pretix, "bob");
+    f.store
+        .record_consent("alice", &pretix.id, &scope("profile"))?;
+    f.store
+        .record_consent("alice", &eventpop.id, &scope("public"))?;
+    assert_eq!(f.store.revoke_subject_at_client("alice", &pretix.id)?, 1);
+    assert!(!is_valid(&f.store, access(&a)));
+    assert!(is_valid(&f.store, access(&keep)));
+    assert!(is_valid(&f.store, access(&bob)));
+    assert!(
+        !f.store
+            .has_consent("alice", &pretix.id, &scope("profile"))?
+    );
+    assert!(
+        f.store
+            .has_consent("alice", &eventpop.id, &scope("public"))?
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R13
+
+#[test]
+fn r13_validation_and_introspection() -> TestResult {
+    let f = fixture();
+    let app = eventpop_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "somchai");
+    let info = f.store.validate(access(&tokens))?;
+    assert_eq!(info.client_id, app.id);
+    assert_eq!(info.subject.as_deref(), Some("somchai"));
+    assert_eq!(info.scope, scope("public"));
+    assert_eq!((info.issued_at, info.expires_at), (T0, T0 + 7_200));
+
+    let introspection = f.store.introspect(access(&tokens))?;
+    let json = serde_json::to_value(&introspection)?;
+    assert_eq!(json["active"], true);
+    assert_eq!(json["scope"], "public");
+    assert_eq!(json["client_id"], app.id.to_string());
+    assert_eq!(json["sub"], "somchai");
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["exp"], T0 + 7_200);
+    assert_eq!(json["iat"], T0);
+    assert_eq!(
+        f.store.introspect(refresh(&tokens))?.token_type,
+        Some("refresh_token")
+    );
+    // A refresh token is not a bearer credential.
+    assert!(matches!(
+        f.store.validate(refresh(&tokens)),
+        Err(Error::MalformedToken { .. })
+    ));
+    // Malformed or unknown: inactive, and nothing else is said.
+    assert_eq!(f.store.introspect("garbage")?, Introspection::inactive());
+    assert_eq!(
+        serde_json::to_string(&Introspection::inactive())?,
+        r#"{"active":false}"#
+    );
+    Ok(())
+}
+
+#[test]
+fn r13_an_expired_token_is_inactive_before_any_purge() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    f.clock.advance(86_399);
+    assert!(is_valid(&f.store, access(&tokens)));
+    f.clock.advance(1);
+    assert!(matches!(
+        f.store.validate(access(&tokens)),
+        Err(Error::InactiveToken)
+    ));
+    assert_eq!(
+        f.store.introspect(access(&tokens))?,
+        Introspection::inactive()
+    );
+    assert_eq!(
+        Error::InactiveToken.oauth_code(),
+        Some(OAuthErrorCode::InvalidToken)
+    );
+    Ok(())
+}
+
+#[test]
+fn r13_validation_never_writes() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let before: Vec<_> = Table::ALL.iter().map(|t| backend.entries(*t)).collect();
+    for _ in 0..3 {
+        f.store.validate(access(&tokens))?;
+        f.store.introspect(refresh(&tokens))?;
+    }
+    let after: Vec<_> = Table::ALL.iter().map(|t| backend.entries(*t)).collect();
+    assert_eq!(before, after);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R14
+
+#[test]
+fn r14_purge_removes_what_expired_and_nothing_live() -> TestResult {
+    let f = fixture_with(Config::builder().purge_batch_size(3));
+    let prio = prioticket_app(&f.store);
+    let pretix = pretix_app(&f.store);
+    let expiring: Vec<_> = (0..5)
+        .map(|_| f.store.issue_client_credentials(&prio.id, None))
+        .collect::<Result<_, _>>()?;
+    let _stale_code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))?;
+    let long_lived = code_flow(&f.store, &pretix, "alice");
+    f.clock.advance(3_600);
+    let fresh = f.store.issue_client_credentials(&prio.id, None)?;
+
+    let report = f.store.purge_expired()?;
+    assert_eq!(report.access_tokens, 5);
+    assert_eq!(
+        report.grants, 5,
+        "client-credentials grants end with their token"
+    );
+    // The pending code, and the exchanged one kept until its expiry for R05.
+    assert_eq!(report.codes, 2);
+    assert!(!report.more);
+    assert!(is_valid(&f.store, access(&fresh)));
+    assert!(is_valid(&f.store, access(&long_lived)));
+    for tokens in &expiring {
+        assert!(!is_valid(&f.store, access(tokens)));
+    }
+    assert_eq!(
+        f.store
+            .grants_of_client(&prio.id, &PageRequest::first(100))?
+            .items
+            .len(),
+        1
+    );
+    // The pretix access token expires; its refresh token (no expiry) keeps the grant.
+    f.clock.advance(86_400);
+    let report = f.store.purge_expired()?;
+    assert_eq!((report.access_tokens, report.grants), (2, 1));
+    assert!(
+        f.store
+            .refresh(refresh(&long_lived), &pretix.id, None)
+            .is_ok()
+    );
+    Ok(())
+}
+
+#[test]
+fn r14_purge_reads_only_the_due_entries() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let prio = prioticket_app(&f.store);
+    let pretix = pretix_app(&f.store);
+    for i in 0..200 {
+        code_flow(&f.store, &pretix, &format!("user{i}"));
+    }
+    for _ in 0..10 {
+        f.store.issue_client_credentials(&prio.id, None)?;
+    }
+    // The 200 exchanged codes go first, after their 60 s.
+    f.clock.advance(60);
+    assert_eq!(f.store.purge_expired()?.codes, 200);
+    f.clock.advance(3_540);
+    let before = backend.scanned(Table::Expiry);
+    let report = f.store.purge_expired()?;
+    assert_eq!((report.access_tokens, report.codes), (10, 0));
+    let visited = backend.scanned(Table::Expiry) - before;
+    // The 200 live pretix access tokens are never visited; only the due ones are.
+    assert!(
+        visited <= 10,
+        "purge visited {visited} expiry entries to remove 10"
+    );
+    Ok(())
+}
+
+#[test]
+fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends() -> TestResult {
+    let f = fixture_with(
+        Config::builder().consumed_refresh_retention(Some(Duration::from_secs(1_000))),
+    );
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    f.clock.advance(999);
+    assert_eq!(f.store.purge_expired()?.consumed_refresh_tokens, 0);
+    f.clock.advance(1);
+    let report = f.store.purge_expired()?;
+    assert_eq!(report.consumed_refresh_tokens, 1);
+    // Forgotten: presenting it now is an unknown token, and revokes nothing.
+    assert!(matches!(
+        f.store.refresh(refresh(&tokens), &app.id, None),
+        Err(Error::UnknownRefreshToken)
+    ));
+    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_ok());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R15
+
+#[test]
+fn r15_grants_are_listed_in_pages_with_client_name_and_times() -> TestResult {
+    let f = fixture();
+    let pretix = pretix_app(&f.store);
+    let eventpop = eventpop_app(&f.store);
+    let ticketpark = ticketpark_app(&f.store);
+    for _ in 0..3 {
+        code_flow(&f.store, &pretix, "alice");
+    }
+    let e = code_flow(&f.store, &eventpop, "alice");
+    f.store.issue_for_subject(&ticketpark.id, "alice", None)?;
+    code_flow(&f.store, &pretix, "bob");
+    f.clock.advance(100);
+    f.store.refresh(refresh(&e), &eventpop.id, None)?;
+
+    let mut seen = Vec::new();
+    let mut page = f.store.grants_of_subject("alice", &PageRequest::first(2))?;
+    loop {
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.clone());
+        match page.next.clone() {
+            Some(cursor) => {
+                page = f
+                    .store
+                    .grants_of_subject("alice", &PageRequest::after(cursor, 2))?
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let eventpop_grant = seen.iter().find(|g| g.client_id == eventpop.id).unwrap();
+    assert_eq!(eventpop_grant.client_name, "eventpop-partner");
+    assert_eq!(eventpop_grant.scope, scope("public"));
+    assert_eq!(eventpop_grant.created_at, T0);
+    assert_eq!(eventpop_grant.last_refreshed_at, Some(T0 + 100));
+    assert_eq!(eventpop_grant.origin, GrantOrigin::AuthorizationCode);
+    assert!(seen.iter().any(|g| g.origin == GrantOrigin::Password));
+    assert_eq!(
+        f.store
+            .grants_of_client(&pretix.id, &PageRequest::first(10))?
+            .items
+            .len(),
+        4
+    );
+    assert!(
+        f.store
+            .grants_of_subject("alice", &PageRequest::after("!!", 2))
+            .is_err()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R16
+
+#[test]
+fn r16_requested_scope_must_lie_within_the_clients_scopes() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let error = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("read admin")))
+        .unwrap_err();
+    assert!(matches!(error, Error::ScopeNotAllowed));
+    assert_eq!(error.oauth_code(), Some(OAuthErrorCode::InvalidScope));
+    let code = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("profile read")))?;
+    let tokens = f
+        .store
+        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+    assert_eq!(tokens.scope.to_string(), "profile read");
+    // No scope requested: the client's registered scopes.
+    assert_eq!(
+        code_flow(&f.store, &app, "bob").scope,
+        scope("profile read write")
+    );
+    let prio = prioticket_app(&f.store);
+    assert!(matches!(
+        f.store
+            .issue_client_credentials(&prio.id, Some(&scope("other"))),
+        Err(Error::ScopeNotAllowed)
+    ));
+    Ok(())
+}
+
+#[test]
+fn r16_scope_strings_follow_rfc6749_section_3_3() {
+    assert_eq!(scope("write read read"), scope("read write"));
+    for bad in ["read  write", " read", "re\"ad", "caf\u{e9}"] {
+        let error = Scope::parse(bad).unwrap_err();
+        assert_eq!(
+            error.oauth_code(),
+            Some(OAuthErrorCode::InvalidScope),
+            "{bad:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- R17
+
+#[test]
+fn r17_consent_is_recorded_and_queried_as_a_set() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    assert!(!f.store.has_consent("alice", &app.id, &scope("profile"))?);
+    f.store
+        .record_consent("alice", &app.id, &scope("profile"))?;
+    f.clock.advance(5);
+    f.store.record_consent("alice", &app.id, &scope("read"))?;
+    assert!(f.store.has_consent("alice", &app.id, &scope("profile"))?);
+    assert!(
+        f.store
+            .has_consent("alice", &app.id, &scope("read profile"))?
+    );
+    assert!(!f.store.has_consent("alice", &app.id, &scope("write"))?);
+    assert!(!f.store.has_consent("bob", &app.id, &scope("profile"))?);
+    let consent = f.store.consent("alice", &app.id)?.unwrap();
+    assert_eq!(
+        (consent.scope, consent.granted_at),
+        (scope("profile read"), T0 + 5)
+    );
+    assert!(matches!(
+        f.store.record_consent("alice", &app.id, &scope("admin")),
+        Err(Error::ScopeNotAllowed)
+    ));
+    f.store.revoke_client_grants(&app.id)?;
+    assert!(f.store.consent("alice", &app.id)?.is_none());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R18
+
+#[test]
+fn r18_every_expiry_decision_follows_the_injected_clock() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    let prio = prioticket_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let cc = f.store.issue_client_credentials(&prio.id, None)?;
+    assert_eq!(tokens.created_at, T0);
+    // Move time backwards and forwards: only the clock decides.
+    f.clock.set(T0 + 3_600);
+    assert!(!is_valid(&f.store, access(&cc)));
+    f.clock.set(T0 + 3_599);
+    assert!(is_valid(&f.store, access(&cc)));
+    assert_eq!(f.store.now(), T0 + 3_599);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R19
+
+#[test]
+fn r19_an_acknowledged_operation_survives_reopening_the_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("r19.redb");
+    let (app_id, tokens) = {
+        let store = Store::open(&path, Config::default())?;
+        let app = pretix_app(&store);
+        let tokens = code_flow(&store, &app, "alice");
+        let rotated = store.refresh(refresh(&tokens), &app.id, None)?;
+        (app.id, rotated)
+    };
+    let store = Store::open(&path, Config::default())?;
+    assert!(is_valid(&store, access(&tokens)));
+    assert!(store.refresh(refresh(&tokens), &app_id, None).is_ok());
+    Ok(())
+}
+
+#[test]
+fn r19_concurrent_refreshes_of_one_token_have_exactly_one_winner() -> TestResult {
+    for _round in 0..10 {
+        let f = fixture();
+        let app = pretix_app(&f.store);
+        let tokens = code_flow(&f.store, &app, "alice");
+        let presented = refresh(&tokens).to_owned();
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| f.store.refresh(&presented, &app.id, None)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1);
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, Error::RefreshTokenReused | Error::UnknownRefreshToken))
+        );
+        // Grace 0: the reuse revoked the family, the winner's pair included.
+        assert!(!is_valid(&f.store, access(winners[0])));
+    }
+    Ok(())
+}
+
+#[test]
+fn r19_a_failed_operation_leaves_no_partial_effect() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let before: Vec<_> = Table::ALL.iter().map(|t| backend.entries(*t)).collect();
+    // Each of these fails after reading, before or while deciding.
+    assert!(
+        f.store
+            .refresh(refresh(&tokens), &app.id, Some(&scope("admin")))
+            .is_err()
+    );
+    assert!(
+        f.store
+            .refresh(refresh(&tokens), &pretix_app(&f.store).id, None)
+            .is_err()
+    );
+    let after: Vec<_> = Table::ALL
+        .iter()
+        .filter(|t| **t != Table::Clients)
+        .map(|t| backend.entries(*t))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .zip(Table::ALL)
+        .filter(|(_, t)| *t != Table::Clients)
+        .map(|(e, _)| e)
+        .collect();
+    assert_eq!(before, after);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R20
+
+#[test]
+fn r20_malformed_input_gets_typed_errors() -> TestResult {
+    let f = fixture();
+    let app = pretix_app(&f.store);
+    assert!(matches!(
+        "not-an-id".parse::<ClientId>(),
+        Err(Error::MalformedClientId)
+    ));
+    assert!(matches!(
+        f.store.register_client(
+            &NewClient::confidential("x")
+                .redirect_uri("not a uri")
+                .grant_types([GrantType::AuthorizationCode])
+        ),
+        Err(Error::MalformedRedirectUri { .. })
+    ));
+    assert!(matches!(
+        f.store
+            .register_client(&NewClient::confidential("").grant_types([GrantType::Password])),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        f.store.issue_code(&AuthorizationRequest::new(app.id, "")),
+        Err(Error::InvalidArgument {
+            what: "subject",
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.store
+            .issue_code(&AuthorizationRequest::new(app.id, "a\u{0}b")),
+        Err(Error::InvalidArgument {
+            what: "subject",
+            ..
+        })
+    ));
+    assert!(matches!(
+        "refresh_tokens".parse::<GrantType>(),
+        Err(Error::UnsupportedGrantType)
+    ));
+    assert!(PkceChallenge::new(PkceMethod::S256, "short").is_err());
+    for error in [
+        Error::UnknownCode,
+        Error::CodeReplayed,
+        Error::RefreshTokenReused,
+        Error::TokenClientMismatch,
+        Error::MalformedToken {
+            expected: grantdb::TokenKind::Refresh,
+        },
+    ] {
+        assert_eq!(
+            error.oauth_code(),
+            Some(OAuthErrorCode::InvalidGrant),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        Error::GrantTypeNotAllowed {
+            grant_type: GrantType::Password
+        }
+        .oauth_code(),
+        Some(OAuthErrorCode::UnauthorizedClient)
+    );
+    Ok(())
+}
+
+#[test]
+fn r20_a_damaged_record_is_an_error_never_a_panic_or_a_valid_token() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    // Damage every token record: flip one bit of each value in turn.
+    for (key, value) in backend.entries(Table::Tokens) {
+        for i in 0..value.len() {
+            let mut damaged = value.clone();
+            damaged[i] ^= 0x10;
+            backend.poke(Table::Tokens, &key, damaged);
+            match f.store.validate(access(&tokens)) {
+                Ok(_) => {
+                    // Only possible if this record is the refresh token's.
+                    assert!(f.store.introspect(refresh(&tokens)).is_err());
+                }
+                Err(error) => assert!(
+                    matches!(
+                        error,
+                        Error::Corrupted {
+                            table: Table::Tokens,
+                            ..
+                        } | Error::InactiveToken
+                    ),
+                    "{error}"
+                ),
+            }
+        }
+        backend.poke(Table::Tokens, &key, value);
+    }
+    assert!(is_valid(&f.store, access(&tokens)));
+    // A truncated record too.
+    for (key, value) in backend.entries(Table::Tokens) {
+        backend.poke(Table::Tokens, &key, value[..value.len() / 2].to_vec());
+    }
+    assert!(matches!(
+        f.store.validate(access(&tokens)),
+        Err(Error::Corrupted { .. })
+    ));
+    assert!(matches!(
+        f.store.refresh(refresh(&tokens), &app.id, None),
+        Err(Error::Corrupted { .. })
+    ));
+    Ok(())
+}
