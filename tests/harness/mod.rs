@@ -1,0 +1,1242 @@
+//! The model-based harness: a small, naive reference model of the lifecycle
+//! rules, and a runner that applies one sequence of operations to a grantdb
+//! `Store` and to the model and compares every answer.
+//!
+//! Shared by the property test (`tests/model.rs`, proptest) and the fuzz target
+//! `store_ops` (`fuzz/`), which includes this file by path: a crash input the
+//! fuzzer finds is committed under `tests/fuzz_regressions/` and replays under
+//! plain `cargo test`.
+//!
+//! The model keeps plain maps keyed by the plaintext strings the store handed
+//! out; it has no indexes, no hashing and no encoding, so it shares no code with
+//! what it checks.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use grantdb::kv::Backend;
+use grantdb::{
+    AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, Error, GrantId,
+    GrantOrigin, GrantType, LifetimeOverrides, ManualClock, NewClient, PageRequest, PkceChallenge,
+    PkceMethod, RefreshLifetime, Revocation, Scope, Store, TokenResponse,
+};
+
+/// Start of the manual clock.
+pub const T0: u64 = 1_700_000_000;
+
+const SUBJECTS: [&str; 3] = ["alice", "bob", "carol"];
+const SCOPES: [Option<&str>; 6] = [
+    None,
+    Some("read"),
+    Some("read write"),
+    Some("profile"),
+    Some("booking"),
+    Some("admin"),
+];
+const STEPS: [u64; 8] = [1, 29, 30, 59, 60, 599, 3_600, 86_400];
+const EVIL_URI: &str = "https://evil.example/cb";
+/// Three valid PKCE verifiers: the first answers the S256 challenge, the second
+/// the plain one, the third neither.
+const VERIFIERS: [&str; 3] = [
+    "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    "plain-verifier-plain-verifier-plain-verifier",
+    "wrong-verifier-wrong-verifier-wrong-verifier",
+];
+const S256_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// One operation on the store, with small bounded indices that the runner
+/// resolves against what has been issued so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum Op {
+    Register {
+        template: u8,
+    },
+    Authenticate {
+        client: u8,
+        stale: bool,
+    },
+    RotateSecret {
+        client: u8,
+    },
+    DeleteClient {
+        client: u8,
+    },
+    IssueCode {
+        client: u8,
+        subject: u8,
+        scope: u8,
+        redirect: u8,
+        pkce: u8,
+    },
+    ExchangeCode {
+        code: u8,
+        client: u8,
+        redirect: u8,
+        verifier: u8,
+    },
+    Password {
+        client: u8,
+        subject: u8,
+        scope: u8,
+    },
+    ClientCredentials {
+        client: u8,
+        scope: u8,
+    },
+    Refresh {
+        token: u8,
+        client: u8,
+        scope: u8,
+    },
+    Revoke {
+        token: u8,
+        refresh: bool,
+        client: u8,
+    },
+    RevokeSubject {
+        subject: u8,
+    },
+    RevokeClient {
+        client: u8,
+    },
+    RevokeSubjectAtClient {
+        subject: u8,
+        client: u8,
+    },
+    Validate {
+        token: u8,
+    },
+    Introspect {
+        token: u8,
+        refresh: bool,
+    },
+    Malformed {
+        token: u8,
+        position: u8,
+    },
+    Purge,
+    Advance {
+        step: u8,
+    },
+    RecordConsent {
+        subject: u8,
+        client: u8,
+        scope: u8,
+    },
+    HasConsent {
+        subject: u8,
+        client: u8,
+        scope: u8,
+    },
+    ListSubject {
+        subject: u8,
+    },
+    ListClient {
+        client: u8,
+    },
+}
+
+/// Store configurations the harness runs under.
+pub fn config(preset: u8) -> ConfigBuilder {
+    match preset % 3 {
+        0 => Config::builder(),
+        1 => Config::builder()
+            .refresh_reuse_grace(Duration::from_secs(30))
+            .refresh_reuse_cap(2)
+            .consumed_refresh_retention(Some(Duration::from_secs(600))),
+        _ => Config::builder()
+            .access_lifetime(Duration::from_secs(600))
+            .consumed_refresh_retention(None)
+            .purge_batch_size(2),
+    }
+}
+
+/// The reuse policy of a preset, as the model needs it.
+fn policy(preset: u8) -> Policy {
+    match preset % 3 {
+        0 => Policy {
+            access: 86_400,
+            grace: 0,
+            cap: 1,
+            retention: Some(30 * 86_400),
+        },
+        1 => Policy {
+            access: 86_400,
+            grace: 30,
+            cap: 2,
+            retention: Some(600),
+        },
+        _ => Policy {
+            access: 600,
+            grace: 0,
+            cap: 1,
+            retention: None,
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    access: u64,
+    grace: u64,
+    cap: u32,
+    retention: Option<u64>,
+}
+
+/// The client templates: the four seeds' applications and a public app.
+fn template(index: u8) -> (NewClient, Template) {
+    let uris = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    match index % 4 {
+        0 => (
+            NewClient::confidential("pretix")
+                .redirect_uri("https://a.example/cb")
+                .redirect_uri("https://a.example/cb2")
+                .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+                .scopes("read write profile")
+                .unwrap(),
+            Template {
+                redirect_uris: uris(&["https://a.example/cb", "https://a.example/cb2"]),
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+                scopes: "read write profile",
+                access: None,
+                refresh: None,
+                code: 60,
+                public: false,
+            },
+        ),
+        1 => (
+            NewClient::confidential("ticketpark")
+                .grant_types([GrantType::Password, GrantType::RefreshToken])
+                .scopes("read write")
+                .unwrap()
+                .lifetimes(
+                    LifetimeOverrides::default()
+                        .access(Duration::from_secs(600))
+                        .refresh(RefreshLifetime::AbsoluteSeconds(2_000)),
+                ),
+            Template {
+                redirect_uris: vec![],
+                grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+                scopes: "read write",
+                access: Some(600),
+                refresh: Some(2_000),
+                code: 60,
+                public: false,
+            },
+        ),
+        2 => (
+            NewClient::confidential("prioticket")
+                .grant_types([GrantType::ClientCredentials])
+                .scopes("booking")
+                .unwrap()
+                .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(3_600))),
+            Template {
+                redirect_uris: vec![],
+                grant_types: vec![GrantType::ClientCredentials],
+                scopes: "booking",
+                access: Some(3_600),
+                refresh: None,
+                code: 60,
+                public: false,
+            },
+        ),
+        _ => (
+            NewClient::public("mobile")
+                .redirect_uri("app.example:/cb")
+                .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+                .scopes("read")
+                .unwrap()
+                .lifetimes(
+                    LifetimeOverrides::default()
+                        .code(Duration::from_secs(120))
+                        .refresh(RefreshLifetime::AbsoluteSeconds(5_000)),
+                ),
+            Template {
+                redirect_uris: uris(&["app.example:/cb"]),
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+                scopes: "read",
+                access: None,
+                refresh: Some(5_000),
+                code: 120,
+                public: true,
+            },
+        ),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Template {
+    redirect_uris: Vec<String>,
+    grant_types: Vec<GrantType>,
+    scopes: &'static str,
+    access: Option<u64>,
+    refresh: Option<u64>,
+    code: u64,
+    public: bool,
+}
+
+#[derive(Debug, Clone)]
+struct MClient {
+    id: ClientId,
+    t: Template,
+    secret: Option<String>,
+    stale_secret: Option<String>,
+    deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+struct MCode {
+    client: ClientId,
+    subject: String,
+    scope: Scope,
+    redirect_uri: Option<String>,
+    pkce: Option<usize>,
+    expires_at: u64,
+    exchanged_into: Option<GrantId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MGrant {
+    client: ClientId,
+    subject: Option<String>,
+    scope: Scope,
+    origin: GrantOrigin,
+    created_at: u64,
+    last_refreshed_at: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct MToken {
+    refresh: bool,
+    grant: GrantId,
+    client: ClientId,
+    subject: Option<String>,
+    scope: Scope,
+    issued_at: u64,
+    expires_at: Option<u64>,
+    partner: Option<String>,
+    /// (consumed at, reuses, retained until)
+    consumed: Option<(u64, u32, Option<u64>)>,
+}
+
+impl MToken {
+    fn expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+    fn live(&self, now: u64) -> bool {
+        self.consumed.is_none() && !self.expired(now)
+    }
+    fn removal_time(&self) -> Option<u64> {
+        let retention = self.consumed.and_then(|c| c.2);
+        match (self.expires_at, retention) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The reference model.
+struct Model {
+    now: u64,
+    policy: Policy,
+    clients: Vec<MClient>,
+    codes: HashMap<String, MCode>,
+    code_list: Vec<String>,
+    grants: BTreeMap<GrantId, MGrant>,
+    tokens: HashMap<String, MToken>,
+    access_list: Vec<String>,
+    refresh_list: Vec<String>,
+    consents: BTreeMap<(ClientId, String), Scope>,
+}
+
+type Expect<T> = Result<T, &'static str>;
+
+fn name(error: &Error) -> String {
+    let debug = format!("{error:?}");
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn scope_choice(choice: u8) -> Option<Scope> {
+    SCOPES[usize::from(choice) % SCOPES.len()].map(|s| Scope::parse(s).unwrap())
+}
+
+fn pick<T: Clone>(list: &[T], index: u8) -> Option<T> {
+    (!list.is_empty()).then(|| list[usize::from(index) % list.len()].clone())
+}
+
+impl Model {
+    fn client(&self, index: u8) -> Option<MClient> {
+        pick(&self.clients, index)
+    }
+
+    fn live_client(&self, id: &ClientId) -> Expect<&MClient> {
+        self.clients
+            .iter()
+            .find(|c| c.id == *id && !c.deleted)
+            .ok_or("UnknownClient")
+    }
+
+    fn resolve_scope(requested: Option<&Scope>, allowed: &Scope) -> Expect<Scope> {
+        match requested {
+            None => Ok(allowed.clone()),
+            Some(s) if s.is_subset(allowed) => Ok(s.clone()),
+            Some(_) => Err("ScopeNotAllowed"),
+        }
+    }
+
+    fn end_grant(&mut self, grant: &GrantId) {
+        self.tokens.retain(|_, t| t.grant != *grant);
+        self.grants.remove(grant);
+    }
+
+    fn remove_token(&mut self, plaintext: &str) {
+        if let Some(token) = self.tokens.remove(plaintext) {
+            if let Some(partner) = token.partner {
+                if let Some(p) = self.tokens.get_mut(&partner) {
+                    if p.partner.as_deref() == Some(plaintext) {
+                        p.partner = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle(&mut self, grant: &GrantId) -> bool {
+        let live_class = self
+            .tokens
+            .values()
+            .any(|t| t.grant == *grant && t.consumed.is_none());
+        if live_class {
+            return false;
+        }
+        let existed = self.grants.contains_key(grant);
+        self.end_grant(grant);
+        existed
+    }
+
+    /// Checks an issuance against what the model expects and records it.
+    fn accept_issue(
+        &mut self,
+        actual: &TokenResponse,
+        grant: GrantId,
+        client: &MClient,
+        scope: &Scope,
+        with_refresh: bool,
+    ) -> Result<(), String> {
+        let access_life = client.t.access.unwrap_or(self.policy.access);
+        let g = self
+            .grants
+            .get(&grant)
+            .cloned()
+            .ok_or("issue into a missing grant")?;
+        check(actual.grant_id == grant, "grant id")?;
+        check(actual.expires_in == access_life, "expires_in")?;
+        check(actual.scope == *scope, "scope")?;
+        check(actual.created_at == self.now, "created_at")?;
+        check(
+            actual.refresh_token.is_some() == with_refresh,
+            "refresh presence",
+        )?;
+        check(actual.subject == g.subject, "subject")?;
+        let access = actual.access_token.expose().to_owned();
+        let refresh = actual.refresh_token.as_ref().map(|r| r.expose().to_owned());
+        let token = |is_refresh: bool, expires_at, partner: Option<String>| MToken {
+            refresh: is_refresh,
+            grant,
+            client: client.id,
+            subject: g.subject.clone(),
+            scope: scope.clone(),
+            issued_at: self.now,
+            expires_at,
+            partner,
+            consumed: None,
+        };
+        let access_token = token(false, Some(self.now + access_life), refresh.clone());
+        let refresh_expiry = client.t.refresh.map(|s| g.created_at + s);
+        let refresh_token = refresh
+            .clone()
+            .map(|r| (r, token(true, refresh_expiry, Some(access.clone()))));
+        self.tokens.insert(access.clone(), access_token);
+        self.access_list.push(access);
+        if let Some((plaintext, token)) = refresh_token {
+            self.tokens.insert(plaintext.clone(), token);
+            self.refresh_list.push(plaintext);
+        }
+        Ok(())
+    }
+
+    fn new_grant(
+        &mut self,
+        id: GrantId,
+        client: ClientId,
+        subject: Option<String>,
+        scope: Scope,
+        origin: GrantOrigin,
+    ) {
+        self.grants.insert(
+            id,
+            MGrant {
+                client,
+                subject,
+                scope,
+                origin,
+                created_at: self.now,
+                last_refreshed_at: None,
+            },
+        );
+    }
+
+    fn purge(&mut self) -> (u64, u64, u64, u64) {
+        let now = self.now;
+        let mut codes = 0;
+        self.codes.retain(|_, c| {
+            let keep = c.expires_at > now;
+            codes += u64::from(!keep);
+            keep
+        });
+        let (mut access, mut refresh, mut grants) = (0, 0, 0);
+        loop {
+            // Live-class tokens one by one, settling their grants, as purge does.
+            let due: Option<String> = self
+                .tokens
+                .iter()
+                .filter(|(_, t)| {
+                    t.consumed.is_none() && t.removal_time().is_some_and(|at| at <= now)
+                })
+                .map(|(k, _)| k.clone())
+                .min();
+            let Some(plaintext) = due else { break };
+            let token = self.tokens[&plaintext].clone();
+            if token.refresh {
+                refresh += 1;
+            } else {
+                access += 1;
+            }
+            self.remove_token(&plaintext);
+            if self.settle(&token.grant) {
+                grants += 1;
+            }
+        }
+        self.tokens
+            .retain(|_, t| !(t.consumed.is_some() && t.removal_time().is_some_and(|at| at <= now)));
+        (codes, access, refresh, grants)
+    }
+}
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("mismatch in {what}"))
+    }
+}
+
+fn same_outcome<T, U: std::fmt::Debug>(
+    actual: &Result<T, Error>,
+    expected: &Expect<U>,
+) -> Result<(), String> {
+    match (actual, expected) {
+        (Ok(_), Ok(_)) => Ok(()),
+        (Err(e), Err(want)) if name(e) == *want => Ok(()),
+        (Err(e), Err(want)) => Err(format!("store failed with {e:?}, model expected {want}")),
+        (Ok(_), Err(want)) => Err(format!("store succeeded, model expected {want}")),
+        (Err(e), Ok(want)) => Err(format!(
+            "store failed with {e:?}, model expected success {want:?}"
+        )),
+    }
+}
+
+/// Runs `ops` on a fresh in-memory redb store under `preset` and on the model.
+pub fn run(preset: u8, ops: &[Op]) -> Result<(), String> {
+    let clock = ManualClock::new(T0);
+    let store = Store::in_memory(config(preset).clock(clock.handle()).build().unwrap()).unwrap();
+    run_on(&store, &clock, preset, ops)
+}
+
+/// Runs `ops` on `store` (whose clock is `clock`, built from `config(preset)`)
+/// and on the model, comparing every answer.
+pub fn run_on<B: Backend>(
+    store: &Store<B>,
+    clock: &ManualClock,
+    preset: u8,
+    ops: &[Op],
+) -> Result<(), String> {
+    let mut model = Model {
+        now: clock.now_value(),
+        policy: policy(preset),
+        clients: vec![],
+        codes: HashMap::new(),
+        code_list: vec![],
+        grants: BTreeMap::new(),
+        tokens: HashMap::new(),
+        access_list: vec![],
+        refresh_list: vec![],
+        consents: BTreeMap::new(),
+    };
+    for (step, op) in ops.iter().enumerate() {
+        apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
+    }
+    // Every token ever issued is active in the store exactly when the model says so.
+    for plaintext in model.access_list.iter().chain(&model.refresh_list) {
+        let active = store
+            .introspect(plaintext)
+            .map_err(|e| e.to_string())?
+            .active;
+        let expected = model
+            .tokens
+            .get(plaintext)
+            .is_some_and(|t| t.live(model.now));
+        check(active == expected, "final introspection")?;
+    }
+    Ok(())
+}
+
+trait NowValue {
+    fn now_value(&self) -> u64;
+}
+
+impl NowValue for ManualClock {
+    fn now_value(&self) -> u64 {
+        grantdb::Clock::now(self)
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+fn apply<B: Backend>(
+    store: &Store<B>,
+    clock: &ManualClock,
+    m: &mut Model,
+    op: &Op,
+) -> Result<(), String> {
+    let now = m.now;
+    match op {
+        Op::Register { template: t } => {
+            let (new, t) = template(*t);
+            let registered = store.register_client(&new).map_err(|e| e.to_string())?;
+            check(registered.secret.is_some() != t.public, "secret presence")?;
+            m.clients.push(MClient {
+                id: registered.client.id,
+                t,
+                secret: registered.secret.map(|s| s.expose().to_owned()),
+                stale_secret: None,
+                deleted: false,
+            });
+        }
+        Op::Authenticate { client, stale } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let presented = if *stale {
+                c.stale_secret.clone().or(c.secret.clone())
+            } else {
+                c.secret.clone()
+            };
+            let actual = store.authenticate_client(&c.id, presented.as_deref());
+            let expected: Expect<()> = if c.deleted {
+                Err("UnknownClient")
+            } else if *stale && c.stale_secret.is_some() {
+                Err("ClientAuthenticationFailed")
+            } else {
+                Ok(())
+            };
+            same_outcome(&actual, &expected)?;
+        }
+        Op::RotateSecret { client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let actual = store.rotate_client_secret(&c.id);
+            let expected: Expect<()> = if c.deleted {
+                Err("UnknownClient")
+            } else if c.t.public {
+                Err("InvalidArgument")
+            } else {
+                Ok(())
+            };
+            same_outcome(&actual, &expected)?;
+            if let Ok(secret) = actual {
+                let entry = m.clients.iter_mut().find(|x| x.id == c.id).unwrap();
+                entry.stale_secret = entry.secret.replace(secret.expose().to_owned());
+            }
+        }
+        Op::DeleteClient { client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let actual = store.delete_client(&c.id).map_err(|e| e.to_string())?;
+            check(actual == !c.deleted, "delete result")?;
+            m.clients.iter_mut().find(|x| x.id == c.id).unwrap().deleted = true;
+            let grants: Vec<_> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.client == c.id)
+                .map(|(k, _)| *k)
+                .collect();
+            for g in grants {
+                m.end_grant(&g);
+            }
+            m.codes.retain(|_, code| code.client != c.id);
+            m.consents.retain(|(client, _), _| *client != c.id);
+        }
+        Op::IssueCode {
+            client,
+            subject,
+            scope,
+            redirect,
+            pkce,
+        } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let requested = scope_choice(*scope);
+            let redirect_uri = match redirect % 3 {
+                0 => None,
+                1 => c.t.redirect_uris.first().cloned().or(Some(EVIL_URI.into())),
+                _ => Some(EVIL_URI.to_owned()),
+            };
+            let pkce_choice = match pkce % 3 {
+                0 => None,
+                n => Some(usize::from(n) - 1),
+            };
+            let mut request = AuthorizationRequest::new(c.id, subject);
+            request.scope = requested.clone();
+            request.redirect_uri = redirect_uri.clone();
+            request.pkce = pkce_choice.map(|v| match v {
+                0 => PkceChallenge::new(PkceMethod::S256, S256_CHALLENGE).unwrap(),
+                _ => PkceChallenge::new(PkceMethod::Plain, VERIFIERS[1]).unwrap(),
+            });
+            let actual = store.issue_code(&request);
+            let expected = (|| {
+                let c = m.live_client(&c.id)?;
+                if !c.t.grant_types.contains(&GrantType::AuthorizationCode) {
+                    return Err("GrantTypeNotAllowed");
+                }
+                match &redirect_uri {
+                    Some(uri) if !c.t.redirect_uris.contains(uri) => {
+                        return Err("RedirectUriMismatch");
+                    }
+                    _ => {}
+                }
+                let scope =
+                    Model::resolve_scope(requested.as_ref(), &Scope::parse(c.t.scopes).unwrap())?;
+                if c.t.public && pkce_choice.is_none() {
+                    return Err("InvalidArgument");
+                }
+                Ok(scope)
+            })();
+            same_outcome(&actual, &expected)?;
+            if let (Ok(issued), Ok(scope)) = (actual, expected) {
+                check(issued.expires_at == now + c.t.code, "code expiry")?;
+                let plaintext = issued.code.expose().to_owned();
+                m.codes.insert(
+                    plaintext.clone(),
+                    MCode {
+                        client: c.id,
+                        subject: subject.to_owned(),
+                        scope,
+                        redirect_uri,
+                        pkce: pkce_choice,
+                        expires_at: now + c.t.code,
+                        exchanged_into: None,
+                    },
+                );
+                m.code_list.push(plaintext);
+            }
+        }
+        Op::ExchangeCode {
+            code,
+            client,
+            redirect,
+            verifier,
+        } => {
+            let (Some(plaintext), Some(c)) = (pick(&m.code_list, *code), m.client(*client)) else {
+                return Ok(());
+            };
+            let presented_uri = match redirect % 4 {
+                0 => None,
+                1 => c.t.redirect_uris.first().cloned(),
+                2 => c.t.redirect_uris.get(1).cloned(),
+                _ => Some(EVIL_URI.to_owned()),
+            };
+            let presented_verifier = match verifier % 4 {
+                0 => None,
+                n => Some(VERIFIERS[usize::from(n) - 1]),
+            };
+            let mut exchange = CodeExchange::new(&plaintext, c.id);
+            exchange.redirect_uri = presented_uri.as_deref();
+            exchange.code_verifier = presented_verifier;
+            let actual = store.exchange_code(&exchange);
+            let expected = (|| {
+                let code = m.codes.get(&plaintext).ok_or("UnknownCode")?;
+                if now >= code.expires_at {
+                    return Err("CodeExpired");
+                }
+                if let Some(grant) = code.exchanged_into {
+                    return Err(if m.grants.contains_key(&grant) {
+                        "CodeReplayed+"
+                    } else {
+                        "CodeReplayed"
+                    });
+                }
+                if code.client != c.id {
+                    return Err("CodeClientMismatch");
+                }
+                let client = m.live_client(&c.id)?;
+                let redirect_ok = match (&code.redirect_uri, &presented_uri) {
+                    (Some(a), Some(p)) => a == p,
+                    (Some(_), None) => false,
+                    (None, Some(p)) => client.t.redirect_uris.first() == Some(p),
+                    (None, None) => true,
+                };
+                if !redirect_ok {
+                    return Err("RedirectUriMismatch");
+                }
+                let pkce_ok = match (code.pkce, verifier % 4) {
+                    (None, 0) => true,
+                    (Some(0), 1) | (Some(1), 2) => true,
+                    _ => false,
+                };
+                if !pkce_ok {
+                    return Err("PkceMismatch");
+                }
+                Ok(code.clone())
+            })();
+            match expected {
+                Err("CodeReplayed+") => {
+                    same_outcome(&actual, &Expect::<()>::Err("CodeReplayed"))?;
+                    let grant = m.codes[&plaintext].exchanged_into.unwrap();
+                    m.end_grant(&grant);
+                }
+                Err(want) => same_outcome(&actual, &Expect::<()>::Err(want))?,
+                Ok(code) => {
+                    let tokens = actual
+                        .map_err(|e| format!("store failed with {e:?}, model expected success"))?;
+                    m.new_grant(
+                        tokens.grant_id,
+                        c.id,
+                        Some(code.subject.clone()),
+                        code.scope.clone(),
+                        GrantOrigin::AuthorizationCode,
+                    );
+                    m.codes.get_mut(&plaintext).unwrap().exchanged_into = Some(tokens.grant_id);
+                    let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
+                    m.accept_issue(&tokens, tokens.grant_id, &c, &code.scope, with_refresh)?;
+                }
+            }
+        }
+        Op::Password {
+            client,
+            subject,
+            scope,
+        } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let requested = scope_choice(*scope);
+            let actual = store.issue_for_subject(&c.id, subject, requested.as_ref());
+            let expected = (|| {
+                let c = m.live_client(&c.id)?;
+                if !c.t.grant_types.contains(&GrantType::Password) {
+                    return Err("GrantTypeNotAllowed");
+                }
+                Model::resolve_scope(requested.as_ref(), &Scope::parse(c.t.scopes).unwrap())
+            })();
+            same_outcome(&actual, &expected)?;
+            if let (Ok(tokens), Ok(scope)) = (actual, expected) {
+                m.new_grant(
+                    tokens.grant_id,
+                    c.id,
+                    Some(subject.to_owned()),
+                    scope.clone(),
+                    GrantOrigin::Password,
+                );
+                let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
+                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, with_refresh)?;
+            }
+        }
+        Op::ClientCredentials { client, scope } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let requested = scope_choice(*scope);
+            let actual = store.issue_client_credentials(&c.id, requested.as_ref());
+            let expected = (|| {
+                let c = m.live_client(&c.id)?;
+                if !c.t.grant_types.contains(&GrantType::ClientCredentials) || c.t.public {
+                    return Err("GrantTypeNotAllowed");
+                }
+                Model::resolve_scope(requested.as_ref(), &Scope::parse(c.t.scopes).unwrap())
+            })();
+            same_outcome(&actual, &expected)?;
+            if let (Ok(tokens), Ok(scope)) = (actual, expected) {
+                m.new_grant(
+                    tokens.grant_id,
+                    c.id,
+                    None,
+                    scope.clone(),
+                    GrantOrigin::ClientCredentials,
+                );
+                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, false)?;
+            }
+        }
+        Op::Refresh {
+            token,
+            client,
+            scope,
+        } => {
+            let (Some(plaintext), Some(c)) = (pick(&m.refresh_list, *token), m.client(*client))
+            else {
+                return Ok(());
+            };
+            let requested = scope_choice(*scope);
+            let actual = store.refresh(&plaintext, &c.id, requested.as_ref());
+            refresh_model(m, &plaintext, &c, requested.as_ref(), actual)?;
+        }
+        Op::Revoke {
+            token,
+            refresh,
+            client,
+        } => {
+            let list = if *refresh {
+                &m.refresh_list
+            } else {
+                &m.access_list
+            };
+            let (Some(plaintext), Some(c)) = (pick(list, *token), m.client(*client)) else {
+                return Ok(());
+            };
+            let actual = store.revoke(&plaintext, &c.id);
+            let expected = match m.tokens.get(&plaintext) {
+                Some(t) if t.live(now) && t.client != c.id => Err("TokenClientMismatch"),
+                Some(t) if t.live(now) && t.refresh => Ok(Revocation::Grant),
+                Some(t) if t.live(now) => Ok(Revocation::AccessToken),
+                _ => Ok(Revocation::NotActive),
+            };
+            same_outcome(&actual, &expected)?;
+            if let (Ok(actual), Ok(expected)) = (&actual, &expected) {
+                check(actual == expected, "revocation outcome")?;
+                let grant = m.tokens.get(&plaintext).map(|t| t.grant);
+                match (expected, grant) {
+                    (Revocation::Grant, Some(grant)) => m.end_grant(&grant),
+                    (Revocation::AccessToken, Some(grant)) => {
+                        m.remove_token(&plaintext);
+                        m.settle(&grant);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Op::RevokeSubject { subject } => {
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let ended = store.revoke_subject(subject).map_err(|e| e.to_string())?;
+            let grants: Vec<_> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.subject.as_deref() == Some(subject))
+                .map(|(k, _)| *k)
+                .collect();
+            check(ended == grants.len() as u64, "grants ended")?;
+            for g in grants {
+                m.end_grant(&g);
+            }
+            m.codes.retain(|_, c| c.subject != subject);
+        }
+        Op::RevokeClient { client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let ended = store
+                .revoke_client_grants(&c.id)
+                .map_err(|e| e.to_string())?;
+            let grants: Vec<_> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.client == c.id)
+                .map(|(k, _)| *k)
+                .collect();
+            check(ended == grants.len() as u64, "grants ended")?;
+            for g in grants {
+                m.end_grant(&g);
+            }
+            m.codes.retain(|_, code| code.client != c.id);
+            m.consents.retain(|(client, _), _| *client != c.id);
+        }
+        Op::RevokeSubjectAtClient { subject, client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let ended = store
+                .revoke_subject_at_client(subject, &c.id)
+                .map_err(|e| e.to_string())?;
+            let grants: Vec<_> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.client == c.id && g.subject.as_deref() == Some(subject))
+                .map(|(k, _)| *k)
+                .collect();
+            check(ended == grants.len() as u64, "grants ended")?;
+            for g in grants {
+                m.end_grant(&g);
+            }
+            m.codes
+                .retain(|_, code| !(code.client == c.id && code.subject == subject));
+            m.consents.remove(&(c.id, subject.to_owned()));
+        }
+        Op::Validate { token } => {
+            let Some(plaintext) = pick(&m.access_list, *token) else {
+                return Ok(());
+            };
+            let actual = store.validate(&plaintext);
+            let expected = match m.tokens.get(&plaintext) {
+                Some(t) if t.live(now) => Ok(t.clone()),
+                _ => Err("InactiveToken"),
+            };
+            same_outcome(&actual, &expected)?;
+            if let (Ok(info), Ok(t)) = (actual, expected) {
+                check(
+                    info.client_id == t.client
+                        && info.scope == t.scope
+                        && info.subject == t.subject,
+                    "token info",
+                )?;
+                check(
+                    Some(info.expires_at) == t.expires_at && info.issued_at == t.issued_at,
+                    "token times",
+                )?;
+            }
+        }
+        Op::Introspect { token, refresh } => {
+            let list = if *refresh {
+                &m.refresh_list
+            } else {
+                &m.access_list
+            };
+            let Some(plaintext) = pick(list, *token) else {
+                return Ok(());
+            };
+            let actual = store.introspect(&plaintext).map_err(|e| e.to_string())?;
+            match m.tokens.get(&plaintext) {
+                Some(t) if t.live(now) => {
+                    check(actual.active, "active")?;
+                    check(
+                        actual.exp == t.expires_at && actual.iat == Some(t.issued_at),
+                        "introspection times",
+                    )?;
+                    check(
+                        actual.scope.as_ref() == Some(&t.scope) && actual.sub == t.subject,
+                        "introspection fields",
+                    )?;
+                }
+                _ => check(!actual.active, "inactive")?,
+            }
+        }
+        Op::Malformed { token, position } => {
+            let Some(plaintext) = pick(&m.access_list, *token) else {
+                return Ok(());
+            };
+            let mut bytes = plaintext.into_bytes();
+            let i = usize::from(*position) % bytes.len();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let damaged = String::from_utf8(bytes).unwrap();
+            let actual = store.validate(&damaged);
+            same_outcome(&actual, &Expect::<()>::Err("MalformedToken"))?;
+        }
+        Op::Purge => {
+            let report = store.purge_expired().map_err(|e| e.to_string())?;
+            let (codes, access, refresh, grants) = m.purge();
+            check(report.codes == codes, "purged codes")?;
+            check(report.access_tokens == access, "purged access tokens")?;
+            check(report.refresh_tokens == refresh, "purged refresh tokens")?;
+            check(report.grants == grants, "purged grants")?;
+        }
+        Op::Advance { step } => {
+            let step = STEPS[usize::from(*step) % STEPS.len()];
+            clock.advance(step);
+            m.now += step;
+        }
+        Op::RecordConsent {
+            subject,
+            client,
+            scope,
+        } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let requested = scope_choice(*scope).unwrap_or_default();
+            let actual = store.record_consent(subject, &c.id, &requested);
+            let expected = (|| {
+                let client = m.live_client(&c.id)?;
+                if requested.is_subset(&Scope::parse(client.t.scopes).unwrap()) {
+                    Ok(())
+                } else {
+                    Err("ScopeNotAllowed")
+                }
+            })();
+            same_outcome(&actual, &expected)?;
+            if expected.is_ok() {
+                let entry = m.consents.entry((c.id, subject.to_owned())).or_default();
+                *entry = entry.union(&requested);
+                check(actual.unwrap().scope == *entry, "consent scope")?;
+            }
+        }
+        Op::HasConsent {
+            subject,
+            client,
+            scope,
+        } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let requested = scope_choice(*scope).unwrap_or_default();
+            let actual = store
+                .has_consent(subject, &c.id, &requested)
+                .map_err(|e| e.to_string())?;
+            let expected = m
+                .consents
+                .get(&(c.id, subject.to_owned()))
+                .is_some_and(|s| requested.is_subset(s));
+            check(actual == expected, "has_consent")?;
+        }
+        Op::ListSubject { subject } => {
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let listed = list_all(|page| store.grants_of_subject(subject, page))?;
+            let expected: BTreeMap<_, _> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.subject.as_deref() == Some(subject))
+                .map(|(id, g)| (*id, g.clone()))
+                .collect();
+            check(listed == expected, "grants of subject")?;
+        }
+        Op::ListClient { client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let listed = list_all(|page| store.grants_of_client(&c.id, page))?;
+            let expected: BTreeMap<_, _> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.client == c.id)
+                .map(|(id, g)| (*id, g.clone()))
+                .collect();
+            check(listed == expected, "grants of client")?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every page of a grant listing (pages of 2, to exercise cursors).
+fn list_all(
+    mut page: impl FnMut(&PageRequest) -> grantdb::Result<grantdb::Page<grantdb::GrantSummary>>,
+) -> Result<BTreeMap<GrantId, MGrant>, String> {
+    let mut all = BTreeMap::new();
+    let mut request = PageRequest::first(2);
+    loop {
+        let result = page(&request).map_err(|e| e.to_string())?;
+        for g in result.items {
+            let grant = MGrant {
+                client: g.client_id,
+                subject: g.subject,
+                scope: g.scope,
+                origin: g.origin,
+                created_at: g.created_at,
+                last_refreshed_at: g.last_refreshed_at,
+            };
+            if all.insert(g.grant_id, grant).is_some() {
+                return Err("a grant listed twice".into());
+            }
+        }
+        match result.next {
+            Some(cursor) => request = PageRequest::after(cursor, 2),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The model of a refresh (R07, R08), compared with the store's answer.
+fn refresh_model(
+    m: &mut Model,
+    plaintext: &str,
+    c: &MClient,
+    requested: Option<&Scope>,
+    actual: grantdb::Result<TokenResponse>,
+) -> Result<(), String> {
+    let now = m.now;
+    enum Plan {
+        Rotate(Scope),
+        Grace(Scope),
+        Reuse,
+    }
+    let plan = (|| {
+        let token = m
+            .tokens
+            .get(plaintext)
+            .filter(|t| t.refresh)
+            .ok_or("UnknownRefreshToken")?;
+        if token.client != c.id {
+            return Err("TokenClientMismatch");
+        }
+        if token.expired(now) {
+            return Err("RefreshTokenExpired");
+        }
+        let grant = m.grants.get(&token.grant).ok_or("UnknownRefreshToken")?;
+        if let Some((at, reuses, retain_until)) = token.consumed {
+            if retain_until.is_some_and(|until| now >= until) {
+                return Err("UnknownRefreshToken");
+            }
+            if now < at + m.policy.grace && reuses < m.policy.cap {
+                m.live_client(&c.id)?;
+                return Model::resolve_scope(requested, &grant.scope).map(Plan::Grace);
+            }
+            return Ok(Plan::Reuse);
+        }
+        m.live_client(&c.id)?;
+        Model::resolve_scope(requested, &grant.scope).map(Plan::Rotate)
+    })();
+    match plan {
+        Err(want) => same_outcome(&actual, &Expect::<()>::Err(want)),
+        Ok(Plan::Reuse) => {
+            same_outcome(&actual, &Expect::<()>::Err("RefreshTokenReused"))?;
+            let grant = m.tokens[plaintext].grant;
+            m.end_grant(&grant);
+            Ok(())
+        }
+        Ok(Plan::Grace(scope)) => {
+            let tokens = actual
+                .map_err(|e| format!("store failed with {e:?}, model expected a grace pair"))?;
+            let token = m.tokens.get_mut(plaintext).unwrap();
+            token.consumed = token
+                .consumed
+                .map(|(at, reuses, until)| (at, reuses + 1, until));
+            let grant = token.grant;
+            m.grants.get_mut(&grant).unwrap().last_refreshed_at = Some(now);
+            m.accept_issue(&tokens, grant, c, &scope, true)
+        }
+        Ok(Plan::Rotate(scope)) => {
+            let tokens = actual
+                .map_err(|e| format!("store failed with {e:?}, model expected a rotation"))?;
+            let token = m.tokens[plaintext].clone();
+            if let Some(access) = &token.partner {
+                m.remove_token(access);
+            }
+            let retention = m.policy.retention.map(|r| now + r);
+            let t = m.tokens.get_mut(plaintext).unwrap();
+            t.partner = None;
+            t.consumed = Some((now, 0, retention));
+            m.grants.get_mut(&token.grant).unwrap().last_refreshed_at = Some(now);
+            m.accept_issue(&tokens, token.grant, c, &scope, true)
+        }
+    }
+}
