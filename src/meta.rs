@@ -42,14 +42,13 @@ fn read_version(kv: &impl KvRead) -> Result<Option<u32>> {
 }
 
 fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<HashingKey> {
-    let key = match supplied {
-        Some(key) => key.clone(),
-        None => {
-            // The quickstart default: a random key kept in the file itself.
-            let key = HashingKey::generate();
-            kv.put(Table::Meta, GENERATED_KEY, key.bytes())?;
-            key
-        }
+    let key = if let Some(key) = supplied {
+        key.clone()
+    } else {
+        // The quickstart default: a random key kept in the file itself.
+        let key = HashingKey::generate();
+        kv.put(Table::Meta, GENERATED_KEY, key.bytes())?;
+        key
     };
     kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
     kv.put(Table::Meta, FINGERPRINT_KEY, &key.fingerprint())?;

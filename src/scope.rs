@@ -85,17 +85,12 @@ impl Scope {
     pub fn is_subset(&self, other: &Scope) -> bool {
         // Both sides are sorted: one merge walk, no allocation.
         let mut theirs = other.iter().peekable();
-        'ours: for token in self.iter() {
-            while let Some(candidate) = theirs.next() {
-                match candidate.cmp(token) {
-                    std::cmp::Ordering::Less => {}
-                    std::cmp::Ordering::Equal => continue 'ours,
-                    std::cmp::Ordering::Greater => return false,
-                }
-            }
-            return false;
-        }
-        true
+
+        self.iter().all(|token| {
+            // Skip their smaller tokens; the next one must be this token.
+            while theirs.next_if(|candidate| *candidate < token).is_some() {}
+            theirs.next_if_eq(&token).is_some()
+        })
     }
 
     /// Whether `token` is in the set.

@@ -388,8 +388,10 @@ mod tests {
 
     #[test]
     fn overlapping_prefixes_are_refused() {
-        let mut prefixes = TokenPrefixes::default();
-        prefixes.refresh = "gdbat".into();
+        let prefixes = TokenPrefixes {
+            refresh: "gdbat".into(),
+            ..TokenPrefixes::default()
+        };
         assert!(prefixes.check().is_err());
         assert!(TokenPrefixes::default().check().is_ok());
     }

@@ -1,7 +1,8 @@
 //! One or more tests per lifecycle rule of `../shared/lifecycle.md`, each named
 //! after its rule (`r07_...`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests return `Result` by convention, whether or not they use `?`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
 
 mod common;
 
@@ -512,7 +513,11 @@ fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields() -> TestRes
     assert_eq!(json["created_at"], T0);
     assert_eq!(json["access_token"], access(&tokens));
     assert_eq!(json["refresh_token"], refresh(&tokens));
-    assert_eq!(json.as_object().map(|o| o.len()), Some(6), "{json}");
+    assert_eq!(
+        json.as_object().map(serde_json::Map::len),
+        Some(6),
+        "{json}"
+    );
     // The refresh token has no expiry by default (pretix).
     let info = f.store.introspect(refresh(&tokens))?;
     assert!(info.active);
@@ -575,7 +580,7 @@ fn r06_no_refresh_token_without_the_refresh_grant_type() -> TestResult {
     let f = fixture();
     let app = register(
         &f.store,
-        NewClient::confidential("code-only")
+        &NewClient::confidential("code-only")
             .redirect_uri("https://code.example/cb")
             .grant_types([GrantType::AuthorizationCode]),
     );
@@ -1090,7 +1095,7 @@ fn r15_grants_are_listed_in_pages_with_client_name_and_times() -> TestResult {
             Some(cursor) => {
                 page = f
                     .store
-                    .grants_of_subject("alice", &PageRequest::after(cursor, 2))?
+                    .grants_of_subject("alice", &PageRequest::after(cursor, 2))?;
             }
             None => break,
         }

@@ -1,7 +1,7 @@
 //! The narrow transactional key-value seam between the lifecycle rules and the
 //! storage engine.
 //!
-//! The rules in [`crate::ops`] see only byte keys and byte values in a fixed set
+//! The lifecycle rules (`src/ops/`) see only byte keys and byte values in a fixed set
 //! of [`Table`]s, read through [`KvRead`] and written through [`KvWrite`] inside
 //! one transaction. A [`Backend`] opens those transactions. Everything is
 //! generic, not dynamic: the embedded redb path is monomorphised and pays
@@ -17,7 +17,7 @@ pub mod overlay;
 pub mod redb;
 
 /// Every table grantdb keeps. The on-disk layout of each is tabled in
-/// `docs/design.md`; key encodings live in [`crate::keys`].
+/// `docs/design.md`; key encodings live in `src/keys.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// Format version, hashing-key fingerprint, generated key.

@@ -26,13 +26,11 @@ pub(crate) fn revoke_token(
     presented: &str,
     client_id: &ClientId,
 ) -> Result<Revocation> {
-    let kind = match ctx.minter.kind_of(presented) {
-        Some(kind @ (TokenKind::Access | TokenKind::Refresh)) => kind,
-        _ => {
-            return Err(Error::MalformedToken {
-                expected: TokenKind::Access,
-            });
-        }
+    let Some(kind @ (TokenKind::Access | TokenKind::Refresh)) = ctx.minter.kind_of(presented)
+    else {
+        return Err(Error::MalformedToken {
+            expected: TokenKind::Access,
+        });
     };
     let hash = ctx.minter.hash_presented(kind, presented)?;
     let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {

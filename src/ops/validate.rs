@@ -38,9 +38,9 @@ pub(crate) fn introspect(
     ctx: &Ctx<'_>,
     presented: &str,
 ) -> Result<Introspection> {
-    let kind = match ctx.minter.kind_of(presented) {
-        Some(kind @ (TokenKind::Access | TokenKind::Refresh)) => kind,
-        _ => return Ok(Introspection::inactive()),
+    let Some(kind @ (TokenKind::Access | TokenKind::Refresh)) = ctx.minter.kind_of(presented)
+    else {
+        return Ok(Introspection::inactive());
     };
     let Ok(hash) = ctx.minter.hash_presented(kind, presented) else {
         return Ok(Introspection::inactive());

@@ -152,7 +152,7 @@ pub(crate) fn save<R: Record>(kv: &mut impl KvWrite, key: &[u8], record: &R) -> 
     kv.put(R::TABLE, key, &encode(key, record))
 }
 
-/// Decodes a value of `table` for [`crate::verify`]-style checks and fuzzing:
+/// Decodes a value of `table` for integrity checks and fuzzing:
 /// an error or a value, never a panic.
 pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeError> {
     match table {

@@ -60,8 +60,8 @@ impl App {
     }
 }
 
-pub fn register<B: Backend>(store: &Store<B>, client: NewClient) -> App {
-    let registered = store.register_client(&client).expect("register client");
+pub fn register<B: Backend>(store: &Store<B>, client: &NewClient) -> App {
+    let registered = store.register_client(client).expect("register client");
     App {
         id: registered.client.id,
         secret: registered.secret,
@@ -72,7 +72,7 @@ pub fn register<B: Backend>(store: &Store<B>, client: NewClient) -> App {
 pub fn pretix_app<B: Backend>(store: &Store<B>) -> App {
     register(
         store,
-        NewClient::confidential("pretalx")
+        &NewClient::confidential("pretalx")
             .redirect_uri("https://pretalx.com")
             .redirect_uri("https://pretalx.com/orga/callback")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
@@ -85,7 +85,7 @@ pub fn pretix_app<B: Backend>(store: &Store<B>) -> App {
 pub fn ticketpark_app<B: Backend>(store: &Store<B>) -> App {
     register(
         store,
-        NewClient::confidential("ticketpark-integration")
+        &NewClient::confidential("ticketpark-integration")
             .grant_types([GrantType::Password, GrantType::RefreshToken])
             .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(600))),
     )
@@ -95,7 +95,7 @@ pub fn ticketpark_app<B: Backend>(store: &Store<B>) -> App {
 pub fn eventpop_app<B: Backend>(store: &Store<B>) -> App {
     register(
         store,
-        NewClient::confidential("eventpop-partner")
+        &NewClient::confidential("eventpop-partner")
             .redirect_uri("https://partner.example/callback")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("public")
@@ -108,7 +108,7 @@ pub fn eventpop_app<B: Backend>(store: &Store<B>) -> App {
 pub fn prioticket_app<B: Backend>(store: &Store<B>) -> App {
     register(
         store,
-        NewClient::confidential("prioticket-distributor")
+        &NewClient::confidential("prioticket-distributor")
             .grant_types([GrantType::ClientCredentials])
             .scopes("https://www.prioticketapis.com/auth/distributor.booking")
             .unwrap()
@@ -120,7 +120,7 @@ pub fn prioticket_app<B: Backend>(store: &Store<B>) -> App {
 pub fn public_app<B: Backend>(store: &Store<B>) -> App {
     register(
         store,
-        NewClient::public("mobile-app")
+        &NewClient::public("mobile-app")
             .redirect_uri("com.example.app:/oauth2redirect")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("read")
@@ -132,7 +132,7 @@ pub fn public_app<B: Backend>(store: &Store<B>) -> App {
 pub fn expiring_refresh_app<B: Backend>(store: &Store<B>, seconds: u64) -> App {
     register(
         store,
-        NewClient::confidential("expiring")
+        &NewClient::confidential("expiring")
             .redirect_uri("https://expiring.example/cb")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("read write")

@@ -671,7 +671,7 @@ fn apply<B: Backend>(
                 return Ok(());
             };
             let actual = store.delete_client(&c.id).map_err(|e| e.to_string())?;
-            check(actual == !c.deleted, "delete result")?;
+            check(actual != c.deleted, "delete result")?;
             m.clients.iter_mut().find(|x| x.id == c.id).unwrap().deleted = true;
             let grants: Vec<_> = m
                 .grants
@@ -707,8 +707,8 @@ fn apply<B: Backend>(
                 n => Some(usize::from(n) - 1),
             };
             let mut request = AuthorizationRequest::new(c.id, subject);
-            request.scope = requested.clone();
-            request.redirect_uri = redirect_uri.clone();
+            request.scope.clone_from(&requested);
+            request.redirect_uri.clone_from(&redirect_uri);
             request.pkce = pkce_choice.map(|v| match v {
                 0 => PkceChallenge::new(PkceMethod::S256, S256_CHALLENGE).unwrap(),
                 _ => PkceChallenge::new(PkceMethod::Plain, VERIFIERS[1]).unwrap(),
@@ -799,11 +799,10 @@ fn apply<B: Backend>(
                 if !redirect_ok {
                     return Err("RedirectUriMismatch");
                 }
-                let pkce_ok = match (code.pkce, verifier % 4) {
-                    (None, 0) => true,
-                    (Some(0), 1) | (Some(1), 2) => true,
-                    _ => false,
-                };
+                let pkce_ok = matches!(
+                    (code.pkce, verifier % 4),
+                    (None, 0) | (Some(0), 1) | (Some(1), 2)
+                );
                 if !pkce_ok {
                     return Err("PkceMismatch");
                 }
@@ -1165,6 +1164,13 @@ fn list_all(
     }
 }
 
+/// What the model decides a refresh does.
+enum Plan {
+    Rotate(Scope),
+    Grace(Scope),
+    Reuse,
+}
+
 /// The model of a refresh (R07, R08), compared with the store's answer.
 fn refresh_model(
     m: &mut Model,
@@ -1174,11 +1180,6 @@ fn refresh_model(
     actual: grantdb::Result<TokenResponse>,
 ) -> Result<(), String> {
     let now = m.now;
-    enum Plan {
-        Rotate(Scope),
-        Grace(Scope),
-        Reuse,
-    }
     let plan = (|| {
         let token = m
             .tokens
