@@ -42,6 +42,7 @@
 
 mod client;
 mod clock;
+mod commit;
 mod config;
 mod error;
 mod grant;
@@ -64,6 +65,7 @@ pub use client::{
     RegisteredClient,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit::WriteStats;
 pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
 pub use error::{Error, InputError, OAuthErrorCode, Result};
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
+use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::ClientId;
+use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend};
 use crate::kv::{Backend, CommitMode, TxEnd};
 use crate::meta;
@@ -49,12 +52,13 @@ impl<B: Backend> std::fmt::Debug for Store<B> {
     }
 }
 
-struct Inner<B> {
+struct Inner<B: Backend> {
     backend: B,
     config: Config,
     minter: Minter,
     /// When the last durable commit happened, for [`Durability::Fast`].
     last_durable: Mutex<Instant>,
+    commits: GroupCommit<B>,
 }
 
 impl Store<RedbBackend> {
@@ -95,6 +99,7 @@ impl<B: Backend> Store<B> {
                 config,
                 minter,
                 last_durable: Mutex::new(Instant::now()),
+                commits: GroupCommit::default(),
             }),
         })
     }
@@ -139,19 +144,26 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// Runs one rule in one write transaction. It commits on success, and on
-    /// the errors whose answer is a revocation (R05, R08); any other error
-    /// aborts, so a failed check changes nothing.
-    fn write<T>(&self, mut op: impl FnMut(&mut B::Write<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
-        let ctx = self.ctx();
-        self.inner
-            .backend
-            .write(self.commit_mode(), |kv| match op(kv, &ctx) {
-                Ok(value) => Ok((Ok(value), TxEnd::Commit)),
-                Err(error) if error.committed_changes() => Ok((Err(error), TxEnd::Commit)),
-                Err(error @ (Error::Storage { .. } | Error::Corrupted { .. })) => Err(error),
-                Err(error) => Ok((Err(error), TxEnd::Abort)),
-            })?
+    /// Runs one rule in a write transaction, through group commit: it may
+    /// share the transaction (and its fsync) with concurrent writers unless
+    /// `exclusive`. Its writes are kept on success and on the errors whose
+    /// answer is a revocation (R05, R08); any other error drops them, so a
+    /// failed check changes nothing (R19).
+    fn write<T, F>(&self, exclusive: bool, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T>
+            + Send
+            + 'static,
+    {
+        let ctx = || self.ctx();
+        let mode = || self.commit_mode();
+        let runner = Runner {
+            backend: &self.inner.backend,
+            ctx: &ctx,
+            mode: &mode,
+        };
+        self.inner.commits.submit(&runner, exclusive, op)
     }
 
     /// Runs a pure read in one read transaction.
@@ -165,7 +177,10 @@ impl<B: Backend> Store<B> {
     /// Registers a client. A confidential client's secret is in the result,
     /// this once; only its hash is stored (R01).
     pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
-        self.write(|kv, ctx| ops::clients::register(kv, ctx, client))
+        let client = client.clone();
+        self.write(false, move |kv, ctx| {
+            ops::clients::register(kv, ctx, &client)
+        })
     }
 
     /// Authenticates a client by id and secret (`None` for a public client),
@@ -180,18 +195,25 @@ impl<B: Backend> Store<B> {
 
     /// Issues a new client secret; the old one fails from now on (R03).
     pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
-        self.write(|kv, ctx| ops::clients::rotate_secret(kv, ctx, client_id))
+        let client_id = *client_id;
+        self.write(false, move |kv, ctx| {
+            ops::clients::rotate_secret(kv, ctx, &client_id)
+        })
     }
 
     /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
     pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
-        self.write(|kv, _| ops::clients::update(kv, client_id, update))
+        let (client_id, update) = (*client_id, update.clone());
+        self.write(false, move |kv, _| {
+            ops::clients::update(kv, &client_id, &update)
+        })
     }
 
     /// Deletes a client with all its codes, grants, tokens and consents, in one
     /// transaction (R03). Returns false if there was no such client.
     pub fn delete_client(&self, client_id: &ClientId) -> Result<bool> {
-        self.write(|kv, _| ops::clients::delete(kv, client_id))
+        let client_id = *client_id;
+        self.write(true, move |kv, _| ops::clients::delete(kv, &client_id))
     }
 
     /// Reads a client.
@@ -208,14 +230,18 @@ impl<B: Backend> Store<B> {
 
     /// Issues an authorization code for a request the user approved (R04).
     pub fn issue_code(&self, request: &AuthorizationRequest) -> Result<IssuedCode> {
-        self.write(|kv, ctx| ops::codes::issue(kv, ctx, request))
+        let request = request.clone();
+        self.write(false, move |kv, ctx| ops::codes::issue(kv, ctx, &request))
     }
 
     /// Exchanges a code for tokens (R04, R06). A second exchange of the same
     /// code fails with [`Error::CodeReplayed`] and revokes every token issued
     /// from it (R05).
     pub fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<TokenResponse> {
-        self.write(|kv, ctx| ops::codes::exchange(kv, ctx, exchange))
+        let owned = OwnedExchange::from(exchange);
+        self.write(false, move |kv, ctx| {
+            ops::codes::exchange(kv, ctx, &owned.borrow())
+        })
     }
 
     // ----- issuing and refreshing (R06–R08) -----
@@ -228,7 +254,10 @@ impl<B: Backend> Store<B> {
         subject: &str,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
-        self.write(|kv, ctx| ops::tokens::issue_for_subject(kv, ctx, client_id, subject, scope))
+        let (client_id, subject, scope) = (*client_id, subject.to_owned(), scope.cloned());
+        self.write(false, move |kv, ctx| {
+            ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope.as_ref())
+        })
     }
 
     /// Issues an access token to a confidential client acting for itself
@@ -238,7 +267,10 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
-        self.write(|kv, ctx| ops::tokens::issue_client_credentials(kv, ctx, client_id, scope))
+        let (client_id, scope) = (*client_id, scope.cloned());
+        self.write(false, move |kv, ctx| {
+            ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope.as_ref())
+        })
     }
 
     /// Refreshes with rotation (R07): the presented refresh token is consumed,
@@ -251,7 +283,11 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
-        self.write(|kv, ctx| ops::tokens::refresh(kv, ctx, refresh_token, client_id, scope))
+        let presented = Zeroizing::new(refresh_token.to_owned());
+        let (client_id, scope) = (*client_id, scope.cloned());
+        self.write(false, move |kv, ctx| {
+            ops::tokens::refresh(kv, ctx, &presented, &client_id, scope.as_ref())
+        })
     }
 
     // ----- revocation (R09–R12) -----
@@ -259,27 +295,38 @@ impl<B: Backend> Store<B> {
     /// Revokes an access token (R09) or a refresh token with its whole grant
     /// (R10), as RFC 7009 asks; unknown or inactive tokens succeed quietly (R11).
     pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
-        self.write(|kv, ctx| ops::revoke::revoke_token(kv, ctx, token, client_id))
+        let presented = Zeroizing::new(token.to_owned());
+        let client_id = *client_id;
+        self.write(false, move |kv, ctx| {
+            ops::revoke::revoke_token(kv, ctx, &presented, &client_id)
+        })
     }
 
     /// Revokes every grant and pending code of a subject ("log out
     /// everywhere"), in one transaction (R12). Returns the grants ended.
     pub fn revoke_subject(&self, subject: &str) -> Result<u64> {
         ops::check_subject(subject)?;
-        self.write(|kv, _| ops::revoke::revoke_subject(kv, subject))
+        let subject = subject.to_owned();
+        self.write(true, move |kv, _| ops::revoke::revoke_subject(kv, &subject))
     }
 
     /// Revokes every grant and pending code of a client and forgets the
     /// consents given to it (R12, R17). The client stays registered.
     pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<u64> {
-        self.write(|kv, _| ops::revoke::revoke_client(kv, client_id))
+        let client_id = *client_id;
+        self.write(true, move |kv, _| {
+            ops::revoke::revoke_client(kv, &client_id)
+        })
     }
 
     /// The user removes an authorized application: every grant and pending code
     /// of `subject` at `client_id`, and the consent (R12, R17).
     pub fn revoke_subject_at_client(&self, subject: &str, client_id: &ClientId) -> Result<u64> {
         ops::check_subject(subject)?;
-        self.write(|kv, _| ops::revoke::revoke_subject_at_client(kv, subject, client_id))
+        let (subject, client_id) = (subject.to_owned(), *client_id);
+        self.write(true, move |kv, _| {
+            ops::revoke::revoke_subject_at_client(kv, &subject, &client_id)
+        })
     }
 
     // ----- validation (R13) -----
@@ -317,7 +364,8 @@ impl<B: Backend> Store<B> {
     /// Removes up to `limit` expired entries in one transaction. `more` in the
     /// report says whether entries are left.
     pub fn purge_expired_batch(&self, limit: usize) -> Result<PurgeReport> {
-        self.write(|kv, ctx| ops::purge::purge_batch(kv, ctx, limit.max(1)))
+        let limit = limit.max(1);
+        self.write(true, move |kv, ctx| ops::purge::purge_batch(kv, ctx, limit))
     }
 
     // ----- listing and consent (R15, R17) -----
@@ -348,7 +396,10 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         scope: &Scope,
     ) -> Result<Consent> {
-        self.write(|kv, ctx| ops::consent::record_consent(kv, ctx, subject, client_id, scope))
+        let (subject, client_id, scope) = (subject.to_owned(), *client_id, scope.clone());
+        self.write(false, move |kv, ctx| {
+            ops::consent::record_consent(kv, ctx, &subject, &client_id, &scope)
+        })
     }
 
     /// The consent `subject` gave `client_id`, if any (R17).
@@ -366,6 +417,11 @@ impl<B: Backend> Store<B> {
 
     // ----- durability -----
 
+    /// How many write transactions carried how many operations (group commit).
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.commits.stats()
+    }
+
     /// Makes every committed operation durable now (useful in
     /// [`Durability::Fast`] mode; a no-op cost in durable mode).
     pub fn flush(&self) -> Result<()> {
@@ -373,5 +429,34 @@ impl<B: Backend> Store<B> {
         self.inner
             .backend
             .write(CommitMode::Durable, |_| Ok(((), TxEnd::Commit)))
+    }
+}
+
+/// A [`CodeExchange`] with owned strings, so that it can travel to the
+/// group-commit leader.
+struct OwnedExchange {
+    code: Zeroizing<String>,
+    client_id: ClientId,
+    redirect_uri: Option<String>,
+    code_verifier: Option<Zeroizing<String>>,
+}
+
+impl OwnedExchange {
+    fn from(exchange: &CodeExchange<'_>) -> OwnedExchange {
+        OwnedExchange {
+            code: Zeroizing::new(exchange.code.to_owned()),
+            client_id: exchange.client_id,
+            redirect_uri: exchange.redirect_uri.map(str::to_owned),
+            code_verifier: exchange.code_verifier.map(|v| Zeroizing::new(v.to_owned())),
+        }
+    }
+
+    fn borrow(&self) -> CodeExchange<'_> {
+        CodeExchange {
+            code: &self.code,
+            client_id: self.client_id,
+            redirect_uri: self.redirect_uri.as_deref(),
+            code_verifier: self.code_verifier.as_deref().map(String::as_str),
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! (group-committed) transaction can be kept or dropped on its own.
 //!
 //! Reads see the buffered writes first, then the transaction underneath; nothing
-//! reaches the transaction until [`Overlay::apply`].
+//! reaches the transaction until [`Overlay::apply`]. An operation that has the
+//! transaction to itself runs [`Overlay::direct`]: writes go straight through,
+//! and dropping its effects means aborting the whole transaction.
 
 use std::collections::BTreeMap;
 use std::iter::Peekable;
@@ -14,17 +16,28 @@ use crate::error::Result;
 /// Buffered writes: `Some(value)` for a put, `None` for a delete.
 type Buffer = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// Buffers one operation's writes on top of `base`.
+/// Buffers one operation's writes on top of `base`, or passes them through.
 pub struct Overlay<'a, W: KvWrite> {
     base: &'a mut W,
+    buffering: bool,
     writes: [Buffer; 10],
 }
 
 impl<'a, W: KvWrite> Overlay<'a, W> {
     /// An empty buffer over `base`.
-    pub fn new(base: &'a mut W) -> Overlay<'a, W> {
+    pub fn buffered(base: &'a mut W) -> Overlay<'a, W> {
         Overlay {
             base,
+            buffering: true,
+            writes: Default::default(),
+        }
+    }
+
+    /// No buffer: every read and write goes straight to `base`.
+    pub fn direct(base: &'a mut W) -> Overlay<'a, W> {
+        Overlay {
+            base,
+            buffering: false,
             writes: Default::default(),
         }
     }
@@ -45,6 +58,9 @@ impl<'a, W: KvWrite> Overlay<'a, W> {
 
 impl<W: KvWrite> KvRead for Overlay<'_, W> {
     fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        if !self.buffering {
+            return self.base.get(table, key, read);
+        }
         match self.writes[table.index()].get(key) {
             Some(Some(value)) => Ok(Some(read(value))),
             Some(None) => Ok(None),
@@ -58,6 +74,9 @@ impl<W: KvWrite> KvRead for Overlay<'_, W> {
         range: &KeyRange,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
+        if !self.buffering {
+            return self.base.scan(table, range, visit);
+        }
         let (start, end) = range.as_slices();
         let mut buffered = self.writes[table.index()]
             .range::<[u8], (Bound<&[u8]>, Bound<&[u8]>)>((start, end))
@@ -105,12 +124,109 @@ fn emit_buffered_before<'b>(
 
 impl<W: KvWrite> KvWrite for Overlay<'_, W> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        if !self.buffering {
+            return self.base.put(table, key, value);
+        }
         self.writes[table.index()].insert(key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        if !self.buffering {
+            return self.base.delete(table, key);
+        }
         self.writes[table.index()].insert(key.to_vec(), None);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A plain map as the transaction underneath.
+    #[derive(Default)]
+    struct MapTxn(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl KvRead for MapTxn {
+        fn get<R>(&self, _: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+            Ok(self.0.get(key).map(|v| read(v)))
+        }
+        fn scan(
+            &self,
+            _: Table,
+            range: &KeyRange,
+            mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+        ) -> Result<()> {
+            for (k, v) in self.0.range::<[u8], _>(range.as_slices()) {
+                if visit(k, v)?.is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl KvWrite for MapTxn {
+        fn put(&mut self, _: Table, key: &[u8], value: &[u8]) -> Result<()> {
+            self.0.insert(key.to_vec(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&mut self, _: Table, key: &[u8]) -> Result<()> {
+            self.0.remove(key);
+            Ok(())
+        }
+    }
+
+    fn scan_all(kv: &impl KvRead, range: &KeyRange, stop_after: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut seen = Vec::new();
+        kv.scan(Table::Tokens, range, |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            Ok(if seen.len() == stop_after {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .unwrap_or_default();
+        seen
+    }
+
+    proptest! {
+        /// Reads through a buffered overlay equal reads of the base with the
+        /// writes applied; applying them gives that same base.
+        #[test]
+        fn buffered_reads_match_applied_writes(
+            base in prop::collection::btree_map(prop::collection::vec(0u8..4, 0..3), any::<u8>().prop_map(|b| vec![b]), 0..12),
+            writes in prop::collection::vec((prop::collection::vec(0u8..4, 0..3), prop::option::of(any::<u8>())), 0..12),
+            prefix in prop::collection::vec(0u8..4, 0..2),
+            stop_after in 1usize..20,
+        ) {
+            let mut reference = MapTxn(base.clone());
+            let mut txn = MapTxn(base);
+            let range = KeyRange::prefix(&prefix);
+            let mut overlay = Overlay::buffered(&mut txn);
+            for (key, value) in &writes {
+                if let Some(v) = value {
+                    overlay.put(Table::Tokens, key, &[*v]).unwrap_or_default();
+                    reference.put(Table::Tokens, key, &[*v]).unwrap_or_default();
+                } else {
+                    overlay.delete(Table::Tokens, key).unwrap_or_default();
+                    reference.delete(Table::Tokens, key).unwrap_or_default();
+                }
+            }
+            prop_assert_eq!(scan_all(&overlay, &range, stop_after), scan_all(&reference, &range, stop_after));
+            for (key, _) in &writes {
+                let through = overlay.get(Table::Tokens, key, <[u8]>::to_vec).ok().flatten();
+                let expected = reference.get(Table::Tokens, key, <[u8]>::to_vec).ok().flatten();
+                prop_assert_eq!(through, expected);
+            }
+            overlay.apply().unwrap_or_default();
+            prop_assert_eq!(&txn.0, &reference.0);
+        }
     }
 }

@@ -1,0 +1,286 @@
+//! Group commit: concurrent writers share one transaction and one fsync.
+//!
+//! A writer queues its operation. If no batch is being led, it becomes the
+//! leader: it takes every queued operation, runs each in the same write
+//! transaction, commits once, and wakes every caller with its own result. If a
+//! batch is under way, the writer waits; when the leader finishes, it hands the
+//! lead to the first writer still queued, so nobody waits for more than the
+//! batch in flight and its own.
+//!
+//! Each operation keeps its own atomicity: in a batch of several, it runs on a
+//! buffered [`Overlay`] whose writes reach the transaction only if it succeeds
+//! (or fails with a revocation, R05/R08); a failing operation changes nothing
+//! and does not fail its neighbours. Alone, it runs directly on the
+//! transaction, which is aborted if it fails: a single caller pays exactly one
+//! plain commit. Operations that may write a great deal (bulk revocation,
+//! purge, client deletion) always get a transaction of their own.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::kv::overlay::Overlay;
+use crate::kv::{Backend, CommitMode, TxEnd};
+use crate::ops::Ctx;
+
+/// What becomes of an operation's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    Keep,
+    Drop,
+}
+
+/// Success keeps the writes, so do the errors whose answer is a revocation;
+/// every other error drops them.
+fn disposition<T>(result: &Result<T>) -> Disposition {
+    match result {
+        Ok(_) => Disposition::Keep,
+        Err(error) if error.committed_changes() => Disposition::Keep,
+        Err(_) => Disposition::Drop,
+    }
+}
+
+/// An engine failure fails the whole transaction. A rule violation, or a
+/// corrupted record met by one operation, fails only that operation.
+fn is_fatal(error: &Error) -> bool {
+    matches!(error, Error::Storage { .. })
+}
+
+/// A queued operation, type-erased so that one queue holds every kind.
+trait Job<B: Backend>: Send {
+    /// Runs the operation; returns whether it wants its writes kept, or a
+    /// storage error that fails the whole transaction.
+    fn run(&mut self, kv: &mut Overlay<'_, B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition>;
+    /// Delivers the result after the commit (or the commit's failure).
+    fn finish(&mut self, commit: Result<(), String>);
+    /// Hands this job's caller the lead.
+    fn lead(&self);
+    /// Whether the job needs a transaction of its own.
+    fn exclusive(&self) -> bool;
+}
+
+enum State<T> {
+    Queued,
+    Lead,
+    Done(Result<T>),
+}
+
+struct Waiter<T> {
+    state: Mutex<State<T>>,
+    wake: Condvar,
+}
+
+struct TypedJob<T, F> {
+    op: F,
+    staged: Option<Result<T>>,
+    waiter: Arc<Waiter<T>>,
+    exclusive: bool,
+}
+
+impl<B, T, F> Job<B> for TypedJob<T, F>
+where
+    B: Backend,
+    T: Send,
+    F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T> + Send,
+{
+    fn run(&mut self, kv: &mut Overlay<'_, B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition> {
+        let result = (self.op)(kv, ctx);
+        if let Err(error) = &result {
+            if is_fatal(error) {
+                return Err(copy_error(error));
+            }
+        }
+        let disposition = disposition(&result);
+        self.staged = Some(result);
+        Ok(disposition)
+    }
+
+    fn finish(&mut self, commit: Result<(), String>) {
+        let result = match (commit, self.staged.take()) {
+            (Ok(()), Some(result)) => result,
+            (Err(message), _) => Err(batch_error(message)),
+            (Ok(()), None) => Err(batch_error("the operation did not run".to_owned())),
+        };
+        *self.waiter.state.lock() = State::Done(result);
+        self.waiter.wake.notify_one();
+    }
+
+    fn lead(&self) {
+        *self.waiter.state.lock() = State::Lead;
+        self.waiter.wake.notify_one();
+    }
+
+    fn exclusive(&self) -> bool {
+        self.exclusive
+    }
+}
+
+fn batch_error(message: String) -> Error {
+    Error::Storage {
+        source: message.into(),
+    }
+}
+
+/// A storage error for one caller, copied from the one that failed the batch.
+fn copy_error(error: &Error) -> Error {
+    batch_error(error.to_string())
+}
+
+struct Queue<B: Backend> {
+    jobs: Vec<Box<dyn Job<B>>>,
+    leading: bool,
+}
+
+/// The group-commit queue of one store.
+pub(crate) struct GroupCommit<B: Backend> {
+    queue: Mutex<Queue<B>>,
+    transactions: AtomicU64,
+    operations: AtomicU64,
+}
+
+impl<B: Backend> Default for GroupCommit<B> {
+    fn default() -> Self {
+        GroupCommit {
+            queue: Mutex::new(Queue {
+                jobs: Vec::new(),
+                leading: false,
+            }),
+            transactions: AtomicU64::new(0),
+            operations: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How writes were grouped into transactions since the store opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    /// Write transactions run (committed or aborted).
+    pub transactions: u64,
+    /// Operations run in them.
+    pub operations: u64,
+}
+
+/// What the leader needs to run a batch.
+pub(crate) struct Runner<'s, B: Backend> {
+    pub backend: &'s B,
+    /// Builds the context (and reads the clock) once per transaction.
+    pub ctx: &'s dyn Fn() -> Ctx<'s>,
+    /// Chooses durable or lazy commit for each transaction.
+    pub mode: &'s dyn Fn() -> CommitMode,
+}
+
+impl<B: Backend> GroupCommit<B> {
+    pub(crate) fn stats(&self) -> WriteStats {
+        WriteStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            operations: self.operations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `op` in a write transaction, shared with concurrent writers unless
+    /// `exclusive`, and returns its result once the transaction committed.
+    pub(crate) fn submit<T, F>(&self, runner: &Runner<'_, B>, exclusive: bool, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T>
+            + Send
+            + 'static,
+    {
+        let waiter = Arc::new(Waiter {
+            state: Mutex::new(State::Queued),
+            wake: Condvar::new(),
+        });
+        let job = TypedJob {
+            op,
+            staged: None,
+            waiter: Arc::clone(&waiter),
+            exclusive,
+        };
+        let lead_now = {
+            let mut queue = self.queue.lock();
+            queue.jobs.push(Box::new(job));
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead_now {
+            self.lead(runner);
+        }
+        loop {
+            let mut state = waiter.state.lock();
+            match std::mem::replace(&mut *state, State::Queued) {
+                State::Done(result) => return result,
+                State::Lead => {
+                    drop(state);
+                    self.lead(runner);
+                }
+                State::Queued => waiter.wake.wait(&mut state),
+            }
+        }
+    }
+
+    /// Runs one batch of what is queued, then hands the lead on or gives it up.
+    fn lead(&self, runner: &Runner<'_, B>) {
+        let jobs = std::mem::take(&mut self.queue.lock().jobs);
+        self.operations
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let (exclusive, shared): (Vec<_>, Vec<_>) =
+            jobs.into_iter().partition(|job| job.exclusive());
+        let transactions = exclusive.len() + usize::from(!shared.is_empty());
+        self.transactions
+            .fetch_add(transactions as u64, Ordering::Relaxed);
+        for job in exclusive {
+            run_batch(runner, vec![job]);
+        }
+        if !shared.is_empty() {
+            run_batch(runner, shared);
+        }
+        let mut queue = self.queue.lock();
+        match queue.jobs.first() {
+            // Still `leading`: the lead passes to the first writer waiting.
+            Some(next) => next.lead(),
+            None => queue.leading = false,
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction and delivers every result.
+fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>) {
+    let ctx = (runner.ctx)();
+    let alone = jobs.len() == 1;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        runner.backend.write((runner.mode)(), |kv| {
+            let mut kept_any = false;
+            for job in &mut jobs {
+                if alone {
+                    let mut direct = Overlay::direct(kv);
+                    let keep = job.run(&mut direct, &ctx)? == Disposition::Keep;
+                    return Ok(((), if keep { TxEnd::Commit } else { TxEnd::Abort }));
+                }
+                let mut buffered = Overlay::buffered(kv);
+                if job.run(&mut buffered, &ctx)? == Disposition::Keep {
+                    buffered.apply()?;
+                    kept_any = true;
+                }
+            }
+            // Nothing to keep: no commit, and no fsync.
+            Ok((
+                (),
+                if kept_any {
+                    TxEnd::Commit
+                } else {
+                    TxEnd::Abort
+                },
+            ))
+        })
+    }));
+    let commit = match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("an operation panicked; its transaction was aborted".to_owned()),
+    };
+    for job in &mut jobs {
+        job.finish(commit.clone());
+    }
+}
