@@ -40,10 +40,6 @@ macro_rules! id_type {
         pub struct $name(pub(crate) [u8; 16]);
 
         impl $name {
-            pub(crate) fn generate() -> $name {
-                $name(random_id())
-            }
-
             /// The 16 id bytes.
             pub fn as_bytes(&self) -> &[u8; 16] {
                 &self.0
@@ -107,6 +103,21 @@ id_type!(
         reason: crate::error::InputError::BadStructure
     }
 );
+
+impl ClientId {
+    /// A new random client id.
+    pub(crate) fn generate() -> ClientId {
+        ClientId(random_id())
+    }
+}
+
+impl GrantId {
+    /// A new grant id: issue time first, so that new grants of one client are
+    /// written next to each other.
+    pub(crate) fn generate() -> GrantId {
+        GrantId(crate::secret::time_ordered_id())
+    }
+}
 
 #[cfg(test)]
 mod tests {

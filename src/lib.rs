@@ -78,6 +78,6 @@ pub use response::{
     Consent, Introspection, IssuedCode, PurgeReport, Revocation, TokenInfo, TokenResponse,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
-pub use secret::{HashingKey, Secret, TokenHash, TokenKind, TokenPrefixes};
+pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};
 pub use store::Store;
 pub use uri::MAX_REDIRECT_URI_LEN;

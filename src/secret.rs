@@ -1,14 +1,19 @@
 //! Tokens, codes and client secrets: minting, shape checks and keyed hashing.
 //!
-//! A grantdb secret string is `prefix ‖ base64url(random[32] ‖ crc32[4])`:
+//! A grantdb secret string is `prefix ‖ base64url(id[16] ‖ secret[32] ‖ crc32[4])`:
 //!
-//! * 32 bytes from a CSPRNG (R01: 256 bits of entropy);
-//! * a kind prefix (`gdbat_`, `gdbrt_`, `gdbac_`, `gdbcs_` by default) so a leaked
-//!   string is recognisable to secret scanners and a mistyped kind is refused;
-//! * a CRC-32 over the kind and the random bytes, so a truncated or mistyped
-//!   string is rejected before any database read (R02).
+//! * `id` names the record: 8 bytes of issue time (nanoseconds, big-endian)
+//!   and 8 random bytes. It is an identifier, not a credential: records are
+//!   stored under it, so tokens issued together land together in the B-tree and
+//!   a write touches few pages.
+//! * `secret` is 32 bytes from a CSPRNG (R01: 256 bits of entropy);
+//! * the kind prefix (`gdbat_`, `gdbrt_`, `gdbac_`, `gdbcs_` by default) makes a
+//!   leaked string recognisable to secret scanners and a mistyped kind refused;
+//! * a CRC-32 over the kind, the id and the secret rejects a truncated or
+//!   mistyped string before any database read (R02).
 //!
-//! Only `BLAKE3-keyed(key, kind ‖ random)` is ever stored (R01).
+//! The record keeps only the verifier `BLAKE3-keyed(key, kind ‖ id ‖ secret)`,
+//! compared in constant time (R01): the file never holds the secret part.
 
 use std::fmt;
 
@@ -20,12 +25,14 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// Random bytes in every token, code and secret (R01: at least 256 bits).
-const RANDOM_LEN: usize = 32;
-/// Random bytes plus the 4-byte checksum.
-const RAW_LEN: usize = RANDOM_LEN + 4;
-/// Length of the base64url body after the prefix (36 bytes encode to 48 chars).
-const BODY_LEN: usize = RAW_LEN / 3 * 4;
+/// Bytes of the record id at the start of every string.
+const ID_LEN: usize = 16;
+/// Secret random bytes in every token, code and secret (R01: at least 256 bits).
+const SECRET_LEN: usize = 32;
+/// Id, secret and the 4-byte checksum.
+const RAW_LEN: usize = ID_LEN + SECRET_LEN + 4;
+/// Length of the base64url body after the prefix (52 bytes encode to 70 chars).
+const BODY_LEN: usize = (RAW_LEN * 4).div_ceil(3);
 
 /// What a secret string is for; each kind has its own prefix and hash domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,32 +106,62 @@ impl Serialize for Secret {
     }
 }
 
-/// The keyed BLAKE3 hash under which a token, code or secret is stored.
+/// The public identifier of a token or code record: 8 bytes of issue time
+/// and 8 random bytes. Not a credential.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TokenHash(pub(crate) [u8; 32]);
+pub struct TokenId(pub(crate) [u8; ID_LEN]);
 
-impl TokenHash {
-    /// The 32 hash bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+impl TokenId {
+    /// The 16 id bytes.
+    pub fn as_bytes(&self) -> &[u8; ID_LEN] {
         &self.0
-    }
-
-    /// Compares in constant time (used for client secrets, R03).
-    pub(crate) fn ct_eq(&self, other: &TokenHash) -> bool {
-        // blake3::Hash implements PartialEq in constant time.
-        blake3::Hash::from_bytes(self.0) == blake3::Hash::from_bytes(other.0)
     }
 }
 
-impl fmt::Debug for TokenHash {
+impl fmt::Debug for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A hash is not a credential, but a short form is all a reader needs.
-        write!(
-            f,
-            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
+        write!(f, "TokenId({})", URL_SAFE_NO_PAD.encode(self.0))
     }
+}
+
+/// A new id: issue time in nanoseconds, then 8 random bytes. Ids issued close
+/// together sort close together, which keeps B-tree writes local.
+pub(crate) fn time_ordered_id() -> [u8; 16] {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        });
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&nanos.to_be_bytes());
+    rand::rng().fill_bytes(&mut id[8..]);
+    id
+}
+
+/// The keyed BLAKE3 hash a record keeps to check a presented secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verifier(pub(crate) [u8; 32]);
+
+impl Verifier {
+    /// Compares in constant time (R03).
+    pub(crate) fn matches(&self, stored: &[u8; 32]) -> bool {
+        // blake3::Hash implements PartialEq in constant time.
+        blake3::Hash::from_bytes(self.0) == blake3::Hash::from_bytes(*stored)
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Verifier(<hash>)")
+    }
+}
+
+/// What a presented string resolves to: the record to read and the verifier
+/// that record must hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented {
+    pub id: TokenId,
+    pub verifier: Verifier,
 }
 
 /// The 32-byte key of the keyed BLAKE3 hashes.
@@ -162,11 +199,12 @@ impl HashingKey {
         out
     }
 
-    fn hash(&self, kind: TokenKind, random: &[u8; RANDOM_LEN]) -> TokenHash {
+    fn verifier(&self, kind: TokenKind, id: &[u8; ID_LEN], secret: &[u8; SECRET_LEN]) -> Verifier {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(&[kind.tag()]);
-        hasher.update(random);
-        TokenHash(*hasher.finalize().as_bytes())
+        hasher.update(id);
+        hasher.update(secret);
+        Verifier(*hasher.finalize().as_bytes())
     }
 }
 
@@ -251,25 +289,33 @@ impl Minter {
         Minter { key, prefixes }
     }
 
-    /// A new random secret of `kind` and the hash to store for it.
-    pub(crate) fn mint(&self, kind: TokenKind) -> (Secret, TokenHash) {
+    /// A new secret string of `kind`, with the id and verifier to store.
+    pub(crate) fn mint(&self, kind: TokenKind) -> (Secret, Presented) {
+        let id = time_ordered_id();
         let mut raw = Zeroizing::new([0u8; RAW_LEN]);
-        rand::rng().fill_bytes(&mut raw[..RANDOM_LEN]);
-        let mut random = Zeroizing::new([0u8; RANDOM_LEN]);
-        random.copy_from_slice(&raw[..RANDOM_LEN]);
-        raw[RANDOM_LEN..].copy_from_slice(&checksum(kind, &random).to_le_bytes());
+        raw[..ID_LEN].copy_from_slice(&id);
+        rand::rng().fill_bytes(&mut raw[ID_LEN..ID_LEN + SECRET_LEN]);
+        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+        secret.copy_from_slice(&raw[ID_LEN..ID_LEN + SECRET_LEN]);
+        let sum = checksum(kind, &raw[..ID_LEN + SECRET_LEN]);
+        raw[ID_LEN + SECRET_LEN..].copy_from_slice(&sum.to_le_bytes());
 
         let prefix = self.prefixes.get(kind);
         let mut text = Zeroizing::new(String::with_capacity(prefix.len() + BODY_LEN));
         text.push_str(prefix);
         URL_SAFE_NO_PAD.encode_string(raw.as_slice(), &mut text);
-        (Secret(text), self.key.hash(kind, &random))
+        let presented = Presented {
+            id: TokenId(id),
+            verifier: self.key.verifier(kind, &id, &secret),
+        };
+        (Secret(text), presented)
     }
 
-    /// Checks the shape of `presented` as a `kind` string and returns its hash (R02).
+    /// Checks the shape of `presented` as a `kind` string and returns the id
+    /// to look up and the verifier to compare (R02).
     ///
     /// Reads nothing: a malformed string is refused here, before any lookup.
-    pub(crate) fn hash_presented(&self, kind: TokenKind, presented: &str) -> Result<TokenHash> {
+    pub(crate) fn parse(&self, kind: TokenKind, presented: &str) -> Result<Presented> {
         let malformed = Error::MalformedToken { expected: kind };
         let body = presented
             .strip_prefix(self.prefixes.get(kind))
@@ -277,19 +323,24 @@ impl Minter {
         if body.len() != BODY_LEN {
             return Err(malformed);
         }
-        let mut raw = Zeroizing::new([0u8; RAW_LEN]);
+        let mut raw = Zeroizing::new([0u8; RAW_LEN + 2]);
         match URL_SAFE_NO_PAD.decode_slice(body, raw.as_mut_slice()) {
             Ok(RAW_LEN) => {}
             _ => return Err(malformed),
         }
-        let mut random = Zeroizing::new([0u8; RANDOM_LEN]);
-        random.copy_from_slice(&raw[..RANDOM_LEN]);
         let mut stored_sum = [0u8; 4];
-        stored_sum.copy_from_slice(&raw[RANDOM_LEN..]);
-        if u32::from_le_bytes(stored_sum) != checksum(kind, &random) {
+        stored_sum.copy_from_slice(&raw[ID_LEN + SECRET_LEN..RAW_LEN]);
+        if u32::from_le_bytes(stored_sum) != checksum(kind, &raw[..ID_LEN + SECRET_LEN]) {
             return Err(malformed);
         }
-        Ok(self.key.hash(kind, &random))
+        let mut id = [0u8; ID_LEN];
+        id.copy_from_slice(&raw[..ID_LEN]);
+        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+        secret.copy_from_slice(&raw[ID_LEN..ID_LEN + SECRET_LEN]);
+        Ok(Presented {
+            id: TokenId(id),
+            verifier: self.key.verifier(kind, &id, &secret),
+        })
     }
 
     /// The kind whose prefix `presented` starts with, if any.
@@ -300,10 +351,10 @@ impl Minter {
     }
 }
 
-fn checksum(kind: TokenKind, random: &[u8; RANDOM_LEN]) -> u32 {
+fn checksum(kind: TokenKind, id_and_secret: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&[kind.tag()]);
-    hasher.update(random);
+    hasher.update(id_and_secret);
     hasher.finalize()
 }
 
@@ -319,12 +370,11 @@ mod tests {
     fn minted_strings_parse_back_to_their_hash() {
         let minter = minter();
         for kind in TokenKind::ALL {
-            let (secret, hash) = minter.mint(kind);
+            let (secret, issued) = minter.mint(kind);
             assert!(secret.expose().starts_with(minter.prefixes.get(kind)));
-            assert_eq!(
-                minter.hash_presented(kind, secret.expose()).ok(),
-                Some(hash)
-            );
+            let parsed = minter.parse(kind, secret.expose()).unwrap();
+            assert_eq!(parsed.id, issued.id);
+            assert!(parsed.verifier.matches(&issued.verifier.0));
             assert_eq!(minter.kind_of(secret.expose()), Some(kind));
         }
     }
@@ -339,7 +389,7 @@ mod tests {
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let changed = String::from_utf8(bytes).unwrap_or_default();
             assert!(
-                minter.hash_presented(TokenKind::Access, &changed).is_err(),
+                minter.parse(TokenKind::Access, &changed).is_err(),
                 "position {i}"
             );
         }
@@ -349,40 +399,32 @@ mod tests {
     fn r02_wrong_kind_and_truncation_are_rejected() {
         let minter = minter();
         let (secret, _) = minter.mint(TokenKind::Refresh);
-        assert!(
-            minter
-                .hash_presented(TokenKind::Access, secret.expose())
-                .is_err()
-        );
+        assert!(minter.parse(TokenKind::Access, secret.expose()).is_err());
         let text = secret.expose();
         assert!(
             minter
-                .hash_presented(TokenKind::Refresh, &text[..text.len() - 1])
+                .parse(TokenKind::Refresh, &text[..text.len() - 1])
                 .is_err()
         );
-        assert!(minter.hash_presented(TokenKind::Refresh, "").is_err());
-        assert!(
-            minter
-                .hash_presented(TokenKind::Refresh, "gdbrt_ü")
-                .is_err()
-        );
+        assert!(minter.parse(TokenKind::Refresh, "").is_err());
+        assert!(minter.parse(TokenKind::Refresh, "gdbrt_ü").is_err());
     }
 
     #[test]
     fn keys_separate_hashes() {
         let a = minter();
         let b = Minter::new(HashingKey::from_bytes([8; 32]), TokenPrefixes::default());
-        let (secret, hash) = a.mint(TokenKind::Access);
-        assert_ne!(
-            b.hash_presented(TokenKind::Access, secret.expose()).ok(),
-            Some(hash)
-        );
+        let (secret, minted) = a.mint(TokenKind::Access);
+        let parsed = b.parse(TokenKind::Access, secret.expose()).unwrap();
+        assert_eq!(parsed.id, minted.id);
+        assert!(!parsed.verifier.matches(&minted.verifier.0));
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
         let (secret, _) = minter().mint(TokenKind::ClientSecret);
         assert!(!format!("{secret:?}").contains(&secret.expose()[6..]));
+        assert_eq!(secret.expose().len(), 6 + BODY_LEN);
         assert!(!format!("{:?}", HashingKey::from_bytes([9; 32])).contains('9'));
     }
 

@@ -334,11 +334,8 @@ impl<B: Backend> Store<B> {
     /// Validates a bearer access token: a pure read, never a write (R13). A
     /// malformed string is refused before any read (R02).
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
-        let hash = self
-            .inner
-            .minter
-            .hash_presented(TokenKind::Access, access_token)?;
-        self.read(|kv, ctx| ops::validate::validate(kv, ctx, &hash))
+        let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
+        self.read(|kv, ctx| ops::validate::validate(kv, ctx, &presented))
     }
 
     /// RFC 7662 introspection of an access or refresh token (R13).

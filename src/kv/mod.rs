@@ -26,18 +26,18 @@ pub enum Table {
     Clients,
     /// `code hash → CodeRecord`.
     Codes,
-    /// `grant_id → GrantRecord`.
+    /// `(client_id, grant_id) → GrantRecord`.
     Grants,
     /// `token hash → TokenRecord` (access and refresh tokens).
     Tokens,
     /// `(removal time, kind, id) → ()`: what purge removes, in time order.
     Expiry,
-    /// `(grant_id, class, token hash) → ()`: the tokens of each grant.
-    GrantTokens,
+    /// `(grant_id, token hash) → ()`: consumed refresh tokens of each grant.
+    Consumed,
     /// `(subject, client_id, kind, id) → ()`: grants and codes of a subject.
     BySubject,
-    /// `(client_id, kind, id) → ()`: grants and codes of a client.
-    ByClient,
+    /// `(client_id, code hash) → ()`: pending and exchanged codes of a client.
+    ClientCodes,
     /// `(client_id, subject) → ConsentRecord`.
     Consents,
 }
@@ -51,9 +51,9 @@ impl Table {
         Table::Grants,
         Table::Tokens,
         Table::Expiry,
-        Table::GrantTokens,
+        Table::Consumed,
         Table::BySubject,
-        Table::ByClient,
+        Table::ClientCodes,
         Table::Consents,
     ];
 
@@ -66,9 +66,9 @@ impl Table {
             Table::Grants => "grants",
             Table::Tokens => "tokens",
             Table::Expiry => "expiry",
-            Table::GrantTokens => "grant_tokens",
+            Table::Consumed => "consumed_refresh",
             Table::BySubject => "by_subject",
-            Table::ByClient => "by_client",
+            Table::ClientCodes => "client_codes",
             Table::Consents => "consents",
         }
     }

@@ -23,9 +23,9 @@ const DEFINITIONS: [TableDefinition<Bytes, Bytes>; 10] = [
     TableDefinition::new("grants"),
     TableDefinition::new("tokens"),
     TableDefinition::new("expiry"),
-    TableDefinition::new("grant_tokens"),
+    TableDefinition::new("consumed_refresh"),
     TableDefinition::new("by_subject"),
-    TableDefinition::new("by_client"),
+    TableDefinition::new("client_codes"),
     TableDefinition::new("consents"),
 ];
 

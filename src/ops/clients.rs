@@ -8,7 +8,7 @@ use crate::client::{Client, ClientKind, ClientUpdate, GrantType, NewClient, Regi
 use crate::error::{Error, InputError, Result};
 use crate::grant::{Page, PageRequest};
 use crate::ids::ClientId;
-use crate::keys::{self, Owned};
+use crate::keys;
 use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
 use crate::secret::{Secret, TokenKind};
@@ -102,7 +102,7 @@ pub(crate) fn register(
         name: new.name.clone(),
         redirect_uris: new.redirect_uris.clone(),
         kind: new.kind,
-        secret_hash: secret.as_ref().map(|(_, hash)| *hash.as_bytes()),
+        secret_hash: secret.as_ref().map(|(_, minted)| minted.verifier.0),
         grant_types: ClientRecord::grant_type_bits(&new.grant_types),
         scopes: new.scopes.clone(),
         lifetimes: new.lifetimes,
@@ -131,9 +131,9 @@ pub(crate) fn authenticate(
             // A malformed secret is just a wrong secret: no hint about which part failed.
             let presented = ctx
                 .minter
-                .hash_presented(TokenKind::ClientSecret, presented)
+                .parse(TokenKind::ClientSecret, presented)
                 .map_err(|_| Error::ClientAuthenticationFailed)?;
-            if !presented.ct_eq(&crate::secret::TokenHash(stored)) {
+            if !presented.verifier.matches(&stored) {
                 return Err(Error::ClientAuthenticationFailed);
             }
         }
@@ -152,8 +152,8 @@ pub(crate) fn rotate_secret(kv: &mut impl KvWrite, ctx: &Ctx<'_>, id: &ClientId)
             reason: InputError::BadStructure,
         });
     }
-    let (secret, hash) = ctx.minter.mint(TokenKind::ClientSecret);
-    client.secret_hash = Some(*hash.as_bytes());
+    let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret);
+    client.secret_hash = Some(minted.verifier.0);
     record::save(kv, id.as_bytes(), &client)?;
     Ok(secret)
 }
@@ -204,23 +204,30 @@ pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<bool> {
 /// Ends every grant and removes every code of a client. Returns the number of
 /// grants ended.
 pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Result<u64> {
-    let mut owned = Vec::new();
+    let mut grants = Vec::new();
+    kv.scan(Table::Grants, &KeyRange::prefix(id.as_bytes()), |key, _| {
+        if let Some((_, grant)) = keys::parse_grant(key) {
+            grants.push(grant);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let mut codes = Vec::new();
     kv.scan(
-        Table::ByClient,
+        Table::ClientCodes,
         &KeyRange::prefix(id.as_bytes()),
         |key, _| {
-            if let Some((_, item)) = keys::parse_by_client(key) {
-                owned.push(item);
+            if let Some((_, hash)) = keys::parse_client_code(key) {
+                codes.push(hash);
             }
             Ok(ControlFlow::Continue(()))
         },
     )?;
     let mut ended = 0;
-    for item in owned {
-        match item {
-            Owned::Grant(grant) => ended += u64::from(end_grant(kv, &grant)?),
-            Owned::Code(hash) => remove_code(kv, &hash)?,
-        }
+    for grant in grants {
+        ended += u64::from(end_grant(kv, *id, grant)?);
+    }
+    for hash in codes {
+        remove_code(kv, &hash)?;
     }
     Ok(ended)
 }

@@ -1,6 +1,6 @@
 //! Authorization codes (R04, R05): issue, exchange once, revoke on replay.
 
-use super::family::{Issue, create_grant, end_grant, issue_tokens};
+use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{Ctx, check_subject, load_client, resolve_scope};
 use crate::client::{ClientKind, GrantType};
 use crate::error::{Error, InputError, Result};
@@ -12,7 +12,7 @@ use crate::pkce::check_pkce_string;
 use crate::record::{self, CodeRecord, MAX_NONCE_LEN, text_ok};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{IssuedCode, TokenResponse};
-use crate::secret::{TokenHash, TokenKind};
+use crate::secret::{TokenId, TokenKind};
 
 /// Issues a code for an approved authorization request (R04).
 pub(crate) fn issue(
@@ -60,8 +60,10 @@ pub(crate) fn issue(
         .lifetimes_for(&request.client_id, client.lifetimes)
         .code;
     let expires_at = ctx.now.saturating_add(lifetime);
-    let (code, hash) = ctx.minter.mint(TokenKind::Code);
+    let (code, minted) = ctx.minter.mint(TokenKind::Code);
+    let hash = minted.id;
     let record = CodeRecord {
+        verifier: minted.verifier.0,
         client: *request.client_id.as_bytes(),
         subject: request.subject.clone(),
         scope,
@@ -79,8 +81,8 @@ pub(crate) fn issue(
         &[],
     )?;
     kv.put(
-        Table::ByClient,
-        &keys::by_client(&request.client_id, Owned::Code(hash)),
+        Table::ClientCodes,
+        &keys::client_code(&request.client_id, &hash),
         &[],
     )?;
     kv.put(
@@ -104,8 +106,12 @@ pub(crate) fn exchange(
     ctx: &Ctx<'_>,
     exchange: &CodeExchange<'_>,
 ) -> Result<TokenResponse> {
-    let hash = ctx.minter.hash_presented(TokenKind::Code, exchange.code)?;
-    let mut code = record::load::<CodeRecord>(kv, hash.as_bytes())?.ok_or(Error::UnknownCode)?;
+    let presented = ctx.minter.parse(TokenKind::Code, exchange.code)?;
+    let hash = presented.id;
+    let mut code = match record::load::<CodeRecord>(kv, hash.as_bytes())? {
+        Some(code) if presented.verifier.matches(&code.verifier) => code,
+        _ => return Err(Error::UnknownCode),
+    };
     if ctx.now >= code.expires_at {
         return Err(Error::CodeExpired);
     }
@@ -113,7 +119,7 @@ pub(crate) fn exchange(
         // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         // authorization server MUST deny the request and SHOULD revoke (when
         // possible) all tokens previously issued based on that authorization code."
-        end_grant(kv, &GrantId(grant))?;
+        end_grant(kv, ClientId(code.client), GrantId(grant))?;
         return Err(Error::CodeReplayed);
     }
     if code.client != *exchange.client_id.as_bytes() {
@@ -128,30 +134,25 @@ pub(crate) fn exchange(
         });
     }
 
-    let (grant_id, grant) = create_grant(
+    let mut grant = new_grant(
         kv,
         ctx,
-        &exchange.client_id,
+        exchange.client_id,
         Some(&code.subject),
         &code.scope,
         GrantOrigin::AuthorizationCode,
     )?;
-    code.exchanged_into = Some(*grant_id.as_bytes());
+    code.exchanged_into = Some(*grant.id.as_bytes());
     // Same expiry, so the expiry-index entry stays valid: the exchanged code is
     // kept until then to recognise a replay (R05).
     record::save(kv, hash.as_bytes(), &code)?;
-    issue_tokens(
-        kv,
-        ctx,
-        Issue {
-            grant_id,
-            grant: &grant,
-            client: &client,
-            scope: &grant.scope,
-            with_refresh: client.allows(GrantType::RefreshToken),
-            nonce: code.nonce.clone(),
-        },
-    )
+    let issue = Issue {
+        client: &client,
+        scope: &code.scope,
+        with_refresh: client.allows(GrantType::RefreshToken),
+        nonce: code.nonce.clone(),
+    };
+    issue_tokens(kv, ctx, &mut grant, issue)
 }
 
 /// RFC 6749 §4.1.3: the redirect URI must be "identical" to the one given at
@@ -191,7 +192,7 @@ fn check_pkce(code: &CodeRecord, verifier: Option<&str>) -> Result<()> {
 }
 
 /// Removes a code and its index entries.
-pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenHash) -> Result<()> {
+pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenId) -> Result<()> {
     let Some(code) = record::load::<CodeRecord>(kv, hash.as_bytes())? else {
         return Ok(());
     };
@@ -201,10 +202,7 @@ pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenHash) -> Result<()>
         Table::Expiry,
         &keys::expiry(code.expires_at, ExpiryKind::Code, hash),
     )?;
-    kv.delete(
-        Table::ByClient,
-        &keys::by_client(&client, Owned::Code(*hash)),
-    )?;
+    kv.delete(Table::ClientCodes, &keys::client_code(&client, hash))?;
     kv.delete(
         Table::BySubject,
         &keys::by_subject(&code.subject, &client, Owned::Code(*hash)),

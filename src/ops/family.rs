@@ -1,9 +1,15 @@
 //! Grants (token families): creating one, issuing its tokens, removing a
 //! token, and ending the whole family.
 //!
-//! Invariant kept here: a stored grant has at least one live-class token (an
-//! access token or an unconsumed refresh token). When its last one goes, the
-//! grant ends with its consumed refresh tokens, in the same transaction.
+//! A grant record lists its live-class tokens (access tokens and unconsumed
+//! refresh tokens); consumed refresh tokens are listed in the `consumed_refresh`
+//! table. Invariant kept here: a stored grant lists at least one live-class
+//! token. When its last one goes, the grant ends with its consumed refresh
+//! tokens, in the same transaction.
+//!
+//! Removing a token leaves its expiry-index entry behind on purpose: the hot
+//! paths (rotation, revocation) then write less, and purge drops the stale
+//! entry when its time comes (it checks every entry against its record).
 
 use std::ops::ControlFlow;
 
@@ -17,46 +23,71 @@ use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::secret::{TokenHash, TokenKind};
+use crate::secret::{Presented, TokenId, TokenKind};
 
-/// Creates a grant record and its owner-index entries.
-pub(crate) fn create_grant(
+/// A grant being worked on, with the ids that make up its key.
+pub(crate) struct Grant {
+    pub client: ClientId,
+    pub id: GrantId,
+    pub record: GrantRecord,
+}
+
+impl Grant {
+    fn key(&self) -> [u8; 32] {
+        keys::grant(&self.client, &self.id)
+    }
+
+    /// Writes the grant record.
+    pub(crate) fn save(&self, kv: &mut impl KvWrite) -> Result<()> {
+        record::save(kv, &self.key(), &self.record)
+    }
+}
+
+/// Reads a grant.
+pub(crate) fn load_grant(kv: &impl KvRead, client: ClientId, id: GrantId) -> Result<Option<Grant>> {
+    Ok(
+        record::load::<GrantRecord>(kv, &keys::grant(&client, &id))?.map(|record| Grant {
+            client,
+            id,
+            record,
+        }),
+    )
+}
+
+/// Starts a grant and writes its owner-index entry; the record itself is
+/// written by [`issue_tokens`], once it lists its first tokens.
+pub(crate) fn new_grant(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
-    client: &ClientId,
+    client: ClientId,
     subject: Option<&str>,
     scope: &Scope,
     origin: GrantOrigin,
-) -> Result<(GrantId, GrantRecord)> {
-    let grant_id = GrantId::generate();
-    let grant = GrantRecord {
-        client: *client.as_bytes(),
-        subject: subject.map(str::to_owned),
-        scope: scope.clone(),
-        origin,
-        created_at: ctx.now,
-        last_refreshed_at: None,
-    };
-    record::save(kv, grant_id.as_bytes(), &grant)?;
-    kv.put(
-        Table::ByClient,
-        &keys::by_client(client, Owned::Grant(grant_id)),
-        &[],
-    )?;
+) -> Result<Grant> {
+    let id = GrantId::generate();
     if let Some(subject) = subject {
         kv.put(
             Table::BySubject,
-            &keys::by_subject(subject, client, Owned::Grant(grant_id)),
+            &keys::by_subject(subject, &client, Owned::Grant(id)),
             &[],
         )?;
     }
-    Ok((grant_id, grant))
+    Ok(Grant {
+        client,
+        id,
+        record: GrantRecord {
+            subject: subject.map(str::to_owned),
+            scope: scope.clone(),
+            origin,
+            created_at: ctx.now,
+            last_refreshed_at: None,
+            live: Vec::new(),
+        },
+    })
 }
 
 /// What to issue into a grant.
 pub(crate) struct Issue<'a> {
-    pub grant_id: GrantId,
-    pub grant: &'a GrantRecord,
     pub client: &'a ClientRecord,
     /// The scope of the new tokens (the grant's, or a narrower one at refresh).
     pub scope: &'a Scope,
@@ -64,15 +95,18 @@ pub(crate) struct Issue<'a> {
     pub nonce: Option<String>,
 }
 
-/// Mints an access token, and a refresh token when asked, into a grant (R06).
+/// Mints an access token, and a refresh token when asked, into a grant (R06),
+/// and writes the grant record listing them.
 pub(crate) fn issue_tokens(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
+    grant: &mut Grant,
     issue: Issue<'_>,
 ) -> Result<TokenResponse> {
-    let client_id = ClientId(issue.grant.client);
-    let lifetimes = ctx.config.lifetimes_for(&client_id, issue.client.lifetimes);
-    let (access_token, access_hash) = ctx.minter.mint(TokenKind::Access);
+    let lifetimes = ctx
+        .config
+        .lifetimes_for(&grant.client, issue.client.lifetimes);
+    let (access_token, access_minted) = ctx.minter.mint(TokenKind::Access);
     let refresh = issue
         .with_refresh
         .then(|| ctx.minter.mint(TokenKind::Refresh));
@@ -80,16 +114,16 @@ pub(crate) fn issue_tokens(
         RefreshLifetime::Never => None,
         // Absolute: counted from the grant's creation, not extended by rotation.
         RefreshLifetime::AbsoluteSeconds(seconds) => {
-            Some(issue.grant.created_at.saturating_add(seconds))
+            Some(grant.record.created_at.saturating_add(seconds))
         }
     };
 
-    let access_expiry = ctx.now.saturating_add(lifetimes.access);
-    let token = |kind, expires_at, partner: Option<&TokenHash>| TokenRecord {
+    let token = |kind, minted: &Presented, expires_at, partner: Option<&TokenId>| TokenRecord {
         kind,
-        grant: *issue.grant_id.as_bytes(),
-        client: issue.grant.client,
-        subject: issue.grant.subject.clone(),
+        verifier: minted.verifier.0,
+        grant: *grant.id.as_bytes(),
+        client: *grant.client.as_bytes(),
+        subject: grant.record.subject.clone(),
         scope: issue.scope.clone(),
         issued_at: ctx.now,
         expires_at,
@@ -98,14 +132,26 @@ pub(crate) fn issue_tokens(
     };
     let access = token(
         StoredTokenKind::Access,
-        Some(access_expiry),
-        refresh.as_ref().map(|(_, hash)| hash),
+        &access_minted,
+        Some(ctx.now.saturating_add(lifetimes.access)),
+        refresh.as_ref().map(|(_, minted)| &minted.id),
     );
-    insert_token(kv, &access_hash, &access)?;
-    if let Some((_, refresh_hash)) = &refresh {
-        let refresh_record = token(StoredTokenKind::Refresh, refresh_expiry, Some(&access_hash));
-        insert_token(kv, refresh_hash, &refresh_record)?;
+    let refresh_record = refresh.as_ref().map(|(_, minted)| {
+        let record = token(
+            StoredTokenKind::Refresh,
+            minted,
+            refresh_expiry,
+            Some(&access_minted.id),
+        );
+        (minted.id, record)
+    });
+    insert_token(kv, &access_minted.id, &access)?;
+    grant.record.live.push(*access_minted.id.as_bytes());
+    if let Some((hash, record)) = refresh_record {
+        insert_token(kv, &hash, &record)?;
+        grant.record.live.push(*hash.as_bytes());
     }
+    grant.save(kv)?;
 
     Ok(TokenResponse {
         access_token,
@@ -114,25 +160,26 @@ pub(crate) fn issue_tokens(
         refresh_token: refresh.map(|(secret, _)| secret),
         scope: issue.scope.clone(),
         created_at: ctx.now,
-        grant_id: issue.grant_id,
-        client_id,
-        subject: issue.grant.subject.clone(),
+        grant_id: grant.id,
+        client_id: grant.client,
+        subject: grant.record.subject.clone(),
         nonce: issue.nonce,
     })
 }
 
-/// Writes a token record with its index entries.
+/// Reads the token `presented` names, if it exists and its verifier matches.
+pub(crate) fn load_token(kv: &impl KvRead, presented: &Presented) -> Result<Option<TokenRecord>> {
+    Ok(record::load::<TokenRecord>(kv, presented.id.as_bytes())?
+        .filter(|token| presented.verifier.matches(&token.verifier)))
+}
+
+/// Writes a token record and its expiry-index entry.
 pub(crate) fn insert_token(
     kv: &mut impl KvWrite,
-    hash: &TokenHash,
+    hash: &TokenId,
     token: &TokenRecord,
 ) -> Result<()> {
     record::save(kv, hash.as_bytes(), token)?;
-    kv.put(
-        Table::GrantTokens,
-        &keys::grant_token(&GrantId(token.grant), token.class(), hash),
-        &[],
-    )?;
     if let Some(at) = token.removal_time() {
         kv.put(
             Table::Expiry,
@@ -143,44 +190,15 @@ pub(crate) fn insert_token(
     Ok(())
 }
 
-/// Deletes a token record and its index entries (not its partner's pointer).
-fn delete_token_entries(
+/// Deletes one token and clears its partner's pointer to it. The grant's
+/// list is the caller's business.
+pub(crate) fn remove_token(
     kv: &mut impl KvWrite,
-    hash: &TokenHash,
+    hash: &TokenId,
     token: &TokenRecord,
 ) -> Result<()> {
     kv.delete(Table::Tokens, hash.as_bytes())?;
-    kv.delete(
-        Table::GrantTokens,
-        &keys::grant_token(&GrantId(token.grant), token.class(), hash),
-    )?;
-    if let Some(at) = token.removal_time() {
-        kv.delete(Table::Expiry, &keys::expiry(at, ExpiryKind::Token, hash))?;
-    }
-    Ok(())
-}
-
-/// Replaces a token record whose class or removal time may have changed,
-/// moving its index entries.
-pub(crate) fn replace_token(
-    kv: &mut impl KvWrite,
-    hash: &TokenHash,
-    old: &TokenRecord,
-    new: &TokenRecord,
-) -> Result<()> {
-    delete_token_entries(kv, hash, old)?;
-    insert_token(kv, hash, new)
-}
-
-/// Removes one token and clears its partner's pointer to it. Does not end the
-/// grant; see [`remove_live_token`].
-pub(crate) fn remove_token(
-    kv: &mut impl KvWrite,
-    hash: &TokenHash,
-    token: &TokenRecord,
-) -> Result<()> {
-    delete_token_entries(kv, hash, token)?;
-    if let Some(partner_hash) = token.partner.map(TokenHash) {
+    if let Some(partner_hash) = token.partner.map(TokenId) {
         if let Some(mut partner) = record::load::<TokenRecord>(kv, partner_hash.as_bytes())? {
             if partner.partner == Some(*hash.as_bytes()) {
                 partner.partner = None;
@@ -191,43 +209,33 @@ pub(crate) fn remove_token(
     Ok(())
 }
 
-/// Removes a token and, if it was its grant's last live-class token, ends the
+/// Removes a live-class token and, if it was its grant's last one, ends the
 /// grant. Returns whether the grant ended.
-pub(crate) fn remove_token_and_settle_grant(
+pub(crate) fn remove_live_token(
     kv: &mut impl KvWrite,
-    hash: &TokenHash,
+    hash: &TokenId,
     token: &TokenRecord,
 ) -> Result<bool> {
     remove_token(kv, hash, token)?;
-    let grant = GrantId(token.grant);
-    if has_live_class_tokens(kv, &grant)? {
+    let Some(mut grant) = load_grant(kv, ClientId(token.client), GrantId(token.grant))? else {
         return Ok(false);
+    };
+    grant.record.live.retain(|live| live != hash.as_bytes());
+    if grant.record.live.is_empty() {
+        return end_grant(kv, grant.client, grant.id);
     }
-    end_grant(kv, &grant)
+    grant.save(kv)?;
+    Ok(false)
 }
 
-/// Whether the grant still holds an access token or an unconsumed refresh token.
-pub(crate) fn has_live_class_tokens(kv: &impl KvRead, grant: &GrantId) -> Result<bool> {
-    let mut found = false;
-    kv.scan(
-        Table::GrantTokens,
-        &keys::grant_live_range(grant),
-        |_, _| {
-            found = true;
-            Ok(ControlFlow::Break(()))
-        },
-    )?;
-    Ok(found)
-}
-
-/// The hashes of every token of a grant, consumed ones included.
-pub(crate) fn grant_token_hashes(kv: &impl KvRead, grant: &GrantId) -> Result<Vec<TokenHash>> {
+/// The hashes of a grant's consumed refresh tokens.
+pub(crate) fn consumed_tokens(kv: &impl KvRead, grant: &GrantId) -> Result<Vec<TokenId>> {
     let mut hashes = Vec::new();
     kv.scan(
-        Table::GrantTokens,
-        &KeyRange::prefix(&keys::grant_tokens_prefix(grant)),
+        Table::Consumed,
+        &KeyRange::prefix(grant.as_bytes()),
         |key, _| {
-            if let Some((_, _, hash)) = keys::parse_grant_token(key) {
+            if let Some((_, hash)) = keys::parse_consumed(key) {
                 hashes.push(hash);
             }
             Ok(ControlFlow::Continue(()))
@@ -238,39 +246,24 @@ pub(crate) fn grant_token_hashes(kv: &impl KvRead, grant: &GrantId) -> Result<Ve
 
 /// Ends a grant: deletes every token of it, the grant and its index entries,
 /// in the caller's transaction. Returns false if there was no such grant.
-pub(crate) fn end_grant(kv: &mut impl KvWrite, grant_id: &GrantId) -> Result<bool> {
-    for hash in grant_token_hashes(kv, grant_id)? {
-        match record::load::<TokenRecord>(kv, hash.as_bytes())? {
-            // Partners die together, so no pointer needs clearing.
-            Some(token) => delete_token_entries(kv, &hash, &token)?,
-            None => {
-                // An index entry without its record: drop the stray entry.
-                for class in [
-                    keys::TokenClass::Access,
-                    keys::TokenClass::Refresh,
-                    keys::TokenClass::Consumed,
-                ] {
-                    kv.delete(
-                        Table::GrantTokens,
-                        &keys::grant_token(grant_id, class, &hash),
-                    )?;
-                }
-            }
-        }
-    }
-    let Some(grant) = record::load::<GrantRecord>(kv, grant_id.as_bytes())? else {
+pub(crate) fn end_grant(kv: &mut impl KvWrite, client: ClientId, id: GrantId) -> Result<bool> {
+    let Some(grant) = load_grant(kv, client, id)? else {
         return Ok(false);
     };
-    kv.delete(Table::Grants, grant_id.as_bytes())?;
-    let client = ClientId(grant.client);
-    kv.delete(
-        Table::ByClient,
-        &keys::by_client(&client, Owned::Grant(*grant_id)),
-    )?;
-    if let Some(subject) = &grant.subject {
+    // Partners die together, so no pointer needs clearing; expiry entries are
+    // left for purge.
+    for live in &grant.record.live {
+        kv.delete(Table::Tokens, live)?;
+    }
+    for hash in consumed_tokens(kv, &id)? {
+        kv.delete(Table::Tokens, hash.as_bytes())?;
+        kv.delete(Table::Consumed, &keys::consumed(&id, &hash))?;
+    }
+    kv.delete(Table::Grants, &grant.key())?;
+    if let Some(subject) = &grant.record.subject {
         kv.delete(
             Table::BySubject,
-            &keys::by_subject(subject, &client, Owned::Grant(*grant_id)),
+            &keys::by_subject(subject, &client, Owned::Grant(id)),
         )?;
     }
     Ok(true)

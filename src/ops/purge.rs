@@ -5,16 +5,17 @@ use std::ops::ControlFlow;
 
 use super::Ctx;
 use super::codes::remove_code;
-use super::family::{remove_token, remove_token_and_settle_grant};
+use super::family::remove_live_token;
 use crate::error::Result;
-use crate::keys::{self, ExpiryKind, TokenClass};
+use crate::ids::GrantId;
+use crate::keys::{self, ExpiryKind};
 use crate::kv::{KeyRange, KvWrite, Table};
-use crate::record::{self, CodeRecord, TokenRecord};
+use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
 
 /// Removes up to `limit` due entries in the caller's transaction: expired codes
-/// and tokens, consumed refresh tokens past their retention, and grants left
-/// with no live token.
+/// and tokens, consumed refresh tokens past their retention, grants left with
+/// no live token, and index entries left behind by earlier removals.
 pub(crate) fn purge_batch(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
@@ -40,39 +41,45 @@ pub(crate) fn purge_batch(
         ..PurgeReport::default()
     };
     for key in due {
+        kv.delete(Table::Expiry, &key)?;
+        // An entry whose record is gone, or whose record now expires at
+        // another time, was left behind on purpose: dropping it is all.
         let Some((at, kind, hash)) = keys::parse_expiry(&key) else {
-            // Not an expiry key at all: drop it rather than stall every purge on it.
-            kv.delete(Table::Expiry, &key)?;
             continue;
         };
         match kind {
-            ExpiryKind::Code => match record::load::<CodeRecord>(kv, hash.as_bytes())? {
-                Some(code) if code.expires_at == at => {
+            ExpiryKind::Code => {
+                if record::load::<CodeRecord>(kv, hash.as_bytes())?
+                    .is_some_and(|code| code.expires_at == at)
+                {
                     remove_code(kv, &hash)?;
                     report.codes += 1;
                 }
-                _ => kv.delete(Table::Expiry, &key)?,
-            },
-            ExpiryKind::Token => match record::load::<TokenRecord>(kv, hash.as_bytes())? {
-                Some(token) if token.removal_time() == Some(at) => match token.class() {
-                    TokenClass::Consumed => {
-                        remove_token(kv, &hash, &token)?;
-                        report.consumed_refresh_tokens += 1;
-                    }
-                    class => {
-                        if class == TokenClass::Access {
-                            report.access_tokens += 1;
-                        } else {
-                            report.refresh_tokens += 1;
-                        }
-                        if remove_token_and_settle_grant(kv, &hash, &token)? {
-                            report.grants += 1;
-                        }
-                    }
-                },
-                // Already gone with its grant earlier in this batch, or a stale entry.
-                _ => kv.delete(Table::Expiry, &key)?,
-            },
+            }
+            ExpiryKind::Token => {
+                let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {
+                    continue;
+                };
+                if token.removal_time() != Some(at) {
+                    continue;
+                }
+                if token.consumed.is_some() {
+                    kv.delete(Table::Tokens, hash.as_bytes())?;
+                    kv.delete(
+                        Table::Consumed,
+                        &keys::consumed(&GrantId(token.grant), &hash),
+                    )?;
+                    report.consumed_refresh_tokens += 1;
+                    continue;
+                }
+                match token.kind {
+                    StoredTokenKind::Access => report.access_tokens += 1,
+                    StoredTokenKind::Refresh => report.refresh_tokens += 1,
+                }
+                if remove_live_token(kv, &hash, &token)? {
+                    report.grants += 1;
+                }
+            }
         }
     }
     Ok(report)

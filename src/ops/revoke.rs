@@ -5,12 +5,12 @@ use std::ops::ControlFlow;
 
 use super::Ctx;
 use super::codes::remove_code;
-use super::family::{end_grant, remove_token_and_settle_grant};
+use super::family::{end_grant, load_token, remove_live_token};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, KvWrite, Table};
-use crate::record::{self, StoredTokenKind, TokenRecord};
+use crate::record::StoredTokenKind;
 use crate::response::Revocation;
 use crate::secret::TokenKind;
 
@@ -32,8 +32,9 @@ pub(crate) fn revoke_token(
             expected: TokenKind::Access,
         });
     };
-    let hash = ctx.minter.hash_presented(kind, presented)?;
-    let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {
+    let presented = ctx.minter.parse(kind, presented)?;
+    let hash = presented.id;
+    let Some(token) = load_token(kv, &presented)? else {
         return Ok(Revocation::NotActive);
     };
     let stored_kind = match token.kind {
@@ -51,11 +52,11 @@ pub(crate) fn revoke_token(
     }
     match token.kind {
         StoredTokenKind::Access => {
-            remove_token_and_settle_grant(kv, &hash, &token)?;
+            remove_live_token(kv, &hash, &token)?;
             Ok(Revocation::AccessToken)
         }
         StoredTokenKind::Refresh => {
-            end_grant(kv, &GrantId(token.grant))?;
+            end_grant(kv, ClientId(token.client), GrantId(token.grant))?;
             Ok(Revocation::Grant)
         }
     }
@@ -66,15 +67,15 @@ pub(crate) fn revoke_token(
 fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<u64> {
     let mut owned = Vec::new();
     kv.scan(Table::BySubject, &KeyRange::prefix(prefix), |key, _| {
-        if let Some((_, _, item)) = keys::parse_by_subject(key) {
-            owned.push(item);
+        if let Some((_, client, item)) = keys::parse_by_subject(key) {
+            owned.push((client, item));
         }
         Ok(ControlFlow::Continue(()))
     })?;
     let mut ended = 0;
-    for item in owned {
+    for (client, item) in owned {
         match item {
-            Owned::Grant(grant) => ended += u64::from(end_grant(kv, &grant)?),
+            Owned::Grant(grant) => ended += u64::from(end_grant(kv, client, grant)?),
             Owned::Code(hash) => remove_code(kv, &hash)?,
         }
     }

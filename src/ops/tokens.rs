@@ -1,17 +1,20 @@
 //! Issuing without a code (password, client credentials) and refreshing with
 //! rotation and reuse detection (R06, R07, R08).
 
-use super::family::{Issue, create_grant, end_grant, issue_tokens, remove_token, replace_token};
+use super::family::{
+    Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, new_grant,
+};
 use super::{Ctx, check_subject, load_client, resolve_scope};
 use crate::client::{ClientKind, GrantType};
 use crate::error::{Error, Result};
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
-use crate::kv::KvWrite;
-use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
+use crate::keys;
+use crate::kv::{KvWrite, Table};
+use crate::record::{self, ClientRecord, Consumed, StoredTokenKind, TokenRecord};
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::secret::{TokenHash, TokenKind};
+use crate::secret::TokenKind;
 
 fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
     if client.allows(grant_type) {
@@ -34,26 +37,21 @@ pub(crate) fn issue_for_subject(
     require(&client, GrantType::Password)?;
     check_subject(subject)?;
     let scope = resolve_scope(scope, &client.scopes)?;
-    let (grant_id, grant) = create_grant(
+    let mut grant = new_grant(
         kv,
         ctx,
-        client_id,
+        *client_id,
         Some(subject),
         &scope,
         GrantOrigin::Password,
     )?;
-    issue_tokens(
-        kv,
-        ctx,
-        Issue {
-            grant_id,
-            grant: &grant,
-            client: &client,
-            scope: &scope,
-            with_refresh: client.allows(GrantType::RefreshToken),
-            nonce: None,
-        },
-    )
+    let issue = Issue {
+        client: &client,
+        scope: &scope,
+        with_refresh: client.allows(GrantType::RefreshToken),
+        nonce: None,
+    };
+    issue_tokens(kv, ctx, &mut grant, issue)
 }
 
 /// Issues an access token to a confidential client acting for itself
@@ -73,26 +71,21 @@ pub(crate) fn issue_client_credentials(
         });
     }
     let scope = resolve_scope(scope, &client.scopes)?;
-    let (grant_id, grant) = create_grant(
+    let mut grant = new_grant(
         kv,
         ctx,
-        client_id,
+        *client_id,
         None,
         &scope,
         GrantOrigin::ClientCredentials,
     )?;
-    issue_tokens(
-        kv,
-        ctx,
-        Issue {
-            grant_id,
-            grant: &grant,
-            client: &client,
-            scope: &scope,
-            with_refresh: false,
-            nonce: None,
-        },
-    )
+    let issue = Issue {
+        client: &client,
+        scope: &scope,
+        with_refresh: false,
+        nonce: None,
+    };
+    issue_tokens(kv, ctx, &mut grant, issue)
 }
 
 /// Refreshes: rotates an active refresh token (R07), or answers a consumed one
@@ -107,8 +100,9 @@ pub(crate) fn refresh(
     client_id: &ClientId,
     scope: Option<&Scope>,
 ) -> Result<TokenResponse> {
-    let hash = ctx.minter.hash_presented(TokenKind::Refresh, presented)?;
-    let token = match record::load::<TokenRecord>(kv, hash.as_bytes())? {
+    let presented = ctx.minter.parse(TokenKind::Refresh, presented)?;
+    let hash = presented.id;
+    let token = match load_token(kv, &presented)? {
         Some(token) if token.kind == StoredTokenKind::Refresh => token,
         _ => return Err(Error::UnknownRefreshToken),
     };
@@ -118,9 +112,9 @@ pub(crate) fn refresh(
     if token.is_expired_at(ctx.now) {
         return Err(Error::RefreshTokenExpired);
     }
-    let grant_id = GrantId(token.grant);
-    let mut grant =
-        record::load::<GrantRecord>(kv, grant_id.as_bytes())?.ok_or(Error::UnknownRefreshToken)?;
+    let Some(mut grant) = load_grant(kv, *client_id, GrantId(token.grant))? else {
+        return Err(Error::UnknownRefreshToken);
+    };
 
     if let Some(consumed) = token.consumed {
         if consumed.retain_until.is_some_and(|until| ctx.now >= until) {
@@ -131,37 +125,38 @@ pub(crate) fn refresh(
         if !(in_grace && consumed.reuses < ctx.config.reuse_cap) {
             // RFC 9700 §4.14.2: a consumed refresh token presented again means
             // it leaked; revoke the whole family.
-            end_grant(kv, &grant_id)?;
+            end_grant(kv, grant.client, grant.id)?;
             return Err(Error::RefreshTokenReused);
         }
         // Grace reuse: a new pair in the same grant; the pair issued at the
         // rotation stays valid (R08).
         let client = load_client(kv, client_id)?;
         require(&client, GrantType::RefreshToken)?;
-        let scope = resolve_scope(scope, &grant.scope)?;
+        let scope = resolve_scope(scope, &grant.record.scope)?;
         let counted = TokenRecord {
             consumed: Some(Consumed {
                 reuses: consumed.reuses + 1,
                 ..consumed
             }),
-            ..token.clone()
+            ..token
         };
+        // Same removal time, so its expiry entry stays right.
         record::save(kv, hash.as_bytes(), &counted)?;
-        return rotate_into_grant(kv, ctx, grant_id, &mut grant, &client, &scope);
+        return rotate_into_grant(kv, ctx, &mut grant, &client, &scope);
     }
 
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::RefreshToken)?;
     // RFC 6749 §6: the scope may narrow, never widen; omitted means as granted.
-    let scope = resolve_scope(scope, &grant.scope)?;
+    let scope = resolve_scope(scope, &grant.record.scope)?;
 
     // Consume the presented token and revoke its connected access token at once
     // (pretix: "The previous access token will instantly become invalid").
-    if let Some(access_hash) = token.partner.map(TokenHash) {
-        if let Some(access) = record::load::<TokenRecord>(kv, access_hash.as_bytes())? {
-            remove_token(kv, &access_hash, &access)?;
-        }
+    if let Some(access_hash) = token.partner {
+        kv.delete(Table::Tokens, &access_hash)?;
+        grant.record.live.retain(|live| *live != access_hash);
     }
+    grant.record.live.retain(|live| live != hash.as_bytes());
     let consumed = TokenRecord {
         partner: None,
         consumed: Some(Consumed {
@@ -172,33 +167,27 @@ pub(crate) fn refresh(
                 .consumed_retention
                 .map(|r| ctx.now.saturating_add(r)),
         }),
-        ..token.clone()
+        ..token
     };
-    replace_token(kv, &hash, &token, &consumed)?;
-    rotate_into_grant(kv, ctx, grant_id, &mut grant, &client, &scope)
+    insert_token(kv, &hash, &consumed)?;
+    kv.put(Table::Consumed, &keys::consumed(&grant.id, &hash), &[])?;
+    rotate_into_grant(kv, ctx, &mut grant, &client, &scope)
 }
 
 /// Issues a new pair into `grant` and records the refresh time.
 fn rotate_into_grant(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
-    grant_id: GrantId,
-    grant: &mut GrantRecord,
+    grant: &mut Grant,
     client: &ClientRecord,
     scope: &Scope,
 ) -> Result<TokenResponse> {
-    grant.last_refreshed_at = Some(ctx.now);
-    record::save(kv, grant_id.as_bytes(), grant)?;
-    issue_tokens(
-        kv,
-        ctx,
-        Issue {
-            grant_id,
-            grant,
-            client,
-            scope,
-            with_refresh: true,
-            nonce: None,
-        },
-    )
+    grant.record.last_refreshed_at = Some(ctx.now);
+    let issue = Issue {
+        client,
+        scope,
+        with_refresh: true,
+        nonce: None,
+    };
+    issue_tokens(kv, ctx, grant, issue)
 }

@@ -6,16 +6,21 @@
 //! and has not expired: one point read.
 
 use super::Ctx;
+use super::family::load_token;
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
 use crate::kv::KvRead;
-use crate::record::{self, StoredTokenKind, TokenRecord};
+use crate::record::StoredTokenKind;
 use crate::response::{Introspection, TokenInfo};
-use crate::secret::{TokenHash, TokenKind};
+use crate::secret::{Presented, TokenKind};
 
 /// What a resource server needs from a bearer token, or `InactiveToken`.
-pub(crate) fn validate(kv: &impl KvRead, ctx: &Ctx<'_>, hash: &TokenHash) -> Result<TokenInfo> {
-    match record::load::<TokenRecord>(kv, hash.as_bytes())? {
+pub(crate) fn validate(
+    kv: &impl KvRead,
+    ctx: &Ctx<'_>,
+    presented: &Presented,
+) -> Result<TokenInfo> {
+    match load_token(kv, presented)? {
         Some(token) if token.kind == StoredTokenKind::Access && token.is_live_at(ctx.now) => {
             Ok(TokenInfo {
                 client_id: ClientId(token.client),
@@ -42,10 +47,10 @@ pub(crate) fn introspect(
     else {
         return Ok(Introspection::inactive());
     };
-    let Ok(hash) = ctx.minter.hash_presented(kind, presented) else {
+    let Ok(presented) = ctx.minter.parse(kind, presented) else {
         return Ok(Introspection::inactive());
     };
-    let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {
+    let Some(token) = load_token(kv, &presented)? else {
         return Ok(Introspection::inactive());
     };
     if !token.is_live_at(ctx.now) {

@@ -9,16 +9,20 @@ use crate::kv::Table;
 use crate::scope::Scope;
 
 /// A token family: every token issued from one code, password or
-/// client-credentials request, and all their refresh descendants.
+/// client-credentials request, and all their refresh descendants. Stored
+/// under `client_id ‖ grant_id`, so the client is in the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GrantRecord {
-    pub client: [u8; 16],
     /// `None` for client credentials.
     pub subject: Option<String>,
     pub scope: Scope,
     pub origin: GrantOrigin,
     pub created_at: u64,
     pub last_refreshed_at: Option<u64>,
+    /// Ids of the grant's live-class tokens: its access tokens and
+    /// unconsumed refresh tokens. When the last one goes, the grant ends.
+    /// (Consumed refresh tokens are listed in the `consumed_refresh` table.)
+    pub live: Vec<[u8; 16]>,
 }
 
 impl Record for GrantRecord {

@@ -162,7 +162,7 @@ pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeEr
         Table::Tokens => decode_in::<TokenRecord>(key, bytes).map(drop),
         Table::Consents => decode_in::<ConsentRecord>(key, bytes).map(drop),
         // Index tables and meta hold no encoded records.
-        Table::Meta | Table::Expiry | Table::GrantTokens | Table::BySubject | Table::ByClient => {
+        Table::Meta | Table::Expiry | Table::Consumed | Table::BySubject | Table::ClientCodes => {
             Ok(())
         }
     }

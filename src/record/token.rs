@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::code::MAX_SUBJECT_LEN;
 use super::{Record, text_ok};
-use crate::keys::TokenClass;
 use crate::kv::Table;
 use crate::scope::Scope;
 
@@ -30,6 +29,8 @@ pub(crate) struct Consumed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TokenRecord {
     pub kind: StoredTokenKind,
+    /// `BLAKE3-keyed(key, kind ‖ id ‖ secret)`: checks a presented token (R01).
+    pub verifier: [u8; 32],
     pub grant: [u8; 16],
     pub client: [u8; 16],
     pub subject: Option<String>,
@@ -39,7 +40,7 @@ pub(crate) struct TokenRecord {
     pub expires_at: Option<u64>,
     /// For a refresh token, its connected access token; for an access token,
     /// the refresh token issued with it. Cleared when the partner goes.
-    pub partner: Option<[u8; 32]>,
+    pub partner: Option<[u8; 16]>,
     /// Refresh tokens only: set when rotation consumed it.
     pub consumed: Option<Consumed>,
 }
@@ -62,15 +63,6 @@ impl TokenRecord {
         match (self.expires_at, retention) {
             (Some(expiry), Some(retention)) => Some(expiry.min(retention)),
             (expiry, retention) => expiry.or(retention),
-        }
-    }
-
-    /// Its class in the `grant_tokens` index.
-    pub(crate) fn class(&self) -> TokenClass {
-        match (self.kind, self.consumed) {
-            (StoredTokenKind::Access, _) => TokenClass::Access,
-            (StoredTokenKind::Refresh, None) => TokenClass::Refresh,
-            (StoredTokenKind::Refresh, Some(_)) => TokenClass::Consumed,
         }
     }
 }
