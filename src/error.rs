@@ -190,6 +190,8 @@ pub enum Error {
     },
     /// Another process (or another `Store` in this one) has the database open.
     DatabaseInUse,
+    /// The operation needs the only handle on the store, and clones are alive.
+    StoreShared,
     /// A stored record failed to decode or failed its checksum.
     Corrupted {
         /// The table holding the record.
@@ -237,6 +239,7 @@ impl Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
+            | Error::StoreShared
             | Error::Corrupted { .. }
             | Error::Storage { .. } => return None,
         })
@@ -310,6 +313,9 @@ impl fmt::Display for Error {
                 "the database has format version {found}; this build reads up to {supported}"
             ),
             Error::DatabaseInUse => f.write_str("the database is already open elsewhere"),
+            Error::StoreShared => {
+                f.write_str("the operation needs the only handle on the store; other clones are alive")
+            }
             Error::Corrupted { table, source } => {
                 write!(f, "corrupted record in table {table}: {source}")
             }
@@ -350,7 +356,8 @@ impl std::error::Error for Error {
             | Error::HashingKeyRequired
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
-            | Error::DatabaseInUse => None,
+            | Error::DatabaseInUse
+            | Error::StoreShared => None,
         }
     }
 }

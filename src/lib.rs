@@ -70,6 +70,7 @@ pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
 pub use error::{Error, InputError, OAuthErrorCode, Result};
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
 pub use ids::{ClientId, GrantId};
+pub use kv::redb::SpaceStats;
 pub use meta::FORMAT_VERSION;
 pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};

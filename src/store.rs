@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::ClientId;
 use crate::kv::overlay::Overlay;
-use crate::kv::redb::{Location, RedbBackend};
+use crate::kv::redb::{Location, RedbBackend, SpaceStats};
 use crate::kv::{Backend, CommitMode, TxEnd};
 use crate::meta;
 use crate::ops::{self, Ctx};
@@ -84,6 +84,21 @@ impl Store<RedbBackend> {
         })
         .unwrap_or(Err(Error::NotAGrantdbDatabase))?;
         Store::with_backend(opened, config)
+    }
+
+    /// How the database file's space is used (see [`SpaceStats`]).
+    pub fn space(&self) -> Result<SpaceStats> {
+        self.inner.backend.space()
+    }
+
+    /// Compacts the file, giving free pages back to the file system, and
+    /// returns the space before and after. Needs the only handle on the store
+    /// (no clones alive), since no transaction may run meanwhile.
+    pub fn compact(&mut self) -> Result<(SpaceStats, SpaceStats)> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or(Error::StoreShared)?;
+        let before = inner.backend.space()?;
+        inner.backend.compact()?;
+        Ok((before, inner.backend.space()?))
     }
 }
 

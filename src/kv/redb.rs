@@ -36,6 +36,29 @@ fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
 /// grantdb's tables in one redb database.
 pub struct RedbBackend {
     db: Database,
+    path: Option<std::path::PathBuf>,
+}
+
+/// How the database file's space is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SpaceStats {
+    /// Size of the file on disk (0 for an in-memory database).
+    pub file_bytes: u64,
+    /// Bytes in pages allocated to data and metadata.
+    pub allocated_bytes: u64,
+    /// Bytes of keys and values stored.
+    pub stored_bytes: u64,
+    /// Bytes of branch keys and other metadata.
+    pub metadata_bytes: u64,
+    /// Bytes lost to fragmentation inside allocated pages.
+    pub fragmented_bytes: u64,
+}
+
+impl SpaceStats {
+    /// Bytes of the file not allocated to any page: what `compact` can give back.
+    pub fn free_bytes(&self) -> u64 {
+        self.file_bytes.saturating_sub(self.allocated_bytes)
+    }
 }
 
 impl std::fmt::Debug for RedbBackend {
@@ -61,7 +84,36 @@ impl RedbBackend {
             Location::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new()),
         }
         .map_err(database_error)?;
-        Ok(RedbBackend { db })
+        let path = match location {
+            Location::File(path) => Some(path.to_path_buf()),
+            Location::Memory => None,
+        };
+        Ok(RedbBackend { db, path })
+    }
+
+    /// How the file's space is used.
+    pub fn space(&self) -> Result<SpaceStats> {
+        let txn = self.db.begin_write().map_err(Error::storage)?;
+        let stats = txn.stats().map_err(Error::storage)?;
+        txn.abort().map_err(Error::storage)?;
+        let page = stats.page_size() as u64;
+        let file_bytes = match &self.path {
+            Some(path) => std::fs::metadata(path).map_err(Error::storage)?.len(),
+            None => 0,
+        };
+        Ok(SpaceStats {
+            file_bytes,
+            allocated_bytes: stats.allocated_pages() * page,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        })
+    }
+
+    /// Rewrites the file to give free pages back; needs no transaction open.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        while self.db.compact().map_err(Error::storage)? {}
+        Ok(())
     }
 
     /// Whether the file holds tables that grantdb did not create, and no grantdb

@@ -1,0 +1,214 @@
+//! Data sets shared by the benchmarks: grantdb stores and peer databases with
+//! N live tokens, built once and cached under `target/grantdb-bench/`, then
+//! copied for each benchmark so that every run starts from the same state.
+//!
+//! `cargo bench -- --test` (the CI smoke run) uses 1,000 live tokens; a real run
+//! uses 10k, 100k and 1M, or the sizes in `GRANTDB_BENCH_SIZES` (comma
+//! separated).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::Criterion;
+
+pub mod peers;
+pub mod sqlite;
+use grantdb::{ClientId, Config, Durability, GrantType, LifetimeOverrides, NewClient, Store};
+
+/// Whether this is the smoke run (`cargo bench -- --test`).
+pub fn quick() -> bool {
+    std::env::args().any(|arg| arg == "--test") || std::env::var_os("GRANTDB_BENCH_QUICK").is_some()
+}
+
+/// Live-token counts to measure at.
+pub fn sizes() -> Vec<usize> {
+    if quick() {
+        return vec![1_000];
+    }
+    match std::env::var("GRANTDB_BENCH_SIZES") {
+        Ok(list) => list.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        Err(_) => vec![10_000, 100_000, 1_000_000],
+    }
+}
+
+/// The size the concurrency and purge benchmarks use: the largest up to 100k.
+pub fn middle_size() -> usize {
+    sizes().into_iter().filter(|s| *s <= 100_000).max().unwrap_or(1_000)
+}
+
+/// Criterion settings sized for a shared 2-core machine.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args()
+}
+
+/// Where cached data sets live.
+pub fn cache_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
+    let dir = target.join("grantdb-bench").join(format!("v{}", grantdb::FORMAT_VERSION));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Copies `template` into a fresh temporary directory.
+pub fn copy_of(template: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(template.file_name().unwrap());
+    std::fs::copy(template, &path).unwrap();
+    (dir, path)
+}
+
+/// The same value size the peers store: a 32-byte key and ~120-byte value.
+pub const VALUE: [u8; 120] = [0x5a; 120];
+
+/// A grantdb store with `live` live tokens (`live / 2` access/refresh pairs of
+/// a password client), plus samples of their plaintexts.
+pub struct GrantdbSet {
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub password_client: ClientId,
+    pub code_client: ClientId,
+    pub cc_client: ClientId,
+    pub access: Vec<String>,
+    pub refresh: Vec<String>,
+}
+
+const SAMPLES: usize = 20_000;
+
+/// Opens a copy of the cached data set of `live` tokens.
+pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
+    let template = cache_dir().join(format!("grantdb-{live}.redb"));
+    let samples = cache_dir().join(format!("grantdb-{live}.samples"));
+    if !template.exists() || !samples.exists() {
+        build_grantdb_template(live, &template, &samples);
+    }
+    let (dir, path) = copy_of(&template);
+    let config = Config::builder().durability(durability).build().unwrap();
+    let store = Store::open(&path, config).unwrap();
+    let text = std::fs::read_to_string(&samples).unwrap();
+    let mut lines = text.lines();
+    let ids: Vec<ClientId> = (0..3).map(|_| lines.next().unwrap().parse().unwrap()).collect();
+    let mut access = Vec::new();
+    let mut refresh = Vec::new();
+    for line in lines {
+        let (a, r) = line.split_once(' ').unwrap();
+        access.push(a.to_owned());
+        refresh.push(r.to_owned());
+    }
+    GrantdbSet {
+        store,
+        dir,
+        password_client: ids[0],
+        code_client: ids[1],
+        cc_client: ids[2],
+        access,
+        refresh,
+    }
+}
+
+fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
+    eprintln!("building the grantdb data set with {live} live tokens (cached in {})", template.display());
+    let _ = std::fs::remove_file(template);
+    let config = Config::builder().durability(Durability::Fast).build().unwrap();
+    let store = Store::open(template, config).unwrap();
+    let register = |client: NewClient| store.register_client(&client).unwrap().client.id;
+    let password = register(
+        NewClient::confidential("bench-password")
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .scopes("read write")
+            .unwrap(),
+    );
+    let code = register(
+        NewClient::confidential("bench-code")
+            .redirect_uri("https://bench.example/cb")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("read write")
+            .unwrap(),
+    );
+    let cc = register(
+        NewClient::confidential("bench-cc")
+            .grant_types([GrantType::ClientCredentials])
+            .scopes("read")
+            .unwrap()
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(86_400))),
+    );
+    let pairs = live / 2;
+    let threads = 4;
+    let every = (pairs / SAMPLES).max(1);
+    let sampled: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let store = &store;
+                scope.spawn(move || {
+                    let mut sampled = Vec::new();
+                    for i in (t..pairs).step_by(threads) {
+                        let tokens = store.issue_for_subject(&password, &format!("user-{i}"), None).unwrap();
+                        if i % every == 0 {
+                            let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+                            sampled.push((tokens.access_token.expose().to_owned(), refresh));
+                        }
+                    }
+                    sampled
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    store.flush().unwrap();
+    drop(store);
+    let mut text = format!("{password}\n{code}\n{cc}\n");
+    for (a, r) in sampled.into_iter().flatten() {
+        text.push_str(&format!("{a} {r}\n"));
+    }
+    std::fs::write(samples, text).unwrap();
+}
+
+/// A well-formed access token that no store issued.
+pub fn foreign_access_token() -> String {
+    let store = Store::in_memory(Config::default()).unwrap();
+    let client = store
+        .register_client(&NewClient::confidential("x").grant_types([GrantType::ClientCredentials]))
+        .unwrap()
+        .client
+        .id;
+    store.issue_client_credentials(&client, None).unwrap().access_token.expose().to_owned()
+}
+
+/// Runs `op(thread, i)` for `total` operations spread over `callers` threads,
+/// started together; returns the wall time.
+pub fn run_concurrently(callers: usize, total: u64, op: impl Fn(usize, u64) + Sync) -> Duration {
+    let per_caller = total.div_ceil(callers as u64).max(1);
+    let barrier = std::sync::Barrier::new(callers + 1);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let elapsed = std::thread::scope(|scope| {
+        for caller in 0..callers {
+            let (barrier, op, failed) = (&barrier, &op, &failed);
+            scope.spawn(move || {
+                barrier.wait();
+                // A panicking operation must still reach the barrier, or the
+                // other callers would wait for it forever.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    for i in 0..per_caller {
+                        op(caller, i);
+                    }
+                }));
+                if run.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = std::time::Instant::now();
+        barrier.wait();
+        start.elapsed()
+    });
+    assert!(!failed.into_inner(), "a benchmarked operation panicked");
+    elapsed.mul_f64(total as f64 / (per_caller * callers as u64) as f64)
+}
