@@ -215,3 +215,38 @@ fn r19_concurrent_issuers_all_get_distinct_working_tokens() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn r13_a_token_never_validates_once_its_revocation_returned() -> TestResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (f, _dir) = durable_fixture();
+    let app = pretix_app(&f.store);
+    for _ in 0..rounds() {
+        let tokens = code_flow(&f.store, &app, "alice");
+        let revoked = AtomicBool::new(false);
+        let violations = std::thread::scope(|scope| {
+            let validators: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut violations = 0;
+                        for _ in 0..2_000 {
+                            // Read the flag first: if the revocation had returned
+                            // before this validation began, it must fail.
+                            let after_revoke = revoked.load(Ordering::Acquire);
+                            if f.store.validate(access(&tokens)).is_ok() && after_revoke {
+                                violations += 1;
+                            }
+                        }
+                        violations
+                    })
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            f.store.revoke(access(&tokens), &app.id).unwrap();
+            revoked.store(true, Ordering::Release);
+            validators.into_iter().map(|v| v.join().unwrap()).sum::<usize>()
+        });
+        assert_eq!(violations, 0, "a revoked token validated after revoke returned");
+    }
+    Ok(())
+}

@@ -2,6 +2,10 @@
 //! byte values. This is the only module that names redb types.
 
 use std::cell::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -34,9 +38,25 @@ fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
 }
 
 /// grantdb's tables in one redb database.
+///
+/// Reads share a published snapshot instead of opening a read transaction
+/// each: every committed write transaction publishes a fresh one before its
+/// caller hears back, so a read that starts after a write returned sees it
+/// (a revoked token never validates once `revoke` has returned), and a
+/// validation costs one lookup, not a transaction begin.
 pub struct RedbBackend {
     db: Database,
     path: Option<std::path::PathBuf>,
+    /// Sequence number of the last committed write transaction.
+    commits: AtomicU64,
+    /// `None` until the first read, and while compacting.
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+}
+
+/// A read transaction as of commit `seq`, shared by concurrent readers.
+struct Snapshot {
+    seq: u64,
+    read: RedbRead,
 }
 
 /// How the database file's space is used.
@@ -88,7 +108,39 @@ impl RedbBackend {
             Location::File(path) => Some(path.to_path_buf()),
             Location::Memory => None,
         };
-        Ok(RedbBackend { db, path })
+        Ok(RedbBackend {
+            db,
+            path,
+            commits: AtomicU64::new(0),
+            snapshot: RwLock::new(None),
+        })
+    }
+
+    /// Publishes a snapshot taken after commit `seq` has completed, unless one
+    /// taken after a later commit is already published. (A snapshot a reader
+    /// published with the same number may predate the commit, so it is
+    /// replaced.)
+    fn publish_after_commit(&self, seq: u64) -> Result<()> {
+        let read = RedbRead::begin(&self.db)?;
+        let mut current = self.snapshot.write();
+        if current.as_ref().is_none_or(|current| current.seq <= seq) {
+            *current = Some(Arc::new(Snapshot { seq, read }));
+        }
+        Ok(())
+    }
+
+    /// The published snapshot, taking one if none is.
+    fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        if let Some(snapshot) = self.snapshot.read().as_ref() {
+            return Ok(Arc::clone(snapshot));
+        }
+        let seq = self.commits.load(Ordering::SeqCst);
+        let fresh = Arc::new(Snapshot {
+            seq,
+            read: RedbRead::begin(&self.db)?,
+        });
+        let mut current = self.snapshot.write();
+        Ok(Arc::clone(current.get_or_insert(fresh)))
     }
 
     /// How the file's space is used.
@@ -110,8 +162,10 @@ impl RedbBackend {
         })
     }
 
-    /// Rewrites the file to give free pages back; needs no transaction open.
+    /// Rewrites the file to give free pages back; needs no transaction open,
+    /// so the shared read snapshot is dropped first.
     pub(crate) fn compact(&mut self) -> Result<()> {
+        *self.snapshot.get_mut() = None;
         while self.db.compact().map_err(Error::storage)? {}
         Ok(())
     }
@@ -169,10 +223,17 @@ fn table_error(error: TableError) -> Error {
 /// A read snapshot; tables are opened on first use and kept for the transaction.
 pub struct RedbRead {
     txn: redb::ReadTransaction,
-    tables: [OnceCell<ReadOnlyTable<Bytes, Bytes>>; 10],
+    tables: [OnceLock<ReadOnlyTable<Bytes, Bytes>>; 10],
 }
 
 impl RedbRead {
+    fn begin(db: &Database) -> Result<RedbRead> {
+        Ok(RedbRead {
+            txn: db.begin_read().map_err(Error::storage)?,
+            tables: Default::default(),
+        })
+    }
+
     fn table(&self, table: Table) -> Result<&ReadOnlyTable<Bytes, Bytes>> {
         let cell = &self.tables[table.index()];
         if cell.get().is_none() {
@@ -294,12 +355,7 @@ impl Backend for RedbBackend {
     type Write<'a> = RedbWrite<'a>;
 
     fn read<R>(&self, f: impl FnOnce(&RedbRead) -> Result<R>) -> Result<R> {
-        let txn = self.db.begin_read().map_err(Error::storage)?;
-        let read = RedbRead {
-            txn,
-            tables: Default::default(),
-        };
-        f(&read)
+        f(&self.snapshot()?.read)
     }
 
     fn write<R>(
@@ -321,7 +377,12 @@ impl Backend for RedbBackend {
             f(&mut write)?
         };
         match end {
-            TxEnd::Commit => txn.commit().map_err(Error::storage)?,
+            TxEnd::Commit => {
+                // Write transactions are serialised, so this orders commits.
+                let seq = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+                txn.commit().map_err(Error::storage)?;
+                self.publish_after_commit(seq)?;
+            }
             TxEnd::Abort => txn.abort().map_err(Error::storage)?,
         }
         Ok(result)
