@@ -35,22 +35,35 @@ fn grantdb(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, i| {
                         set.store
-                            .issue_for_subject(&set.password_client, &format!("c{caller}-{i}"), None)
+                            .issue_for_subject(
+                                &set.password_client,
+                                &format!("c{caller}-{i}"),
+                                None,
+                            )
                             .unwrap();
                     })
                 });
             });
             // One rotation chain per caller, each starting from its own pair.
             let chains: Vec<Mutex<String>> = (0..callers)
-                .map(|caller| Mutex::new(set.refresh[(first_unused + caller) % set.refresh.len()].clone()))
+                .map(|caller| {
+                    Mutex::new(set.refresh[(first_unused + caller) % set.refresh.len()].clone())
+                })
                 .collect();
             first_unused += callers;
             group.bench_function(format!("grantdb/refresh/{callers}"), |b| {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, _| {
                         let mut chain = chains[caller].lock();
-                        let rotated = set.store.refresh(&chain, &set.password_client, None).unwrap();
-                        *chain = rotated.refresh_token.unwrap().expose().to_owned();
+                        let rotated = set
+                            .store
+                            .refresh(&chain, &set.password_client, None)
+                            .unwrap();
+                        rotated
+                            .refresh_token
+                            .unwrap()
+                            .expose()
+                            .clone_into(&mut chain);
                     })
                 });
             });
@@ -67,7 +80,9 @@ fn sqlite_peer(c: &mut Criterion) {
         let (_dir, path, pairs) = sqlite::sqlite_set(live);
         let mut first_unused = 0;
         for callers in CALLERS {
-            let conns: Vec<_> = (0..callers).map(|_| Mutex::new(sqlite::connect(&path, sync))).collect();
+            let conns: Vec<_> = (0..callers)
+                .map(|_| Mutex::new(sqlite::connect(&path, sync)))
+                .collect();
             let now = sqlite::now();
             group.bench_function(format!("sqlite/issue/{callers}"), |b| {
                 b.iter_custom(|iters| {
@@ -94,7 +109,9 @@ fn sqlite_peer(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, _| {
                         let mut chain = chains[caller].lock();
-                        *chain = sqlite::refresh(&mut conns[caller].lock(), &chain, now).unwrap().1;
+                        *chain = sqlite::refresh(&mut conns[caller].lock(), &chain, now)
+                            .unwrap()
+                            .1;
                     })
                 });
             });

@@ -86,7 +86,11 @@ fn issue(c: &mut Criterion) {
             group.bench_function(format!("grantdb/{mode}"), |b| {
                 b.iter(|| {
                     n += 1;
-                    black_box(set.store.issue_for_subject(&set.password_client, &format!("new-{n}"), None).unwrap());
+                    black_box(
+                        set.store
+                            .issue_for_subject(&set.password_client, &format!("new-{n}"), None)
+                            .unwrap(),
+                    );
                 });
             });
         }
@@ -98,7 +102,10 @@ fn issue(c: &mut Criterion) {
                 b.iter(|| black_box(sqlite::issue_pair(&mut conn, "new-user", now)));
             });
         }
-        for (mode, durability) in [("durable", redb::Durability::Immediate), ("fast", redb::Durability::None)] {
+        for (mode, durability) in [
+            ("durable", redb::Durability::Immediate),
+            ("fast", redb::Durability::None),
+        ] {
             let (_dir, db) = peers::redb_set(live);
             let mut k = live as u64;
             group.bench_function(format!("redb-bare/{mode}"), |b| {
@@ -129,8 +136,15 @@ fn refresh(c: &mut Criterion) {
             let mut current = set.refresh[0].clone();
             group.bench_function(format!("grantdb/{mode}"), |b| {
                 b.iter(|| {
-                    let rotated = set.store.refresh(&current, &set.password_client, None).unwrap();
-                    current = rotated.refresh_token.unwrap().expose().to_owned();
+                    let rotated = set
+                        .store
+                        .refresh(&current, &set.password_client, None)
+                        .unwrap();
+                    rotated
+                        .refresh_token
+                        .unwrap()
+                        .expose()
+                        .clone_into(&mut current);
                 });
             });
         }
@@ -146,7 +160,13 @@ fn refresh(c: &mut Criterion) {
         let (mut map, oxide) = peers::oxide_set(live);
         let mut current = oxide[0].1.clone();
         group.bench_function("oxide-auth/refresh", |b| {
-            b.iter(|| current = map.refresh(&current, peers::oxide_grant(0)).unwrap().refresh.unwrap());
+            b.iter(|| {
+                current = map
+                    .refresh(&current, peers::oxide_grant(0))
+                    .unwrap()
+                    .refresh
+                    .unwrap();
+            });
         });
         group.finish();
     }
@@ -160,8 +180,18 @@ fn exchange_and_revoke(c: &mut Criterion) {
             let client = set.code_client;
             group.bench_function(format!("grantdb/exchange/{mode}"), |b| {
                 b.iter_batched(
-                    || set.store.issue_code(&AuthorizationRequest::new(client, "alice")).unwrap(),
-                    |code| black_box(set.store.exchange_code(&CodeExchange::new(code.code.expose(), client)).unwrap()),
+                    || {
+                        set.store
+                            .issue_code(&AuthorizationRequest::new(client, "alice"))
+                            .unwrap()
+                    },
+                    |code| {
+                        black_box(
+                            set.store
+                                .exchange_code(&CodeExchange::new(code.code.expose(), client))
+                                .unwrap(),
+                        )
+                    },
                     BatchSize::SmallInput,
                 );
             });
@@ -169,7 +199,9 @@ fn exchange_and_revoke(c: &mut Criterion) {
             group.bench_function(format!("grantdb/revoke/{mode}"), |b| {
                 b.iter_batched(
                     || set.store.issue_client_credentials(&cc, None).unwrap(),
-                    |tokens| black_box(set.store.revoke(tokens.access_token.expose(), &cc).unwrap()),
+                    |tokens| {
+                        black_box(set.store.revoke(tokens.access_token.expose(), &cc).unwrap())
+                    },
                     BatchSize::SmallInput,
                 );
             });

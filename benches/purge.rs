@@ -26,12 +26,22 @@ fn expired_count() -> u64 {
 /// that expire one minute after the data set's clock start.
 fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
     let path = support::cache_dir().join(format!("purge-{live}-{}.redb", expired_count()));
-    let start = support::sqlite::now() as u64;
+    let start = support::sqlite::now_unsigned();
     let stamp = path.with_extension("start");
     if path.exists() && stamp.exists() {
-        return (path, std::fs::read_to_string(stamp).unwrap().trim().parse().unwrap());
+        return (
+            path,
+            std::fs::read_to_string(stamp)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap(),
+        );
     }
-    eprintln!("building the purge data set: {live} live, {} expiring", expired_count());
+    eprintln!(
+        "building the purge data set: {live} live, {} expiring",
+        expired_count()
+    );
     if live > 0 {
         let set = grantdb_set(live, Durability::Fast);
         drop(set.store);
@@ -40,7 +50,11 @@ fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
         let _ = std::fs::remove_file(&path);
     }
     let clock = ManualClock::new(start);
-    let config = Config::builder().durability(Durability::Fast).clock(clock).build().unwrap();
+    let config = Config::builder()
+        .durability(Durability::Fast)
+        .clock(clock)
+        .build()
+        .unwrap();
     let store = Store::open(&path, config).unwrap();
     let client = store
         .register_client(
@@ -90,7 +104,8 @@ fn grantdb_purge(c: &mut Criterion) {
         {
             let mut conn = sqlite::connect(&path, Sync::Full);
             sqlite::insert_expired(&mut conn, expired_count(), sqlite::now());
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap();
         }
         std::fs::copy(&path, &template).unwrap();
         group.bench_function(format!("sqlite/{live}-live"), |b| {

@@ -17,7 +17,8 @@ use std::error::Error;
 use std::time::Duration;
 
 use grantdb::{
-    Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, RefreshLifetime, Store,
+    Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, RefreshLifetime,
+    Store,
 };
 use rusqlite::params;
 
@@ -35,7 +36,10 @@ fn options() -> Result<Options, Box<dyn Error>> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value: u64 = args.next().ok_or_else(|| format!("{flag} needs a value"))?.parse()?;
+        let value: u64 = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .parse()?;
         match flag.as_str() {
             "--per-round" => options.per_round = value,
             "--rounds" => options.rounds = value,
@@ -111,8 +115,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         after.file_bytes as f64 / live_pairs as f64
     );
 
-    // SQLite, same churn: what a Django/Doorkeeper-style cleanup job does.
-    let path = dir.path().join("churn.db");
+    sqlite_churn(&options, dir.path())
+}
+
+/// The same churn on SQLite: what a Django/Doorkeeper-style cleanup job does.
+fn sqlite_churn(options: &Options, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
+    let live_pairs = options.per_round * options.lifetime_rounds;
+    let lifetime = options.lifetime_rounds * 60;
+    let path = dir.join("churn.db");
     let conn = rusqlite::Connection::open(&path)?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
@@ -147,7 +157,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         tx.commit()?;
         now += 60;
         conn.execute("DELETE FROM access_token WHERE expires <= ?1", params![now])?;
-        conn.execute("DELETE FROM refresh_token WHERE created <= ?1", params![now - lifetime])?;
+        conn.execute(
+            "DELETE FROM refresh_token WHERE created <= ?1",
+            params![now - lifetime],
+        )?;
     }
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     let churned = std::fs::metadata(&path)?.len();

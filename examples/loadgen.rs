@@ -18,7 +18,12 @@ use parking_lot::Mutex;
 use rand::RngExt as _;
 
 /// The operations of the mix, with their share in percent.
-const MIX: [(Op, u32); 4] = [(Op::Validate, 90), (Op::Issue, 4), (Op::Refresh, 4), (Op::Revoke, 2)];
+const MIX: [(Op, u32); 4] = [
+    (Op::Validate, 90),
+    (Op::Issue, 4),
+    (Op::Refresh, 4),
+    (Op::Revoke, 2),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -87,7 +92,11 @@ struct Pair {
 
 fn issue(store: &Store, client: &ClientId, n: u64) -> Result<Pair, grantdb::Error> {
     let tokens = store.issue_for_subject(client, &format!("load-{n}"), None)?;
-    let refresh = tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .unwrap_or_default();
     Ok(Pair {
         access: tokens.access_token.expose().to_owned(),
         refresh,
@@ -111,7 +120,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         .client
         .id;
 
-    eprintln!("seeding {} live tokens ({} pairs)…", options.live, options.live / 2);
+    eprintln!(
+        "seeding {} live tokens ({} pairs)…",
+        options.live,
+        options.live / 2
+    );
     let counter = AtomicU64::new(0);
     let pairs: Vec<Mutex<Pair>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..options.threads.min(8))
@@ -128,7 +141,13 @@ fn main() -> Result<(), Box<dyn Error>> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("seeding thread")).collect::<Result<Vec<_>, _>>()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(grantdb::Error::StoreShared))
+            })
+            .collect::<Result<Vec<_>, _>>()
     })?
     .into_iter()
     .flatten()
@@ -142,23 +161,40 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map(|_| scope.spawn(|| worker(&store, &client, &pairs, &stop, &done)))
             .collect();
         progress(&options, &stop, &done, started);
-        workers.into_iter().map(|w| w.join().expect("worker thread")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
 
-    println!("\n{} threads, {:.1} s, {:?} commits", options.threads, elapsed, options.durability);
-    println!("{:<10} {:>10} {:>12} {:>10} {:>10}", "operation", "count", "ops/s", "p50 µs", "p99 µs");
+    println!(
+        "\n{} threads, {:.1} s, {:?} commits",
+        options.threads, elapsed, options.durability
+    );
+    println!(
+        "{:<10} {:>10} {:>12} {:>10} {:>10}",
+        "operation", "count", "ops/s", "p50 µs", "p99 µs"
+    );
     for (op, _) in MIX {
-        let mut all: Vec<u32> = latencies.iter().flat_map(|l| l[op.index()].iter().copied()).collect();
+        let mut all: Vec<u32> = latencies
+            .iter()
+            .flat_map(|l| l[op.index()].iter().copied())
+            .collect();
         all.sort_unstable();
-        let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
+        // Nearest-rank percentile, `p` in percent.
+        let pct = |p: usize| {
+            all.get(all.len().saturating_sub(1) * p / 100)
+                .copied()
+                .unwrap_or(0)
+        };
         println!(
             "{:<10} {:>10} {:>12.0} {:>10} {:>10}",
             op.name(),
             all.len(),
             all.len() as f64 / elapsed,
-            pct(0.50),
-            pct(0.99)
+            pct(50),
+            pct(99)
         );
     }
     let stats = store.write_stats();
@@ -204,8 +240,11 @@ fn worker(
             Op::Refresh => {
                 let mut pair = slot.lock();
                 store.refresh(&pair.refresh, client, None).map(|tokens| {
-                    pair.access = tokens.access_token.expose().to_owned();
-                    pair.refresh = tokens.refresh_token.map(|t| t.expose().to_owned()).unwrap_or_default();
+                    tokens.access_token.expose().clone_into(&mut pair.access);
+                    pair.refresh = tokens
+                        .refresh_token
+                        .map(|t| t.expose().to_owned())
+                        .unwrap_or_default();
                 })
             }
             Op::Revoke => {
@@ -231,7 +270,8 @@ fn worker(
 fn progress(options: &Options, stop: &AtomicBool, done: &[AtomicU64; 4], started: Instant) {
     let terminal = std::io::stderr().is_terminal();
     let mut last = [0u64; 4];
-    while started.elapsed() < Duration::from_secs(options.seconds) && !stop.load(Ordering::Relaxed) {
+    while started.elapsed() < Duration::from_secs(options.seconds) && !stop.load(Ordering::Relaxed)
+    {
         std::thread::sleep(Duration::from_secs(1));
         let now: Vec<u64> = done.iter().map(|d| d.load(Ordering::Relaxed)).collect();
         let line = MIX

@@ -313,9 +313,9 @@ impl fmt::Display for Error {
                 "the database has format version {found}; this build reads up to {supported}"
             ),
             Error::DatabaseInUse => f.write_str("the database is already open elsewhere"),
-            Error::StoreShared => {
-                f.write_str("the operation needs the only handle on the store; other clones are alive")
-            }
+            Error::StoreShared => f.write_str(
+                "the operation needs the only handle on the store; other clones are alive",
+            ),
             Error::Corrupted { table, source } => {
                 write!(f, "corrupted record in table {table}: {source}")
             }

@@ -182,8 +182,7 @@ pub(crate) fn consent(client: &ClientId, subject: &str) -> Vec<u8> {
     key
 }
 
-/// Splits a consent key into client and subject (used by integrity checks).
-#[allow(dead_code)]
+/// Splits a consent key into client and subject.
 pub(crate) fn parse_consent(key: &[u8]) -> Option<(ClientId, String)> {
     let client = ClientId(key.get(..16)?.try_into().ok()?);
     let rest = key.get(16..)?;

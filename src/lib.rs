@@ -59,6 +59,7 @@ mod scope;
 mod secret;
 mod store;
 mod uri;
+mod verify;
 
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
@@ -82,3 +83,4 @@ pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};
 pub use store::Store;
 pub use uri::MAX_REDIRECT_URI_LEN;
+pub use verify::{Problem, VerifyReport};

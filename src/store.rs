@@ -25,6 +25,7 @@ use crate::response::{
 };
 use crate::scope::Scope;
 use crate::secret::{Minter, Secret, TokenKind};
+use crate::verify::VerifyReport;
 
 /// The token store. Cheap to clone and share across threads (`Send + Sync`);
 /// every clone is the same store.
@@ -425,6 +426,15 @@ impl<B: Backend> Store<B> {
         Ok(self
             .consent(subject, client_id)?
             .is_some_and(|consent| scope.is_subset(&consent.scope)))
+    }
+
+    // ----- integrity -----
+
+    /// Checks every invariant of the stored data in one snapshot and reports
+    /// each one broken (see [`VerifyReport`]). Never panics; an error means the
+    /// database could not be read at all.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.inner.backend.read(|kv| crate::verify::verify(kv))
     }
 
     // ----- durability -----

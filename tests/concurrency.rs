@@ -244,9 +244,15 @@ fn r13_a_token_never_validates_once_its_revocation_returned() -> TestResult {
             std::thread::sleep(std::time::Duration::from_millis(2));
             f.store.revoke(access(&tokens), &app.id).unwrap();
             revoked.store(true, Ordering::Release);
-            validators.into_iter().map(|v| v.join().unwrap()).sum::<usize>()
+            validators
+                .into_iter()
+                .map(|v| v.join().unwrap())
+                .sum::<usize>()
         });
-        assert_eq!(violations, 0, "a revoked token validated after revoke returned");
+        assert_eq!(
+            violations, 0,
+            "a revoked token validated after revoke returned"
+        );
     }
     Ok(())
 }

@@ -6,7 +6,12 @@
 //! uses 10k, 100k and 1M, or the sizes in `GRANTDB_BENCH_SIZES` (comma
 //! separated).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,14 +33,21 @@ pub fn sizes() -> Vec<usize> {
         return vec![1_000];
     }
     match std::env::var("GRANTDB_BENCH_SIZES") {
-        Ok(list) => list.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
         Err(_) => vec![10_000, 100_000, 1_000_000],
     }
 }
 
 /// The size the concurrency and purge benchmarks use: the largest up to 100k.
 pub fn middle_size() -> usize {
-    sizes().into_iter().filter(|s| *s <= 100_000).max().unwrap_or(1_000)
+    sizes()
+        .into_iter()
+        .filter(|s| *s <= 100_000)
+        .max()
+        .unwrap_or(1_000)
 }
 
 /// Criterion settings sized for a shared 2-core machine.
@@ -49,9 +61,13 @@ pub fn criterion() -> Criterion {
 
 /// Where cached data sets live.
 pub fn cache_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
-    let dir = target.join("grantdb-bench").join(format!("v{}", grantdb::FORMAT_VERSION));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    let dir = target
+        .join("grantdb-bench")
+        .join(format!("v{}", grantdb::FORMAT_VERSION));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -63,6 +79,9 @@ pub fn copy_of(template: &Path) -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(template, &path).unwrap();
     (dir, path)
 }
+
+/// The page cache every engine gets: grantdb, bare redb and SQLite alike.
+pub const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The same value size the peers store: a 32-byte key and ~120-byte value.
 pub const VALUE: [u8; 120] = [0x5a; 120];
@@ -89,11 +108,17 @@ pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
         build_grantdb_template(live, &template, &samples);
     }
     let (dir, path) = copy_of(&template);
-    let config = Config::builder().durability(durability).build().unwrap();
+    let config = Config::builder()
+        .durability(durability)
+        .cache_size(CACHE_BYTES)
+        .build()
+        .unwrap();
     let store = Store::open(&path, config).unwrap();
     let text = std::fs::read_to_string(&samples).unwrap();
     let mut lines = text.lines();
-    let ids: Vec<ClientId> = (0..3).map(|_| lines.next().unwrap().parse().unwrap()).collect();
+    let ids: Vec<ClientId> = (0..3)
+        .map(|_| lines.next().unwrap().parse().unwrap())
+        .collect();
     let mut access = Vec::new();
     let mut refresh = Vec::new();
     for line in lines {
@@ -113,9 +138,15 @@ pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
 }
 
 fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
-    eprintln!("building the grantdb data set with {live} live tokens (cached in {})", template.display());
+    eprintln!(
+        "building the grantdb data set with {live} live tokens (cached in {})",
+        template.display()
+    );
     let _ = std::fs::remove_file(template);
-    let config = Config::builder().durability(Durability::Fast).build().unwrap();
+    let config = Config::builder()
+        .durability(Durability::Fast)
+        .build()
+        .unwrap();
     let store = Store::open(template, config).unwrap();
     let register = |client: NewClient| store.register_client(&client).unwrap().client.id;
     let password = register(
@@ -141,20 +172,23 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
     let pairs = live / 2;
     let threads = 4;
     let every = (pairs / SAMPLES).max(1);
-    let sampled: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
+    let per_thread: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let store = &store;
                 scope.spawn(move || {
-                    let mut sampled = Vec::new();
+                    let mut kept = Vec::new();
                     for i in (t..pairs).step_by(threads) {
-                        let tokens = store.issue_for_subject(&password, &format!("user-{i}"), None).unwrap();
+                        let tokens = store
+                            .issue_for_subject(&password, &format!("user-{i}"), None)
+                            .unwrap();
                         if i % every == 0 {
-                            let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
-                            sampled.push((tokens.access_token.expose().to_owned(), refresh));
+                            let refresh =
+                                tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+                            kept.push((tokens.access_token.expose().to_owned(), refresh));
                         }
                     }
-                    sampled
+                    kept
                 })
             })
             .collect();
@@ -163,8 +197,9 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
     store.flush().unwrap();
     drop(store);
     let mut text = format!("{password}\n{code}\n{cc}\n");
-    for (a, r) in sampled.into_iter().flatten() {
-        text.push_str(&format!("{a} {r}\n"));
+    for (a, r) in per_thread.into_iter().flatten() {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "{a} {r}");
     }
     std::fs::write(samples, text).unwrap();
 }
@@ -177,7 +212,12 @@ pub fn foreign_access_token() -> String {
         .unwrap()
         .client
         .id;
-    store.issue_client_credentials(&client, None).unwrap().access_token.expose().to_owned()
+    store
+        .issue_client_credentials(&client, None)
+        .unwrap()
+        .access_token
+        .expose()
+        .to_owned()
 }
 
 /// Runs `op(thread, i)` for `total` operations spread over `callers` threads,

@@ -1,7 +1,12 @@
 //! The other two peers: bare redb (the floor grantdb's design can reach) and
 //! oxide-auth's in-memory `TokenMap`.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
 
 use std::path::PathBuf;
 
@@ -29,7 +34,9 @@ pub fn redb_set(live: usize) -> (tempfile::TempDir, Database) {
             let mut tokens = txn.open_table(TOKENS).unwrap();
             let mut expiry = txn.open_table(EXPIRY).unwrap();
             for i in 0..live as u64 {
-                tokens.insert(key(i).as_slice(), super::VALUE.as_slice()).unwrap();
+                tokens
+                    .insert(key(i).as_slice(), super::VALUE.as_slice())
+                    .unwrap();
                 let mut index = [0u8; 40];
                 index[..8].copy_from_slice(&(1_800_000_000 + i).to_be_bytes());
                 index[8..].copy_from_slice(&key(i));
@@ -40,7 +47,7 @@ pub fn redb_set(live: usize) -> (tempfile::TempDir, Database) {
     }
     let (dir, path) = super::copy_of(&template);
     let mut builder = Database::builder();
-    builder.set_cache_size(64 * 1024 * 1024);
+    builder.set_cache_size(super::CACHE_BYTES);
     (dir, builder.create(path).unwrap())
 }
 
@@ -50,11 +57,17 @@ pub fn redb_insert(db: &Database, i: u64, durability: Durability) {
     txn.set_durability(durability).unwrap();
     {
         let k = key(i);
-        txn.open_table(TOKENS).unwrap().insert(k.as_slice(), super::VALUE.as_slice()).unwrap();
+        txn.open_table(TOKENS)
+            .unwrap()
+            .insert(k.as_slice(), super::VALUE.as_slice())
+            .unwrap();
         let mut index = [0u8; 40];
         index[..8].copy_from_slice(&(1_900_000_000 + i).to_be_bytes());
         index[8..].copy_from_slice(&k);
-        txn.open_table(EXPIRY).unwrap().insert(index.as_slice(), [].as_slice()).unwrap();
+        txn.open_table(EXPIRY)
+            .unwrap()
+            .insert(index.as_slice(), [].as_slice())
+            .unwrap();
     }
     txn.commit().unwrap();
 }
@@ -63,7 +76,10 @@ pub fn redb_insert(db: &Database, i: u64, durability: Durability) {
 pub fn redb_get(db: &Database, i: u64) -> bool {
     let txn = db.begin_read().unwrap();
     let table = txn.open_table(TOKENS).unwrap();
-    table.get(key(i).as_slice()).unwrap().is_some_and(|v| v.value().len() == 120)
+    table
+        .get(key(i).as_slice())
+        .unwrap()
+        .is_some_and(|v| v.value().len() == 120)
 }
 
 /// oxide-auth's `TokenMap` holding `live / 2` issued pairs.

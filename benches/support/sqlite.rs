@@ -3,7 +3,12 @@
 //! `synchronous=FULL` (durable) or `NORMAL` (fast). It hashes tokens with keyed
 //! BLAKE3 as grantdb does, so both do the same work per token.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -51,7 +56,8 @@ pub fn connect(path: &Path, sync: Sync) -> Connection {
         Sync::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=60000; PRAGMA cache_size=-65536;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=60000; PRAGMA cache_size=-{};",
+        super::CACHE_BYTES / 1024
     ))
     .unwrap();
     conn
@@ -87,7 +93,9 @@ fn insert_pair(tx: &rusqlite::Transaction<'_>, user: &str, now: i64) -> (String,
 
 /// Issues an access/refresh pair in one transaction.
 pub fn issue_pair(conn: &mut Connection, user: &str, now: i64) -> (String, String) {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
     let pair = insert_pair(&tx, user, now);
     tx.commit().unwrap();
     pair
@@ -107,22 +115,26 @@ pub fn issue_access(conn: &mut Connection, now: i64, lifetime: i64) -> String {
 
 /// Validates an access token: one indexed lookup (autocommit).
 pub fn validate(conn: &Connection, token: &str, now: i64) -> bool {
-    conn.prepare_cached("SELECT user_id, scope, expires FROM access_token WHERE token_checksum = ?1")
-        .unwrap()
-        .query_row(params![checksum(token).as_slice()], |row| {
-            let _user: Option<String> = row.get(0)?;
-            let _scope: String = row.get(1)?;
-            row.get::<_, i64>(2)
-        })
-        .optional()
-        .unwrap()
-        .is_some_and(|expires| now < expires)
+    conn.prepare_cached(
+        "SELECT user_id, scope, expires FROM access_token WHERE token_checksum = ?1",
+    )
+    .unwrap()
+    .query_row(params![checksum(token).as_slice()], |row| {
+        let _user: Option<String> = row.get(0)?;
+        let _scope: String = row.get(1)?;
+        row.get::<_, i64>(2)
+    })
+    .optional()
+    .unwrap()
+    .is_some_and(|expires| now < expires)
 }
 
 /// Rotates a refresh token in one transaction: mark the old one revoked,
 /// delete its access token, insert a new pair.
 pub fn refresh(conn: &mut Connection, token: &str, now: i64) -> Option<(String, String)> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
     let found: Option<(i64, Option<i64>, Option<String>)> = tx
         .prepare_cached("SELECT id, access_token_id, user_id FROM refresh_token WHERE token_checksum = ?1 AND revoked IS NULL")
         .unwrap()
@@ -130,12 +142,17 @@ pub fn refresh(conn: &mut Connection, token: &str, now: i64) -> Option<(String, 
         .optional()
         .unwrap();
     let (id, access_id, user) = found?;
-    tx.prepare_cached("UPDATE refresh_token SET revoked = ?1, access_token_id = NULL WHERE id = ?2")
-        .unwrap()
-        .execute(params![now, id])
-        .unwrap();
+    tx.prepare_cached(
+        "UPDATE refresh_token SET revoked = ?1, access_token_id = NULL WHERE id = ?2",
+    )
+    .unwrap()
+    .execute(params![now, id])
+    .unwrap();
     if let Some(access_id) = access_id {
-        tx.prepare_cached("DELETE FROM access_token WHERE id = ?1").unwrap().execute(params![access_id]).unwrap();
+        tx.prepare_cached("DELETE FROM access_token WHERE id = ?1")
+            .unwrap()
+            .execute(params![access_id])
+            .unwrap();
     }
     let pair = insert_pair(&tx, user.as_deref().unwrap_or(""), now);
     tx.commit().unwrap();
@@ -170,7 +187,9 @@ pub fn insert_expired(conn: &mut Connection, count: u64, now: i64) {
 pub fn purge(conn: &mut Connection, now: i64) -> usize {
     let mut removed = 0;
     loop {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
         let n = tx
             .prepare_cached("DELETE FROM access_token WHERE id IN (SELECT id FROM access_token WHERE expires <= ?1 LIMIT 2000)")
             .unwrap()
@@ -201,11 +220,13 @@ pub fn sqlite_set(live: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, Stri
         for i in 0..pairs {
             let (a, r) = insert_pair(&tx, &format!("user-{i}"), now);
             if i % every == 0 {
-                text.push_str(&format!("{a} {r}\n"));
+                use std::fmt::Write as _;
+                let _ = writeln!(text, "{a} {r}");
             }
         }
         tx.commit().unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
         drop(conn);
         std::fs::write(&samples, text).unwrap();
     }
@@ -219,6 +240,13 @@ pub fn sqlite_set(live: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, Stri
         })
         .collect();
     (dir, path, pairs)
+}
+
+pub fn now_unsigned() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn now() -> i64 {

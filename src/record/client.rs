@@ -21,7 +21,7 @@ pub(crate) struct ClientRecord {
     pub redirect_uris: Vec<String>,
     pub kind: ClientKind,
     /// `BLAKE3-keyed(key, kind ‖ id ‖ secret)` of the current secret.
-    pub secret_hash: Option<[u8; 32]>,
+    pub secret_hash: Option<[u8; 16]>,
     /// One bit per [`GrantType`].
     pub grant_types: u8,
     pub scopes: Scope,

@@ -16,7 +16,7 @@ pub(crate) const MAX_NONCE_LEN: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CodeRecord {
     /// `BLAKE3-keyed(key, kind ‖ id ‖ secret)`: checks a presented code (R01).
-    pub verifier: [u8; 32],
+    pub verifier: [u8; 16],
     pub client: [u8; 16],
     pub subject: String,
     pub scope: Scope,

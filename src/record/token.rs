@@ -30,7 +30,7 @@ pub(crate) struct Consumed {
 pub(crate) struct TokenRecord {
     pub kind: StoredTokenKind,
     /// `BLAKE3-keyed(key, kind ‖ id ‖ secret)`: checks a presented token (R01).
-    pub verifier: [u8; 32],
+    pub verifier: [u8; 16],
     pub grant: [u8; 16],
     pub client: [u8; 16],
     pub subject: Option<String>,

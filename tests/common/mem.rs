@@ -61,6 +61,11 @@ impl MemBackend {
             .collect()
     }
 
+    /// Deletes an entry, bypassing grantdb (to simulate damage).
+    pub fn remove(&self, table: Table, key: &[u8]) {
+        self.tables.write()[index(table)].remove(key);
+    }
+
     /// Overwrites a stored value, bypassing grantdb (to simulate damage).
     pub fn poke(&self, table: Table, key: &[u8], value: Vec<u8>) {
         self.tables.write()[index(table)].insert(key.to_vec(), value);

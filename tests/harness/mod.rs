@@ -583,7 +583,12 @@ pub fn run_on<B: Backend>(
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
     }
-    // Every token ever issued is active in the store exactly when the model says so.
+    // Every invariant holds (Store::verify), and every token ever issued is
+    // active in the store exactly when the model says so.
+    let report = store.verify().map_err(|e| e.to_string())?;
+    if !report.is_ok() {
+        return Err(format!("verify found: {:#?}", report.problems));
+    }
     for plaintext in model.access_list.iter().chain(&model.refresh_list) {
         let active = store
             .introspect(plaintext)
