@@ -48,6 +48,7 @@ pub struct Config {
     pub(crate) cache_bytes: usize,
     pub(crate) purge_batch: usize,
     pub(crate) require_pkce_for_public: bool,
+    pub(crate) check_file_on_open: bool,
 }
 
 impl Default for Config {
@@ -68,6 +69,7 @@ impl Default for Config {
             cache_bytes: 64 * 1024 * 1024,
             purge_batch: 2_000,
             require_pkce_for_public: true,
+            check_file_on_open: true,
         }
     }
 }
@@ -242,6 +244,16 @@ impl ConfigBuilder {
     /// RFC 9700 §2.1.1 requires).
     pub fn require_pkce_for_public_clients(mut self, required: bool) -> ConfigBuilder {
         self.config.require_pkce_for_public = required;
+        self
+    }
+
+    /// Whether opening a file verifies the checksum of every page (default
+    /// true). A damaged file is then refused at open with an error; without
+    /// the check, redb trusts a cleanly closed file and damage done to it from
+    /// outside may surface later, possibly as a panic inside redb. The check
+    /// reads the whole file once: about a second per few hundred MB.
+    pub fn check_file_on_open(mut self, check: bool) -> ConfigBuilder {
+        self.config.check_file_on_open = check;
         self
     }
 

@@ -76,7 +76,8 @@ impl Store<RedbBackend> {
     fn open_redb(location: Location<'_>, config: Config) -> Result<Store> {
         // redb may panic on a file damaged outside redb; report it as an error.
         let opened = std::panic::catch_unwind(|| {
-            let backend = RedbBackend::open(location, config.cache_bytes)?;
+            let backend =
+                RedbBackend::open(location, config.cache_bytes, config.check_file_on_open)?;
             if backend.is_foreign()? {
                 return Err(Error::NotAGrantdbDatabase);
             }

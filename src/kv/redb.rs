@@ -96,9 +96,17 @@ pub(crate) enum Location<'a> {
 
 impl RedbBackend {
     /// Opens (or creates) the database and makes sure every table exists.
-    pub(crate) fn open(location: Location<'_>, cache_bytes: usize) -> Result<RedbBackend> {
+    pub(crate) fn open(
+        location: Location<'_>,
+        cache_bytes: usize,
+        check_integrity: bool,
+    ) -> Result<RedbBackend> {
         let mut builder = Database::builder();
         builder.set_cache_size(cache_bytes);
+        // Without this, redb trusts a file that was closed cleanly and may
+        // panic on damage done outside it; with it, every page checksum is
+        // verified at open and damage is an error.
+        builder.set_check_integrity_on_open(check_integrity);
         let db = match location {
             Location::File(path) => builder.create(path),
             Location::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new()),

@@ -152,19 +152,36 @@ pub(crate) fn save<R: Record>(kv: &mut impl KvWrite, key: &[u8], record: &R) -> 
     kv.put(R::TABLE, key, &encode(key, record))
 }
 
-/// Decodes a value of `table` for integrity checks and fuzzing:
-/// an error or a value, never a panic.
+/// Decodes an entry of `table` as grantdb would read it: the value for record
+/// tables, the key for index tables. An error or a value, never a panic; used
+/// by the fuzz targets.
 pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeError> {
+    let key_ok = |parsed: bool| {
+        if parsed {
+            Ok(())
+        } else {
+            Err(DecodeError::BadKey)
+        }
+    };
     match table {
         Table::Clients => decode_in::<ClientRecord>(key, bytes).map(drop),
         Table::Codes => decode_in::<CodeRecord>(key, bytes).map(drop),
-        Table::Grants => decode_in::<GrantRecord>(key, bytes).map(drop),
-        Table::Tokens => decode_in::<TokenRecord>(key, bytes).map(drop),
-        Table::Consents => decode_in::<ConsentRecord>(key, bytes).map(drop),
-        // Index tables and meta hold no encoded records.
-        Table::Meta | Table::Expiry | Table::Consumed | Table::BySubject | Table::ClientCodes => {
-            Ok(())
+        Table::Grants => {
+            key_ok(crate::keys::parse_grant(key).is_some())?;
+            decode_in::<GrantRecord>(key, bytes).map(drop)
         }
+        Table::Tokens => decode_in::<TokenRecord>(key, bytes).map(drop),
+        Table::Consents => {
+            key_ok(crate::keys::parse_consent(key).is_some())?;
+            decode_in::<ConsentRecord>(key, bytes).map(drop)
+        }
+        Table::Expiry => key_ok(crate::keys::parse_expiry(key).is_some()),
+        Table::Consumed => key_ok(crate::keys::parse_consumed(key).is_some()),
+        Table::BySubject => key_ok(crate::keys::parse_by_subject(key).is_some()),
+        Table::ClientCodes => key_ok(crate::keys::parse_client_code(key).is_some()),
+        // Meta values are read by the open checks, which treat anything
+        // unexpected as a foreign file.
+        Table::Meta => Ok(()),
     }
 }
 

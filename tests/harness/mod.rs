@@ -13,6 +13,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -48,8 +50,7 @@ const S256_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// One operation on the store, with small bounded indices that the runner
 /// resolves against what has been issued so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, arbitrary::Arbitrary)]
 pub enum Op {
     Register {
         template: u8,
