@@ -40,6 +40,7 @@
 //!
 //! See `docs/design.md` for the on-disk layout and the cost of each rule.
 
+mod admin;
 mod client;
 mod clock;
 mod commit;
@@ -61,6 +62,7 @@ mod store;
 mod uri;
 mod verify;
 
+pub use admin::{ExportEntry, StoreStats, import};
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,

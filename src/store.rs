@@ -8,6 +8,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
+use crate::admin::{ExportEntry, StoreStats};
 use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
 use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
@@ -315,7 +316,7 @@ impl<B: Backend> Store<B> {
         let presented = Zeroizing::new(token.to_owned());
         let client_id = *client_id;
         self.write(false, move |kv, ctx| {
-            ops::revoke::revoke_token(kv, ctx, &presented, &client_id)
+            ops::revoke::revoke_token(kv, ctx, &presented, Some(&client_id))
         })
     }
 
@@ -427,6 +428,34 @@ impl<B: Backend> Store<B> {
         Ok(self
             .consent(subject, client_id)?
             .is_some_and(|consent| scope.is_subset(&consent.scope)))
+    }
+
+    // ----- operators -----
+
+    /// Revokes a token on an operator's behalf, whichever client holds it:
+    /// an access token alone (R09), a refresh token with its grant (R10).
+    pub fn revoke_token_as_operator(&self, token: &str) -> Result<Revocation> {
+        let presented = Zeroizing::new(token.to_owned());
+        self.write(false, move |kv, ctx| {
+            ops::revoke::revoke_token(kv, ctx, &presented, None)
+        })
+    }
+
+    /// Counts clients, grants, tokens by state, codes and consents, in one
+    /// snapshot. Reads every token once.
+    pub fn stats(&self) -> Result<StoreStats> {
+        self.read(|kv, ctx| crate::admin::stats(kv, ctx.now))
+    }
+
+    /// What [`Store::purge_expired`] would remove now, without removing it.
+    pub fn purge_preview(&self) -> Result<PurgeReport> {
+        self.read(|kv, ctx| crate::admin::purge_preview(kv, ctx.now))
+    }
+
+    /// Hands every entry of every table to `sink`, from one snapshot: a
+    /// logical backup (see [`ExportEntry`] and [`crate::import`]).
+    pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<u64> {
+        self.read(|kv, _| crate::admin::export(kv, sink))
     }
 
     // ----- integrity -----

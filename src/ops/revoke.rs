@@ -14,7 +14,8 @@ use crate::record::StoredTokenKind;
 use crate::response::Revocation;
 use crate::secret::TokenKind;
 
-/// Revokes one access or refresh token presented by `client_id` (RFC 7009).
+/// Revokes one access or refresh token presented by `client_id` (RFC 7009),
+/// or by an operator when `client_id` is `None`.
 ///
 /// The token's prefix says its kind, so `token_type_hint` is not needed. An
 /// access token goes alone (R09); a refresh token takes its whole grant with
@@ -24,7 +25,7 @@ pub(crate) fn revoke_token(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
     presented: &str,
-    client_id: &ClientId,
+    client_id: Option<&ClientId>,
 ) -> Result<Revocation> {
     let Some(kind @ (TokenKind::Access | TokenKind::Refresh)) = ctx.minter.kind_of(presented)
     else {
@@ -44,7 +45,8 @@ pub(crate) fn revoke_token(
     if stored_kind != kind || !token.is_live_at(ctx.now) {
         return Ok(Revocation::NotActive);
     }
-    if token.client != *client_id.as_bytes() {
+    // `None`: an operator revoking on nobody's behalf.
+    if client_id.is_some_and(|client| token.client != *client.as_bytes()) {
         // RFC 7009 §2.1: the server "verifies whether the token was issued to
         // the client making the revocation request. If this validation fails,
         // the request is refused".

@@ -1,0 +1,411 @@
+//! What each subcommand does.
+
+use std::fmt;
+use std::io::{BufRead, BufWriter, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use grantdb::{
+    ClientId, Config, Error, ExportEntry, GrantType, NewClient, Page, PageRequest, Scope, Store,
+};
+
+use crate::progress::Progress;
+use crate::{Cli, ClientsCommand, Command, CreateClient, GrantsCommand, RevokeArgs};
+
+/// A failure, said in one line.
+pub struct Failure(String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure(match error {
+            Error::DatabaseInUse => {
+                "the database is in use by another process (close it, or stop the server using it)"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        })
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure(message)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Failure {
+        Failure(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(error: serde_json::Error) -> Failure {
+        Failure(format!("bad JSON: {error}"))
+    }
+}
+
+type Outcome = Result<ExitCode, Failure>;
+
+fn config(cli: &Cli) -> Result<Config, Failure> {
+    let mut builder = Config::builder();
+    if let Some(key) = crate::key::load(cli.key_file.as_deref())? {
+        builder = builder.hashing_key(key);
+    }
+    Ok(builder.build()?)
+}
+
+fn open(cli: &Cli) -> Result<Store, Failure> {
+    if !cli.db.exists() {
+        return Err(Failure(format!("no database at {}", cli.db.display())));
+    }
+    Ok(Store::open(&cli.db, config(cli)?)?)
+}
+
+fn client_id(text: &str) -> Result<ClientId, Failure> {
+    text.parse()
+        .map_err(|_| Failure(format!("{text:?} is not a client id")))
+}
+
+fn print_json(value: &impl serde::Serialize) -> Outcome {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the command line.
+pub fn run(cli: &Cli) -> Outcome {
+    match &cli.command {
+        Command::Stats { json } => stats(cli, *json),
+        Command::Verify { json } => verify(cli, *json),
+        Command::Purge { dry_run, batch } => purge(cli, *dry_run, *batch),
+        Command::Compact => compact(cli),
+        Command::Clients(command) => clients(cli, command),
+        Command::Grants(GrantsCommand::List {
+            subject,
+            client,
+            json,
+        }) => grants(cli, subject.as_deref(), client.as_deref(), *json),
+        Command::Revoke(args) => revoke(cli, args),
+        Command::Export { output } => export(cli, output.as_deref()),
+        Command::Import { input } => import(cli, input.as_deref()),
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn stats(cli: &Cli, json: bool) -> Outcome {
+    let store = open(cli)?;
+    let stats = store.stats()?;
+    let space = store.space()?;
+    if json {
+        return print_json(&serde_json::json!({ "stats": stats, "space": space }));
+    }
+    let free_share = if space.file_bytes == 0 {
+        0.0
+    } else {
+        100.0 * space.free_bytes() as f64 / space.file_bytes as f64
+    };
+    println!("clients                  {:>12}", stats.clients);
+    println!("grants                   {:>12}", stats.grants);
+    println!("access tokens, live      {:>12}", stats.live_access_tokens);
+    println!(
+        "access tokens, expired   {:>12}",
+        stats.expired_access_tokens
+    );
+    println!("refresh tokens, live     {:>12}", stats.live_refresh_tokens);
+    println!(
+        "refresh tokens, expired  {:>12}",
+        stats.expired_refresh_tokens
+    );
+    println!(
+        "refresh tokens, consumed {:>12}  (kept for reuse detection)",
+        stats.consumed_refresh_tokens
+    );
+    println!("authorization codes      {:>12}", stats.codes);
+    println!("consents                 {:>12}", stats.consents);
+    println!(
+        "file size                {:>12.1} MiB",
+        mib(space.file_bytes)
+    );
+    println!(
+        "free in file             {:>12.1} MiB  ({free_share:.0}%; `grantdb compact` gives it back)",
+        mib(space.free_bytes())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(cli: &Cli, json: bool) -> Outcome {
+    let store = open(cli)?;
+    let report = store.verify()?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for problem in &report.problems {
+            println!("{problem}");
+        }
+        let entries: u64 = report.entries.iter().map(|(_, n)| n).sum();
+        println!(
+            "{} problem(s) in {entries} entries; {} stale expiry entries waiting for purge",
+            report.problems.len(),
+            report.stale_expiry_entries
+        );
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
+    let store = open(cli)?;
+    let due = store.purge_preview()?;
+    if dry_run {
+        println!(
+            "would remove {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens (and the grants they end)",
+            due.codes, due.access_tokens, due.refresh_tokens, due.consumed_refresh_tokens
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::new(due.removed());
+    let started = Instant::now();
+    let mut total = grantdb::PurgeReport::default();
+    loop {
+        let report = store.purge_expired_batch(batch)?;
+        total.codes += report.codes;
+        total.access_tokens += report.access_tokens;
+        total.refresh_tokens += report.refresh_tokens;
+        total.consumed_refresh_tokens += report.consumed_refresh_tokens;
+        total.grants += report.grants;
+        progress.update(total.removed() - total.grants);
+        if !report.more {
+            break;
+        }
+    }
+    progress.finish();
+    println!(
+        "removed {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens, {} grants in {:.2}s",
+        total.codes,
+        total.access_tokens,
+        total.refresh_tokens,
+        total.consumed_refresh_tokens,
+        total.grants,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(cli: &Cli) -> Outcome {
+    let mut store = open(cli)?;
+    let (before, after) = store.compact()?;
+    println!(
+        "compacted {}: {:.1} MiB -> {:.1} MiB",
+        cli.db.display(),
+        mib(before.file_bytes),
+        mib(after.file_bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn all_clients(store: &Store) -> Result<Vec<grantdb::Client>, Failure> {
+    let mut all = Vec::new();
+    let mut page: Page<grantdb::Client> =
+        store.clients(&PageRequest::first(PageRequest::MAX_LIMIT))?;
+    loop {
+        all.append(&mut page.items);
+        match page.next.take() {
+            Some(cursor) => {
+                page = store.clients(&PageRequest::after(cursor, PageRequest::MAX_LIMIT))?;
+            }
+            None => return Ok(all),
+        }
+    }
+}
+
+fn show_client(client: &grantdb::Client) {
+    let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    println!("{}  {}", client.id, client.name);
+    println!("  kind:          {:?}", client.kind);
+    println!("  grant types:   {}", grant_types.join(" "));
+    println!("  scopes:        {}", client.scopes);
+    println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+}
+
+fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
+    match command {
+        ClientsCommand::List { json } => {
+            let store = open(cli)?;
+            let all = all_clients(&store)?;
+            if *json {
+                return print_json(&all);
+            }
+            for client in &all {
+                println!("{}  {}", client.id, client.name);
+            }
+        }
+        ClientsCommand::Show { id } => {
+            let store = open(cli)?;
+            let client = store
+                .client(&client_id(id)?)?
+                .ok_or_else(|| Failure(format!("no client {id}")))?;
+            show_client(&client);
+        }
+        ClientsCommand::Create(create) => create_client(cli, create)?,
+        ClientsCommand::RotateSecret { id } => {
+            let store = open(cli)?;
+            let secret = store.rotate_client_secret(&client_id(id)?)?;
+            println!("client_secret: {}", secret.expose());
+            eprintln!("(shown once: only its hash is stored)");
+        }
+        ClientsCommand::Delete { id } => {
+            let store = open(cli)?;
+            if !store.delete_client(&client_id(id)?)? {
+                return Err(Failure(format!("no client {id}")));
+            }
+            println!("deleted client {id} and everything issued to it");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
+    // Creating the first client may create the database.
+    if let Some(dir) = cli.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let store = Store::open(&cli.db, config(cli)?)?;
+    let mut client = if create.public {
+        NewClient::public(&create.name)
+    } else {
+        NewClient::confidential(&create.name)
+    };
+    for uri in &create.redirect_uris {
+        client = client.redirect_uri(uri);
+    }
+    let grant_types = create
+        .grant_types
+        .iter()
+        .map(|g| g.parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()?;
+    client = client.grant_types(grant_types);
+    client.scopes = Scope::parse(&create.scope)?;
+    let registered = store.register_client(&client)?;
+    println!("client_id:     {}", registered.client.id);
+    if let Some(secret) = registered.secret {
+        println!("client_secret: {}", secret.expose());
+        eprintln!("(shown once: only its hash is stored)");
+    }
+    Ok(())
+}
+
+fn grants(cli: &Cli, subject: Option<&str>, client: Option<&str>, json: bool) -> Outcome {
+    let store = open(cli)?;
+    let client = client.map(client_id).transpose()?;
+    let list = |page: &PageRequest| match (subject, &client) {
+        (Some(subject), _) => store.grants_of_subject(subject, page),
+        (None, Some(client)) => store.grants_of_client(client, page),
+        (None, None) => Ok(Page {
+            items: Vec::new(),
+            next: None,
+        }),
+    };
+    let mut all = Vec::new();
+    let mut page = list(&PageRequest::first(PageRequest::MAX_LIMIT))?;
+    loop {
+        all.append(&mut page.items);
+        match page.next.take() {
+            Some(cursor) => page = list(&PageRequest::after(cursor, PageRequest::MAX_LIMIT))?,
+            None => break,
+        }
+    }
+    if json {
+        return print_json(&all);
+    }
+    for grant in &all {
+        println!(
+            "{}  client {} ({})  subject {}  scope \"{}\"  created {}  last refreshed {}",
+            grant.grant_id,
+            grant.client_id,
+            grant.client_name,
+            grant.subject.as_deref().unwrap_or("-"),
+            grant.scope,
+            grant.created_at,
+            grant
+                .last_refreshed_at
+                .map_or_else(|| "never".to_owned(), |t| t.to_string())
+        );
+    }
+    println!("{} grant(s)", all.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(cli: &Cli, args: &RevokeArgs) -> Outcome {
+    let store = open(cli)?;
+    match (&args.subject, &args.client, &args.token) {
+        (Some(subject), _, _) => println!(
+            "revoked {} grant(s) of {subject}",
+            store.revoke_subject(subject)?
+        ),
+        (_, Some(client), _) => {
+            let ended = store.revoke_client_grants(&client_id(client)?)?;
+            println!("revoked {ended} grant(s) of client {client}");
+        }
+        (_, _, Some(token)) => println!("{:?}", store.revoke_token_as_operator(token)?),
+        (None, None, None) => return Err(Failure("say what to revoke".to_owned())),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
+    let store = open(cli)?;
+    let sink: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::fs::File::create(path)?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = BufWriter::new(sink);
+    let exported = store.export(|entry| {
+        serde_json::to_writer(&mut sink, &entry).map_err(|e| Error::Storage {
+            source: Box::new(e),
+        })?;
+        sink.write_all(b"\n").map_err(|e| Error::Storage {
+            source: Box::new(e),
+        })
+    })?;
+    sink.flush()?;
+    eprintln!("exported {exported} entries");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(cli: &Cli, input: Option<&std::path::Path>) -> Outcome {
+    let reader: Box<dyn BufRead> = match input {
+        Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path)?)),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    if let Some(dir) = cli.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let entries = reader
+        .lines()
+        .filter(|line| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(|line| {
+            let line = line.map_err(|e| Error::Storage {
+                source: Box::new(e),
+            })?;
+            serde_json::from_str::<ExportEntry>(&line).map_err(|e| Error::Storage {
+                source: Box::new(e),
+            })
+        });
+    let imported = grantdb::import(&cli.db, &config(cli)?, entries)?;
+    // Open it once: the format version and hashing key must check out.
+    open(cli)?;
+    eprintln!("imported {imported} entries into {}", cli.db.display());
+    Ok(ExitCode::SUCCESS)
+}

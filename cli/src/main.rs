@@ -1,0 +1,167 @@
+//! `grantdb`: one tool for the jobs operators of other token stores do with
+//! `cleartokens`, `doorkeeper:db:cleanup` and `hydra janitor`, on a grantdb
+//! database file.
+//!
+//! ```text
+//! grantdb [--db PATH] [--key-file PATH] <stats|verify|purge|compact|clients|grants|revoke|export|import>
+//! ```
+
+mod commands;
+mod key;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Operate on a grantdb token store.
+#[derive(Debug, Parser)]
+#[command(name = "grantdb", version, about)]
+struct Cli {
+    /// The database file.
+    #[arg(long, global = true, default_value = "data/grantdb.redb")]
+    db: PathBuf,
+    /// File holding the hashing key (32 raw bytes, or 64 hex digits), for a
+    /// database created with a host-supplied key. `GRANTDB_KEY` (hex) works too.
+    #[arg(long, global = true)]
+    key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Counts clients, grants, tokens and codes, and how the file's space is used.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks every invariant; exits non-zero if any is broken.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes everything expired, with progress.
+    Purge {
+        /// Count what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Entries per transaction.
+        #[arg(long, default_value_t = 2_000)]
+        batch: usize,
+    },
+    /// Compacts the file, giving free space back.
+    Compact,
+    /// Manage clients (applications).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// List grants (token families).
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// Revoke every grant of a subject or a client, or one token.
+    Revoke(RevokeArgs),
+    /// Write a logical backup (JSON lines) of every table.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Load a logical backup into a new, empty database.
+    Import {
+        /// Input file (default: standard input).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// List every client.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+    },
+    /// Register a client; its secret is printed once.
+    Create(CreateClient),
+    /// Issue a new secret (printed once); the old one stops working.
+    RotateSecret {
+        /// The client id.
+        id: String,
+    },
+    /// Delete a client with everything issued to it.
+    Delete {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// What `clients create` registers.
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI (repeat for more; the first is the default).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// An allowed grant type (repeat for more).
+    #[arg(long = "grant-type", required = true)]
+    pub grant_types: Vec<String>,
+    /// Allowed scopes, space-delimited.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// A public client (no secret, PKCE).
+    #[arg(long)]
+    pub public: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantsCommand {
+    /// List the grants of a subject or of a client.
+    List {
+        /// The subject (resource owner).
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        subject: Option<String>,
+        /// The client id.
+        #[arg(long)]
+        client: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to revoke: exactly one of the three.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeArgs {
+    /// Every grant of this subject.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Every grant of this client.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// One access or refresh token.
+    #[arg(long)]
+    pub token: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("grantdb: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The `grantdb` binary, run on databases built by the tests: each
+//! subcommand's output and exit code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use grantdb::{
+    ClientId, Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, Store,
+    SystemClock,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn grantdb(db: &Path) -> Command {
+    let mut command = Command::cargo_bin("grantdb").unwrap();
+    command.arg("--db").arg(db);
+    command
+}
+
+fn stdout(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn now() -> u64 {
+    grantdb::Clock::now(&SystemClock)
+}
+
+/// A database with a pretix-like client and two users' grants.
+fn small_db(dir: &Path) -> (PathBuf, ClientId) {
+    let path = dir.join("db.redb");
+    let store = Store::open(&path, Config::default()).unwrap();
+    let client = store
+        .register_client(
+            &NewClient::confidential("pretalx")
+                .grant_types([GrantType::Password, GrantType::RefreshToken])
+                .scopes("read write")
+                .unwrap(),
+        )
+        .unwrap()
+        .client
+        .id;
+    for subject in ["alice", "alice", "bob"] {
+        store.issue_for_subject(&client, subject, None).unwrap();
+    }
+    (path, client)
+}
+
+#[test]
+fn stats_counts_what_is_stored() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(grantdb(&db).args(["stats", "--json"])))?;
+    assert_eq!(json["stats"]["clients"], 1);
+    assert_eq!(json["stats"]["grants"], 3);
+    assert_eq!(json["stats"]["live_access_tokens"], 3);
+    assert_eq!(json["stats"]["live_refresh_tokens"], 3);
+    assert!(json["space"]["file_bytes"].as_u64().unwrap() > 0);
+    let text = stdout(grantdb(&db).arg("stats"));
+    assert!(
+        text.contains("grants") && text.contains("file size"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn clients_create_list_show_rotate_delete() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("new/db.redb");
+    let created = stdout(grantdb(&db).args([
+        "clients",
+        "create",
+        "--name",
+        "pretalx",
+        "--redirect-uri",
+        "https://pretalx.com",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "read write",
+    ]));
+    let id = created
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    let secret = created
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("gdbcs_"));
+    assert!(stdout(grantdb(&db).args(["clients", "list"])).contains(&id));
+    let shown = stdout(grantdb(&db).args(["clients", "show", &id]));
+    assert!(
+        shown.contains("authorization_code refresh_token") && shown.contains("https://pretalx.com")
+    );
+    // The secret is printed once: neither list nor show repeats it.
+    assert!(!stdout(grantdb(&db).args(["clients", "list", "--json"])).contains(&secret));
+    let rotated = stdout(grantdb(&db).args(["clients", "rotate-secret", &id]));
+    let new_secret = rotated.split_whitespace().last().unwrap().to_owned();
+    {
+        let store = Store::open(&db, Config::default())?;
+        let client: ClientId = id.parse()?;
+        assert!(
+            store
+                .authenticate_client(&client, Some(&new_secret))
+                .is_ok()
+        );
+        assert!(store.authenticate_client(&client, Some(&secret)).is_err());
+    }
+    stdout(grantdb(&db).args(["clients", "delete", &id]));
+    let missing = grantdb(&db).args(["clients", "show", &id]).output()?;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
+    Ok(())
+}
+
+#[test]
+fn grants_list_and_revoke() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    let alice = stdout(grantdb(&db).args(["grants", "list", "--subject", "alice"]));
+    assert!(alice.contains("2 grant(s)"), "{alice}");
+    let all: serde_json::Value = serde_json::from_str(&stdout(grantdb(&db).args([
+        "grants",
+        "list",
+        "--client",
+        &client.to_string(),
+        "--json",
+    ])))?;
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    assert!(
+        stdout(grantdb(&db).args(["revoke", "--subject", "alice"])).contains("revoked 2 grant(s)")
+    );
+    assert!(
+        stdout(grantdb(&db).args(["grants", "list", "--subject", "alice"])).contains("0 grant(s)")
+    );
+    // One token, on an operator's behalf.
+    let token = {
+        let store = Store::open(&db, Config::default())?;
+        let tokens = store.issue_for_subject(&client, "carol", None)?;
+        tokens
+            .refresh_token
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(stdout(grantdb(&db).args(["revoke", "--token", &token])).contains("Grant"));
+    assert!(
+        stdout(grantdb(&db).args(["revoke", "--client", &client.to_string()]))
+            .contains("revoked 1 grant(s)")
+    );
+    let usage = grantdb(&db).arg("revoke").output()?;
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "clap refuses a revoke without a target"
+    );
+    Ok(())
+}
+
+#[test]
+fn purge_removes_100k_expired_tokens_and_keeps_live_ones() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("db.redb");
+    let expired = 100_000u64;
+    let live_token = {
+        // Issued two hours ago with one-minute lifetimes: expired now.
+        let clock = ManualClock::new(now() - 7_200);
+        let config = Config::builder()
+            .durability(Durability::Fast)
+            .clock(clock)
+            .build()?;
+        let store = Store::open(&db, config)?;
+        let client = store
+            .register_client(
+                &NewClient::confidential("prioticket")
+                    .grant_types([GrantType::ClientCredentials])
+                    .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
+            )?
+            .client
+            .id;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..expired / 4 {
+                        store.issue_client_credentials(&client, None).unwrap();
+                    }
+                });
+            }
+        });
+        let long = store.register_client(
+            &NewClient::confidential("long")
+                .grant_types([GrantType::ClientCredentials])
+                .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(30 * 24))),
+        )?;
+        let token = store.issue_client_credentials(&long.client.id, None)?;
+        store.flush()?;
+        token.access_token.expose().to_owned()
+    };
+    let dry = stdout(grantdb(&db).args(["purge", "--dry-run"]));
+    assert!(dry.contains(&format!("{expired} access tokens")), "{dry}");
+    let output = grantdb(&db).arg("purge").output()?;
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout)?;
+    assert!(text.contains(&format!("{expired} access tokens")), "{text}");
+    assert!(text.contains(&format!("{expired} grants")), "{text}");
+    // Not a terminal: progress comes as plain lines.
+    assert!(String::from_utf8(output.stderr)?.contains("entries ("));
+    let store = Store::open(&db, Config::default())?;
+    assert!(store.validate(&live_token).is_ok());
+    assert_eq!(store.stats()?.expired_access_tokens, 0);
+    assert!(store.verify()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn verify_passes_a_sound_file_and_reports_a_broken_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    assert!(stdout(grantdb(&db).arg("verify")).contains("0 problem(s)"));
+    // Break an invariant behind grantdb's back: drop every by_subject entry.
+    {
+        let database = redb::Database::open(&db)?;
+        let txn = database.begin_write()?;
+        {
+            let mut table =
+                txn.open_table(redb::TableDefinition::<&[u8], &[u8]>::new("by_subject"))?;
+            table.retain(|_, _| false)?;
+        }
+        txn.commit()?;
+    }
+    let output = grantdb(&db).arg("verify").output()?;
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout)?;
+    assert!(text.contains("missing from by_subject"), "{text}");
+    assert!(text.contains("3 problem(s)"), "{text}");
+    // A file damaged on disk is refused with a clear error.
+    let mut bytes = std::fs::read(&db)?;
+    for byte in bytes.iter_mut().skip(4_096).step_by(97) {
+        *byte ^= 0xff;
+    }
+    std::fs::write(&db, bytes)?;
+    let output = grantdb(&db).arg("verify").output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr)?.starts_with("grantdb: "));
+    Ok(())
+}
+
+#[test]
+fn compact_prints_sizes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let text = stdout(grantdb(&db).arg("compact"));
+    assert!(text.contains("MiB ->"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn export_import_export_round_trip_is_identical() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    {
+        let store = Store::open(&db, Config::default())?;
+        let tokens = store.issue_for_subject(&client, "dave", None)?;
+        store.refresh(
+            tokens
+                .refresh_token
+                .as_ref()
+                .map(grantdb::Secret::expose)
+                .unwrap_or_default(),
+            &client,
+            None,
+        )?;
+        store.record_consent("dave", &client, &grantdb::Scope::parse("read")?)?;
+    }
+    let first = stdout(grantdb(&db).arg("export"));
+    assert!(first.lines().count() > 10);
+    let backup = dir.path().join("backup.jsonl");
+    std::fs::write(&backup, &first)?;
+    let restored = dir.path().join("restored.redb");
+    let import = grantdb(&restored)
+        .args(["import", "--input"])
+        .arg(&backup)
+        .output()?;
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let second = stdout(grantdb(&restored).arg("export"));
+    assert_eq!(first, second);
+    assert!(stdout(grantdb(&restored).arg("verify")).contains("0 problem(s)"));
+    // Importing into a database that holds data is refused.
+    let again = grantdb(&restored)
+        .args(["import", "--input"])
+        .arg(&backup)
+        .output()?;
+    assert!(!again.status.success());
+    assert!(String::from_utf8(again.stderr)?.contains("must be empty"));
+    Ok(())
+}
+
+#[test]
+fn a_database_in_use_is_reported_as_such() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let _held = Store::open(&db, Config::default())?;
+    let output = grantdb(&db).arg("stats").output()?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)?.contains("in use by another process"));
+    let missing = grantdb(&dir.path().join("absent.redb"))
+        .arg("stats")
+        .output()?;
+    assert!(String::from_utf8(missing.stderr)?.contains("no database at"));
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Operator tools: statistics, a purge preview, revocation without a client,
+//! and a logical export/import of every table.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, InputError, Result};
+use crate::keys::{self, ExpiryKind};
+use crate::kv::redb::{Location, RedbBackend};
+use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
+use crate::response::PurgeReport;
+
+/// What the store holds, counted in one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StoreStats {
+    /// Registered clients.
+    pub clients: u64,
+    /// Grants (token families) with at least one live token.
+    pub grants: u64,
+    /// Access tokens not yet expired.
+    pub live_access_tokens: u64,
+    /// Access tokens expired but not yet purged.
+    pub expired_access_tokens: u64,
+    /// Refresh tokens usable now.
+    pub live_refresh_tokens: u64,
+    /// Refresh tokens expired but not yet purged.
+    pub expired_refresh_tokens: u64,
+    /// Consumed refresh tokens kept for reuse detection (R08).
+    pub consumed_refresh_tokens: u64,
+    /// Authorization codes (pending, exchanged or expired but not purged).
+    pub codes: u64,
+    /// Recorded consents.
+    pub consents: u64,
+    /// Entries of the expiry index that purge will visit, due or not.
+    pub expiry_entries: u64,
+}
+
+fn count(kv: &impl KvRead, table: Table) -> Result<u64> {
+    let mut n = 0;
+    kv.scan(table, &KeyRange::all(), |_, _| {
+        n += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(n)
+}
+
+/// Counts everything (reads every token record once).
+pub(crate) fn stats(kv: &impl KvRead, now: u64) -> Result<StoreStats> {
+    let mut stats = StoreStats {
+        clients: count(kv, Table::Clients)?,
+        grants: count(kv, Table::Grants)?,
+        codes: count(kv, Table::Codes)?,
+        consents: count(kv, Table::Consents)?,
+        expiry_entries: count(kv, Table::Expiry)?,
+        ..StoreStats::default()
+    };
+    kv.scan(Table::Tokens, &KeyRange::all(), |key, value| {
+        let token =
+            record::decode_in::<TokenRecord>(key, value).map_err(|source| Error::Corrupted {
+                table: Table::Tokens,
+                source,
+            })?;
+        let expired = token.is_expired_at(now);
+        let counter = match (token.kind, token.consumed.is_some(), expired) {
+            (_, true, _) => &mut stats.consumed_refresh_tokens,
+            (StoredTokenKind::Access, _, false) => &mut stats.live_access_tokens,
+            (StoredTokenKind::Access, _, true) => &mut stats.expired_access_tokens,
+            (StoredTokenKind::Refresh, _, false) => &mut stats.live_refresh_tokens,
+            (StoredTokenKind::Refresh, _, true) => &mut stats.expired_refresh_tokens,
+        };
+        *counter += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(stats)
+}
+
+/// What a purge at `now` would remove, without removing anything. Grants that
+/// would end are not counted (that needs the removals to happen).
+pub(crate) fn purge_preview(kv: &impl KvRead, now: u64) -> Result<PurgeReport> {
+    let mut report = PurgeReport::default();
+    let mut due = Vec::new();
+    kv.scan(
+        Table::Expiry,
+        &KeyRange::below(&keys::expiry_due_end(now)),
+        |key, _| {
+            due.push(key.to_vec());
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    for key in due {
+        let Some((at, kind, id)) = keys::parse_expiry(&key) else {
+            continue;
+        };
+        match kind {
+            ExpiryKind::Code => {
+                if record::load::<CodeRecord>(kv, id.as_bytes())?
+                    .is_some_and(|c| c.expires_at == at)
+                {
+                    report.codes += 1;
+                }
+            }
+            ExpiryKind::Token => match record::load::<TokenRecord>(kv, id.as_bytes())? {
+                Some(token) if token.removal_time() == Some(at) => {
+                    match (token.consumed, token.kind) {
+                        (Some(_), _) => report.consumed_refresh_tokens += 1,
+                        (None, StoredTokenKind::Access) => report.access_tokens += 1,
+                        (None, StoredTokenKind::Refresh) => report.refresh_tokens += 1,
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    Ok(report)
+}
+
+/// One entry of a logical backup: a table, a key and a value, as stored.
+///
+/// Tokens, codes and secrets exist in the store only as verifiers, so a backup
+/// holds no usable credential. It does hold the hashing key when the store
+/// generated its own (as the database file does); with a host-supplied key it
+/// holds only the key's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportEntry {
+    /// The table's name.
+    pub table: String,
+    /// The key, base64url.
+    pub key: String,
+    /// The value, base64url.
+    pub value: String,
+}
+
+/// Visits every entry of every table, in table then key order.
+pub(crate) fn export(
+    kv: &impl KvRead,
+    mut sink: impl FnMut(ExportEntry) -> Result<()>,
+) -> Result<u64> {
+    let mut exported = 0;
+    for table in Table::ALL {
+        kv.scan(table, &KeyRange::all(), |key, value| {
+            sink(ExportEntry {
+                table: table.name().to_owned(),
+                key: URL_SAFE_NO_PAD.encode(key),
+                value: URL_SAFE_NO_PAD.encode(value),
+            })?;
+            exported += 1;
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
+    Ok(exported)
+}
+
+fn bad_entry(what: &'static str) -> Error {
+    Error::InvalidArgument {
+        what,
+        reason: InputError::BadStructure,
+    }
+}
+
+/// Decodes and checks one backup entry: the table must exist, and the entry
+/// must decode as grantdb would read it.
+fn decode_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
+    let table = Table::ALL
+        .into_iter()
+        .find(|t| t.name() == entry.table)
+        .ok_or(bad_entry("export entry table"))?;
+    let key = URL_SAFE_NO_PAD
+        .decode(&entry.key)
+        .map_err(|_| bad_entry("export entry key"))?;
+    let value = URL_SAFE_NO_PAD
+        .decode(&entry.value)
+        .map_err(|_| bad_entry("export entry value"))?;
+    record::decode_any(table, &key, &value).map_err(|source| Error::Corrupted { table, source })?;
+    Ok((table, key, value))
+}
+
+/// Writes a backup into a new, empty database file at `path`, in batches of
+/// 10,000 entries per transaction; refuses a file that holds any grantdb data.
+/// Returns the entries written. Open the result with [`Store::open`] and the
+/// same hashing key the exported store used.
+///
+/// [`Store::open`]: crate::Store::open
+pub fn import(
+    path: impl AsRef<Path>,
+    config: &Config,
+    entries: impl IntoIterator<Item = Result<ExportEntry>>,
+) -> Result<u64> {
+    let backend = RedbBackend::open(
+        Location::File(path.as_ref()),
+        config.cache_bytes,
+        config.check_file_on_open,
+    )?;
+    if backend.is_foreign()? {
+        return Err(Error::NotAGrantdbDatabase);
+    }
+    backend.create_tables()?;
+    let empty = backend.read(|kv| {
+        let mut empty = true;
+        for table in Table::ALL {
+            kv.scan(table, &KeyRange::all(), |_, _| {
+                empty = false;
+                Ok(ControlFlow::Break(()))
+            })?;
+        }
+        Ok(empty)
+    })?;
+    if !empty {
+        return Err(Error::InvalidArgument {
+            what: "import target (the database must be empty)",
+            reason: InputError::BadStructure,
+        });
+    }
+    let mut written = 0;
+    let mut batch = Vec::with_capacity(10_000);
+    let flush = |batch: &mut Vec<(Table, Vec<u8>, Vec<u8>)>| -> Result<()> {
+        let entries = std::mem::take(batch);
+        backend.write(CommitMode::Durable, move |kv| {
+            for (table, key, value) in &entries {
+                kv.put(*table, key, value)?;
+            }
+            Ok(((), TxEnd::Commit))
+        })
+    };
+    for entry in entries {
+        batch.push(decode_entry(&entry?)?);
+        written += 1;
+        if batch.len() == 10_000 {
+            flush(&mut batch)?;
+        }
+    }
+    flush(&mut batch)?;
+    Ok(written)
+}
