@@ -105,6 +105,18 @@ fn sqlite_peer(c: &mut Criterion) {
                     })
                 });
             });
+            let shared_chains: Vec<Mutex<String>> = (0..callers)
+                .map(|caller| Mutex::new(pairs[(first_unused + caller) % pairs.len()].1.clone()))
+                .collect();
+            first_unused += callers;
+            group.bench_function(format!("sqlite-shared/refresh/{callers}"), |b| {
+                b.iter_custom(|iters| {
+                    run_concurrently(callers, iters, |caller, _| {
+                        let mut chain = shared_chains[caller].lock();
+                        *chain = sqlite::refresh(&mut shared.lock(), &chain, now).unwrap().1;
+                    })
+                });
+            });
             group.bench_function(format!("sqlite/refresh/{callers}"), |b| {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, _| {

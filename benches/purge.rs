@@ -60,7 +60,7 @@ fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
         .register_client(
             &NewClient::confidential("expiring")
                 .grant_types([GrantType::ClientCredentials])
-                .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(60))),
+                .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
         )
         .unwrap()
         .client

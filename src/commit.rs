@@ -88,10 +88,10 @@ where
 {
     fn run(&mut self, kv: &mut Overlay<'_, B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition> {
         let result = (self.op)(kv, ctx);
-        if let Err(error) = &result {
-            if is_fatal(error) {
-                return Err(copy_error(error));
-            }
+        if let Err(error) = &result
+            && is_fatal(error)
+        {
+            return Err(copy_error(error));
         }
         let disposition = disposition(&result);
         self.staged = Some(result);

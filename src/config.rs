@@ -292,7 +292,7 @@ mod tests {
     fn r04_code_lifetime_is_capped_at_600_seconds() {
         assert!(
             Config::builder()
-                .code_lifetime(Duration::from_secs(600))
+                .code_lifetime(Duration::from_mins(10))
                 .build()
                 .is_ok()
         );
@@ -302,7 +302,7 @@ mod tests {
                 .build(),
             Err(Error::InvalidConfig { .. })
         ));
-        let overrides = LifetimeOverrides::default().code(Duration::from_secs(900));
+        let overrides = LifetimeOverrides::default().code(Duration::from_mins(15));
         assert!(
             Config::builder()
                 .client_lifetimes(ClientId::from_bytes([1; 16]), overrides)
@@ -317,12 +317,12 @@ mod tests {
         let config = Config::builder()
             .client_lifetimes(
                 client,
-                LifetimeOverrides::default().access(Duration::from_secs(600)),
+                LifetimeOverrides::default().access(Duration::from_mins(10)),
             )
             .build()
             .unwrap_or_default();
         let recorded = LifetimeOverrides::default()
-            .access(Duration::from_secs(7_200))
+            .access(Duration::from_hours(2))
             .code(Duration::from_secs(30));
         let lifetimes = config.lifetimes_for(&client, recorded);
         assert_eq!((lifetimes.access, lifetimes.code), (600, 30));

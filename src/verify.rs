@@ -171,14 +171,14 @@ impl<K: KvRead> Checker<'_, K> {
                     "consumed token missing from consumed_refresh",
                 );
             }
-            if let Some(at) = token.removal_time() {
-                if !self.exists(Table::Expiry, &keys::expiry(at, ExpiryKind::Token, &id))? {
-                    self.problem(
-                        Table::Tokens,
-                        key,
-                        "no expiry entry: purge would never remove it",
-                    );
-                }
+            if let Some(at) = token.removal_time()
+                && !self.exists(Table::Expiry, &keys::expiry(at, ExpiryKind::Token, &id))?
+            {
+                self.problem(
+                    Table::Tokens,
+                    key,
+                    "no expiry entry: purge would never remove it",
+                );
             }
             if let Some(partner) = token.partner {
                 match self.load::<TokenRecord>(&partner) {

@@ -338,7 +338,7 @@ fn r04_code_lifetime_cannot_exceed_600_seconds() {
     let too_long = NewClient::confidential("x")
         .redirect_uri("https://x.example")
         .grant_types([GrantType::AuthorizationCode])
-        .lifetimes(grantdb::LifetimeOverrides::default().code(Duration::from_secs(3_600)));
+        .lifetimes(grantdb::LifetimeOverrides::default().code(Duration::from_hours(1)));
     assert!(matches!(
         f.store.register_client(&too_long),
         Err(Error::InvalidConfig { .. })

@@ -167,7 +167,7 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
             .grant_types([GrantType::ClientCredentials])
             .scopes("read")
             .unwrap()
-            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(86_400))),
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(24))),
     );
     let pairs = live / 2;
     let threads = 4;

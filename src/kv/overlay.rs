@@ -113,10 +113,10 @@ fn emit_buffered_before<'b>(
     while let Some((key, value)) =
         buffered.next_if(|(key, _)| limit.is_none_or(|l| key.as_slice() < l))
     {
-        if let Some(value) = value {
-            if visit(key, value)?.is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
+        if let Some(value) = value
+            && visit(key, value)?.is_break()
+        {
+            return Ok(ControlFlow::Break(()));
         }
     }
     Ok(ControlFlow::Continue(()))

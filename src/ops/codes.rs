@@ -47,13 +47,13 @@ pub(crate) fn issue(
             reason: InputError::Empty,
         });
     }
-    if let Some(nonce) = &request.nonce {
-        if nonce.is_empty() || !text_ok(nonce, MAX_NONCE_LEN) {
-            return Err(Error::InvalidArgument {
-                what: "nonce",
-                reason: InputError::BadStructure,
-            });
-        }
+    if let Some(nonce) = &request.nonce
+        && (nonce.is_empty() || !text_ok(nonce, MAX_NONCE_LEN))
+    {
+        return Err(Error::InvalidArgument {
+            what: "nonce",
+            reason: InputError::BadStructure,
+        });
     }
     let lifetime = ctx
         .config

@@ -198,13 +198,12 @@ pub(crate) fn remove_token(
     token: &TokenRecord,
 ) -> Result<()> {
     kv.delete(Table::Tokens, hash.as_bytes())?;
-    if let Some(partner_hash) = token.partner.map(TokenId) {
-        if let Some(mut partner) = record::load::<TokenRecord>(kv, partner_hash.as_bytes())? {
-            if partner.partner == Some(*hash.as_bytes()) {
-                partner.partner = None;
-                record::save(kv, partner_hash.as_bytes(), &partner)?;
-            }
-        }
+    if let Some(partner_hash) = token.partner.map(TokenId)
+        && let Some(mut partner) = record::load::<TokenRecord>(kv, partner_hash.as_bytes())?
+        && partner.partner == Some(*hash.as_bytes())
+    {
+        partner.partner = None;
+        record::save(kv, partner_hash.as_bytes(), &partner)?;
     }
     Ok(())
 }

@@ -45,10 +45,10 @@ impl Record for CodeRecord {
         {
             return Err("redirect_uri");
         }
-        if let Some(pkce) = &self.pkce {
-            if PkceChallenge::new(pkce.method, pkce.challenge.clone()).is_err() {
-                return Err("pkce");
-            }
+        if let Some(pkce) = &self.pkce
+            && PkceChallenge::new(pkce.method, pkce.challenge.clone()).is_err()
+        {
+            return Err("pkce");
         }
         if self
             .nonce

@@ -87,7 +87,7 @@ pub fn ticketpark_app<B: Backend>(store: &Store<B>) -> App {
         store,
         &NewClient::confidential("ticketpark-integration")
             .grant_types([GrantType::Password, GrantType::RefreshToken])
-            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(600))),
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(10))),
     )
 }
 
@@ -100,7 +100,7 @@ pub fn eventpop_app<B: Backend>(store: &Store<B>) -> App {
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("public")
             .unwrap()
-            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(7_200))),
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(2))),
     )
 }
 
@@ -112,7 +112,7 @@ pub fn prioticket_app<B: Backend>(store: &Store<B>) -> App {
             .grant_types([GrantType::ClientCredentials])
             .scopes("https://www.prioticketapis.com/auth/distributor.booking")
             .unwrap()
-            .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(3_600))),
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(1))),
     )
 }
 

@@ -147,9 +147,9 @@ pub fn config(preset: u8) -> ConfigBuilder {
         1 => Config::builder()
             .refresh_reuse_grace(Duration::from_secs(30))
             .refresh_reuse_cap(2)
-            .consumed_refresh_retention(Some(Duration::from_secs(600))),
+            .consumed_refresh_retention(Some(Duration::from_mins(10))),
         _ => Config::builder()
-            .access_lifetime(Duration::from_secs(600))
+            .access_lifetime(Duration::from_mins(10))
             .consumed_refresh_retention(None)
             .purge_batch_size(2),
     }
@@ -215,7 +215,7 @@ fn template(index: u8) -> (NewClient, Template) {
                 .unwrap()
                 .lifetimes(
                     LifetimeOverrides::default()
-                        .access(Duration::from_secs(600))
+                        .access(Duration::from_mins(10))
                         .refresh(RefreshLifetime::AbsoluteSeconds(2_000)),
                 ),
             Template {
@@ -233,7 +233,7 @@ fn template(index: u8) -> (NewClient, Template) {
                 .grant_types([GrantType::ClientCredentials])
                 .scopes("booking")
                 .unwrap()
-                .lifetimes(LifetimeOverrides::default().access(Duration::from_secs(3_600))),
+                .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(1))),
             Template {
                 redirect_uris: vec![],
                 grant_types: vec![GrantType::ClientCredentials],
@@ -252,7 +252,7 @@ fn template(index: u8) -> (NewClient, Template) {
                 .unwrap()
                 .lifetimes(
                     LifetimeOverrides::default()
-                        .code(Duration::from_secs(120))
+                        .code(Duration::from_mins(2))
                         .refresh(RefreshLifetime::AbsoluteSeconds(5_000)),
                 ),
             Template {
@@ -398,14 +398,12 @@ impl Model {
     }
 
     fn remove_token(&mut self, plaintext: &str) {
-        if let Some(token) = self.tokens.remove(plaintext) {
-            if let Some(partner) = token.partner {
-                if let Some(p) = self.tokens.get_mut(&partner) {
-                    if p.partner.as_deref() == Some(plaintext) {
-                        p.partner = None;
-                    }
-                }
-            }
+        if let Some(token) = self.tokens.remove(plaintext)
+            && let Some(partner) = token.partner
+            && let Some(p) = self.tokens.get_mut(&partner)
+            && p.partner.as_deref() == Some(plaintext)
+        {
+            p.partner = None;
         }
     }
 
