@@ -38,6 +38,9 @@ pub struct GrantSummary {
     /// When it was last refreshed (Unix seconds), if ever. Validation is a pure
     /// read, so this is the last time the client came back for new tokens.
     pub last_refreshed_at: Option<u64>,
+    /// Opaque host data attached at authorization. Not serialised.
+    #[serde(skip)]
+    pub host_data: Option<Vec<u8>>,
 }
 
 /// Where a page of a listing starts.

@@ -52,6 +52,8 @@ mod keys;
 pub mod kv;
 mod meta;
 mod ops;
+#[cfg(feature = "oxide-auth")]
+pub mod oxide;
 mod pkce;
 mod record;
 mod request;
@@ -79,7 +81,8 @@ pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};
 pub use request::{AuthorizationRequest, CodeExchange};
 pub use response::{
-    Consent, Introspection, IssuedCode, PurgeReport, Revocation, TokenInfo, TokenResponse,
+    CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState, RefreshTokenInfo,
+    Revocation, TokenInfo, TokenResponse,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};

@@ -21,6 +21,10 @@ pub struct AuthorizationRequest {
     pub pkce: Option<PkceChallenge>,
     /// The OpenID Connect nonce, if any.
     pub nonce: Option<String>,
+    /// Opaque data the host attaches to the code and gets back when it is
+    /// exchanged, and with the grant afterwards (at most 4 KiB): claims
+    /// requests, authentication context, a framework's grant extensions.
+    pub host_data: Option<Vec<u8>>,
 }
 
 impl AuthorizationRequest {
@@ -33,6 +37,7 @@ impl AuthorizationRequest {
             redirect_uri: None,
             pkce: None,
             nonce: None,
+            host_data: None,
         }
     }
 
@@ -51,6 +56,12 @@ impl AuthorizationRequest {
     /// Sets the PKCE challenge.
     pub fn pkce(mut self, challenge: PkceChallenge) -> AuthorizationRequest {
         self.pkce = Some(challenge);
+        self
+    }
+
+    /// Attaches opaque host data (see [`AuthorizationRequest::host_data`]).
+    pub fn host_data(mut self, data: Vec<u8>) -> AuthorizationRequest {
+        self.host_data = Some(data);
         self
     }
 

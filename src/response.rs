@@ -40,6 +40,11 @@ pub struct TokenResponse {
     /// The OpenID Connect nonce given at authorization. Not serialised.
     #[serde(skip)]
     pub nonce: Option<String>,
+    /// The grant's opaque host data (see
+    /// [`AuthorizationRequest::host_data`](crate::AuthorizationRequest::host_data)).
+    /// Not serialised.
+    #[serde(skip)]
+    pub host_data: Option<Vec<u8>>,
 }
 
 /// A newly issued authorization code.
@@ -100,6 +105,54 @@ impl Introspection {
     pub fn inactive() -> Introspection {
         Introspection::default()
     }
+}
+
+/// A refresh token, as [`Store::refresh_state`](crate::Store::refresh_state) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenInfo {
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// Its grant.
+    pub grant_id: GrantId,
+    /// The resource owner.
+    pub subject: Option<String>,
+    /// Its scope.
+    pub scope: Scope,
+    /// Expiry, Unix seconds (`None`: never).
+    pub expires_at: Option<u64>,
+}
+
+/// What presenting a refresh token would do now (R07, R08), read without
+/// changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshState {
+    /// Active: a refresh rotates it.
+    Active(RefreshTokenInfo),
+    /// Consumed, inside the reuse grace period: a refresh yields a new pair.
+    Grace(RefreshTokenInfo),
+    /// Consumed, past the grace period: a refresh revokes its grant.
+    Reused(RefreshTokenInfo),
+    /// Unknown, expired, forgotten, revoked or malformed.
+    Inactive,
+}
+
+/// An authorization code, as [`Store::inspect_code`](crate::Store::inspect_code) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The resource owner who approved it.
+    pub subject: String,
+    /// The scope approved.
+    pub scope: Scope,
+    /// The redirect URI given at authorization, if one was.
+    pub redirect_uri: Option<String>,
+    /// Expiry, Unix seconds.
+    pub expires_at: u64,
+    /// Whether it was already exchanged.
+    pub exchanged: bool,
+    /// The opaque host data attached at authorization.
+    pub host_data: Option<Vec<u8>>,
 }
 
 /// What a revocation did (RFC 7009).

@@ -14,7 +14,7 @@ use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, GrantId};
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, SpaceStats};
 use crate::kv::{Backend, CommitMode, TxEnd};
@@ -22,7 +22,8 @@ use crate::meta;
 use crate::ops::{self, Ctx};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{
-    Consent, Introspection, IssuedCode, PurgeReport, Revocation, TokenInfo, TokenResponse,
+    CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState, Revocation, TokenInfo,
+    TokenResponse,
 };
 use crate::scope::Scope;
 use crate::secret::{Minter, Secret, TokenKind};
@@ -428,6 +429,25 @@ impl<B: Backend> Store<B> {
         Ok(self
             .consent(subject, client_id)?
             .is_some_and(|consent| scope.is_subset(&consent.scope)))
+    }
+
+    // ----- inspection (for framework adapters) -----
+
+    /// What a refresh of `refresh_token` would do now, without doing it:
+    /// rotate it, yield a grace-period pair, or revoke its grant (R07, R08).
+    pub fn refresh_state(&self, refresh_token: &str) -> Result<RefreshState> {
+        self.read(|kv, ctx| ops::tokens::refresh_state(kv, ctx, refresh_token))
+    }
+
+    /// Reads an authorization code without consuming it; `None` if it is
+    /// malformed, unknown or expired.
+    pub fn inspect_code(&self, code: &str) -> Result<Option<CodeInfo>> {
+        self.read(|kv, ctx| ops::codes::inspect(kv, ctx, code))
+    }
+
+    /// Reads one grant, with its host data.
+    pub fn grant(&self, client_id: &ClientId, grant_id: &GrantId) -> Result<Option<GrantSummary>> {
+        self.read(|kv, _| ops::listing::grant(kv, client_id, grant_id))
     }
 
     // ----- operators -----

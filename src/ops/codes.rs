@@ -7,11 +7,11 @@ use crate::error::{Error, InputError, Result};
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
-use crate::kv::{KvWrite, Table};
+use crate::kv::{KvRead, KvWrite, Table};
 use crate::pkce::check_pkce_string;
-use crate::record::{self, CodeRecord, MAX_NONCE_LEN, text_ok};
+use crate::record::{self, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
 use crate::request::{AuthorizationRequest, CodeExchange};
-use crate::response::{IssuedCode, TokenResponse};
+use crate::response::{CodeInfo, IssuedCode, TokenResponse};
 use crate::secret::{TokenId, TokenKind};
 
 /// Issues a code for an approved authorization request (R04).
@@ -47,6 +47,18 @@ pub(crate) fn issue(
             reason: InputError::Empty,
         });
     }
+    if request
+        .host_data
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_HOST_DATA_LEN)
+    {
+        return Err(Error::InvalidArgument {
+            what: "host data",
+            reason: InputError::TooLong {
+                max: MAX_HOST_DATA_LEN,
+            },
+        });
+    }
     if let Some(nonce) = &request.nonce
         && (nonce.is_empty() || !text_ok(nonce, MAX_NONCE_LEN))
     {
@@ -70,6 +82,7 @@ pub(crate) fn issue(
         redirect_uri: request.redirect_uri.clone(),
         pkce: request.pkce.clone(),
         nonce: request.nonce.clone(),
+        host_data: request.host_data.clone(),
         issued_at: ctx.now,
         expires_at,
         exchanged_into: None,
@@ -142,6 +155,7 @@ pub(crate) fn exchange(
         &code.scope,
         GrantOrigin::AuthorizationCode,
     )?;
+    grant.record.host_data.clone_from(&code.host_data);
     code.exchanged_into = Some(*grant.id.as_bytes());
     // Same expiry, so the expiry-index entry stays valid: the exchanged code is
     // kept until then to recognise a replay (R05).
@@ -189,6 +203,32 @@ fn check_pkce(code: &CodeRecord, verifier: Option<&str>) -> Result<()> {
         }
         _ => Err(Error::PkceMismatch),
     }
+}
+
+/// Reads a code without consuming it: `None` when malformed, unknown or expired.
+pub(crate) fn inspect(
+    kv: &impl KvRead,
+    ctx: &Ctx<'_>,
+    presented: &str,
+) -> Result<Option<CodeInfo>> {
+    let Ok(presented) = ctx.minter.parse(TokenKind::Code, presented) else {
+        return Ok(None);
+    };
+    let code = match record::load::<CodeRecord>(kv, presented.id.as_bytes())? {
+        Some(code) if presented.verifier.matches(&code.verifier) && ctx.now < code.expires_at => {
+            code
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(CodeInfo {
+        client_id: ClientId(code.client),
+        subject: code.subject,
+        scope: code.scope,
+        redirect_uri: code.redirect_uri,
+        expires_at: code.expires_at,
+        exchanged: code.exchanged_into.is_some(),
+        host_data: code.host_data,
+    }))
 }
 
 /// Removes a code and its index entries.

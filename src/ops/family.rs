@@ -82,6 +82,7 @@ pub(crate) fn new_grant(
             created_at: ctx.now,
             last_refreshed_at: None,
             live: Vec::new(),
+            host_data: None,
         },
     })
 }
@@ -164,6 +165,7 @@ pub(crate) fn issue_tokens(
         client_id: grant.client,
         subject: grant.record.subject.clone(),
         nonce: issue.nonce,
+        host_data: grant.record.host_data.clone(),
     })
 }
 

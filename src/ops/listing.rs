@@ -38,7 +38,7 @@ pub(crate) fn page_range(prefix: &[u8], page: &PageRequest) -> Result<KeyRange> 
     })
 }
 
-fn summary(
+pub(crate) fn summary(
     grant_id: GrantId,
     client_id: ClientId,
     client_name: String,
@@ -53,10 +53,11 @@ fn summary(
         origin: grant.origin,
         created_at: grant.created_at,
         last_refreshed_at: grant.last_refreshed_at,
+        host_data: grant.host_data,
     }
 }
 
-fn client_name(kv: &impl KvRead, client: &ClientId) -> Result<String> {
+pub(crate) fn client_name(kv: &impl KvRead, client: &ClientId) -> Result<String> {
     Ok(record::load::<ClientRecord>(kv, client.as_bytes())?
         .map(|client| client.name)
         .unwrap_or_default())
@@ -99,6 +100,23 @@ pub(crate) fn grants_of_subject(
         }
     }
     Ok(Page { items, next })
+}
+
+/// One grant with its client's name.
+pub(crate) fn grant(
+    kv: &impl KvRead,
+    client: &ClientId,
+    grant_id: &GrantId,
+) -> Result<Option<GrantSummary>> {
+    let Some(grant) = load_grant(kv, *client, *grant_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(summary(
+        *grant_id,
+        *client,
+        client_name(kv, client)?,
+        grant.record,
+    )))
 }
 
 /// The grants of a client, ordered by grant id: one range read.

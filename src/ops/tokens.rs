@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys;
-use crate::kv::{KvWrite, Table};
+use crate::kv::{KvRead, KvWrite, Table};
 use crate::record::{self, ClientRecord, Consumed, StoredTokenKind, TokenRecord};
-use crate::response::TokenResponse;
+use crate::response::{RefreshState, RefreshTokenInfo, TokenResponse};
 use crate::scope::Scope;
 use crate::secret::TokenKind;
 
@@ -117,16 +117,16 @@ pub(crate) fn refresh(
     };
 
     if let Some(consumed) = token.consumed {
-        if consumed.retain_until.is_some_and(|until| ctx.now >= until) {
+        match presented_again(consumed, ctx) {
             // Past its retention the token is forgotten (R14), purged or not.
-            return Err(Error::UnknownRefreshToken);
-        }
-        let in_grace = ctx.now < consumed.at.saturating_add(ctx.config.reuse_grace);
-        if !(in_grace && consumed.reuses < ctx.config.reuse_cap) {
+            Again::Forgotten => return Err(Error::UnknownRefreshToken),
             // RFC 9700 §4.14.2: a consumed refresh token presented again means
             // it leaked; revoke the whole family.
-            end_grant(kv, grant.client, grant.id)?;
-            return Err(Error::RefreshTokenReused);
+            Again::Reuse => {
+                end_grant(kv, grant.client, grant.id)?;
+                return Err(Error::RefreshTokenReused);
+            }
+            Again::Grace => {}
         }
         // Grace reuse: a new pair in the same grant; the pair issued at the
         // rotation stays valid (R08).
@@ -172,6 +172,66 @@ pub(crate) fn refresh(
     insert_token(kv, &hash, &consumed)?;
     kv.put(Table::Consumed, &keys::consumed(&grant.id, &hash), &[])?;
     rotate_into_grant(kv, ctx, &mut grant, &client, &scope)
+}
+
+/// What presenting a consumed refresh token again means (R08, R14).
+pub(crate) enum Again {
+    /// Its retention has passed: it is forgotten.
+    Forgotten,
+    /// Inside the grace period and under the cap: a new pair.
+    Grace,
+    /// Theft: the grant is revoked.
+    Reuse,
+}
+
+pub(crate) fn presented_again(consumed: Consumed, ctx: &Ctx<'_>) -> Again {
+    if consumed.retain_until.is_some_and(|until| ctx.now >= until) {
+        return Again::Forgotten;
+    }
+    let in_grace = ctx.now < consumed.at.saturating_add(ctx.config.reuse_grace);
+    if in_grace && consumed.reuses < ctx.config.reuse_cap {
+        Again::Grace
+    } else {
+        Again::Reuse
+    }
+}
+
+/// What a refresh of `presented` would do now, without doing it.
+pub(crate) fn refresh_state(
+    kv: &impl KvRead,
+    ctx: &Ctx<'_>,
+    presented: &str,
+) -> Result<RefreshState> {
+    let Ok(presented) = ctx.minter.parse(TokenKind::Refresh, presented) else {
+        return Ok(RefreshState::Inactive);
+    };
+    let token = match load_token(kv, &presented)? {
+        Some(token) if token.kind == StoredTokenKind::Refresh && !token.is_expired_at(ctx.now) => {
+            token
+        }
+        _ => return Ok(RefreshState::Inactive),
+    };
+    if load_grant(kv, ClientId(token.client), GrantId(token.grant))?.is_none() {
+        return Ok(RefreshState::Inactive);
+    }
+    let info = RefreshTokenInfo {
+        client_id: ClientId(token.client),
+        grant_id: GrantId(token.grant),
+        subject: token.subject,
+        scope: token.scope,
+        expires_at: token.expires_at,
+    };
+    Ok(
+        match token
+            .consumed
+            .map(|consumed| presented_again(consumed, ctx))
+        {
+            None => RefreshState::Active(info),
+            Some(Again::Grace) => RefreshState::Grace(info),
+            Some(Again::Reuse) => RefreshState::Reused(info),
+            Some(Again::Forgotten) => RefreshState::Inactive,
+        },
+    )
 }
 
 /// Issues a new pair into `grant` and records the refresh time.

@@ -11,6 +11,8 @@ use crate::scope::Scope;
 pub(crate) const MAX_SUBJECT_LEN: usize = 1024;
 /// Longest OpenID Connect nonce, in bytes.
 pub(crate) const MAX_NONCE_LEN: usize = 512;
+/// Most bytes of opaque host data on a code or grant.
+pub(crate) const MAX_HOST_DATA_LEN: usize = 4_096;
 
 /// An authorization code, bound to everything the exchange must match (R04).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,8 @@ pub(crate) struct CodeRecord {
     pub expires_at: u64,
     /// Set at the exchange: the grant it produced, revoked on replay (R05).
     pub exchanged_into: Option<[u8; 16]>,
+    /// Opaque host data, handed on to the grant at the exchange.
+    pub host_data: Option<Vec<u8>>,
 }
 
 impl Record for CodeRecord {
@@ -56,6 +60,13 @@ impl Record for CodeRecord {
             .is_some_and(|n| !text_ok(n, MAX_NONCE_LEN))
         {
             return Err("nonce");
+        }
+        if self
+            .host_data
+            .as_ref()
+            .is_some_and(|d| d.len() > MAX_HOST_DATA_LEN)
+        {
+            return Err("host_data");
         }
         if self.expires_at <= self.issued_at {
             return Err("expires_at");

@@ -23,6 +23,9 @@ pub(crate) struct GrantRecord {
     /// unconsumed refresh tokens. When the last one goes, the grant ends.
     /// (Consumed refresh tokens are listed in the `consumed_refresh` table.)
     pub live: Vec<[u8; 16]>,
+    /// Opaque host data carried over from the code (see
+    /// [`AuthorizationRequest::host_data`](crate::AuthorizationRequest::host_data)).
+    pub host_data: Option<Vec<u8>>,
 }
 
 impl Record for GrantRecord {
@@ -35,6 +38,13 @@ impl Record for GrantRecord {
             (Some(subject), GrantOrigin::AuthorizationCode | GrantOrigin::Password)
                 if !subject.is_empty() && text_ok(subject, MAX_SUBJECT_LEN) => {}
             _ => return Err("subject"),
+        }
+        if self
+            .host_data
+            .as_ref()
+            .is_some_and(|d| d.len() > super::code::MAX_HOST_DATA_LEN)
+        {
+            return Err("host_data");
         }
         if self
             .last_refreshed_at

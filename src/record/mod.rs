@@ -24,7 +24,7 @@ mod grant;
 mod token;
 
 pub(crate) use client::{ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS};
-pub(crate) use code::{CodeRecord, MAX_NONCE_LEN, MAX_SUBJECT_LEN};
+pub(crate) use code::{CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, MAX_SUBJECT_LEN};
 pub(crate) use consent::ConsentRecord;
 pub(crate) use grant::GrantRecord;
 pub(crate) use token::{Consumed, StoredTokenKind, TokenRecord};
