@@ -53,7 +53,7 @@ fn is_fatal(error: &Error) -> bool {
 trait Job<B: Backend>: Send {
     /// Runs the operation; returns whether it wants its writes kept, or a
     /// storage error that fails the whole transaction.
-    fn run(&mut self, kv: &mut Overlay<'_, B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition>;
+    fn run(&mut self, kv: &mut Overlay<&mut B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition>;
     /// Delivers the result after the commit (or the commit's failure).
     fn finish(&mut self, commit: Result<(), String>);
     /// Hands this job's caller the lead.
@@ -84,9 +84,9 @@ impl<B, T, F> Job<B> for TypedJob<T, F>
 where
     B: Backend,
     T: Send,
-    F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T> + Send,
+    F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T> + Send,
 {
-    fn run(&mut self, kv: &mut Overlay<'_, B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition> {
+    fn run(&mut self, kv: &mut Overlay<&mut B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition> {
         let result = (self.op)(kv, ctx);
         if let Err(error) = &result
             && is_fatal(error)
@@ -185,7 +185,7 @@ impl<B: Backend> GroupCommit<B> {
     pub(crate) fn submit<T, F>(&self, runner: &Runner<'_, B>, exclusive: bool, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T>
+        F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T>
             + Send
             + 'static,
     {
@@ -254,11 +254,11 @@ fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>)
             let mut kept_any = false;
             for job in &mut jobs {
                 if alone {
-                    let mut direct = Overlay::direct(kv);
+                    let mut direct = Overlay::direct(&mut *kv);
                     let keep = job.run(&mut direct, &ctx)? == Disposition::Keep;
                     return Ok(((), if keep { TxEnd::Commit } else { TxEnd::Abort }));
                 }
-                let mut buffered = Overlay::buffered(kv);
+                let mut buffered = Overlay::buffered(&mut *kv);
                 if job.run(&mut buffered, &ctx)? == Disposition::Keep {
                     buffered.apply()?;
                     kept_any = true;

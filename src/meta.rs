@@ -23,7 +23,10 @@ pub(crate) fn init_or_check<B: Backend>(
     backend: &B,
     supplied: Option<&HashingKey>,
 ) -> Result<HashingKey> {
+    let generated_allowed = backend.allows_generated_key();
     backend.write(CommitMode::Durable, |kv| match read_version(kv)? {
+        // A shared database keeps no generated key unless its operator allowed it.
+        None if supplied.is_none() && !generated_allowed => Err(Error::HashingKeyRequired),
         None => initialise(kv, supplied).map(|key| (key, TxEnd::Commit)),
         Some(found) if found > FORMAT_VERSION => Err(Error::UnsupportedFormatVersion {
             found,

@@ -171,7 +171,7 @@ impl<B: Backend> Store<B> {
     fn write<T, F>(&self, exclusive: bool, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'a, 'b, 'c> FnMut(&mut Overlay<'a, B::Write<'b>>, &Ctx<'c>) -> Result<T>
+        F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T>
             + Send
             + 'static,
     {
@@ -354,12 +354,18 @@ impl<B: Backend> Store<B> {
     /// malformed string is refused before any read (R02).
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
         let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
-        self.read(|kv, ctx| ops::validate::validate(kv, ctx, &presented))
+        let ctx = self.ctx();
+        self.inner
+            .backend
+            .read_single(|kv| ops::validate::validate(kv, &ctx, &presented))
     }
 
     /// RFC 7662 introspection of an access or refresh token (R13).
     pub fn introspect(&self, token: &str) -> Result<Introspection> {
-        self.read(|kv, ctx| ops::validate::introspect(kv, ctx, token))
+        let ctx = self.ctx();
+        self.inner
+            .backend
+            .read_single(|kv| ops::validate::introspect(kv, &ctx, token))
     }
 
     // ----- expiry (R14) -----

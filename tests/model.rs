@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+#[cfg(feature = "postgres")]
+#[path = "common/pg.rs"]
+mod pg;
 
 use harness::Op;
 use proptest::prelude::*;
@@ -64,6 +67,47 @@ proptest! {
         all.extend(ops);
         if let Err(failure) = harness::run(preset, &all) {
             prop_assert!(false, "{}", failure);
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    //! The same property on the PostgreSQL backend (fewer cases: each opens a
+    //! schema on the test server). `GRANTDB_PG_PROPTEST_CASES` sets the count.
+
+    use grantdb::{ManualClock, Store};
+    use proptest::prelude::*;
+
+    use super::{harness, op, pg};
+
+    fn cases() -> u32 {
+        std::env::var("GRANTDB_PG_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        /// Every answer of the store on PostgreSQL matches the reference model.
+        #[test]
+        fn postgres_store_agrees_with_the_lifecycle_model(
+            preset in 0u8..3,
+            ops in prop::collection::vec(op(), 1..80),
+        ) {
+            let Some(backend) = pg::backend(true) else {
+                return Ok(());
+            };
+            let clock = ManualClock::new(harness::T0);
+            let config = harness::config(preset).clock(clock.handle()).build().unwrap();
+            let store = Store::with_backend(backend, config).unwrap();
+            let mut all = (0..4).map(|template| harness::Op::Register { template }).collect::<Vec<_>>();
+            all.extend(ops);
+            if let Err(failure) = harness::run_on(&store, &clock, preset, &all) {
+                prop_assert!(false, "{}", failure);
+            }
         }
     }
 }

@@ -9,11 +9,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use grantdb::kv::Table;
+use grantdb::kv::{Backend, Table};
 use grantdb::{
-    AuthorizationRequest, ClientId, ClientUpdate, CodeExchange, Config, Error, GrantOrigin,
-    GrantType, Introspection, NewClient, OAuthErrorCode, PageRequest, PkceChallenge, PkceMethod,
-    Revocation, Scope, Store,
+    AuthorizationRequest, ClientId, ClientUpdate, CodeExchange, Config, ConfigBuilder, Error,
+    GrantOrigin, GrantType, Introspection, NewClient, OAuthErrorCode, PageRequest, PkceChallenge,
+    PkceMethod, Revocation, Scope, Store,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -70,9 +70,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-#[test]
-fn r01_secrets_are_long_random_and_never_in_debug_output() -> TestResult {
-    let f = fixture();
+fn r01_secrets_are_long_random_and_never_in_debug_output<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     // A 16-byte id, 32 secret random bytes and a 4-byte checksum in base64url:
@@ -132,9 +133,10 @@ fn r02_malformed_tokens_are_rejected_without_reading_the_database() -> TestResul
     Ok(())
 }
 
-#[test]
-fn r02_issued_strings_carry_kind_prefixes() -> TestResult {
-    let f = fixture();
+fn r02_issued_strings_carry_kind_prefixes<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     assert!(app.secret().starts_with("gdbcs_"));
     let code = f
@@ -151,9 +153,10 @@ fn r02_issued_strings_carry_kind_prefixes() -> TestResult {
 
 // ---------------------------------------------------------------- R03
 
-#[test]
-fn r03_client_authentication_checks_the_secret() -> TestResult {
-    let f = fixture();
+fn r03_client_authentication_checks_the_secret<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     assert_eq!(
         f.store.authenticate_client(&app.id, Some(app.secret()))?.id,
@@ -191,9 +194,10 @@ fn r03_client_authentication_checks_the_secret() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r03_rotating_the_secret_fails_the_old_one_at_once() -> TestResult {
-    let f = fixture();
+fn r03_rotating_the_secret_fails_the_old_one_at_once<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let new_secret = f.store.rotate_client_secret(&app.id)?;
     assert!(matches!(
@@ -210,9 +214,10 @@ fn r03_rotating_the_secret_fails_the_old_one_at_once() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r03_deleting_a_client_revokes_everything_of_it() -> TestResult {
-    let f = fixture();
+fn r03_deleting_a_client_revokes_everything_of_it<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let other = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
@@ -250,9 +255,10 @@ fn r03_deleting_a_client_revokes_everything_of_it() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r03_update_get_and_list_clients() -> TestResult {
-    let f = fixture();
+fn r03_update_get_and_list_clients<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let updated = f.store.update_client(
         &app.id,
@@ -300,9 +306,10 @@ fn r03_update_get_and_list_clients() -> TestResult {
 
 // ---------------------------------------------------------------- R04
 
-#[test]
-fn r04_codes_live_60_seconds_by_default() -> TestResult {
-    let f = fixture();
+fn r04_codes_live_60_seconds_by_default<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let code = f
         .store
@@ -326,15 +333,16 @@ fn r04_codes_live_60_seconds_by_default() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r04_code_lifetime_cannot_exceed_600_seconds() {
+fn r04_code_lifetime_cannot_exceed_600_seconds<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
     assert!(
         Config::builder()
             .code_lifetime(Duration::from_secs(601))
             .build()
             .is_err()
     );
-    let f = fixture();
+    let f = make(Config::builder());
     let too_long = NewClient::confidential("x")
         .redirect_uri("https://x.example")
         .grant_types([GrantType::AuthorizationCode])
@@ -343,12 +351,15 @@ fn r04_code_lifetime_cannot_exceed_600_seconds() {
         f.store.register_client(&too_long),
         Err(Error::InvalidConfig { .. })
     ));
+    Ok(())
 }
 
-#[test]
-fn r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_nothing() -> TestResult
-{
-    let f = fixture();
+fn r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_nothing<
+    B: Backend,
+>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let other = pretix_app(&f.store);
     let code = f.store.issue_code(
@@ -399,9 +410,8 @@ fn r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_no
     Ok(())
 }
 
-#[test]
-fn r04_pkce_s256_and_plain() -> TestResult {
-    let f = fixture();
+fn r04_pkce_s256_and_plain<B: Backend>(make: &impl Fn(ConfigBuilder) -> Fixture<B>) -> TestResult {
+    let f = make(Config::builder());
     let app = public_app(&f.store);
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let s256 = PkceChallenge::new(
@@ -462,9 +472,10 @@ fn r04_pkce_s256_and_plain() -> TestResult {
 
 // ---------------------------------------------------------------- R05
 
-#[test]
-fn r05_code_replay_fails_and_revokes_the_grant_it_produced() -> TestResult {
-    let f = fixture();
+fn r05_code_replay_fails_and_revokes_the_grant_it_produced<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let code = f
         .store
@@ -497,9 +508,10 @@ fn r05_code_replay_fails_and_revokes_the_grant_it_produced() -> TestResult {
 
 // ---------------------------------------------------------------- R06
 
-#[test]
-fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields() -> TestResult {
-    let f = fixture();
+fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let code = f
         .store
@@ -526,9 +538,10 @@ fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields() -> TestRes
     Ok(())
 }
 
-#[test]
-fn r06_password_grant_and_per_client_lifetime() -> TestResult {
-    let f = fixture();
+fn r06_password_grant_and_per_client_lifetime<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = ticketpark_app(&f.store);
     let tokens = f.store.issue_for_subject(&app.id, "john@domain.ch", None)?;
     assert_eq!(tokens.expires_in, 600);
@@ -547,9 +560,10 @@ fn r06_password_grant_and_per_client_lifetime() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r06_client_credentials_issue_access_only_and_many_at_once() -> TestResult {
-    let f = fixture();
+fn r06_client_credentials_issue_access_only_and_many_at_once<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = prioticket_app(&f.store);
     let issued: Vec<_> = (0..5)
         .map(|_| f.store.issue_client_credentials(&app.id, None))
@@ -576,9 +590,10 @@ fn r06_client_credentials_issue_access_only_and_many_at_once() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r06_no_refresh_token_without_the_refresh_grant_type() -> TestResult {
-    let f = fixture();
+fn r06_no_refresh_token_without_the_refresh_grant_type<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = register(
         &f.store,
         &NewClient::confidential("code-only")
@@ -592,9 +607,10 @@ fn r06_no_refresh_token_without_the_refresh_grant_type() -> TestResult {
 
 // ---------------------------------------------------------------- R07
 
-#[test]
-fn r07_refresh_rotates_the_pair_in_the_same_grant() -> TestResult {
-    let f = fixture();
+fn r07_refresh_rotates_the_pair_in_the_same_grant<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     f.clock.advance(10);
@@ -616,9 +632,10 @@ fn r07_refresh_rotates_the_pair_in_the_same_grant() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r07_scope_may_narrow_but_not_widen() -> TestResult {
-    let f = fixture();
+fn r07_scope_may_narrow_but_not_widen<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let code = f
         .store
@@ -643,9 +660,10 @@ fn r07_scope_may_narrow_but_not_widen() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r07_another_client_or_an_expired_token_fails_and_changes_nothing() -> TestResult {
-    let f = fixture();
+fn r07_another_client_or_an_expired_token_fails_and_changes_nothing<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = expiring_refresh_app(&f.store, 1_000);
     let thief = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
@@ -669,9 +687,10 @@ fn r07_another_client_or_an_expired_token_fails_and_changes_nothing() -> TestRes
 
 // ---------------------------------------------------------------- R08
 
-#[test]
-fn r08_reuse_of_a_consumed_refresh_token_revokes_the_family() -> TestResult {
-    let f = fixture();
+fn r08_reuse_of_a_consumed_refresh_token_revokes_the_family<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
@@ -689,9 +708,10 @@ fn r08_reuse_of_a_consumed_refresh_token_revokes_the_family() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one() -> TestResult {
-    let f = fixture_with(
+fn r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(
         Config::builder()
             .refresh_reuse_grace(Duration::from_secs(30))
             .refresh_reuse_cap(2),
@@ -719,9 +739,10 @@ fn r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one() -> TestResult
     Ok(())
 }
 
-#[test]
-fn r08_reuse_after_the_grace_period_revokes() -> TestResult {
-    let f = fixture_with(Config::builder().refresh_reuse_grace(Duration::from_secs(30)));
+fn r08_reuse_after_the_grace_period_revokes<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().refresh_reuse_grace(Duration::from_secs(30)));
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     let first = f.store.refresh(refresh(&tokens), &app.id, None)?;
@@ -736,9 +757,10 @@ fn r08_reuse_after_the_grace_period_revokes() -> TestResult {
 
 // ---------------------------------------------------------------- R09, R10, R11
 
-#[test]
-fn r09_revoking_an_access_token_leaves_its_refresh_token_working() -> TestResult {
-    let f = fixture();
+fn r09_revoking_an_access_token_leaves_its_refresh_token_working<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     assert_eq!(
@@ -751,9 +773,10 @@ fn r09_revoking_an_access_token_leaves_its_refresh_token_working() -> TestResult
     Ok(())
 }
 
-#[test]
-fn r10_revoking_a_refresh_token_revokes_its_access_token_and_grant() -> TestResult {
-    let f = fixture();
+fn r10_revoking_a_refresh_token_revokes_its_access_token_and_grant<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     let other = code_flow(&f.store, &app, "alice");
@@ -772,9 +795,10 @@ fn r10_revoking_a_refresh_token_revokes_its_access_token_and_grant() -> TestResu
     Ok(())
 }
 
-#[test]
-fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients() -> TestResult {
-    let f = fixture();
+fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let other = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
@@ -797,7 +821,7 @@ fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients() -
         Revocation::NotActive
     );
     // Unknown but well formed (issued by another store).
-    let elsewhere = fixture();
+    let elsewhere = make(Config::builder());
     let stranger = code_flow(&elsewhere.store, &pretix_app(&elsewhere.store), "x");
     assert_eq!(
         f.store.revoke(access(&stranger), &app.id)?,
@@ -824,9 +848,10 @@ fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients() -
 
 // ---------------------------------------------------------------- R12
 
-#[test]
-fn r12_revoke_all_grants_of_a_subject() -> TestResult {
-    let f = fixture();
+fn r12_revoke_all_grants_of_a_subject<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let pretix = pretix_app(&f.store);
     let eventpop = eventpop_app(&f.store);
     let a1 = code_flow(&f.store, &pretix, "alice");
@@ -847,9 +872,10 @@ fn r12_revoke_all_grants_of_a_subject() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r12_revoke_all_grants_of_a_client() -> TestResult {
-    let f = fixture();
+fn r12_revoke_all_grants_of_a_client<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let pretix = pretix_app(&f.store);
     let prio = prioticket_app(&f.store);
     let a = code_flow(&f.store, &pretix, "alice");
@@ -866,9 +892,10 @@ fn r12_revoke_all_grants_of_a_client() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r12_revoke_one_subject_at_one_client_forgets_the_consent() -> TestResult {
-    let f = fixture();
+fn r12_revoke_one_subject_at_one_client_forgets_the_consent<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let pretix = pretix_app(&f.store);
     let eventpop = eventpop_app(&f.store);
     let a = code_flow(&f.store, &pretix, "alice");
@@ -895,9 +922,10 @@ fn r12_revoke_one_subject_at_one_client_forgets_the_consent() -> TestResult {
 
 // ---------------------------------------------------------------- R13
 
-#[test]
-fn r13_validation_and_introspection() -> TestResult {
-    let f = fixture();
+fn r13_validation_and_introspection<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = eventpop_app(&f.store);
     let tokens = code_flow(&f.store, &app, "somchai");
     let info = f.store.validate(access(&tokens))?;
@@ -933,9 +961,10 @@ fn r13_validation_and_introspection() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r13_an_expired_token_is_inactive_before_any_purge() -> TestResult {
-    let f = fixture();
+fn r13_an_expired_token_is_inactive_before_any_purge<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     f.clock.advance(86_399);
@@ -973,9 +1002,10 @@ fn r13_validation_never_writes() -> TestResult {
 
 // ---------------------------------------------------------------- R14
 
-#[test]
-fn r14_purge_removes_what_expired_and_nothing_live() -> TestResult {
-    let f = fixture_with(Config::builder().purge_batch_size(3));
+fn r14_purge_removes_what_expired_and_nothing_live<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().purge_batch_size(3));
     let prio = prioticket_app(&f.store);
     let pretix = pretix_app(&f.store);
     let expiring: Vec<_> = (0..5)
@@ -1048,11 +1078,10 @@ fn r14_purge_reads_only_the_due_entries() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends() -> TestResult {
-    let f = fixture_with(
-        Config::builder().consumed_refresh_retention(Some(Duration::from_secs(1_000))),
-    );
+fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().consumed_refresh_retention(Some(Duration::from_secs(1_000))));
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
@@ -1072,9 +1101,10 @@ fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends
 
 // ---------------------------------------------------------------- R15
 
-#[test]
-fn r15_grants_are_listed_in_pages_with_client_name_and_times() -> TestResult {
-    let f = fixture();
+fn r15_grants_are_listed_in_pages_with_client_name_and_times<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let pretix = pretix_app(&f.store);
     let eventpop = eventpop_app(&f.store);
     let ticketpark = ticketpark_app(&f.store);
@@ -1126,9 +1156,10 @@ fn r15_grants_are_listed_in_pages_with_client_name_and_times() -> TestResult {
 
 // ---------------------------------------------------------------- R16
 
-#[test]
-fn r16_requested_scope_must_lie_within_the_clients_scopes() -> TestResult {
-    let f = fixture();
+fn r16_requested_scope_must_lie_within_the_clients_scopes<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let error = f
         .store
@@ -1158,7 +1189,7 @@ fn r16_requested_scope_must_lie_within_the_clients_scopes() -> TestResult {
 }
 
 #[test]
-fn r16_scope_strings_follow_rfc6749_section_3_3() {
+fn r16_scope_strings_follow_rfc6749_section_3_3() -> TestResult {
     assert_eq!(scope("write read read"), scope("read write"));
     for bad in ["read  write", " read", "re\"ad", "caf\u{e9}"] {
         let error = Scope::parse(bad).unwrap_err();
@@ -1168,13 +1199,15 @@ fn r16_scope_strings_follow_rfc6749_section_3_3() {
             "{bad:?}"
         );
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- R17
 
-#[test]
-fn r17_consent_is_recorded_and_queried_as_a_set() -> TestResult {
-    let f = fixture();
+fn r17_consent_is_recorded_and_queried_as_a_set<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     assert!(!f.store.has_consent("alice", &app.id, &scope("profile"))?);
     f.store
@@ -1204,9 +1237,10 @@ fn r17_consent_is_recorded_and_queried_as_a_set() -> TestResult {
 
 // ---------------------------------------------------------------- R18
 
-#[test]
-fn r18_every_expiry_decision_follows_the_injected_clock() -> TestResult {
-    let f = fixture();
+fn r18_every_expiry_decision_follows_the_injected_clock<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let prio = prioticket_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
@@ -1240,10 +1274,11 @@ fn r19_an_acknowledged_operation_survives_reopening_the_file() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn r19_concurrent_refreshes_of_one_token_have_exactly_one_winner() -> TestResult {
+fn r19_concurrent_refreshes_of_one_token_have_exactly_one_winner<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
     for _round in 0..10 {
-        let f = fixture();
+        let f = make(Config::builder());
         let app = pretix_app(&f.store);
         let tokens = code_flow(&f.store, &app, "alice");
         let presented = refresh(&tokens).to_owned();
@@ -1304,9 +1339,10 @@ fn r19_a_failed_operation_leaves_no_partial_effect() -> TestResult {
 
 // ---------------------------------------------------------------- R20
 
-#[test]
-fn r20_malformed_input_gets_typed_errors() -> TestResult {
-    let f = fixture();
+fn r20_malformed_input_gets_typed_errors<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
     let app = pretix_app(&f.store);
     assert!(matches!(
         "not-an-id".parse::<ClientId>(),
@@ -1415,3 +1451,71 @@ fn r20_a_damaged_record_is_an_error_never_a_panic_or_a_valid_token() -> TestResu
     ));
     Ok(())
 }
+
+// Every test above that takes `make` runs on each backend: redb always,
+// PostgreSQL with the `postgres` feature (skipped, and said so, without a server).
+macro_rules! rule_suite {
+    ($($test:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[test]
+                fn $test() -> super::TestResult {
+                    super::$test(&super::fixture_with)
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[test]
+                fn $test() -> super::TestResult {
+                    match super::pg_fixture_maker() {
+                        Some(make) => super::$test(&make),
+                        None => Ok(()),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+rule_suite!(
+    r01_secrets_are_long_random_and_never_in_debug_output,
+    r02_issued_strings_carry_kind_prefixes,
+    r03_client_authentication_checks_the_secret,
+    r03_rotating_the_secret_fails_the_old_one_at_once,
+    r03_deleting_a_client_revokes_everything_of_it,
+    r03_update_get_and_list_clients,
+    r04_codes_live_60_seconds_by_default,
+    r04_code_lifetime_cannot_exceed_600_seconds,
+    r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_nothing,
+    r04_pkce_s256_and_plain,
+    r05_code_replay_fails_and_revokes_the_grant_it_produced,
+    r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields,
+    r06_password_grant_and_per_client_lifetime,
+    r06_client_credentials_issue_access_only_and_many_at_once,
+    r06_no_refresh_token_without_the_refresh_grant_type,
+    r07_refresh_rotates_the_pair_in_the_same_grant,
+    r07_scope_may_narrow_but_not_widen,
+    r07_another_client_or_an_expired_token_fails_and_changes_nothing,
+    r08_reuse_of_a_consumed_refresh_token_revokes_the_family,
+    r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one,
+    r08_reuse_after_the_grace_period_revokes,
+    r09_revoking_an_access_token_leaves_its_refresh_token_working,
+    r10_revoking_a_refresh_token_revokes_its_access_token_and_grant,
+    r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients,
+    r12_revoke_all_grants_of_a_subject,
+    r12_revoke_all_grants_of_a_client,
+    r12_revoke_one_subject_at_one_client_forgets_the_consent,
+    r13_validation_and_introspection,
+    r13_an_expired_token_is_inactive_before_any_purge,
+    r14_purge_removes_what_expired_and_nothing_live,
+    r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends,
+    r15_grants_are_listed_in_pages_with_client_name_and_times,
+    r16_requested_scope_must_lie_within_the_clients_scopes,
+    r17_consent_is_recorded_and_queried_as_a_set,
+    r18_every_expiry_decision_follows_the_injected_clock,
+    r19_concurrent_refreshes_of_one_token_have_exactly_one_winner,
+    r20_malformed_input_gets_typed_errors,
+);

@@ -14,6 +14,8 @@ use std::ops::{Bound, ControlFlow};
 use crate::error::Result;
 
 pub mod overlay;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod redb;
 
 /// Every table grantdb keeps. The on-disk layout of each is tabled in
@@ -194,6 +196,19 @@ pub trait KvRead {
         range: &KeyRange,
         visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
     ) -> Result<()>;
+
+    /// A hint that `keys` of `table` will be read soon: a networked backend
+    /// fetches them in one round trip. Embedded backends ignore it.
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        let _ = (table, keys);
+        Ok(())
+    }
+
+    /// Whether [`KvRead::prefetch`] saves anything, so that callers know a
+    /// pre-pass to gather keys is worth its reads.
+    fn batches_reads(&self) -> bool {
+        false
+    }
 }
 
 /// Writes inside one transaction; reads see the transaction's own writes.
@@ -202,6 +217,39 @@ pub trait KvWrite: KvRead {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()>;
     /// Removes `key` if present.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()>;
+}
+
+impl<R: KvRead> KvRead for &mut R {
+    fn get<T>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
+        (**self).get(table, key, read)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        (**self).scan(table, range, visit)
+    }
+
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        (**self).prefetch(table, keys)
+    }
+
+    fn batches_reads(&self) -> bool {
+        (**self).batches_reads()
+    }
+}
+
+impl<W: KvWrite> KvWrite for &mut W {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        (**self).put(table, key, value)
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        (**self).delete(table, key)
+    }
 }
 
 /// How a write transaction ends.
@@ -235,6 +283,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs `f` in a read transaction.
     fn read<R>(&self, f: impl FnOnce(&Self::Read<'_>) -> Result<R>) -> Result<R>;
+
+    /// Runs `f`, which reads one key, as cheaply as the engine allows (a
+    /// networked engine: one round trip, no transaction).
+    fn read_single<R>(&self, f: impl FnOnce(&Self::Read<'_>) -> Result<R>) -> Result<R> {
+        self.read(f)
+    }
+
+    /// Whether the store may keep a generated hashing key in this engine. A
+    /// shared database should not, unless its operator opted in.
+    fn allows_generated_key(&self) -> bool {
+        true
+    }
 
     /// Runs `f` in a write transaction and commits or aborts as it says.
     ///

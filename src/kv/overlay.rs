@@ -14,18 +14,22 @@ use super::{KeyRange, KvRead, KvWrite, Table};
 use crate::error::Result;
 
 /// Buffered writes: `Some(value)` for a put, `None` for a delete.
-type Buffer = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+type Buffer = Writes;
 
-/// Buffers one operation's writes on top of `base`, or passes them through.
-pub struct Overlay<'a, W: KvWrite> {
-    base: &'a mut W,
+/// Buffers writes on top of `base`, or passes them through. `base` is
+/// usually `&mut` a transaction.
+pub struct Overlay<W: KvWrite> {
+    base: W,
     buffering: bool,
     writes: [Buffer; 10],
 }
 
-impl<'a, W: KvWrite> Overlay<'a, W> {
+/// The buffered writes of one table: `Some(value)` puts, `None` deletes.
+pub type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+impl<W: KvWrite> Overlay<W> {
     /// An empty buffer over `base`.
-    pub fn buffered(base: &'a mut W) -> Overlay<'a, W> {
+    pub fn buffered(base: W) -> Overlay<W> {
         Overlay {
             base,
             buffering: true,
@@ -34,7 +38,7 @@ impl<'a, W: KvWrite> Overlay<'a, W> {
     }
 
     /// No buffer: every read and write goes straight to `base`.
-    pub fn direct(base: &'a mut W) -> Overlay<'a, W> {
+    pub fn direct(base: W) -> Overlay<W> {
         Overlay {
             base,
             buffering: false,
@@ -43,7 +47,7 @@ impl<'a, W: KvWrite> Overlay<'a, W> {
     }
 
     /// Writes every buffered change into the transaction underneath.
-    pub fn apply(self) -> Result<()> {
+    pub fn apply(mut self) -> Result<W> {
         for table in Table::ALL {
             for (key, value) in &self.writes[table.index()] {
                 match value {
@@ -52,11 +56,17 @@ impl<'a, W: KvWrite> Overlay<'a, W> {
                 }
             }
         }
-        Ok(())
+        Ok(self.base)
+    }
+
+    /// The transaction underneath and the buffered writes, per table in
+    /// [`Table::ALL`] order, for a backend that applies them in bulk.
+    pub fn into_parts(self) -> (W, [Writes; 10]) {
+        (self.base, self.writes)
     }
 }
 
-impl<W: KvWrite> KvRead for Overlay<'_, W> {
+impl<W: KvWrite> KvRead for Overlay<W> {
     fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         if !self.buffering {
             return self.base.get(table, key, read);
@@ -102,6 +112,14 @@ impl<W: KvWrite> KvRead for Overlay<'_, W> {
         }
         Ok(())
     }
+
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        self.base.prefetch(table, keys)
+    }
+
+    fn batches_reads(&self) -> bool {
+        self.base.batches_reads()
+    }
 }
 
 /// Visits buffered puts with keys below `limit` (all of them when `None`).
@@ -122,7 +140,7 @@ fn emit_buffered_before<'b>(
     Ok(ControlFlow::Continue(()))
 }
 
-impl<W: KvWrite> KvWrite for Overlay<'_, W> {
+impl<W: KvWrite> KvWrite for Overlay<W> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
         if !self.buffering {
             return self.base.put(table, key, value);
@@ -225,7 +243,7 @@ mod tests {
                 let expected = reference.get(Table::Tokens, key, <[u8]>::to_vec).ok().flatten();
                 prop_assert_eq!(through, expected);
             }
-            overlay.apply().unwrap_or_default();
+            overlay.apply().map(drop).unwrap_or_default();
             prop_assert_eq!(&txn.0, &reference.0);
         }
     }

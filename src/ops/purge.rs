@@ -7,11 +7,34 @@ use super::Ctx;
 use super::codes::remove_code;
 use super::family::remove_live_token;
 use crate::error::Result;
-use crate::ids::GrantId;
+use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind};
-use crate::kv::{KeyRange, KvWrite, Table};
+use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
+
+/// For a networked backend: fetches the due records, then their partners and
+/// grants, in a few round trips instead of several per entry.
+fn prefetch_due(kv: &impl KvRead, due: &[Vec<u8>]) -> Result<()> {
+    let (mut codes, mut tokens) = (Vec::new(), Vec::new());
+    for (_, kind, id) in due.iter().filter_map(|key| keys::parse_expiry(key)) {
+        match kind {
+            ExpiryKind::Code => codes.push(id.as_bytes().to_vec()),
+            ExpiryKind::Token => tokens.push(id.as_bytes().to_vec()),
+        }
+    }
+    kv.prefetch(Table::Codes, &codes)?;
+    kv.prefetch(Table::Tokens, &tokens)?;
+    let (mut partners, mut grants) = (Vec::new(), Vec::new());
+    for id in &tokens {
+        if let Some(token) = record::load::<TokenRecord>(kv, id)? {
+            partners.extend(token.partner.map(|p| p.to_vec()));
+            grants.push(keys::grant(&ClientId(token.client), &GrantId(token.grant)).to_vec());
+        }
+    }
+    kv.prefetch(Table::Tokens, &partners)?;
+    kv.prefetch(Table::Grants, &grants)
+}
 
 /// Removes up to `limit` due entries in the caller's transaction: expired codes
 /// and tokens, consumed refresh tokens past their retention, grants left with
@@ -36,6 +59,9 @@ pub(crate) fn purge_batch(
         },
     )?;
 
+    if kv.batches_reads() {
+        prefetch_due(kv, &due)?;
+    }
     let mut report = PurgeReport {
         more,
         ..PurgeReport::default()

@@ -4,6 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mem;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 use std::time::Duration;
 
@@ -34,6 +36,23 @@ pub fn mem_fixture(builder: ConfigBuilder) -> (Fixture<mem::MemBackend>, mem::Me
     let backend = mem::MemBackend::default();
     let store = Store::with_backend(backend.clone(), config).expect("store");
     (Fixture { store, clock }, backend)
+}
+
+/// A maker of stores on the PostgreSQL test server, each on a schema of its
+/// own; `None` (the tests skip) when no server is available.
+#[cfg(feature = "postgres")]
+pub fn pg_fixture_maker()
+-> Option<impl Fn(ConfigBuilder) -> Fixture<grantdb::kv::postgres::PostgresBackend>> {
+    pg::url()?;
+    Some(|builder: ConfigBuilder| {
+        let clock = ManualClock::new(T0);
+        let config = builder.clock(clock.handle()).build().expect("valid config");
+        let backend = pg::backend(true).expect("the PostgreSQL test server");
+        Fixture {
+            store: Store::with_backend(backend, config).expect("store on PostgreSQL"),
+            clock,
+        }
+    })
 }
 
 pub fn fixture_with(builder: ConfigBuilder) -> Fixture {

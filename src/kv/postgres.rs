@@ -1,0 +1,552 @@
+//! The shared backend (feature `postgres`): the same tables on PostgreSQL (or
+//! a Postgres-compatible distributed engine), so that several server nodes
+//! share one store under the same rules.
+//!
+//! * Each grantdb table is a PostgreSQL table `(k bytea PRIMARY KEY, v bytea)`
+//!   in one schema, created by a versioned migration at connect.
+//! * Write transactions are `SERIALIZABLE`: two nodes rotating the same
+//!   refresh token cannot both succeed. A serialization failure or deadlock is
+//!   retried inside grantdb with bounded, jittered backoff, so a caller never
+//!   sees a conflict as a spurious `invalid_grant`.
+//! * Writes are buffered in the transaction and sent at commit as one
+//!   `INSERT … ON CONFLICT` and one `DELETE … = ANY` per table; reads that a
+//!   rule announces (purge) are fetched with one `= ANY` query per table.
+//! * A validation or introspection is one statement outside any transaction:
+//!   one round trip.
+//! * `Durability::Fast` maps to `synchronous_commit = off` for the transaction.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::{Bound, ControlFlow};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use rand::RngExt as _;
+
+use super::overlay::{Overlay, Writes};
+use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use crate::error::{Error, InputError, Result};
+
+/// The schema migration this build applies and expects.
+const SCHEMA_VERSION: i32 = 1;
+/// Rows fetched per page of a range scan.
+const PAGE: i64 = 512;
+/// Attempts of a transaction that keeps conflicting before the error surfaces.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// A libpq-style connection string (`host=… user=… dbname=…`) or URL.
+    pub url: String,
+    /// The schema holding grantdb's tables (letters, digits, `_`).
+    pub schema: String,
+    /// Connections in the pool (default 16).
+    pub pool_size: u32,
+    /// Whether a store opened without a hashing key may generate one and keep
+    /// it in this shared database (default false: every node should be given
+    /// the key, so that the database alone holds no key).
+    pub allow_generated_key: bool,
+}
+
+impl PostgresOptions {
+    /// Options for `url`, schema `grantdb`, 16 connections, no generated key.
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            schema: "grantdb".to_owned(),
+            pool_size: 16,
+            allow_generated_key: false,
+        }
+    }
+
+    /// Sets the schema.
+    pub fn schema(mut self, schema: impl Into<String>) -> PostgresOptions {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn pool_size(mut self, size: u32) -> PostgresOptions {
+        self.pool_size = size;
+        self
+    }
+
+    /// Lets a store without a host-supplied key keep a generated one here.
+    pub fn allow_generated_key(mut self, allow: bool) -> PostgresOptions {
+        self.allow_generated_key = allow;
+        self
+    }
+}
+
+/// The SQL of every statement, per table, built once.
+#[derive(Debug)]
+struct Sql {
+    get: Vec<String>,
+    get_many: Vec<String>,
+    upsert: Vec<String>,
+    upsert_many: Vec<String>,
+    delete: Vec<String>,
+    delete_many: Vec<String>,
+    schema: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Sql {
+        let each = |template: &str| {
+            Table::ALL
+                .iter()
+                .map(|t| template.replace("{t}", &format!("{schema}.{}", t.name())))
+                .collect()
+        };
+        Sql {
+            get: each("SELECT v FROM {t} WHERE k = $1"),
+            get_many: each("SELECT k, v FROM {t} WHERE k = ANY($1)"),
+            upsert: each(
+                "INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            ),
+            upsert_many: each(
+                "INSERT INTO {t} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            ),
+            delete: each("DELETE FROM {t} WHERE k = $1"),
+            delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
+            schema: schema.to_owned(),
+        }
+    }
+
+    /// A page of a range scan, for the kinds of bound given.
+    fn scan(&self, table: Table, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> String {
+        let mut conditions = Vec::new();
+        let mut n = 0;
+        let mut bound = |b: &Bound<Vec<u8>>, inclusive: &str, exclusive: &str| match b {
+            Bound::Included(_) => {
+                n += 1;
+                conditions.push(format!("k {inclusive} ${n}"));
+            }
+            Bound::Excluded(_) => {
+                n += 1;
+                conditions.push(format!("k {exclusive} ${n}"));
+            }
+            Bound::Unbounded => {}
+        };
+        bound(lower, ">=", ">");
+        bound(upper, "<=", "<");
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        format!(
+            "SELECT k, v FROM {}.{}{filter} ORDER BY k LIMIT {PAGE}",
+            self.schema,
+            table.name()
+        )
+    }
+}
+
+/// A pooled connection and its prepared statements.
+pub struct PgConnection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConnection, postgres::Error> {
+        Ok(PgConnection {
+            client: self.config.connect(NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// grantdb's tables in a PostgreSQL schema, behind a connection pool.
+pub struct PostgresBackend {
+    pool: r2d2::Pool<Manager>,
+    sql: Sql,
+    allow_generated_key: bool,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("schema", &self.sql.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn storage(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::storage(error)
+}
+
+/// Whether the transaction lost a race and should simply run again.
+fn is_conflict(error: &Error) -> bool {
+    let Error::Storage { source } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<postgres::Error>()
+        .and_then(postgres::Error::code)
+        .is_some_and(|code| {
+            *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+        })
+}
+
+impl PostgresBackend {
+    /// Connects, and creates or checks the schema (versioned migration, under
+    /// an advisory lock so that nodes starting together do not race).
+    pub fn connect(options: &PostgresOptions) -> Result<PostgresBackend> {
+        let schema_ok = options
+            .schema
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+            && options
+                .schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && options.schema.len() <= 48;
+        if !schema_ok {
+            return Err(Error::InvalidArgument {
+                what: "PostgreSQL schema name",
+                reason: InputError::BadCharacter,
+            });
+        }
+        let config: postgres::Config = options.url.parse().map_err(storage)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { config })
+            .map_err(storage)?;
+        let backend = PostgresBackend {
+            pool,
+            sql: Sql::new(&options.schema),
+            allow_generated_key: options.allow_generated_key,
+        };
+        backend.migrate()?;
+        Ok(backend)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let schema = &self.sql.schema;
+        let mut conn = self.pool.get().map_err(storage)?;
+        let mut tx = conn.client.transaction().map_err(storage)?;
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[schema])
+            .map_err(storage)?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now());"
+        ))
+        .map_err(storage)?;
+        let applied: Option<i32> = tx
+            .query_one(
+                &format!("SELECT max(version) FROM {schema}.schema_migrations"),
+                &[],
+            )
+            .map_err(storage)?
+            .get(0);
+        match applied {
+            Some(version) if version > SCHEMA_VERSION => {
+                return Err(Error::UnsupportedFormatVersion {
+                    found: version.unsigned_abs(),
+                    supported: SCHEMA_VERSION.unsigned_abs(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                let tables: String = Table::ALL
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "CREATE TABLE {schema}.{} (k bytea PRIMARY KEY, v bytea NOT NULL);",
+                            t.name()
+                        )
+                    })
+                    .collect();
+                tx.batch_execute(&tables).map_err(storage)?;
+                tx.execute(
+                    &format!("INSERT INTO {schema}.schema_migrations (version) VALUES ($1)"),
+                    &[&SCHEMA_VERSION],
+                )
+                .map_err(storage)?;
+            }
+        }
+        tx.commit().map_err(storage)
+    }
+
+    fn attempt<R>(
+        &self,
+        mode: CommitMode,
+        f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let mut conn = self.pool.get().map_err(storage)?;
+        let PgConnection { client, statements } = &mut *conn;
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::Serializable)
+            .start()
+            .map_err(storage)?;
+        if mode == CommitMode::Lazy {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .map_err(storage)?;
+        }
+        let mut overlay = Overlay::buffered(PgTxn::new(Conn::Tx(tx), statements, &self.sql));
+        let (result, end) = f(&mut overlay)?;
+        let (base, writes) = overlay.into_parts();
+        match end {
+            TxEnd::Commit => base.flush_and_commit(&writes)?,
+            TxEnd::Abort => base.finish(false)?,
+        }
+        Ok(result)
+    }
+}
+
+fn backoff(attempt: u32) {
+    let ceiling = 1u64 << attempt.min(6);
+    let micros = rand::rng().random_range(0..ceiling * 1_000);
+    std::thread::sleep(Duration::from_micros(micros));
+}
+
+/// A connection in or out of a transaction.
+enum Conn<'a> {
+    Tx(Transaction<'a>),
+    Plain(&'a mut Client),
+}
+
+/// Statements on one connection, with its prepared-statement cache and a
+/// read cache filled by [`KvRead::prefetch`].
+pub struct PgTxn<'a> {
+    conn: RefCell<Conn<'a>>,
+    statements: RefCell<&'a mut HashMap<String, Statement>>,
+    sql: &'a Sql,
+    fetched: RefCell<HashMap<(Table, Vec<u8>), Option<Vec<u8>>>>,
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl<'a> PgTxn<'a> {
+    fn new(
+        conn: Conn<'a>,
+        statements: &'a mut HashMap<String, Statement>,
+        sql: &'a Sql,
+    ) -> PgTxn<'a> {
+        PgTxn {
+            conn: RefCell::new(conn),
+            statements: RefCell::new(statements),
+            sql,
+            fetched: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = match &mut *self.conn.borrow_mut() {
+            Conn::Tx(tx) => tx.prepare(sql),
+            Conn::Plain(client) => client.prepare(sql),
+        }
+        .map_err(storage)?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
+        let statement = self.statement(sql)?;
+        match &mut *self.conn.borrow_mut() {
+            Conn::Tx(tx) => tx.query(&statement, params),
+            Conn::Plain(client) => client.query(&statement, params),
+        }
+        .map_err(storage)
+    }
+
+    fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64> {
+        let statement = self.statement(sql)?;
+        match &mut *self.conn.borrow_mut() {
+            Conn::Tx(tx) => tx.execute(&statement, params),
+            Conn::Plain(client) => client.execute(&statement, params),
+        }
+        .map_err(storage)
+    }
+
+    /// Sends the buffered writes, one statement per table and kind, and commits.
+    fn flush_and_commit(self, writes: &[Writes; 10]) -> Result<()> {
+        for table in Table::ALL {
+            let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, value) in &writes[table.index()] {
+                match value {
+                    Some(value) => {
+                        put_keys.push(key.clone());
+                        put_values.push(value.clone());
+                    }
+                    None => deletes.push(key.clone()),
+                }
+            }
+            if !deletes.is_empty() {
+                self.execute(&self.sql.delete_many[table.index()], &[&deletes])?;
+            }
+            if !put_keys.is_empty() {
+                self.execute(
+                    &self.sql.upsert_many[table.index()],
+                    &[&put_keys, &put_values],
+                )?;
+            }
+        }
+        self.finish(true)
+    }
+
+    fn finish(self, commit: bool) -> Result<()> {
+        match self.conn.into_inner() {
+            Conn::Tx(tx) if commit => tx.commit().map_err(storage),
+            Conn::Tx(tx) => tx.rollback().map_err(storage),
+            Conn::Plain(_) => Ok(()),
+        }
+    }
+}
+
+impl KvRead for PgTxn<'_> {
+    fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        if let Some(fetched) = self.fetched.borrow().get(&(table, key.to_vec())) {
+            return Ok(fetched.as_deref().map(read));
+        }
+        let rows = self.query(&self.sql.get[table.index()], &[&key])?;
+        Ok(rows.first().map(|row| read(row.get::<_, &[u8]>(0))))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let mut lower = range.start.clone();
+        loop {
+            let sql = self.sql.scan(table, &lower, &range.end);
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+            if let Bound::Included(key) | Bound::Excluded(key) = &lower {
+                params.push(key);
+            }
+            if let Bound::Included(key) | Bound::Excluded(key) = &range.end {
+                params.push(key);
+            }
+            let rows = self.query(&sql, &params)?;
+            let full_page = rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX);
+            let mut last = None;
+            for row in &rows {
+                let key: &[u8] = row.get(0);
+                if visit(key, row.get::<_, &[u8]>(1))?.is_break() {
+                    return Ok(());
+                }
+                last = Some(key.to_vec());
+            }
+            match last {
+                Some(key) if full_page => lower = Bound::Excluded(key),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows = self.query(&self.sql.get_many[table.index()], &[&keys])?;
+        let mut fetched = self.fetched.borrow_mut();
+        for key in keys {
+            fetched.insert((table, key.clone()), None);
+        }
+        for row in rows {
+            fetched.insert(
+                (table, row.get::<_, Vec<u8>>(0)),
+                Some(row.get::<_, Vec<u8>>(1)),
+            );
+        }
+        Ok(())
+    }
+
+    fn batches_reads(&self) -> bool {
+        true
+    }
+}
+
+impl KvWrite for PgTxn<'_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.fetched.borrow_mut().remove(&(table, key.to_vec()));
+        self.execute(&self.sql.upsert[table.index()], &[&key, &value])
+            .map(drop)
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.fetched.borrow_mut().remove(&(table, key.to_vec()));
+        self.execute(&self.sql.delete[table.index()], &[&key])
+            .map(drop)
+    }
+}
+
+impl Backend for PostgresBackend {
+    type Read<'a> = PgTxn<'a>;
+    type Write<'a> = Overlay<PgTxn<'a>>;
+
+    fn read<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
+        let mut conn = self.pool.get().map_err(storage)?;
+        let PgConnection { client, statements } = &mut *conn;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(storage)?;
+        let read = PgTxn::new(Conn::Tx(tx), statements, &self.sql);
+        let result = f(&read)?;
+        read.finish(true)?;
+        Ok(result)
+    }
+
+    fn read_single<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
+        let mut conn = self.pool.get().map_err(storage)?;
+        let PgConnection { client, statements } = &mut *conn;
+        f(&PgTxn::new(Conn::Plain(client), statements, &self.sql))
+    }
+
+    fn write<R>(
+        &self,
+        mode: CommitMode,
+        mut f: impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let mut attempt = 0;
+        loop {
+            match self.attempt(mode, &mut f) {
+                Err(error) if is_conflict(&error) && attempt + 1 < MAX_ATTEMPTS => {
+                    backoff(attempt);
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn allows_generated_key(&self) -> bool {
+        self.allow_generated_key
+    }
+}

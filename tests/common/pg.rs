@@ -1,0 +1,195 @@
+//! A throwaway PostgreSQL server for the tests: `GRANTDB_PG_URL` when set,
+//! otherwise one started once per test process with `initdb` and `pg_ctl` on a
+//! private Unix socket, and stopped and deleted when the process exits (a
+//! watchdog waits for the test process to end). Each store gets a schema of
+//! its own, so tests do not see each other.
+//!
+//! Without PostgreSQL the PostgreSQL tests pass as skipped and say so on the
+//! terminal; with `GRANTDB_REQUIRE_POSTGRES=1` (as `.ci/run` sets) they fail.
+
+#![cfg(feature = "postgres")]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use grantdb::kv::postgres::{PostgresBackend, PostgresOptions};
+
+/// The connection string of the test server (started with `fsync=off`: the
+/// tests check logic, not the disk), if one is running.
+pub fn url() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    server(&URL, false)
+}
+
+/// A server that fsyncs its commits, for benchmarks beside durable peers.
+pub fn durable_url() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    server(&URL, true)
+}
+
+fn server(cell: &'static OnceLock<Option<String>>, fsync: bool) -> Option<&'static str> {
+    let url = cell
+        .get_or_init(|| {
+            std::env::var("GRANTDB_PG_URL").ok().or_else(|| match start_server(fsync) {
+                Ok(url) => Some(url),
+                Err(why) => {
+                    // Straight to the terminal: the test harness captures println!.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\nPostgreSQL tests SKIPPED: no server ({why}); set GRANTDB_PG_URL or install PostgreSQL"
+                    );
+                    None
+                }
+            })
+        })
+        .as_deref();
+    if url.is_none() && std::env::var_os("GRANTDB_REQUIRE_POSTGRES").is_some() {
+        panic!("GRANTDB_REQUIRE_POSTGRES is set but no PostgreSQL server could be started");
+    }
+    url
+}
+
+/// A backend on a fresh schema of the test server.
+pub fn backend(allow_generated_key: bool) -> Option<PostgresBackend> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let url = url()?;
+    let schema = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    Some(connect(url, &schema, allow_generated_key))
+}
+
+/// A backend on `schema` of the test server (for several nodes on one store).
+pub fn connect(url: &str, schema: &str, allow_generated_key: bool) -> PostgresBackend {
+    let options = PostgresOptions::new(url)
+        .schema(schema)
+        .pool_size(8)
+        .allow_generated_key(allow_generated_key);
+    PostgresBackend::connect(&options).expect("connect to the test PostgreSQL server")
+}
+
+fn find(tool: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool));
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin").join(tool));
+    on_path.chain(debian).find(|path| path.is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0"))
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root
+/// (`initdb` refuses to run as root).
+fn run_as_server_user(tool: &Path, args: &[&str]) -> Result<(), String> {
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(tool);
+        c
+    } else {
+        Command::new(tool)
+    };
+    let output = command
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            tool.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn start_server(fsync: bool) -> Result<String, String> {
+    let initdb = find("initdb").ok_or("initdb not found")?;
+    let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
+    let dir = std::env::temp_dir().join(format!("grantdb-pg-{}-{}", std::process::id(), u8::from(fsync)));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cannot hand the data directory to the postgres user".into());
+        }
+    }
+    let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
+    let data_text = data.to_str().ok_or("temporary directory is not UTF-8")?;
+    run_as_server_user(
+        &initdb,
+        &[
+            "-D",
+            data_text,
+            "-U",
+            "grantdb",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+    )?;
+    let port = 20_000 + (std::process::id() % 10_000) * 2 + u32::from(fsync);
+    let fsync = if fsync { "on" } else { "off" };
+    let options = format!(
+        "-c listen_addresses='' -k {dir_text} -p {port} -c fsync={fsync} -c max_connections=200 -c shared_buffers=256MB"
+    );
+    let log = dir.join("server.log");
+    run_as_server_user(
+        &pg_ctl,
+        &[
+            "-D",
+            data_text,
+            "-o",
+            &options,
+            "-l",
+            log.to_str().unwrap_or_default(),
+            "-w",
+            "start",
+        ],
+    )?;
+    // Stop the server and delete its files once this test process is gone.
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         {stop} {pg_ctl} -D {data_text} -m immediate stop >/dev/null 2>&1; rm -rf {dir_text}",
+        pid = std::process::id(),
+        stop = if is_root() {
+            "runuser -u postgres --"
+        } else {
+            ""
+        },
+        pg_ctl = pg_ctl.display(),
+    );
+    Command::new("sh")
+        .args(["-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "host={dir_text} port={port} user=grantdb dbname=postgres"
+    ))
+}

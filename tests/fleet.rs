@@ -1,0 +1,156 @@
+//! A fleet (R19 across nodes): two `Store`s, standing for two server nodes,
+//! on one PostgreSQL database, with threads on each refreshing the same
+//! tokens, exchanging the same codes and revoking concurrently. Exactly the
+//! outcomes the rules allow, every round. Skipped (and said so) without
+//! PostgreSQL.
+//!
+//! `GRANTDB_FLEET_ROUNDS` sets the rounds (default 10).
+
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
+
+mod common;
+
+use std::sync::Barrier;
+
+use common::pg;
+use grantdb::kv::postgres::PostgresBackend;
+use grantdb::{
+    AuthorizationRequest, CodeExchange, Config, Error, GrantType, HashingKey, NewClient, Revocation, Store,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const PER_NODE: usize = 8;
+
+fn rounds() -> usize {
+    std::env::var("GRANTDB_FLEET_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+}
+
+/// Two nodes on one schema, both given the same hashing key (the production
+/// setup: the key comes from the host, never from the shared database).
+fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
+    let url = pg::url()?;
+    let schema = format!("fleet{}_{}", std::process::id(), rand::random::<u32>());
+    let key = HashingKey::from_bytes([7; 32]);
+    let node = || {
+        let config = Config::builder().hashing_key(key.clone()).build().unwrap();
+        Store::with_backend(pg::connect(url, &schema, false), config).unwrap()
+    };
+    Some((node(), node()))
+}
+
+/// Runs `f(node, i)` on `PER_NODE` threads per node, released together.
+fn race<T: Send>(nodes: [&Store<PostgresBackend>; 2], f: impl Fn(&Store<PostgresBackend>) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(PER_NODE * 2);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..PER_NODE * 2)
+            .map(|i| {
+                let (barrier, f, node) = (&barrier, &f, nodes[i % 2]);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(node)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family() -> TestResult {
+    let Some((a, b)) = fleet() else { return Ok(()) };
+    let client = a
+        .register_client(&NewClient::confidential("fleet").grant_types([GrantType::Password, GrantType::RefreshToken]))?
+        .client
+        .id;
+    for _ in 0..rounds() {
+        let tokens = a.issue_for_subject(&client, "alice", None)?;
+        let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+        let results = race([&a, &b], |node| node.refresh(&refresh, &client, None));
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "exactly one refresh wins across the fleet");
+        for result in &results {
+            assert!(
+                matches!(result, Ok(_) | Err(Error::RefreshTokenReused | Error::UnknownRefreshToken)),
+                "a conflict surfaced as {result:?}"
+            );
+        }
+        assert!(results.iter().any(|r| matches!(r, Err(Error::RefreshTokenReused))));
+        // Both nodes agree the family is gone.
+        assert!(a.validate(winners[0].access_token.expose()).is_err());
+        assert!(b.validate(winners[0].access_token.expose()).is_err());
+    }
+    Ok(())
+}
+
+#[test]
+fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke_it() -> TestResult {
+    let Some((a, b)) = fleet() else { return Ok(()) };
+    let client = b
+        .register_client(
+            &NewClient::confidential("fleet")
+                .redirect_uri("https://fleet.example/cb")
+                .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
+        )?
+        .client
+        .id;
+    for _ in 0..rounds() {
+        let code = a.issue_code(&AuthorizationRequest::new(client, "alice"))?;
+        let results = race([&a, &b], |node| node.exchange_code(&CodeExchange::new(code.code.expose(), client)));
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1);
+        assert_eq!(
+            results.iter().filter(|r| matches!(r, Err(Error::CodeReplayed))).count(),
+            PER_NODE * 2 - 1
+        );
+        assert!(b.validate(winners[0].access_token.expose()).is_err());
+    }
+    Ok(())
+}
+
+#[test]
+fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
+    let Some((a, b)) = fleet() else { return Ok(()) };
+    let client = a
+        .register_client(&NewClient::confidential("fleet").grant_types([GrantType::Password, GrantType::RefreshToken]))?
+        .client
+        .id;
+    for _ in 0..rounds() * 2 {
+        let tokens = a.issue_for_subject(&client, "bob", None)?;
+        let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+        let barrier = Barrier::new(2);
+        let (revoked, rotated) = std::thread::scope(|scope| {
+            let revoke = scope.spawn(|| {
+                barrier.wait();
+                a.revoke(&refresh, &client)
+            });
+            let rotate = scope.spawn(|| {
+                barrier.wait();
+                b.refresh(&refresh, &client, None)
+            });
+            (revoke.join().unwrap(), rotate.join().unwrap())
+        });
+        match (revoked?, rotated) {
+            (Revocation::Grant, Err(Error::UnknownRefreshToken)) => {
+                assert!(b.validate(tokens.access_token.expose()).is_err());
+            }
+            (Revocation::NotActive, Ok(pair)) => {
+                assert!(a.validate(pair.access_token.expose()).is_ok());
+            }
+            other => panic!("outcome not allowed by R07/R10/R11: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn r01_a_shared_database_keeps_no_generated_key_unless_allowed() -> TestResult {
+    let Some(url) = pg::url() else { return Ok(()) };
+    let schema = format!("nokey{}", std::process::id());
+    let refused = Store::with_backend(pg::connect(url, &schema, false), Config::default());
+    assert!(matches!(refused, Err(Error::HashingKeyRequired)));
+    let allowed = Store::with_backend(pg::connect(url, &schema, true), Config::default());
+    assert!(allowed.is_ok());
+    Ok(())
+}
