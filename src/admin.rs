@@ -180,10 +180,9 @@ fn decode_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
     Ok((table, key, value))
 }
 
-/// Writes a backup into a new, empty database file at `path`, in batches of
-/// 10,000 entries per transaction; refuses a file that holds any grantdb data.
-/// Returns the entries written. Open the result with [`Store::open`] and the
-/// same hashing key the exported store used.
+/// Writes a backup into a new, empty redb database file at `path`; see
+/// [`import_into`]. Open the result with [`Store::open`] and the same hashing
+/// key the exported store used.
 ///
 /// [`Store::open`]: crate::Store::open
 pub fn import(
@@ -200,6 +199,18 @@ pub fn import(
         return Err(Error::NotAGrantdbDatabase);
     }
     backend.create_tables()?;
+    import_into(&backend, entries)
+}
+
+/// Writes a backup into an empty database on any backend (a PostgreSQL
+/// schema, to move an embedded store to a fleet), in batches of 10,000
+/// entries per transaction; refuses a database that holds any grantdb data.
+/// Every entry is decoded first: a damaged backup is an error, not a broken
+/// store. Returns the entries written.
+pub fn import_into<B: Backend>(
+    backend: &B,
+    entries: impl IntoIterator<Item = Result<ExportEntry>>,
+) -> Result<u64> {
     let empty = backend.read(|kv| {
         let mut empty = true;
         for table in Table::ALL {

@@ -64,7 +64,7 @@ mod store;
 mod uri;
 mod verify;
 
-pub use admin::{ExportEntry, StoreStats, import};
+pub use admin::{ExportEntry, StoreStats, import, import_into};
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,

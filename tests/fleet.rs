@@ -16,7 +16,8 @@ use std::sync::Barrier;
 use common::pg;
 use grantdb::kv::postgres::PostgresBackend;
 use grantdb::{
-    AuthorizationRequest, CodeExchange, Config, Error, GrantType, HashingKey, NewClient, Revocation, Store,
+    AuthorizationRequest, CodeExchange, Config, Error, GrantType, HashingKey, NewClient,
+    Revocation, Store,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -24,7 +25,10 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const PER_NODE: usize = 8;
 
 fn rounds() -> usize {
-    std::env::var("GRANTDB_FLEET_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+    std::env::var("GRANTDB_FLEET_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
 }
 
 /// Two nodes on one schema, both given the same hashing key (the production
@@ -41,7 +45,10 @@ fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
 }
 
 /// Runs `f(node, i)` on `PER_NODE` threads per node, released together.
-fn race<T: Send>(nodes: [&Store<PostgresBackend>; 2], f: impl Fn(&Store<PostgresBackend>) -> T + Sync) -> Vec<T> {
+fn race<T: Send>(
+    nodes: [&Store<PostgresBackend>; 2],
+    f: impl Fn(&Store<PostgresBackend>) -> T + Sync,
+) -> Vec<T> {
     let barrier = Barrier::new(PER_NODE * 2);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..PER_NODE * 2)
@@ -61,7 +68,10 @@ fn race<T: Send>(nodes: [&Store<PostgresBackend>; 2], f: impl Fn(&Store<Postgres
 fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family() -> TestResult {
     let Some((a, b)) = fleet() else { return Ok(()) };
     let client = a
-        .register_client(&NewClient::confidential("fleet").grant_types([GrantType::Password, GrantType::RefreshToken]))?
+        .register_client(
+            &NewClient::confidential("fleet")
+                .grant_types([GrantType::Password, GrantType::RefreshToken]),
+        )?
         .client
         .id;
     for _ in 0..rounds() {
@@ -69,14 +79,25 @@ fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family
         let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
         let results = race([&a, &b], |node| node.refresh(&refresh, &client, None));
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(winners.len(), 1, "exactly one refresh wins across the fleet");
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one refresh wins across the fleet"
+        );
         for result in &results {
             assert!(
-                matches!(result, Ok(_) | Err(Error::RefreshTokenReused | Error::UnknownRefreshToken)),
+                matches!(
+                    result,
+                    Ok(_) | Err(Error::RefreshTokenReused | Error::UnknownRefreshToken)
+                ),
                 "a conflict surfaced as {result:?}"
             );
         }
-        assert!(results.iter().any(|r| matches!(r, Err(Error::RefreshTokenReused))));
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(Error::RefreshTokenReused)))
+        );
         // Both nodes agree the family is gone.
         assert!(a.validate(winners[0].access_token.expose()).is_err());
         assert!(b.validate(winners[0].access_token.expose()).is_err());
@@ -85,7 +106,8 @@ fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family
 }
 
 #[test]
-fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke_it() -> TestResult {
+fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke_it() -> TestResult
+{
     let Some((a, b)) = fleet() else { return Ok(()) };
     let client = b
         .register_client(
@@ -97,11 +119,16 @@ fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke
         .id;
     for _ in 0..rounds() {
         let code = a.issue_code(&AuthorizationRequest::new(client, "alice"))?;
-        let results = race([&a, &b], |node| node.exchange_code(&CodeExchange::new(code.code.expose(), client)));
+        let results = race([&a, &b], |node| {
+            node.exchange_code(&CodeExchange::new(code.code.expose(), client))
+        });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1);
         assert_eq!(
-            results.iter().filter(|r| matches!(r, Err(Error::CodeReplayed))).count(),
+            results
+                .iter()
+                .filter(|r| matches!(r, Err(Error::CodeReplayed)))
+                .count(),
             PER_NODE * 2 - 1
         );
         assert!(b.validate(winners[0].access_token.expose()).is_err());
@@ -113,7 +140,10 @@ fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke
 fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
     let Some((a, b)) = fleet() else { return Ok(()) };
     let client = a
-        .register_client(&NewClient::confidential("fleet").grant_types([GrantType::Password, GrantType::RefreshToken]))?
+        .register_client(
+            &NewClient::confidential("fleet")
+                .grant_types([GrantType::Password, GrantType::RefreshToken]),
+        )?
         .client
         .id;
     for _ in 0..rounds() * 2 {
@@ -152,5 +182,41 @@ fn r01_a_shared_database_keeps_no_generated_key_unless_allowed() -> TestResult {
     assert!(matches!(refused, Err(Error::HashingKeyRequired)));
     let allowed = Store::with_backend(pg::connect(url, &schema, true), Config::default());
     assert!(allowed.is_ok());
+    Ok(())
+}
+
+#[test]
+fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestResult {
+    let Some(url) = pg::url() else { return Ok(()) };
+    let key = HashingKey::from_bytes([5; 32]);
+    let config = || Config::builder().hashing_key(key.clone()).build().unwrap();
+    let embedded = Store::in_memory(config())?;
+    let client = embedded
+        .register_client(
+            &NewClient::confidential("mover")
+                .grant_types([GrantType::Password, GrantType::RefreshToken]),
+        )?
+        .client
+        .id;
+    let tokens = embedded.issue_for_subject(&client, "alice", None)?;
+    let mut entries = Vec::new();
+    embedded.export(|entry| {
+        entries.push(Ok(entry));
+        Ok(())
+    })?;
+    let schema = format!("moved{}", std::process::id());
+    let written = grantdb::import_into(&pg::connect(url, &schema, false), entries)?;
+    assert!(written > 5);
+    let node = Store::with_backend(pg::connect(url, &schema, false), config())?;
+    assert!(node.validate(tokens.access_token.expose()).is_ok());
+    assert!(
+        node.refresh(
+            tokens.refresh_token.as_ref().unwrap().expose(),
+            &client,
+            None
+        )
+        .is_ok()
+    );
+    assert!(node.verify()?.is_ok());
     Ok(())
 }

@@ -17,6 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
@@ -273,15 +274,14 @@ impl PostgresBackend {
             }
             Some(_) => {}
             None => {
-                let tables: String = Table::ALL
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "CREATE TABLE {schema}.{} (k bytea PRIMARY KEY, v bytea NOT NULL);",
-                            t.name()
-                        )
-                    })
-                    .collect();
+                let mut tables = String::new();
+                for table in Table::ALL {
+                    let _ = write!(
+                        tables,
+                        "CREATE TABLE {schema}.{} (k bytea PRIMARY KEY, v bytea NOT NULL);",
+                        table.name()
+                    );
+                }
                 tx.batch_execute(&tables).map_err(storage)?;
                 tx.execute(
                     &format!("INSERT INTO {schema}.schema_migrations (version) VALUES ($1)"),
@@ -338,8 +338,11 @@ pub struct PgTxn<'a> {
     conn: RefCell<Conn<'a>>,
     statements: RefCell<&'a mut HashMap<String, Statement>>,
     sql: &'a Sql,
-    fetched: RefCell<HashMap<(Table, Vec<u8>), Option<Vec<u8>>>>,
+    fetched: RefCell<Fetched>,
 }
+
+/// Rows read ahead by [`KvRead::prefetch`]: `None` for a key that is absent.
+type Fetched = HashMap<(Table, Vec<u8>), Option<Vec<u8>>>;
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
