@@ -32,13 +32,16 @@ fn live() -> usize {
     if quick() { 1_000 } else { 20_000 }
 }
 
-/// Two nodes on one fresh schema, filled with `live()` tokens.
-fn pg_nodes() -> Option<(
+/// Two nodes on one schema, their client, and the pairs issued to fill it.
+type Nodes = (
     Store<PostgresBackend>,
     Store<PostgresBackend>,
     ClientId,
     Vec<(String, String)>,
-)> {
+);
+
+/// Two nodes on one fresh schema, filled with `live()` tokens.
+fn pg_nodes() -> Option<Nodes> {
     let url = pg::durable_url()?;
     let schema = format!("bench{}", std::process::id());
     let key = HashingKey::from_bytes([9; 32]);
