@@ -59,6 +59,10 @@ pub fn criterion() -> Criterion {
         .configure_from_args()
 }
 
+/// Bumped whenever the record layout changes before a format version does, so
+/// that cached data sets are rebuilt.
+const DATASET_REVISION: u32 = 2;
+
 /// Where cached data sets live.
 pub fn cache_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
@@ -67,7 +71,7 @@ pub fn cache_dir() -> PathBuf {
     );
     let dir = target
         .join("grantdb-bench")
-        .join(format!("v{}", grantdb::FORMAT_VERSION));
+        .join(format!("v{}.{DATASET_REVISION}", grantdb::FORMAT_VERSION));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -234,6 +234,10 @@ impl PostgresBackend {
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
+            // A validation is one round trip; a liveness query on every
+            // checkout would double it. Broken connections are still dropped
+            // (`has_broken`), and a failed statement is an error, not a hang.
+            .test_on_check_out(false)
             .build(Manager { config })
             .map_err(storage)?;
         let backend = PostgresBackend {

@@ -345,11 +345,22 @@ fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     Ok(token_response(&tokens))
 }
 
-/// `POST /oauth/token`: every grant type of the four seeds.
-pub async fn token(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    blocking(move || grant(&app, &headers, &body).unwrap_or_else(IntoResponse::into_response))
+/// Runs a body-carrying endpoint off the executor and turns its OAuth error
+/// into the response RFC 6749 §5.2 asks for.
+async fn endpoint(
+    app: Arc<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    handle: fn(&AppState, &HeaderMap, &[u8]) -> Result<Response, OAuthError>,
+) -> Response {
+    blocking(move || handle(&app, &headers, &body).unwrap_or_else(IntoResponse::into_response))
         .await
         .unwrap_or_else(server_error)
+}
+
+/// `POST /oauth/token`: every grant type of the four seeds.
+pub async fn token(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    endpoint(app, headers, body, grant).await
 }
 
 // ------------------------------------------------------------ revoke, introspect
@@ -371,9 +382,7 @@ fn revocation(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respon
 
 /// `POST /oauth/revoke_token` (pretix) and `POST /oauth/revoke`: RFC 7009.
 pub async fn revoke(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    blocking(move || revocation(&app, &headers, &body).unwrap_or_else(IntoResponse::into_response))
-        .await
-        .unwrap_or_else(server_error)
+    endpoint(app, headers, body, revocation).await
 }
 
 fn introspection(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
@@ -395,11 +404,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        introspection(&app, &headers, &body).unwrap_or_else(IntoResponse::into_response)
-    })
-    .await
-    .unwrap_or_else(server_error)
+    endpoint(app, headers, body, introspection).await
 }
 
 // ------------------------------------------------------------ resource
