@@ -16,7 +16,7 @@ use std::sync::Barrier;
 use common::pg;
 use grantdb::kv::postgres::PostgresBackend;
 use grantdb::{
-    AuthorizationRequest, CodeExchange, Config, Error, GrantType, HashingKey, NewClient,
+    AuthorizationRequest, ClientId, CodeExchange, Config, Error, GrantType, HashingKey, NewClient,
     Revocation, Store,
 };
 
@@ -44,6 +44,13 @@ fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
     Some((node(), node()))
 }
 
+/// A confidential client allowed the password and refresh grants.
+fn password_client(node: &Store<PostgresBackend>) -> grantdb::Result<ClientId> {
+    let client = NewClient::confidential("fleet")
+        .grant_types([GrantType::Password, GrantType::RefreshToken]);
+    Ok(node.register_client(&client)?.client.id)
+}
+
 /// Runs `f(node, i)` on `PER_NODE` threads per node, released together.
 fn race<T: Send>(
     nodes: [&Store<PostgresBackend>; 2],
@@ -67,13 +74,7 @@ fn race<T: Send>(
 #[test]
 fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family() -> TestResult {
     let Some((a, b)) = fleet() else { return Ok(()) };
-    let client = a
-        .register_client(
-            &NewClient::confidential("fleet")
-                .grant_types([GrantType::Password, GrantType::RefreshToken]),
-        )?
-        .client
-        .id;
+    let client = password_client(&a)?;
     for _ in 0..rounds() {
         let tokens = a.issue_for_subject(&client, "alice", None)?;
         let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
@@ -139,13 +140,7 @@ fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke
 #[test]
 fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
     let Some((a, b)) = fleet() else { return Ok(()) };
-    let client = a
-        .register_client(
-            &NewClient::confidential("fleet")
-                .grant_types([GrantType::Password, GrantType::RefreshToken]),
-        )?
-        .client
-        .id;
+    let client = password_client(&a)?;
     for _ in 0..rounds() * 2 {
         let tokens = a.issue_for_subject(&client, "bob", None)?;
         let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();

@@ -51,6 +51,19 @@ enum Stop {
     Redirect(String),
 }
 
+impl Stop {
+    /// The page or redirect that ends the authorization request.
+    fn answer(self, params: &Params) -> Response {
+        match self {
+            Stop::Page(message) => error_page(&message),
+            Stop::Redirect(code) => {
+                let uri = params.get("redirect_uri").unwrap_or_default();
+                redirect_error(uri, params.get("state"), &code)
+            }
+        }
+    }
+}
+
 fn redirect_to(uri: &str, pairs: &[(&str, &str)]) -> Response {
     let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
     let separator = if uri.contains('?') { '&' } else { '?' };
@@ -189,11 +202,7 @@ pub async fn authorize_page(
         };
         let auth = match check_authorization(&app, &params) {
             Ok(auth) => auth,
-            Err(Stop::Page(message)) => return error_page(&message),
-            Err(Stop::Redirect(code)) => {
-                let uri = params.get("redirect_uri").unwrap_or_default();
-                return redirect_error(uri, params.get("state"), &code);
-            }
+            Err(stop) => return stop.answer(&params),
         };
         if params.get("approval_prompt") == Some("auto")
             && auth.scope == "profile"
@@ -229,11 +238,7 @@ pub async fn authorize_decision(
         };
         let auth = match check_authorization(&app, &params) {
             Ok(auth) => auth,
-            Err(Stop::Page(message)) => return error_page(&message),
-            Err(Stop::Redirect(code)) => {
-                let uri = params.get("redirect_uri").unwrap_or_default();
-                return redirect_error(uri, params.get("state"), &code);
-            }
+            Err(stop) => return stop.answer(&params),
         };
         if params.get("decision") != Some("approve") {
             return redirect_error(&auth.redirect_uri, auth.state.as_deref(), "access_denied");
