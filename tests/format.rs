@@ -1,0 +1,188 @@
+//! Old database formats stay readable: every fixture under
+//! `tests/fixtures/format-N/` was written by the build whose `FORMAT_VERSION`
+//! was N, and this build opens it and runs the lifecycle rules on it.
+//!
+//! To add a fixture of the current format (whenever the format changes, before
+//! changing it), run the ignored test:
+//!
+//! ```sh
+//! cargo test --test format -- --ignored write_fixture_of_the_current_format
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use grantdb::{
+    AuthorizationRequest, ClientId, CodeExchange, Config, Error, GrantType, HashingKey,
+    ManualClock, NewClient, Scope, Store,
+};
+use serde::{Deserialize, Serialize};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// When the fixtures were written (manual clock).
+const WRITTEN_AT: u64 = 1_700_000_000;
+/// The host-supplied key of the `host-key` fixture (a test value, not a secret).
+const HOST_KEY: [u8; 32] = [0x42; 32];
+
+/// What a fixture holds, in plaintext, so the test can present it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    written_at: u64,
+    pretix_id: String,
+    pretix_secret: String,
+    ticketpark_id: String,
+    /// A pair rotated once: the consumed refresh token and the live pair.
+    consumed_refresh: String,
+    live_access: String,
+    live_refresh: String,
+    /// A password-grant pair.
+    password_access: String,
+    password_refresh: String,
+    /// A code not yet exchanged (lives 600 s).
+    pending_code: String,
+    subject: String,
+}
+
+fn fixture_dir(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("format-{version}"))
+}
+
+fn config(host_key: bool, now: u64) -> (Config, ManualClock) {
+    let clock = ManualClock::new(now);
+    let mut builder = Config::builder().clock(clock.handle());
+    if host_key {
+        builder = builder.hashing_key(HashingKey::from_bytes(HOST_KEY));
+    }
+    (builder.build().unwrap(), clock)
+}
+
+fn write_one(path: &Path, host_key: bool) -> Result<Manifest, Box<dyn std::error::Error>> {
+    let (config, _clock) = config(host_key, WRITTEN_AT);
+    let store = Store::open(path, config)?;
+    let pretix = store.register_client(
+        &NewClient::confidential("pretix")
+            .redirect_uri("https://pretalx.example/cb")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .scopes("read write")?
+            .lifetimes(
+                grantdb::LifetimeOverrides::default().code(std::time::Duration::from_mins(10)),
+            ),
+    )?;
+    let ticketpark = store.register_client(
+        &NewClient::confidential("ticketpark")
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .scopes("read")?,
+    )?;
+    let pretix_id = pretix.client.id;
+    let subject = "fixture-user";
+    let code = store.issue_code(&AuthorizationRequest::new(pretix_id, subject))?;
+    let first = store.exchange_code(&CodeExchange::new(code.code.expose(), pretix_id))?;
+    let consumed = first.refresh_token.as_ref().unwrap().expose().to_owned();
+    let live = store.refresh(&consumed, &pretix_id, None)?;
+    let pending = store.issue_code(&AuthorizationRequest::new(pretix_id, subject))?;
+    store.record_consent(subject, &pretix_id, &Scope::parse("read")?)?;
+    let password = store.issue_for_subject(&ticketpark.client.id, subject, None)?;
+    Ok(Manifest {
+        format_version: grantdb::FORMAT_VERSION,
+        written_at: WRITTEN_AT,
+        pretix_id: pretix_id.to_string(),
+        pretix_secret: pretix.secret.unwrap().expose().to_owned(),
+        ticketpark_id: ticketpark.client.id.to_string(),
+        consumed_refresh: consumed,
+        live_access: live.access_token.expose().to_owned(),
+        live_refresh: live.refresh_token.unwrap().expose().to_owned(),
+        password_access: password.access_token.expose().to_owned(),
+        password_refresh: password.refresh_token.unwrap().expose().to_owned(),
+        pending_code: pending.code.expose().to_owned(),
+        subject: subject.to_owned(),
+    })
+}
+
+/// Writes `tests/fixtures/format-<FORMAT_VERSION>/` with this build.
+#[test]
+#[ignore = "writes a fixture; run by hand before a format change"]
+fn write_fixture_of_the_current_format() -> TestResult {
+    let dir = fixture_dir(grantdb::FORMAT_VERSION);
+    std::fs::create_dir_all(&dir)?;
+    for (name, host_key) in [("generated-key", false), ("host-key", true)] {
+        let db = dir.join(format!("{name}.redb"));
+        let _ = std::fs::remove_file(&db);
+        let manifest = write_one(&db, host_key)?;
+        {
+            let mut store = Store::open(&db, config(host_key, WRITTEN_AT).0)?;
+            store.compact()?;
+        }
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(&manifest)? + "\n",
+        )?;
+    }
+    Ok(())
+}
+
+/// Opens a copy of one fixture 100 s after it was written and runs the rules on it.
+fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
+    let manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json")))?)?;
+    let work = tempfile::tempdir()?;
+    let db = work.path().join("copy.redb");
+    std::fs::copy(dir.join(format!("{name}.redb")), &db)?;
+    let (config, _clock) = config(host_key, manifest.written_at + 100);
+    let store = Store::open(&db, config)?;
+    let report = store.verify()?;
+    assert!(report.is_ok(), "{name}: {:?}", report.problems);
+
+    let pretix: ClientId = manifest.pretix_id.parse()?;
+    let ticketpark: ClientId = manifest.ticketpark_id.parse()?;
+    store.authenticate_client(&pretix, Some(&manifest.pretix_secret))?;
+    assert!(store.validate(&manifest.live_access).is_ok(), "{name}");
+    assert!(store.validate(&manifest.password_access).is_ok(), "{name}");
+    assert!(store.has_consent(&manifest.subject, &pretix, &Scope::parse("read")?)?);
+    // R07 on a record written by the old format.
+    let rotated = store.refresh(&manifest.password_refresh, &ticketpark, None)?;
+    assert!(store.validate(rotated.access_token.expose()).is_ok());
+    assert!(store.validate(&manifest.password_access).is_err());
+    // R06 from an old pending code.
+    let exchanged = store.exchange_code(&CodeExchange::new(&manifest.pending_code, pretix))?;
+    assert!(store.validate(exchanged.access_token.expose()).is_ok());
+    // R08 on an old consumed refresh token: the family goes.
+    assert!(matches!(
+        store.refresh(&manifest.consumed_refresh, &pretix, None),
+        Err(Error::RefreshTokenReused)
+    ));
+    assert!(store.validate(&manifest.live_access).is_err());
+    assert!(store.refresh(&manifest.live_refresh, &pretix, None).is_err());
+    let report = store.verify()?;
+    assert!(report.is_ok(), "{name} after use: {:?}", report.problems);
+    drop(store);
+    // Reopened: still fine, and still in the current format.
+    let store = Store::open(&db, config_again(host_key, manifest.written_at + 200))?;
+    assert!(store.validate(rotated.access_token.expose()).is_ok());
+    Ok(())
+}
+
+fn config_again(host_key: bool, now: u64) -> Config {
+    config(host_key, now).0
+}
+
+#[test]
+fn every_fixture_of_an_older_format_opens_and_works() -> TestResult {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root)? {
+        let dir = entry?.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        check_fixture(&dir, "generated-key", false)?;
+        check_fixture(&dir, "host-key", true)?;
+        checked += 1;
+    }
+    assert!(checked >= 1, "no fixture found under {}", root.display());
+    Ok(())
+}
