@@ -39,6 +39,14 @@ pub struct StoreStats {
     pub consents: u64,
     /// Entries of the expiry index that purge will visit, due or not.
     pub expiry_entries: u64,
+    /// Token records that did not decode (damage; `verify` names them).
+    pub damaged_tokens: u64,
+    /// The store's time (Unix seconds): never below a time it already used.
+    pub store_time: u64,
+    /// The configured clock's reading. Below `store_time`, the clock stepped
+    /// back (or a restart came up with an earlier clock): the store's time
+    /// stands still until the clock catches up.
+    pub clock_time: u64,
 }
 
 fn count(kv: &impl KvRead, table: Table) -> Result<u64> {
@@ -61,11 +69,10 @@ pub(crate) fn stats(kv: &impl KvRead, now: u64) -> Result<StoreStats> {
         ..StoreStats::default()
     };
     kv.scan(Table::Tokens, &KeyRange::all(), |key, value| {
-        let token =
-            record::decode_in::<TokenRecord>(key, value).map_err(|source| Error::Corrupted {
-                table: Table::Tokens,
-                source,
-            })?;
+        let Ok(token) = record::decode_in::<TokenRecord>(key, value) else {
+            stats.damaged_tokens += 1;
+            return Ok(ControlFlow::Continue(()));
+        };
         let expired = token.is_expired_at(now);
         let counter = match (token.kind, token.consumed.is_some(), expired) {
             (_, true, _) => &mut stats.consumed_refresh_tokens,
@@ -136,24 +143,37 @@ pub struct ExportEntry {
     pub value: String,
 }
 
-/// Visits every entry of every table, in table then key order.
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ExportSummary {
+    /// Entries handed to the sink.
+    pub entries: u64,
+    /// Damaged entries skipped (they do not decode; `verify` names them).
+    pub damaged: u64,
+}
+
+/// Visits every entry of every table that decodes, in table then key order.
 pub(crate) fn export(
     kv: &impl KvRead,
     mut sink: impl FnMut(ExportEntry) -> Result<()>,
-) -> Result<u64> {
-    let mut exported = 0;
+) -> Result<ExportSummary> {
+    let mut summary = ExportSummary::default();
     for table in Table::ALL {
         kv.scan(table, &KeyRange::all(), |key, value| {
+            if record::decode_any(table, key, value).is_err() {
+                summary.damaged += 1;
+                return Ok(ControlFlow::Continue(()));
+            }
             sink(ExportEntry {
                 table: table.name().to_owned(),
                 key: URL_SAFE_NO_PAD.encode(key),
                 value: URL_SAFE_NO_PAD.encode(value),
             })?;
-            exported += 1;
+            summary.entries += 1;
             Ok(ControlFlow::Continue(()))
         })?;
     }
-    Ok(exported)
+    Ok(summary)
 }
 
 fn bad_entry(what: &'static str) -> Error {

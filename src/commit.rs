@@ -21,9 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock::Timekeeper;
 use crate::error::{Error, Result};
 use crate::kv::overlay::Overlay;
-use crate::kv::{Backend, CommitMode, TxEnd};
+use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
+use crate::meta;
 use crate::ops::Ctx;
 
 /// What becomes of an operation's writes.
@@ -43,19 +45,13 @@ fn disposition<T>(result: &Result<T>) -> Disposition {
     }
 }
 
-/// An engine failure fails the whole transaction. A rule violation, or a
-/// corrupted record met by one operation, fails only that operation.
-fn is_fatal(error: &Error) -> bool {
-    matches!(error, Error::Storage { .. })
-}
-
 /// A queued operation, type-erased so that one queue holds every kind.
 trait Job<B: Backend>: Send {
     /// Runs the operation; returns whether it wants its writes kept, or a
     /// storage error that fails the whole transaction.
     fn run(&mut self, kv: &mut Overlay<&mut B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition>;
     /// Delivers the result after the commit (or the commit's failure).
-    fn finish(&mut self, commit: Result<(), String>);
+    fn finish(&mut self, commit: &Result<()>);
     /// Hands this job's caller the lead.
     fn lead(&self);
     /// Whether the job needs a transaction of its own.
@@ -87,22 +83,25 @@ where
     F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T> + Send,
 {
     fn run(&mut self, kv: &mut Overlay<&mut B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition> {
-        let result = (self.op)(kv, ctx);
-        if let Err(error) = &result
-            && is_fatal(error)
-        {
-            return Err(copy_error(error));
+        match (self.op)(kv, ctx) {
+            // The engine's own error, as it is: the backend may retry the
+            // transaction on it (a PostgreSQL serialization failure).
+            Err(error) if error.is_storage_failure() => Err(error),
+            result => {
+                let disposition = disposition(&result);
+                self.staged = Some(result);
+                Ok(disposition)
+            }
         }
-        let disposition = disposition(&result);
-        self.staged = Some(result);
-        Ok(disposition)
     }
 
-    fn finish(&mut self, commit: Result<(), String>) {
+    fn finish(&mut self, commit: &Result<()>) {
         let result = match (commit, self.staged.take()) {
             (Ok(()), Some(result)) => result,
-            (Err(message), _) => Err(batch_error(message)),
-            (Ok(()), None) => Err(batch_error("the operation did not run".to_owned())),
+            (Err(error), _) => Err(error.duplicate()),
+            (Ok(()), None) => Err(Error::Storage {
+                source: "the operation did not run".into(),
+            }),
         };
         *self.waiter.state.lock() = State::Done(result);
         self.waiter.wake.notify_one();
@@ -116,17 +115,6 @@ where
     fn exclusive(&self) -> bool {
         self.exclusive
     }
-}
-
-fn batch_error(message: String) -> Error {
-    Error::Storage {
-        source: message.into(),
-    }
-}
-
-/// A storage error for one caller, copied from the one that failed the batch.
-fn copy_error(error: &Error) -> Error {
-    batch_error(error.to_string())
 }
 
 struct Queue<B: Backend> {
@@ -166,8 +154,10 @@ pub struct WriteStats {
 /// What the leader needs to run a batch.
 pub(crate) struct Runner<'s, B: Backend> {
     pub backend: &'s B,
-    /// Builds the context (and reads the clock) once per transaction.
-    pub ctx: &'s dyn Fn() -> Ctx<'s>,
+    /// The store's time, read once per transaction.
+    pub time: &'s Timekeeper,
+    /// Builds the context of a transaction running at the given time.
+    pub ctx: &'s dyn Fn(u64) -> Ctx<'s>,
     /// Chooses durable or lazy commit for each transaction.
     pub mode: &'s dyn Fn() -> CommitMode,
 }
@@ -247,40 +237,56 @@ impl<B: Backend> GroupCommit<B> {
 
 /// Runs `jobs` in one transaction and delivers every result.
 fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>) {
-    let ctx = (runner.ctx)();
     let alone = jobs.len() == 1;
+    let mode = (runner.mode)();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        runner.backend.write((runner.mode)(), |kv| {
-            let mut kept_any = false;
-            for job in &mut jobs {
-                if alone {
-                    let mut direct = Overlay::direct(&mut *kv);
-                    let keep = job.run(&mut direct, &ctx)? == Disposition::Keep;
-                    return Ok(((), if keep { TxEnd::Commit } else { TxEnd::Abort }));
+        runner.backend.write(mode, |kv| {
+            // Read inside the transaction: a backend may take the time from
+            // the database server.
+            let now = runner.time.now(kv.database_time());
+            let ctx = (runner.ctx)(now);
+            let keep = if alone {
+                let mut direct = Overlay::direct(&mut *kv);
+                let mut keep = false;
+                for job in &mut jobs {
+                    keep = job.run(&mut direct, &ctx)? == Disposition::Keep;
                 }
-                let mut buffered = Overlay::buffered(&mut *kv);
-                if job.run(&mut buffered, &ctx)? == Disposition::Keep {
-                    buffered.apply()?;
-                    kept_any = true;
+                keep
+            } else {
+                let mut kept_any = false;
+                for job in &mut jobs {
+                    let mut buffered = Overlay::buffered(&mut *kv);
+                    if job.run(&mut buffered, &ctx)? == Disposition::Keep {
+                        buffered.apply()?;
+                        kept_any = true;
+                    }
                 }
+                kept_any
+            };
+            if !keep {
+                // Nothing to keep: no commit, and no fsync.
+                return Ok((None, TxEnd::Abort));
             }
-            // Nothing to keep: no commit, and no fsync.
-            Ok((
-                (),
-                if kept_any {
-                    TxEnd::Commit
-                } else {
-                    TxEnd::Abort
-                },
-            ))
+            let high_water = runner.time.high_water_to_record(now);
+            if let Some(time) = high_water {
+                meta::record_high_water(kv, time)?;
+            }
+            Ok((high_water, TxEnd::Commit))
         })
     }));
     let commit = match outcome {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("an operation panicked; its transaction was aborted".to_owned()),
+        Ok(Ok(high_water)) => {
+            if let Some(time) = high_water {
+                runner.time.high_water_recorded(time);
+            }
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(Error::Storage {
+            source: "an operation panicked; its transaction was aborted".into(),
+        }),
     };
     for job in &mut jobs {
-        job.finish(commit.clone());
+        job.finish(&commit);
     }
 }

@@ -123,11 +123,6 @@ impl Config {
             code: merged.code_seconds.unwrap_or(self.code_lifetime),
         }
     }
-
-    /// The current time from the configured clock.
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.now()
-    }
 }
 
 /// Resolved lifetimes for one client, in seconds.

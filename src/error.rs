@@ -192,14 +192,29 @@ pub enum Error {
     DatabaseInUse,
     /// The operation needs the only handle on the store, and clones are alive.
     StoreShared,
-    /// A stored record failed to decode or failed its checksum.
+    /// The disk (or the quota) is full: the write was not made. Reads still
+    /// work, and the store recovers by itself once space is freed; purge and
+    /// revocation free space (see `docs/design.md`, "Failures").
+    DiskFull,
+    /// The storage engine met an I/O error other than a full disk. The
+    /// operation was not made; the store reopens its engine before the next
+    /// write.
+    Io {
+        /// What kind of I/O error it was.
+        kind: std::io::ErrorKind,
+        /// The error itself.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A stored record failed to decode or failed its checksum: damage done
+    /// outside grantdb (grantdb never writes a record it would refuse).
     Corrupted {
         /// The table holding the record.
         table: Table,
         /// What failed.
         source: DecodeError,
     },
-    /// The storage engine failed (I/O error, corrupted file, closed database).
+    /// The storage engine failed for another reason (a damaged file, a closed
+    /// database, a database server error).
     Storage {
         /// The engine's own error.
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
@@ -240,6 +255,8 @@ impl Error {
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
             | Error::StoreShared
+            | Error::DiskFull
+            | Error::Io { .. }
             | Error::Corrupted { .. }
             | Error::Storage { .. } => return None,
         })
@@ -254,9 +271,49 @@ impl Error {
         matches!(self, Error::CodeReplayed | Error::RefreshTokenReused)
     }
 
+    /// Whether the error is the storage engine's, failing the whole
+    /// transaction (and every operation sharing it), rather than one
+    /// operation's.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::DiskFull | Error::Io { .. } | Error::Storage { .. }
+        )
+    }
+
     pub(crate) fn storage(source: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::Storage {
             source: Box::new(source),
+        }
+    }
+
+    /// An I/O error, typed: a full disk or quota is [`Error::DiskFull`].
+    pub(crate) fn io(error: std::io::Error) -> Error {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Error::DiskFull,
+            kind => Error::Io {
+                kind,
+                source: Box::new(error),
+            },
+        }
+    }
+
+    /// The same failure for another caller of a failed group commit: the
+    /// variant and kind are kept, the engine's error is carried as text.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::DiskFull => Error::DiskFull,
+            Error::Io { kind, source } => Error::Io {
+                kind: *kind,
+                source: source.to_string().into(),
+            },
+            Error::Storage { source } => Error::Storage {
+                source: source.to_string().into(),
+            },
+            other => Error::Storage {
+                source: other.to_string().into(),
+            },
         }
     }
 }
@@ -316,10 +373,11 @@ impl fmt::Display for Error {
             Error::StoreShared => f.write_str(
                 "the operation needs the only handle on the store; other clones are alive",
             ),
-            Error::Corrupted { table, source } => {
-                write!(f, "corrupted record in table {table}: {source}")
-            }
-            Error::Storage { source } => write!(f, "storage error: {source}"),
+            Error::DiskFull => f.write_str("the disk is full"),
+            Error::Io { kind, .. } => write!(f, "I/O error: {kind}"),
+            // The details are the source's (`Error::source`), not repeated here.
+            Error::Corrupted { table, .. } => write!(f, "corrupted record in table {table}"),
+            Error::Storage { .. } => f.write_str("storage engine error"),
         }
     }
 }
@@ -328,7 +386,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Corrupted { source, .. } => Some(source),
-            Error::Storage { source } => Some(source.as_ref()),
+            Error::Storage { source } | Error::Io { source, .. } => Some(source.as_ref()),
             Error::MalformedToken { .. }
             | Error::MalformedClientId
             | Error::MalformedScope { .. }
@@ -357,7 +415,8 @@ impl std::error::Error for Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
-            | Error::StoreShared => None,
+            | Error::StoreShared
+            | Error::DiskFull => None,
         }
     }
 }

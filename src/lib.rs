@@ -64,7 +64,7 @@ mod store;
 mod uri;
 mod verify;
 
-pub use admin::{ExportEntry, StoreStats, import, import_into};
+pub use admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,
@@ -81,8 +81,8 @@ pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};
 pub use request::{AuthorizationRequest, CodeExchange};
 pub use response::{
-    CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState, RefreshTokenInfo,
-    Revocation, TokenInfo, TokenResponse,
+    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
+    RefreshTokenInfo, Revocation, TokenInfo, TokenResponse,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};

@@ -5,6 +5,7 @@
 //! | `format_version`  | u32, big-endian                                        |
 //! | `key_fingerprint` | 16 bytes: keyed BLAKE3 of a fixed label                |
 //! | `generated_key`   | 32 bytes, only when the store generated its own key    |
+//! | `time_high_water` | u64, big-endian: the latest time the store handed out  |
 
 use crate::error::{Error, Result};
 use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
@@ -16,24 +17,52 @@ pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_KEY: &[u8] = b"format_version";
 const FINGERPRINT_KEY: &[u8] = b"key_fingerprint";
 const GENERATED_KEY: &[u8] = b"generated_key";
+const HIGH_WATER_KEY: &[u8] = b"time_high_water";
+
+/// What opening a database learns from its meta table.
+pub(crate) struct Opened {
+    /// The hashing key to use.
+    pub key: HashingKey,
+    /// The latest time the store recorded handing out (0 if none): the
+    /// store's time never goes below it (see [`crate::clock::Timekeeper`]).
+    pub high_water: u64,
+}
 
 /// Initialises a new database, or checks an existing one, and returns the
 /// hashing key to use.
 pub(crate) fn init_or_check<B: Backend>(
     backend: &B,
     supplied: Option<&HashingKey>,
-) -> Result<HashingKey> {
+) -> Result<Opened> {
     let generated_allowed = backend.allows_generated_key();
     backend.write(CommitMode::Durable, |kv| match read_version(kv)? {
         // A shared database keeps no generated key unless its operator allowed it.
         None if supplied.is_none() && !generated_allowed => Err(Error::HashingKeyRequired),
-        None => initialise(kv, supplied).map(|key| (key, TxEnd::Commit)),
+        None => initialise(kv, supplied).map(|key| (Opened { key, high_water: 0 }, TxEnd::Commit)),
         Some(found) if found > FORMAT_VERSION => Err(Error::UnsupportedFormatVersion {
             found,
             supported: FORMAT_VERSION,
         }),
-        Some(_) => check_key(kv, supplied).map(|key| (key, TxEnd::Abort)),
+        Some(_) => {
+            let key = check_key(kv, supplied)?;
+            let high_water = read_high_water(kv)?;
+            Ok((Opened { key, high_water }, TxEnd::Abort))
+        }
     })
+}
+
+fn read_high_water(kv: &impl KvRead) -> Result<u64> {
+    let Some(bytes) = kv.get(Table::Meta, HIGH_WATER_KEY, <[u8]>::to_vec)? else {
+        return Ok(0);
+    };
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| Error::NotAGrantdbDatabase)?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Records `time` as the latest time the store handed out, in the caller's
+/// transaction.
+pub(crate) fn record_high_water(kv: &mut impl KvWrite, time: u64) -> Result<()> {
+    kv.put(Table::Meta, HIGH_WATER_KEY, &time.to_be_bytes())
 }
 
 fn read_version(kv: &impl KvRead) -> Result<Option<u32>> {

@@ -162,8 +162,22 @@ pub enum Revocation {
     AccessToken,
     /// A refresh token was revoked, and with it its whole grant (R10).
     Grant,
-    /// The token was unknown, expired or already revoked: nothing changed (R11).
+    /// Nothing to revoke, and nothing changed (R11): the string is not an
+    /// active access or refresh token (unknown, expired, already revoked, or
+    /// not even well formed; a malformed one is refused before any read, R02).
+    /// RFC 7009 §2.2 answers all of these with 200.
     NotActive,
+}
+
+/// What a bulk revocation ended (R12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BulkRevocation {
+    /// Grants ended, each with every token of it.
+    pub grants: u64,
+    /// Damaged records skipped: grants or codes whose record could not be
+    /// read. They stay where they are; [`Store::verify`](crate::Store::verify)
+    /// names them (see `docs/design.md`, "Failures").
+    pub damaged: u64,
 }
 
 /// What one purge removed (R14).
@@ -179,6 +193,9 @@ pub struct PurgeReport {
     pub consumed_refresh_tokens: u64,
     /// Grants left with no live token (with their consumed refresh tokens).
     pub grants: u64,
+    /// Damaged records met and skipped: their expiry entries are dropped, the
+    /// records stay for [`Store::verify`](crate::Store::verify) to name.
+    pub damaged: u64,
     /// Whether expired entries remain (the batch limit was reached).
     pub more: bool,
 }
@@ -199,6 +216,7 @@ impl PurgeReport {
         self.refresh_tokens += other.refresh_tokens;
         self.consumed_refresh_tokens += other.consumed_refresh_tokens;
         self.grants += other.grants;
+        self.damaged += other.damaged;
         self.more = other.more;
     }
 }

@@ -8,8 +8,9 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use crate::admin::{ExportEntry, StoreStats};
+use crate::admin::{ExportEntry, ExportSummary, StoreStats};
 use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::clock::Timekeeper;
 use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
@@ -17,13 +18,13 @@ use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, SpaceStats};
-use crate::kv::{Backend, CommitMode, TxEnd};
+use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
 use crate::ops::{self, Ctx};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{
-    CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState, Revocation, TokenInfo,
-    TokenResponse,
+    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
+    Revocation, TokenInfo, TokenResponse,
 };
 use crate::scope::Scope;
 use crate::secret::{Minter, Secret, TokenKind};
@@ -59,6 +60,8 @@ struct Inner<B: Backend> {
     backend: B,
     config: Config,
     minter: Minter,
+    /// The store's time: never runs backwards (see `docs/design.md`, "Time").
+    time: Timekeeper,
     /// When the last durable commit happened, for [`Durability::Fast`].
     last_durable: Mutex<Instant>,
     commits: GroupCommit<B>,
@@ -110,13 +113,19 @@ impl<B: Backend> Store<B> {
     /// A store on any [`Backend`]: checks the format version and hashing key,
     /// initialising a new database.
     pub fn with_backend(backend: B, config: Config) -> Result<Store<B>> {
-        let key = meta::init_or_check(&backend, config.hashing_key.as_ref())?;
-        let minter = Minter::new(key, config.prefixes.clone());
+        let opened = meta::init_or_check(&backend, config.hashing_key.as_ref())?;
+        let minter = Minter::new(opened.key, config.prefixes.clone());
+        let time = Timekeeper::new(
+            Arc::clone(&config.clock),
+            opened.high_water,
+            backend.records_time_high_water(),
+        );
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
                 config,
                 minter,
+                time,
                 last_durable: Mutex::new(Instant::now()),
                 commits: GroupCommit::default(),
             }),
@@ -128,9 +137,11 @@ impl<B: Backend> Store<B> {
         &self.inner.config
     }
 
-    /// The current time by the store's clock (R18).
+    /// The store's current time (R18): the configured clock, raised to the
+    /// latest time the store has already used, so that it never runs
+    /// backwards (see `docs/design.md`, "Time").
     pub fn now(&self) -> u64 {
-        self.inner.config.now()
+        self.inner.time.now(None)
     }
 
     /// The storage backend.
@@ -138,11 +149,12 @@ impl<B: Backend> Store<B> {
         &self.inner.backend
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    /// The context of an operation running at `now`.
+    fn ctx_at(&self, now: u64) -> Ctx<'_> {
         Ctx {
             config: &self.inner.config,
             minter: &self.inner.minter,
-            now: self.inner.config.now(),
+            now,
         }
     }
 
@@ -175,10 +187,11 @@ impl<B: Backend> Store<B> {
             + Send
             + 'static,
     {
-        let ctx = || self.ctx();
+        let ctx = |now| self.ctx_at(now);
         let mode = || self.commit_mode();
         let runner = Runner {
             backend: &self.inner.backend,
+            time: &self.inner.time,
             ctx: &ctx,
             mode: &mode,
         };
@@ -187,8 +200,10 @@ impl<B: Backend> Store<B> {
 
     /// Runs a pure read in one read transaction.
     fn read<T>(&self, op: impl FnOnce(&B::Read<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
-        let ctx = self.ctx();
-        self.inner.backend.read(|kv| op(kv, &ctx))
+        self.inner.backend.read(|kv| {
+            let ctx = self.ctx_at(self.inner.time.now(kv.database_time()));
+            op(kv, &ctx)
+        })
     }
 
     // ----- clients (R03) -----
@@ -229,8 +244,9 @@ impl<B: Backend> Store<B> {
     }
 
     /// Deletes a client with all its codes, grants, tokens and consents, in one
-    /// transaction (R03). Returns false if there was no such client.
-    pub fn delete_client(&self, client_id: &ClientId) -> Result<bool> {
+    /// transaction (R03). Returns what was ended, or `None` if there was no
+    /// such client.
+    pub fn delete_client(&self, client_id: &ClientId) -> Result<Option<BulkRevocation>> {
         let client_id = *client_id;
         self.write(true, move |kv, _| ops::clients::delete(kv, &client_id))
     }
@@ -323,7 +339,7 @@ impl<B: Backend> Store<B> {
 
     /// Revokes every grant and pending code of a subject ("log out
     /// everywhere"), in one transaction (R12). Returns the grants ended.
-    pub fn revoke_subject(&self, subject: &str) -> Result<u64> {
+    pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let subject = subject.to_owned();
         self.write(true, move |kv, _| ops::revoke::revoke_subject(kv, &subject))
@@ -331,7 +347,7 @@ impl<B: Backend> Store<B> {
 
     /// Revokes every grant and pending code of a client and forgets the
     /// consents given to it (R12, R17). The client stays registered.
-    pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<u64> {
+    pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
         let client_id = *client_id;
         self.write(true, move |kv, _| {
             ops::revoke::revoke_client(kv, &client_id)
@@ -340,7 +356,11 @@ impl<B: Backend> Store<B> {
 
     /// The user removes an authorized application: every grant and pending code
     /// of `subject` at `client_id`, and the consent (R12, R17).
-    pub fn revoke_subject_at_client(&self, subject: &str, client_id: &ClientId) -> Result<u64> {
+    pub fn revoke_subject_at_client(
+        &self,
+        subject: &str,
+        client_id: &ClientId,
+    ) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let (subject, client_id) = (subject.to_owned(), *client_id);
         self.write(true, move |kv, _| {
@@ -354,18 +374,24 @@ impl<B: Backend> Store<B> {
     /// malformed string is refused before any read (R02).
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
         let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
-        let ctx = self.ctx();
-        self.inner
-            .backend
-            .read_single(|kv| ops::validate::validate(kv, &ctx, &presented))
+        self.inner.backend.read_single(|kv| {
+            let token = ops::family::load_token(kv, &presented)?;
+            // After the read: a backend may learn the database's time from it.
+            let now = self.inner.time.now(kv.database_time());
+            ops::validate::validate(token, now)
+        })
     }
 
     /// RFC 7662 introspection of an access or refresh token (R13).
     pub fn introspect(&self, token: &str) -> Result<Introspection> {
-        let ctx = self.ctx();
-        self.inner
-            .backend
-            .read_single(|kv| ops::validate::introspect(kv, &ctx, token))
+        let Some((_, presented)) = ops::validate::parse_any(&self.inner.minter, token) else {
+            return Ok(Introspection::inactive());
+        };
+        self.inner.backend.read_single(|kv| {
+            let token = ops::family::load_token(kv, &presented)?;
+            let now = self.inner.time.now(kv.database_time());
+            Ok(ops::validate::introspect(token, now))
+        })
     }
 
     // ----- expiry (R14) -----
@@ -470,7 +496,10 @@ impl<B: Backend> Store<B> {
     /// Counts clients, grants, tokens by state, codes and consents, in one
     /// snapshot. Reads every token once.
     pub fn stats(&self) -> Result<StoreStats> {
-        self.read(|kv, ctx| crate::admin::stats(kv, ctx.now))
+        let mut stats = self.read(|kv, ctx| crate::admin::stats(kv, ctx.now))?;
+        stats.store_time = self.now();
+        stats.clock_time = self.inner.time.clock_reading();
+        Ok(stats)
     }
 
     /// What [`Store::purge_expired`] would remove now, without removing it.
@@ -479,8 +508,9 @@ impl<B: Backend> Store<B> {
     }
 
     /// Hands every entry of every table to `sink`, from one snapshot: a
-    /// logical backup (see [`ExportEntry`] and [`crate::import`]).
-    pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<u64> {
+    /// logical backup (see [`ExportEntry`] and [`crate::import`]). Damaged
+    /// entries are skipped and counted.
+    pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<ExportSummary> {
         self.read(|kv, _| crate::admin::export(kv, sink))
     }
 

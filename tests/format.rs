@@ -156,7 +156,11 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
         Err(Error::RefreshTokenReused)
     ));
     assert!(store.validate(&manifest.live_access).is_err());
-    assert!(store.refresh(&manifest.live_refresh, &pretix, None).is_err());
+    assert!(
+        store
+            .refresh(&manifest.live_refresh, &pretix, None)
+            .is_err()
+    );
     let report = store.verify()?;
     assert!(report.is_ok(), "{name} after use: {:?}", report.problems);
     drop(store);

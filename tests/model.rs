@@ -39,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n(), n()).prop_map(|(token, position)| Op::Malformed { token, position }),
         2 => Just(Op::Purge),
         4 => n().prop_map(|step| Op::Advance { step }),
+        2 => n().prop_map(|step| Op::StepBack { step }),
         1 => (n(), n(), n()).prop_map(|(subject, client, scope)| Op::RecordConsent { subject, client, scope }),
         1 => (n(), n(), n()).prop_map(|(subject, client, scope)| Op::HasConsent { subject, client, scope }),
         1 => n().prop_map(|subject| Op::ListSubject { subject }),

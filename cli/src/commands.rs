@@ -267,7 +267,7 @@ fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
         }
         ClientsCommand::Delete { id } => {
             let store = open(cli)?;
-            if !store.delete_client(&client_id(id)?)? {
+            if store.delete_client(&client_id(id)?)?.is_none() {
                 return Err(Failure(format!("no client {id}")));
             }
             println!("deleted client {id} and everything issued to it");
@@ -352,10 +352,10 @@ fn revoke(cli: &Cli, args: &RevokeArgs) -> Outcome {
     match (&args.subject, &args.client, &args.token) {
         (Some(subject), _, _) => println!(
             "revoked {} grant(s) of {subject}",
-            store.revoke_subject(subject)?
+            store.revoke_subject(subject)?.grants
         ),
         (_, Some(client), _) => {
-            let ended = store.revoke_client_grants(&client_id(client)?)?;
+            let ended = store.revoke_client_grants(&client_id(client)?)?.grants;
             println!("revoked {ended} grant(s) of client {client}");
         }
         (_, _, Some(token)) => println!("{:?}", store.revoke_token_as_operator(token)?),
@@ -380,7 +380,7 @@ fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
         })
     })?;
     sink.flush()?;
-    eprintln!("exported {exported} entries");
+    eprintln!("exported {} entries", exported.entries);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -209,6 +209,13 @@ pub trait KvRead {
     fn batches_reads(&self) -> bool {
         false
     }
+
+    /// The database server's clock (Unix seconds) as this transaction saw it,
+    /// for a backend whose nodes take their time from the database; `None`
+    /// (the store uses its configured clock) otherwise.
+    fn database_time(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Writes inside one transaction; reads see the transaction's own writes.
@@ -239,6 +246,10 @@ impl<R: KvRead> KvRead for &mut R {
 
     fn batches_reads(&self) -> bool {
         (**self).batches_reads()
+    }
+
+    fn database_time(&self) -> Option<u64> {
+        (**self).database_time()
     }
 }
 
@@ -293,6 +304,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the store may keep a generated hashing key in this engine. A
     /// shared database should not, unless its operator opted in.
     fn allows_generated_key(&self) -> bool {
+        true
+    }
+
+    /// Whether the store records its time high-water mark in this database,
+    /// so that its time never runs backwards across restarts (see
+    /// `docs/design.md`, "Time"). An embedded database does; a shared one,
+    /// whose nodes take the database server's clock, does not.
+    fn records_time_high_water(&self) -> bool {
         true
     }
 

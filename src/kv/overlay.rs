@@ -120,6 +120,10 @@ impl<W: KvWrite> KvRead for Overlay<W> {
     fn batches_reads(&self) -> bool {
         self.base.batches_reads()
     }
+
+    fn database_time(&self) -> Option<u64> {
+        self.base.database_time()
+    }
 }
 
 /// Visits buffered puts with keys below `limit` (all of them when `None`).

@@ -14,8 +14,12 @@
 //! * A validation or introspection is one statement outside any transaction:
 //!   one round trip.
 //! * `Durability::Fast` maps to `synchronous_commit = off` for the transaction.
+//! * Time is the database server's (`PostgresOptions::database_clock`, on by
+//!   default): every transaction reads it with its `BEGIN`, in the same round
+//!   trip, and a validation with its one statement, so nodes whose clocks
+//!   disagree still agree on every expiry and on reuse detection.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::{Bound, ControlFlow};
@@ -23,12 +27,15 @@ use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use postgres::{Client, NoTls, Row, SimpleQueryMessage, Statement};
 use rand::RngExt as _;
 
 use super::overlay::{Overlay, Writes};
 use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, InputError, Result};
+
+/// The database server's time, in whole Unix seconds.
+const NOW: &str = "floor(extract(epoch FROM statement_timestamp()))::int8";
 
 /// The schema migration this build applies and expects.
 const SCHEMA_VERSION: i32 = 1;
@@ -50,6 +57,11 @@ pub struct PostgresOptions {
     /// it in this shared database (default false: every node should be given
     /// the key, so that the database alone holds no key).
     pub allow_generated_key: bool,
+    /// Whether operations take the time from the database server instead of
+    /// the store's configured clock (default true: the nodes of a fleet then
+    /// agree on time whatever their own clocks say). Turn it off to drive a
+    /// store with an injected clock (tests).
+    pub database_clock: bool,
 }
 
 impl PostgresOptions {
@@ -60,7 +72,15 @@ impl PostgresOptions {
             schema: "grantdb".to_owned(),
             pool_size: 16,
             allow_generated_key: false,
+            database_clock: true,
         }
+    }
+
+    /// Whether operations take the time from the database server (default
+    /// true) or from the store's configured clock.
+    pub fn database_clock(mut self, on: bool) -> PostgresOptions {
+        self.database_clock = on;
+        self
     }
 
     /// Sets the schema.
@@ -86,6 +106,8 @@ impl PostgresOptions {
 #[derive(Debug)]
 struct Sql {
     get: Vec<String>,
+    /// `get` that also returns the database server's time.
+    get_timed: Vec<String>,
     get_many: Vec<String>,
     upsert: Vec<String>,
     upsert_many: Vec<String>,
@@ -104,6 +126,7 @@ impl Sql {
         };
         Sql {
             get: each("SELECT v FROM {t} WHERE k = $1"),
+            get_timed: each(&format!("SELECT v, {NOW} FROM {{t}} WHERE k = $1")),
             get_many: each("SELECT k, v FROM {t} WHERE k = ANY($1)"),
             upsert: each(
                 "INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
@@ -183,6 +206,7 @@ pub struct PostgresBackend {
     pool: r2d2::Pool<Manager>,
     sql: Sql,
     allow_generated_key: bool,
+    database_clock: bool,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -244,6 +268,7 @@ impl PostgresBackend {
             pool,
             sql: Sql::new(&options.schema),
             allow_generated_key: options.allow_generated_key,
+            database_clock: options.database_clock,
         };
         backend.migrate()?;
         Ok(backend)
@@ -304,16 +329,12 @@ impl PostgresBackend {
     ) -> Result<R> {
         let mut conn = self.pool.get().map_err(storage)?;
         let PgConnection { client, statements } = &mut *conn;
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::Serializable)
-            .start()
-            .map_err(storage)?;
+        let mut begin = String::from("START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
         if mode == CommitMode::Lazy {
-            tx.batch_execute("SET LOCAL synchronous_commit = off")
-                .map_err(storage)?;
+            begin.push_str("; SET LOCAL synchronous_commit = off");
         }
-        let mut overlay = Overlay::buffered(PgTxn::new(Conn::Tx(tx), statements, &self.sql));
+        let txn = PgTxn::begin(client, statements, &self.sql, &begin, self.database_clock)?;
+        let mut overlay = Overlay::buffered(txn);
         let (result, end) = f(&mut overlay)?;
         let (base, writes) = overlay.into_parts();
         match end {
@@ -330,10 +351,21 @@ fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(micros));
 }
 
-/// A connection in or out of a transaction.
-enum Conn<'a> {
-    Tx(Transaction<'a>),
-    Plain(&'a mut Client),
+/// A connection, in a transaction begun by [`PgTxn::begin`] or not. A
+/// transaction still open when it is dropped is rolled back.
+struct Conn<'a> {
+    client: &'a mut Client,
+    in_transaction: bool,
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            // Nothing more can be done with a connection that cannot roll back;
+            // the pool drops it once it reports itself closed.
+            let _ = self.client.simple_query("ROLLBACK");
+        }
+    }
 }
 
 /// Statements on one connection, with its prepared-statement cache and a
@@ -343,6 +375,10 @@ pub struct PgTxn<'a> {
     statements: RefCell<&'a mut HashMap<String, Statement>>,
     sql: &'a Sql,
     fetched: RefCell<Fetched>,
+    /// Whether to learn the database server's time.
+    clock: bool,
+    /// The database server's time, once learnt.
+    database_time: Cell<Option<u64>>,
 }
 
 /// Rows read ahead by [`KvRead::prefetch`]: `None` for a key that is absent.
@@ -350,29 +386,72 @@ type Fetched = HashMap<(Table, Vec<u8>), Option<Vec<u8>>>;
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
+/// The first value of the first row of a simple query's answer, as a time.
+fn first_time(messages: &[SimpleQueryMessage]) -> Option<u64> {
+    messages.iter().find_map(|message| match message {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|text| text.parse().ok()),
+        _ => None,
+    })
+}
+
 impl<'a> PgTxn<'a> {
-    fn new(
-        conn: Conn<'a>,
+    /// Statements outside any transaction (each one its own); the database
+    /// time, when asked for, comes with the row a `get` reads.
+    fn plain(
+        client: &'a mut Client,
         statements: &'a mut HashMap<String, Statement>,
         sql: &'a Sql,
+        clock: bool,
     ) -> PgTxn<'a> {
         PgTxn {
-            conn: RefCell::new(conn),
+            conn: RefCell::new(Conn {
+                client,
+                in_transaction: false,
+            }),
             statements: RefCell::new(statements),
             sql,
             fetched: RefCell::new(HashMap::new()),
+            clock,
+            database_time: Cell::new(None),
         }
+    }
+
+    /// Begins a transaction with `begin` (statements separated by `;`) and,
+    /// when `clock`, reads the database time in the same round trip.
+    fn begin(
+        client: &'a mut Client,
+        statements: &'a mut HashMap<String, Statement>,
+        sql: &'a Sql,
+        begin: &str,
+        clock: bool,
+    ) -> Result<PgTxn<'a>> {
+        let query = if clock {
+            format!(
+                "{begin}; SELECT {}",
+                NOW.replace("statement_", "transaction_")
+            )
+        } else {
+            begin.to_owned()
+        };
+        let messages = client.simple_query(&query).map_err(storage)?;
+        let txn = PgTxn::plain(client, statements, sql, clock);
+        txn.conn.borrow_mut().in_transaction = true;
+        if clock {
+            txn.database_time.set(first_time(&messages));
+        }
+        Ok(txn)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = match &mut *self.conn.borrow_mut() {
-            Conn::Tx(tx) => tx.prepare(sql),
-            Conn::Plain(client) => client.prepare(sql),
-        }
-        .map_err(storage)?;
+        let statement = self
+            .conn
+            .borrow_mut()
+            .client
+            .prepare(sql)
+            .map_err(storage)?;
         self.statements
             .borrow_mut()
             .insert(sql.to_owned(), statement.clone());
@@ -381,20 +460,20 @@ impl<'a> PgTxn<'a> {
 
     fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
-        match &mut *self.conn.borrow_mut() {
-            Conn::Tx(tx) => tx.query(&statement, params),
-            Conn::Plain(client) => client.query(&statement, params),
-        }
-        .map_err(storage)
+        self.conn
+            .borrow_mut()
+            .client
+            .query(&statement, params)
+            .map_err(storage)
     }
 
     fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64> {
         let statement = self.statement(sql)?;
-        match &mut *self.conn.borrow_mut() {
-            Conn::Tx(tx) => tx.execute(&statement, params),
-            Conn::Plain(client) => client.execute(&statement, params),
-        }
-        .map_err(storage)
+        self.conn
+            .borrow_mut()
+            .client
+            .execute(&statement, params)
+            .map_err(storage)
     }
 
     /// Sends the buffered writes, one statement per table and kind, and commits.
@@ -424,11 +503,13 @@ impl<'a> PgTxn<'a> {
     }
 
     fn finish(self, commit: bool) -> Result<()> {
-        match self.conn.into_inner() {
-            Conn::Tx(tx) if commit => tx.commit().map_err(storage),
-            Conn::Tx(tx) => tx.rollback().map_err(storage),
-            Conn::Plain(_) => Ok(()),
+        let mut conn = self.conn.into_inner();
+        if !conn.in_transaction {
+            return Ok(());
         }
+        conn.in_transaction = false;
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        conn.client.simple_query(end).map(drop).map_err(storage)
     }
 }
 
@@ -436,6 +517,17 @@ impl KvRead for PgTxn<'_> {
     fn get<R>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         if let Some(fetched) = self.fetched.borrow().get(&(table, key.to_vec())) {
             return Ok(fetched.as_deref().map(read));
+        }
+        let in_transaction = self.conn.borrow().in_transaction;
+        if self.clock && !in_transaction {
+            // One statement outside a transaction: learn the time with the row.
+            let rows = self.query(&self.sql.get_timed[table.index()], &[&key])?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            self.database_time
+                .set(u64::try_from(row.get::<_, i64>(1)).ok());
+            return Ok(Some(read(row.get::<_, &[u8]>(0))));
         }
         let rows = self.query(&self.sql.get[table.index()], &[&key])?;
         Ok(rows.first().map(|row| read(row.get::<_, &[u8]>(0))))
@@ -495,6 +587,10 @@ impl KvRead for PgTxn<'_> {
     fn batches_reads(&self) -> bool {
         true
     }
+
+    fn database_time(&self) -> Option<u64> {
+        self.database_time.get()
+    }
 }
 
 impl KvWrite for PgTxn<'_> {
@@ -518,13 +614,13 @@ impl Backend for PostgresBackend {
     fn read<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.pool.get().map_err(storage)?;
         let PgConnection { client, statements } = &mut *conn;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(storage)?;
-        let read = PgTxn::new(Conn::Tx(tx), statements, &self.sql);
+        let read = PgTxn::begin(
+            client,
+            statements,
+            &self.sql,
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            self.database_clock,
+        )?;
         let result = f(&read)?;
         read.finish(true)?;
         Ok(result)
@@ -533,7 +629,16 @@ impl Backend for PostgresBackend {
     fn read_single<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.pool.get().map_err(storage)?;
         let PgConnection { client, statements } = &mut *conn;
-        f(&PgTxn::new(Conn::Plain(client), statements, &self.sql))
+        f(&PgTxn::plain(
+            client,
+            statements,
+            &self.sql,
+            self.database_clock,
+        ))
+    }
+
+    fn records_time_high_water(&self) -> bool {
+        false
     }
 
     fn write<R>(

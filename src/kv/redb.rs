@@ -153,12 +153,12 @@ impl RedbBackend {
 
     /// How the file's space is used.
     pub fn space(&self) -> Result<SpaceStats> {
-        let txn = self.db.begin_write().map_err(Error::storage)?;
-        let stats = txn.stats().map_err(Error::storage)?;
-        txn.abort().map_err(Error::storage)?;
+        let txn = self.db.begin_write().map_err(engine_error)?;
+        let stats = txn.stats().map_err(engine_error)?;
+        txn.abort().map_err(engine_error)?;
         let page = stats.page_size() as u64;
         let file_bytes = match &self.path {
-            Some(path) => std::fs::metadata(path).map_err(Error::storage)?.len(),
+            Some(path) => std::fs::metadata(path).map_err(engine_error)?.len(),
             None => 0,
         };
         Ok(SpaceStats {
@@ -174,17 +174,17 @@ impl RedbBackend {
     /// so the shared read snapshot is dropped first.
     pub(crate) fn compact(&mut self) -> Result<()> {
         *self.snapshot.get_mut() = None;
-        while self.db.compact().map_err(Error::storage)? {}
+        while self.db.compact().map_err(engine_error)? {}
         Ok(())
     }
 
     /// Whether the file holds tables that grantdb did not create, and no grantdb
     /// meta table: then another program wrote it.
     pub(crate) fn is_foreign(&self) -> Result<bool> {
-        let txn = self.db.begin_read().map_err(Error::storage)?;
+        let txn = self.db.begin_read().map_err(engine_error)?;
         let mut has_meta = false;
         let mut has_other = false;
-        for handle in txn.list_tables().map_err(Error::storage)? {
+        for handle in txn.list_tables().map_err(engine_error)? {
             let name = redb::TableHandle::name(&handle).to_owned();
             if name == Table::Meta.name() {
                 has_meta = true;
@@ -197,11 +197,24 @@ impl RedbBackend {
 
     /// Creates any missing grantdb table.
     pub(crate) fn create_tables(&self) -> Result<()> {
-        let txn = self.db.begin_write().map_err(Error::storage)?;
+        let txn = self.db.begin_write().map_err(engine_error)?;
         for table in Table::ALL {
             txn.open_table(definition(table)).map_err(table_error)?;
         }
-        txn.commit().map_err(Error::storage)
+        txn.commit().map_err(engine_error)
+    }
+}
+
+/// A redb error, typed: an I/O error by its kind (a full disk is
+/// [`Error::DiskFull`]), anything else as the engine's own error.
+fn engine_error(error: impl Into<redb::Error>) -> Error {
+    match error.into() {
+        redb::Error::Io(io) => Error::io(io),
+        redb::Error::PreviousIo => Error::Io {
+            kind: std::io::ErrorKind::Other,
+            source: "an earlier I/O error; the database must be reopened".into(),
+        },
+        other => Error::storage(other),
     }
 }
 
@@ -213,7 +226,7 @@ fn database_error(error: DatabaseError) -> Error {
         {
             Error::NotAGrantdbDatabase
         }
-        other => Error::storage(other),
+        other => engine_error(other),
     }
 }
 
@@ -224,7 +237,7 @@ fn table_error(error: TableError) -> Error {
             Error::NotAGrantdbDatabase
         }
         TableError::TableDoesNotExist(_) => Error::NotAGrantdbDatabase,
-        other => Error::storage(other),
+        other => engine_error(other),
     }
 }
 
@@ -237,7 +250,7 @@ pub struct RedbRead {
 impl RedbRead {
     fn begin(db: &Database) -> Result<RedbRead> {
         Ok(RedbRead {
-            txn: db.begin_read().map_err(Error::storage)?,
+            txn: db.begin_read().map_err(engine_error)?,
             tables: Default::default(),
         })
     }
@@ -295,7 +308,7 @@ fn get_in<R, T: ReadableTable<Bytes, Bytes>>(
     key: &[u8],
     read: impl FnOnce(&[u8]) -> R,
 ) -> Result<Option<R>> {
-    let guard = table.get(key).map_err(Error::storage)?;
+    let guard = table.get(key).map_err(engine_error)?;
     Ok(guard.map(|value| read(value.value())))
 }
 
@@ -305,8 +318,8 @@ fn scan_in<T: ReadableTable<Bytes, Bytes>>(
     mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let bounds = range.as_slices();
-    for entry in table.range::<&[u8]>(bounds).map_err(Error::storage)? {
-        let (key, value) = entry.map_err(Error::storage)?;
+    for entry in table.range::<&[u8]>(bounds).map_err(engine_error)? {
+        let (key, value) = entry.map_err(engine_error)?;
         if visit(key.value(), value.value())?.is_break() {
             break;
         }
@@ -348,12 +361,12 @@ impl KvWrite for RedbWrite<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
         self.table_mut(table)?
             .insert(key, value)
-            .map_err(Error::storage)?;
+            .map_err(engine_error)?;
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
-        self.table_mut(table)?.remove(key).map_err(Error::storage)?;
+        self.table_mut(table)?.remove(key).map_err(engine_error)?;
         Ok(())
     }
 }
@@ -371,10 +384,10 @@ impl Backend for RedbBackend {
         mode: CommitMode,
         mut f: impl FnMut(&mut RedbWrite<'_>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
-        let mut txn = self.db.begin_write().map_err(Error::storage)?;
+        let mut txn = self.db.begin_write().map_err(engine_error)?;
         if mode == CommitMode::Lazy {
             txn.set_durability(redb::Durability::None)
-                .map_err(Error::storage)?;
+                .map_err(engine_error)?;
         }
         let (result, end) = {
             let mut write = RedbWrite {
@@ -388,10 +401,10 @@ impl Backend for RedbBackend {
             TxEnd::Commit => {
                 // Write transactions are serialised, so this orders commits.
                 let seq = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-                txn.commit().map_err(Error::storage)?;
+                txn.commit().map_err(engine_error)?;
                 self.publish_after_commit(seq)?;
             }
-            TxEnd::Abort => txn.abort().map_err(Error::storage)?,
+            TxEnd::Abort => txn.abort().map_err(engine_error)?,
         }
         Ok(result)
     }

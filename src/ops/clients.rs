@@ -15,8 +15,10 @@ use crate::secret::{Secret, TokenKind};
 use crate::uri::check_redirect_uri;
 
 use super::codes::remove_code;
+use super::damage::Damage;
 use super::family::end_grant;
 use super::listing::{decode_cursor, encode_cursor};
+use crate::response::BulkRevocation;
 
 fn check_name(name: &str) -> Result<()> {
     let bad = |reason| {
@@ -190,20 +192,21 @@ pub(crate) fn update(
 }
 
 /// Deletes a client and, in the same transaction, every code, grant, token and
-/// consent of it (R03).
-pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<bool> {
-    if record::load::<ClientRecord>(kv, id.as_bytes())?.is_none() {
-        return Ok(false);
+/// consent of it (R03); `None` if there was no such client.
+pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<Option<BulkRevocation>> {
+    // Existence only: a client whose record is damaged can still be deleted.
+    if kv.get(Table::Clients, id.as_bytes(), |_| ())?.is_none() {
+        return Ok(None);
     }
-    revoke_everything_of(kv, id)?;
+    let ended = revoke_everything_of(kv, id)?;
     super::consent::forget_all_of_client(kv, id)?;
     kv.delete(Table::Clients, id.as_bytes())?;
-    Ok(true)
+    Ok(Some(ended))
 }
 
-/// Ends every grant and removes every code of a client. Returns the number of
-/// grants ended.
-pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Result<u64> {
+/// Ends every grant and removes every code of a client, skipping damaged
+/// records.
+pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Result<BulkRevocation> {
     let mut grants = Vec::new();
     kv.scan(Table::Grants, &KeyRange::prefix(id.as_bytes()), |key, _| {
         if let Some((_, grant)) = keys::parse_grant(key) {
@@ -222,14 +225,18 @@ pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Resu
             Ok(ControlFlow::Continue(()))
         },
     )?;
+    let damage = Damage::skip();
     let mut ended = 0;
     for grant in grants {
-        ended += u64::from(end_grant(kv, *id, grant)?);
+        ended += u64::from(end_grant(kv, *id, grant, &damage)?);
     }
     for hash in codes {
-        remove_code(kv, &hash)?;
+        remove_code(kv, &hash, &damage)?;
     }
-    Ok(ended)
+    Ok(BulkRevocation {
+        grants: ended,
+        damaged: damage.skipped(),
+    })
 }
 
 /// Reads one client.

@@ -1,5 +1,6 @@
 //! Authorization codes (R04, R05): issue, exchange once, revoke on replay.
 
+use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{Ctx, check_subject, load_client, resolve_scope};
 use crate::client::{ClientKind, GrantType};
@@ -125,6 +126,8 @@ pub(crate) fn exchange(
         Some(code) if presented.verifier.matches(&code.verifier) => code,
         _ => return Err(Error::UnknownCode),
     };
+    // The tokens it issues are no older than the code.
+    let ctx = &ctx.at_least(code.issued_at);
     if ctx.now >= code.expires_at {
         return Err(Error::CodeExpired);
     }
@@ -132,7 +135,7 @@ pub(crate) fn exchange(
         // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         // authorization server MUST deny the request and SHOULD revoke (when
         // possible) all tokens previously issued based on that authorization code."
-        end_grant(kv, ClientId(code.client), GrantId(grant))?;
+        end_grant(kv, ClientId(code.client), GrantId(grant), &Damage::fail())?;
         return Err(Error::CodeReplayed);
     }
     if code.client != *exchange.client_id.as_bytes() {
@@ -231,9 +234,9 @@ pub(crate) fn inspect(
     }))
 }
 
-/// Removes a code and its index entries.
-pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenId) -> Result<()> {
-    let Some(code) = record::load::<CodeRecord>(kv, hash.as_bytes())? else {
+/// Removes a code and its index entries (a damaged one, when skipping, stays).
+pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenId, damage: &Damage) -> Result<()> {
+    let Some(code) = damage.load::<CodeRecord>(kv, hash.as_bytes())? else {
         return Ok(());
     };
     let client = ClientId(code.client);

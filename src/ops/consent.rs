@@ -26,13 +26,13 @@ pub(crate) fn record_consent(
         return Err(Error::ScopeNotAllowed);
     }
     let key = keys::consent(client_id, subject);
-    let merged = match record::load::<ConsentRecord>(kv, &key)? {
-        Some(earlier) => earlier.scope.union(scope),
-        None => scope.clone(),
+    let (merged, granted_at) = match record::load::<ConsentRecord>(kv, &key)? {
+        Some(earlier) => (earlier.scope.union(scope), ctx.now.max(earlier.granted_at)),
+        None => (scope.clone(), ctx.now),
     };
     let consent = ConsentRecord {
         scope: merged,
-        granted_at: ctx.now,
+        granted_at,
     };
     record::save(kv, &key, &consent)?;
     Ok(to_consent(client_id, subject, consent))

@@ -14,6 +14,7 @@
 use std::ops::ControlFlow;
 
 use super::Ctx;
+use super::damage::Damage;
 use crate::client::RefreshLifetime;
 use crate::error::Result;
 use crate::grant::GrantOrigin;
@@ -198,10 +199,11 @@ pub(crate) fn remove_token(
     kv: &mut impl KvWrite,
     hash: &TokenId,
     token: &TokenRecord,
+    damage: &Damage,
 ) -> Result<()> {
     kv.delete(Table::Tokens, hash.as_bytes())?;
     if let Some(partner_hash) = token.partner.map(TokenId)
-        && let Some(mut partner) = record::load::<TokenRecord>(kv, partner_hash.as_bytes())?
+        && let Some(mut partner) = damage.load::<TokenRecord>(kv, partner_hash.as_bytes())?
         && partner.partner == Some(*hash.as_bytes())
     {
         partner.partner = None;
@@ -216,14 +218,17 @@ pub(crate) fn remove_live_token(
     kv: &mut impl KvWrite,
     hash: &TokenId,
     token: &TokenRecord,
+    damage: &Damage,
 ) -> Result<bool> {
-    remove_token(kv, hash, token)?;
-    let Some(mut grant) = load_grant(kv, ClientId(token.client), GrantId(token.grant))? else {
+    remove_token(kv, hash, token, damage)?;
+    let (client, id) = (ClientId(token.client), GrantId(token.grant));
+    let Some(record) = damage.load::<GrantRecord>(kv, &keys::grant(&client, &id))? else {
         return Ok(false);
     };
+    let mut grant = Grant { client, id, record };
     grant.record.live.retain(|live| live != hash.as_bytes());
     if grant.record.live.is_empty() {
-        return end_grant(kv, grant.client, grant.id);
+        return end_grant(kv, grant.client, grant.id, damage);
     }
     grant.save(kv)?;
     Ok(false)
@@ -246,11 +251,18 @@ pub(crate) fn consumed_tokens(kv: &impl KvRead, grant: &GrantId) -> Result<Vec<T
 }
 
 /// Ends a grant: deletes every token of it, the grant and its index entries,
-/// in the caller's transaction. Returns false if there was no such grant.
-pub(crate) fn end_grant(kv: &mut impl KvWrite, client: ClientId, id: GrantId) -> Result<bool> {
-    let Some(grant) = load_grant(kv, client, id)? else {
+/// in the caller's transaction. Returns false if there was no such grant (or,
+/// when skipping damage, its record is damaged: then nothing is deleted).
+pub(crate) fn end_grant(
+    kv: &mut impl KvWrite,
+    client: ClientId,
+    id: GrantId,
+    damage: &Damage,
+) -> Result<bool> {
+    let Some(record) = damage.load::<GrantRecord>(kv, &keys::grant(&client, &id))? else {
         return Ok(false);
     };
+    let grant = Grant { client, id, record };
     // Partners die together, so no pointer needs clearing; expiry entries are
     // left for purge.
     for live in &grant.record.live {

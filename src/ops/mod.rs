@@ -16,6 +16,7 @@ use crate::secret::Minter;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consent;
+pub(crate) mod damage;
 pub(crate) mod family;
 pub(crate) mod listing;
 pub(crate) mod purge;
@@ -24,11 +25,27 @@ pub(crate) mod tokens;
 pub(crate) mod validate;
 
 /// What every rule may consult besides the transaction.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     pub minter: &'a Minter,
     /// The time of this operation (R18), read once so every decision in it agrees.
     pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// This context at `time` if that is later than its own time.
+    ///
+    /// An operation on existing records runs no earlier than the latest time
+    /// they record, so that what it writes never says it came first (a clock
+    /// that stepped back, or another node of a fleet whose clock is ahead):
+    /// time, as the store records it, never runs backwards.
+    pub(crate) fn at_least(&self, time: u64) -> Self {
+        Ctx {
+            now: self.now.max(time),
+            ..*self
+        }
+    }
 }
 
 /// Loads a client or fails with `UnknownClient`.

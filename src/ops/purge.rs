@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use super::Ctx;
 use super::codes::remove_code;
+use super::damage::Damage;
 use super::family::remove_live_token;
 use crate::error::Result;
 use crate::ids::{ClientId, GrantId};
@@ -27,7 +28,8 @@ fn prefetch_due(kv: &impl KvRead, due: &[Vec<u8>]) -> Result<()> {
     kv.prefetch(Table::Tokens, &tokens)?;
     let (mut partners, mut grants) = (Vec::new(), Vec::new());
     for id in &tokens {
-        if let Some(token) = record::load::<TokenRecord>(kv, id)? {
+        // Damage is met (and counted) by the removal itself.
+        if let Ok(Some(token)) = record::load::<TokenRecord>(kv, id) {
             partners.extend(token.partner.map(|p| p.to_vec()));
             grants.push(keys::grant(&ClientId(token.client), &GrantId(token.grant)).to_vec());
         }
@@ -66,6 +68,9 @@ pub(crate) fn purge_batch(
         more,
         ..PurgeReport::default()
     };
+    // A damaged record loses its expiry entry (so purge does not meet it
+    // again) and stays for `verify` to name; the batch goes on.
+    let damage = Damage::skip();
     for key in due {
         kv.delete(Table::Expiry, &key)?;
         // An entry whose record is gone, or whose record now expires at
@@ -75,15 +80,16 @@ pub(crate) fn purge_batch(
         };
         match kind {
             ExpiryKind::Code => {
-                if record::load::<CodeRecord>(kv, hash.as_bytes())?
+                if damage
+                    .load::<CodeRecord>(kv, hash.as_bytes())?
                     .is_some_and(|code| code.expires_at == at)
                 {
-                    remove_code(kv, &hash)?;
+                    remove_code(kv, &hash, &damage)?;
                     report.codes += 1;
                 }
             }
             ExpiryKind::Token => {
-                let Some(token) = record::load::<TokenRecord>(kv, hash.as_bytes())? else {
+                let Some(token) = damage.load::<TokenRecord>(kv, hash.as_bytes())? else {
                     continue;
                 };
                 if token.removal_time() != Some(at) {
@@ -102,11 +108,12 @@ pub(crate) fn purge_batch(
                     StoredTokenKind::Access => report.access_tokens += 1,
                     StoredTokenKind::Refresh => report.refresh_tokens += 1,
                 }
-                if remove_live_token(kv, &hash, &token)? {
+                if remove_live_token(kv, &hash, &token, &damage)? {
                     report.grants += 1;
                 }
             }
         }
     }
+    report.damaged = damage.skipped();
     Ok(report)
 }

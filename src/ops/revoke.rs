@@ -5,13 +5,14 @@ use std::ops::ControlFlow;
 
 use super::Ctx;
 use super::codes::remove_code;
+use super::damage::Damage;
 use super::family::{end_grant, load_token, remove_live_token};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, KvWrite, Table};
 use crate::record::StoredTokenKind;
-use crate::response::Revocation;
+use crate::response::{BulkRevocation, Revocation};
 use crate::secret::TokenKind;
 
 /// Revokes one access or refresh token presented by `client_id` (RFC 7009),
@@ -19,21 +20,18 @@ use crate::secret::TokenKind;
 ///
 /// The token's prefix says its kind, so `token_type_hint` is not needed. An
 /// access token goes alone (R09); a refresh token takes its whole grant with
-/// it (R10). Unknown, expired or already revoked tokens change nothing and
-/// succeed (R11); a token of another client is refused and changes nothing.
+/// it (R10). Unknown, expired, already revoked or malformed tokens change
+/// nothing and succeed (R11; a malformed one is refused before any read, R02);
+/// a token of another client is refused and changes nothing.
 pub(crate) fn revoke_token(
     kv: &mut impl KvWrite,
     ctx: &Ctx<'_>,
     presented: &str,
     client_id: Option<&ClientId>,
 ) -> Result<Revocation> {
-    let Some(kind @ (TokenKind::Access | TokenKind::Refresh)) = ctx.minter.kind_of(presented)
-    else {
-        return Err(Error::MalformedToken {
-            expected: TokenKind::Access,
-        });
+    let Some((kind, presented)) = super::validate::parse_any(ctx.minter, presented) else {
+        return Ok(Revocation::NotActive);
     };
-    let presented = ctx.minter.parse(kind, presented)?;
     let hash = presented.id;
     let Some(token) = load_token(kv, &presented)? else {
         return Ok(Revocation::NotActive);
@@ -54,19 +52,24 @@ pub(crate) fn revoke_token(
     }
     match token.kind {
         StoredTokenKind::Access => {
-            remove_live_token(kv, &hash, &token)?;
+            remove_live_token(kv, &hash, &token, &Damage::fail())?;
             Ok(Revocation::AccessToken)
         }
         StoredTokenKind::Refresh => {
-            end_grant(kv, ClientId(token.client), GrantId(token.grant))?;
+            end_grant(
+                kv,
+                ClientId(token.client),
+                GrantId(token.grant),
+                &Damage::fail(),
+            )?;
             Ok(Revocation::Grant)
         }
     }
 }
 
 /// Ends every grant and removes every pending code listed under `prefix` in
-/// the `by_subject` index. Returns the number of grants ended.
-fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<u64> {
+/// the `by_subject` index, skipping damaged records.
+fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<BulkRevocation> {
     let mut owned = Vec::new();
     kv.scan(Table::BySubject, &KeyRange::prefix(prefix), |key, _| {
         if let Some((_, client, item)) = keys::parse_by_subject(key) {
@@ -74,19 +77,23 @@ fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<u64>
         }
         Ok(ControlFlow::Continue(()))
     })?;
-    let mut ended = 0;
+    let damage = Damage::skip();
+    let mut grants = 0;
     for (client, item) in owned {
         match item {
-            Owned::Grant(grant) => ended += u64::from(end_grant(kv, client, grant)?),
-            Owned::Code(hash) => remove_code(kv, &hash)?,
+            Owned::Grant(grant) => grants += u64::from(end_grant(kv, client, grant, &damage)?),
+            Owned::Code(hash) => remove_code(kv, &hash, &damage)?,
         }
     }
-    Ok(ended)
+    Ok(BulkRevocation {
+        grants,
+        damaged: damage.skipped(),
+    })
 }
 
 /// "Log out everywhere": every grant and pending code of a subject, in one
 /// transaction (R12). Consents stay: signing out is not withdrawing approval.
-pub(crate) fn revoke_subject(kv: &mut impl KvWrite, subject: &str) -> Result<u64> {
+pub(crate) fn revoke_subject(kv: &mut impl KvWrite, subject: &str) -> Result<BulkRevocation> {
     revoke_by_subject_prefix(kv, &keys::subject_prefix(subject))
 }
 
@@ -96,7 +103,7 @@ pub(crate) fn revoke_subject_at_client(
     kv: &mut impl KvWrite,
     subject: &str,
     client: &ClientId,
-) -> Result<u64> {
+) -> Result<BulkRevocation> {
     let ended = revoke_by_subject_prefix(kv, &keys::subject_client_prefix(subject, client))?;
     kv.delete(Table::Consents, &keys::consent(client, subject))?;
     Ok(ended)
@@ -104,7 +111,7 @@ pub(crate) fn revoke_subject_at_client(
 
 /// Every grant and pending code of a client, and every consent given to it
 /// (R12, R17). The client itself stays registered.
-pub(crate) fn revoke_client(kv: &mut impl KvWrite, client: &ClientId) -> Result<u64> {
+pub(crate) fn revoke_client(kv: &mut impl KvWrite, client: &ClientId) -> Result<BulkRevocation> {
     let ended = super::clients::revoke_everything_of(kv, client)?;
     super::consent::forget_all_of_client(kv, client)?;
     Ok(ended)

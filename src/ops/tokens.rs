@@ -1,6 +1,7 @@
 //! Issuing without a code (password, client credentials) and refreshing with
 //! rotation and reuse detection (R06, R07, R08).
 
+use super::damage::Damage;
 use super::family::{
     Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, new_grant,
 };
@@ -11,7 +12,7 @@ use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys;
 use crate::kv::{KvRead, KvWrite, Table};
-use crate::record::{self, ClientRecord, Consumed, StoredTokenKind, TokenRecord};
+use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::response::{RefreshState, RefreshTokenInfo, TokenResponse};
 use crate::scope::Scope;
 use crate::secret::TokenKind;
@@ -115,6 +116,10 @@ pub(crate) fn refresh(
     let Some(mut grant) = load_grant(kv, *client_id, GrantId(token.grant))? else {
         return Err(Error::UnknownRefreshToken);
     };
+    let ctx = &ctx.at_least(latest_recorded_time(&token, &grant.record));
+    if token.is_expired_at(ctx.now) {
+        return Err(Error::RefreshTokenExpired);
+    }
 
     if let Some(consumed) = token.consumed {
         match presented_again(consumed, ctx) {
@@ -123,7 +128,7 @@ pub(crate) fn refresh(
             // RFC 9700 §4.14.2: a consumed refresh token presented again means
             // it leaked; revoke the whole family.
             Again::Reuse => {
-                end_grant(kv, grant.client, grant.id)?;
+                end_grant(kv, grant.client, grant.id, &Damage::fail())?;
                 return Err(Error::RefreshTokenReused);
             }
             Again::Grace => {}
@@ -188,7 +193,12 @@ pub(crate) fn presented_again(consumed: Consumed, ctx: &Ctx<'_>) -> Again {
     if consumed.retain_until.is_some_and(|until| ctx.now >= until) {
         return Again::Forgotten;
     }
-    let in_grace = ctx.now < consumed.at.saturating_add(ctx.config.reuse_grace);
+    // A grace only for `0 <= now - consumed_at < grace`: a time before the
+    // rotation (a clock that stepped back, a node behind) is never one.
+    let in_grace = ctx
+        .now
+        .checked_sub(consumed.at)
+        .is_some_and(|elapsed| elapsed < ctx.config.reuse_grace);
     if in_grace && consumed.reuses < ctx.config.reuse_cap {
         Again::Grace
     } else {
@@ -211,7 +221,11 @@ pub(crate) fn refresh_state(
         }
         _ => return Ok(RefreshState::Inactive),
     };
-    if load_grant(kv, ClientId(token.client), GrantId(token.grant))?.is_none() {
+    let Some(grant) = load_grant(kv, ClientId(token.client), GrantId(token.grant))? else {
+        return Ok(RefreshState::Inactive);
+    };
+    let ctx = &ctx.at_least(latest_recorded_time(&token, &grant.record));
+    if token.is_expired_at(ctx.now) {
         return Ok(RefreshState::Inactive);
     }
     let info = RefreshTokenInfo {
@@ -232,6 +246,21 @@ pub(crate) fn refresh_state(
             Some(Again::Forgotten) => RefreshState::Inactive,
         },
     )
+}
+
+/// The latest time a refresh token and its grant record: a refresh runs no
+/// earlier (see [`Ctx::at_least`]).
+fn latest_recorded_time(token: &TokenRecord, grant: &GrantRecord) -> u64 {
+    [
+        Some(token.issued_at),
+        token.consumed.map(|consumed| consumed.at),
+        Some(grant.created_at),
+        grant.last_refreshed_at,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0)
 }
 
 /// Issues a new pair into `grant` and records the refresh time.

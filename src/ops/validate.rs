@@ -5,23 +5,17 @@
 //! access token is active exactly when its record exists, is an access token,
 //! and has not expired: one point read.
 
-use super::Ctx;
-use super::family::load_token;
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
-use crate::kv::KvRead;
-use crate::record::StoredTokenKind;
+use crate::record::{StoredTokenKind, TokenRecord};
 use crate::response::{Introspection, TokenInfo};
-use crate::secret::{Presented, TokenKind};
+use crate::secret::{Minter, Presented, TokenKind};
 
-/// What a resource server needs from a bearer token, or `InactiveToken`.
-pub(crate) fn validate(
-    kv: &impl KvRead,
-    ctx: &Ctx<'_>,
-    presented: &Presented,
-) -> Result<TokenInfo> {
-    match load_token(kv, presented)? {
-        Some(token) if token.kind == StoredTokenKind::Access && token.is_live_at(ctx.now) => {
+/// What a resource server needs from a bearer token read at `now`, or
+/// `InactiveToken`.
+pub(crate) fn validate(token: Option<TokenRecord>, now: u64) -> Result<TokenInfo> {
+    match token {
+        Some(token) if token.kind == StoredTokenKind::Access && token.is_live_at(now) => {
             Ok(TokenInfo {
                 client_id: ClientId(token.client),
                 subject: token.subject,
@@ -29,34 +23,29 @@ pub(crate) fn validate(
                 grant_id: GrantId(token.grant),
                 issued_at: token.issued_at,
                 // Access tokens always expire; the record check guarantees it.
-                expires_at: token.expires_at.unwrap_or(ctx.now),
+                expires_at: token.expires_at.unwrap_or(now),
             })
         }
         _ => Err(Error::InactiveToken),
     }
 }
 
-/// RFC 7662 introspection of an access or refresh token. Every token that is
-/// not active, malformed ones included, is `{"active": false}` (RFC 7662 §2.2).
-pub(crate) fn introspect(
-    kv: &impl KvRead,
-    ctx: &Ctx<'_>,
-    presented: &str,
-) -> Result<Introspection> {
-    let Some(kind @ (TokenKind::Access | TokenKind::Refresh)) = ctx.minter.kind_of(presented)
-    else {
-        return Ok(Introspection::inactive());
+/// Parses an access or refresh token, of whichever kind its prefix says;
+/// `None` for anything else, without a read (R02).
+pub(crate) fn parse_any(minter: &Minter, presented: &str) -> Option<(TokenKind, Presented)> {
+    let kind @ (TokenKind::Access | TokenKind::Refresh) = minter.kind_of(presented)? else {
+        return None;
     };
-    let Ok(presented) = ctx.minter.parse(kind, presented) else {
-        return Ok(Introspection::inactive());
+    Some((kind, minter.parse(kind, presented).ok()?))
+}
+
+/// RFC 7662 introspection of a token read at `now`. Every token that is not
+/// active is `{"active": false}` (RFC 7662 §2.2).
+pub(crate) fn introspect(token: Option<TokenRecord>, now: u64) -> Introspection {
+    let Some(token) = token.filter(|token| token.is_live_at(now)) else {
+        return Introspection::inactive();
     };
-    let Some(token) = load_token(kv, &presented)? else {
-        return Ok(Introspection::inactive());
-    };
-    if !token.is_live_at(ctx.now) {
-        return Ok(Introspection::inactive());
-    }
-    Ok(Introspection {
+    Introspection {
         active: true,
         scope: Some(token.scope),
         client_id: Some(ClientId(token.client)),
@@ -67,5 +56,5 @@ pub(crate) fn introspect(
         }),
         exp: token.expires_at,
         iat: Some(token.issued_at),
-    })
+    }
 }

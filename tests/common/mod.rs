@@ -4,6 +4,37 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mem;
+
+/// Instantiates each generic test `fn name<B: Backend>(make: &impl Fn(ConfigBuilder)
+/// -> Fixture<B>) -> TestResult` once per backend: `redb::name` always,
+/// `postgres::name` with the `postgres` feature (passing as skipped, and saying
+/// so, without a server).
+#[macro_export]
+macro_rules! rule_suite {
+    ($($test:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[test]
+                fn $test() -> super::TestResult {
+                    super::$test(&super::fixture_with)
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[test]
+                fn $test() -> super::TestResult {
+                    match super::pg_fixture_maker() {
+                        Some(make) => super::$test(&make),
+                        None => Ok(()),
+                    }
+                }
+            )*
+        }
+    };
+}
 #[cfg(feature = "postgres")]
 pub mod pg;
 

@@ -71,7 +71,9 @@ pub fn connect(url: &str, schema: &str, allow_generated_key: bool) -> PostgresBa
     let options = PostgresOptions::new(url)
         .schema(schema)
         .pool_size(8)
-        .allow_generated_key(allow_generated_key);
+        .allow_generated_key(allow_generated_key)
+        // The tests drive time with a manual clock.
+        .database_clock(false);
     PostgresBackend::connect(&options).expect("connect to the test PostgreSQL server")
 }
 

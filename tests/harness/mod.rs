@@ -38,6 +38,8 @@ const SCOPES: [Option<&str>; 6] = [
     Some("admin"),
 ];
 const STEPS: [u64; 8] = [1, 29, 30, 59, 60, 599, 3_600, 86_400];
+/// How far the clock steps back.
+const BACK_STEPS: [u64; 4] = [1, 5, 30, 3_600];
 const EVIL_URI: &str = "https://evil.example/cb";
 /// Three valid PKCE verifiers: the first answers the S256 challenge, the second
 /// the plain one, the third neither.
@@ -120,6 +122,10 @@ pub enum Op {
     },
     Purge,
     Advance {
+        step: u8,
+    },
+    /// The host clock steps back (an NTP correction, a VM restore).
+    StepBack {
         step: u8,
     },
     RecordConsent {
@@ -675,7 +681,7 @@ fn apply<B: Backend>(
                 return Ok(());
             };
             let actual = store.delete_client(&c.id).map_err(|e| e.to_string())?;
-            check(actual != c.deleted, "delete result")?;
+            check(actual.is_some() != c.deleted, "delete result")?;
             m.clients.iter_mut().find(|x| x.id == c.id).unwrap().deleted = true;
             let grants: Vec<_> = m
                 .grants
@@ -940,7 +946,10 @@ fn apply<B: Backend>(
         }
         Op::RevokeSubject { subject } => {
             let subject = SUBJECTS[usize::from(*subject) % 3];
-            let ended = store.revoke_subject(subject).map_err(|e| e.to_string())?;
+            let ended = store
+                .revoke_subject(subject)
+                .map_err(|e| e.to_string())?
+                .grants;
             let grants: Vec<_> = m
                 .grants
                 .iter()
@@ -959,7 +968,8 @@ fn apply<B: Backend>(
             };
             let ended = store
                 .revoke_client_grants(&c.id)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .grants;
             let grants: Vec<_> = m
                 .grants
                 .iter()
@@ -980,7 +990,8 @@ fn apply<B: Backend>(
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let ended = store
                 .revoke_subject_at_client(subject, &c.id)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .grants;
             let grants: Vec<_> = m
                 .grants
                 .iter()
@@ -1065,7 +1076,12 @@ fn apply<B: Backend>(
         Op::Advance { step } => {
             let step = STEPS[usize::from(*step) % STEPS.len()];
             clock.advance(step);
-            m.now += step;
+            observe_clock(store, clock, m)?;
+        }
+        Op::StepBack { step } => {
+            let step = BACK_STEPS[usize::from(*step) % BACK_STEPS.len()];
+            clock.set(clock.now_value().saturating_sub(step));
+            observe_clock(store, clock, m)?;
         }
         Op::RecordConsent {
             subject,
@@ -1138,6 +1154,17 @@ fn apply<B: Backend>(
         }
     }
     Ok(())
+}
+
+/// The store reads the clock: its time is the highest reading so far (R18:
+/// time never runs backwards), which the model follows.
+fn observe_clock<B: Backend>(
+    store: &Store<B>,
+    clock: &ManualClock,
+    m: &mut Model,
+) -> Result<(), String> {
+    m.now = m.now.max(clock.now_value());
+    check(store.now() == m.now, "store time never runs backwards")
 }
 
 /// Reads every page of a grant listing (pages of 2, to exercise cursors).
