@@ -215,3 +215,101 @@ fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestRe
     assert!(node.verify()?.is_ok());
     Ok(())
 }
+
+/// Two nodes on one schema with clocks of their own, `skew` seconds apart
+/// (node b ahead), taking time from those clocks or from the database server.
+fn skewed_fleet(
+    skew: u64,
+    database_clock: bool,
+) -> Option<[(Store<PostgresBackend>, grantdb::ManualClock); 2]> {
+    let url = pg::url()?;
+    let schema = format!("skew{}_{}", std::process::id(), rand::random::<u32>());
+    let key = HashingKey::from_bytes([9; 32]);
+    let now = grantdb::SystemClock.now();
+    let node = |at: u64| {
+        let clock = grantdb::ManualClock::new(at);
+        let config = Config::builder()
+            .hashing_key(key.clone())
+            .clock(clock.handle())
+            .build()
+            .unwrap();
+        let backend = pg::connect_with(url, &schema, false, database_clock);
+        (Store::with_backend(backend, config).unwrap(), clock)
+    };
+    Some([node(now - skew), node(now + skew)])
+}
+
+use grantdb::Clock as _;
+
+fn refresh_of(tokens: &grantdb::TokenResponse) -> &str {
+    tokens.refresh_token.as_ref().unwrap().expose()
+}
+
+#[test]
+fn r18_nodes_whose_clocks_differ_by_30_seconds_keep_every_rule() -> TestResult {
+    // Each node on its own clock, 30 s apart either way: what either writes is
+    // never older than what it touches, a consumed token is a reuse on either
+    // node (RFC 9700 §4.14.2), and nothing is ever read back as damage.
+    let Some([(behind, _), (ahead, _)]) = skewed_fleet(15, false) else {
+        return Ok(());
+    };
+    let client = password_client(&behind)?;
+    for (first, second) in [(&behind, &ahead), (&ahead, &behind)] {
+        let issued = first.issue_for_subject(&client, "alice", None)?;
+        let rotated = second.refresh(refresh_of(&issued), &client, None)?;
+        assert!(rotated.created_at >= issued.created_at);
+        let again = first.refresh(refresh_of(&rotated), &client, None)?;
+        assert!(again.created_at >= rotated.created_at, "R07 time order");
+        // The first refresh token, consumed, presented on either node: theft.
+        assert!(matches!(
+            first.refresh(refresh_of(&issued), &client, None),
+            Err(Error::RefreshTokenReused)
+        ));
+        assert!(second.validate(again.access_token.expose()).is_err());
+        let revoked = second.revoke_subject("alice")?;
+        assert_eq!(revoked.damaged, 0);
+        let consent = first.record_consent("alice", &client, &grantdb::Scope::default())?;
+        let later = second.record_consent("alice", &client, &grantdb::Scope::default())?;
+        assert!(later.granted_at >= consent.granted_at);
+    }
+    ahead.purge_expired()?;
+    let report = behind.verify()?;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    Ok(())
+}
+
+#[test]
+fn r18_on_the_database_clock_nodes_agree_whatever_their_own_clocks_say() -> TestResult {
+    // The production default: the database server's clock. Node clocks an
+    // hour apart do not matter: both stamp the database's time, and a token
+    // valid for 10 minutes is valid on the node whose clock says it expired.
+    let Some([(behind, _), (ahead, _)]) = skewed_fleet(3_600, true) else {
+        return Ok(());
+    };
+    let client = password_client(&behind)?;
+    let lifetime = std::time::Duration::from_mins(10);
+    behind.update_client(
+        &client,
+        &grantdb::ClientUpdate {
+            lifetimes: Some(grantdb::LifetimeOverrides::default().access(lifetime)),
+            ..grantdb::ClientUpdate::default()
+        },
+    )?;
+    let database_now = grantdb::SystemClock.now();
+    for node in [&behind, &ahead] {
+        let tokens = node.issue_for_subject(&client, "bob", None)?;
+        assert!(
+            tokens.created_at.abs_diff(database_now) <= 5,
+            "stamped with the database's time"
+        );
+        for reader in [&behind, &ahead] {
+            assert!(reader.validate(tokens.access_token.expose()).is_ok());
+            assert!(reader.introspect(tokens.access_token.expose())?.active);
+            assert!(matches!(
+                reader.refresh_state(refresh_of(&tokens))?,
+                grantdb::RefreshState::Active(_)
+            ));
+        }
+    }
+    Ok(())
+}

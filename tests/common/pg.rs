@@ -66,14 +66,25 @@ pub fn backend(allow_generated_key: bool) -> Option<PostgresBackend> {
     Some(connect(url, &schema, allow_generated_key))
 }
 
-/// A backend on `schema` of the test server (for several nodes on one store).
+/// A backend on `schema` of the test server (for several nodes on one store),
+/// whose time is the store's configured clock: the tests drive it by hand.
 pub fn connect(url: &str, schema: &str, allow_generated_key: bool) -> PostgresBackend {
+    connect_with(url, schema, allow_generated_key, false)
+}
+
+/// A backend on `schema` taking its time from the database server when
+/// `database_clock` (the production default).
+pub fn connect_with(
+    url: &str,
+    schema: &str,
+    allow_generated_key: bool,
+    database_clock: bool,
+) -> PostgresBackend {
     let options = PostgresOptions::new(url)
         .schema(schema)
         .pool_size(8)
         .allow_generated_key(allow_generated_key)
-        // The tests drive time with a manual clock.
-        .database_clock(false);
+        .database_clock(database_clock);
     PostgresBackend::connect(&options).expect("connect to the test PostgreSQL server")
 }
 
