@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, InputError, Result};
 use crate::keys::{self, ExpiryKind};
-use crate::kv::redb::{Location, RedbBackend};
+use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
@@ -47,6 +47,9 @@ pub struct StoreStats {
     /// back (or a restart came up with an earlier clock): the store's time
     /// stands still until the clock catches up.
     pub clock_time: u64,
+    /// The disk ran full and its room is not back: operations that grow the
+    /// database are refused; purge and revocation work.
+    pub low_on_space: bool,
 }
 
 fn count(kv: &impl KvRead, table: Table) -> Result<u64> {
@@ -210,11 +213,12 @@ pub fn import(
     config: &Config,
     entries: impl IntoIterator<Item = Result<ExportEntry>>,
 ) -> Result<u64> {
-    let backend = RedbBackend::open(
-        Location::File(path.as_ref()),
-        config.cache_bytes,
-        config.check_file_on_open,
-    )?;
+    let backend = RedbBackend::open(Settings {
+        location: Location::File(path.as_ref()),
+        cache_bytes: config.cache_bytes,
+        check_integrity: config.check_file_on_open,
+        reserve: None,
+    })?;
     if backend.is_foreign()? {
         return Err(Error::NotAGrantdbDatabase);
     }

@@ -22,11 +22,13 @@ pub enum Durability {
     #[default]
     Durable,
     /// Operations are committed without fsync (redb `Durability::None`) and made
-    /// durable in groups: at least every `fast_flush_interval` while writes
-    /// continue, on [`Store::flush`](crate::Store::flush), and on a clean close.
-    /// A crash or power loss rolls the database back to the last durable
-    /// commit: the most recent operations may be lost, but never half of one,
-    /// and the file is never damaged.
+    /// durable in groups by a background thread, at least every
+    /// `fast_flush_interval` (default 1 s) whether or not writes go on, on
+    /// [`Store::flush`](crate::Store::flush), and on a clean close. A crash or
+    /// power loss loses at most the operations acknowledged in the last
+    /// interval (all of each, never half of one), and the file is never
+    /// damaged. If a flush fails (a full disk), later operations are committed
+    /// durably, so that they fail rather than being acknowledged and lost.
     Fast,
 }
 
@@ -42,13 +44,14 @@ pub struct Config {
     pub(crate) consumed_retention: Option<u64>,
     pub(crate) prefixes: TokenPrefixes,
     pub(crate) durability: Durability,
-    pub(crate) fast_flush_interval: u64,
+    pub(crate) fast_flush_interval: Duration,
     pub(crate) hashing_key: Option<HashingKey>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cache_bytes: usize,
     pub(crate) purge_batch: usize,
     pub(crate) require_pkce_for_public: bool,
     pub(crate) check_file_on_open: bool,
+    pub(crate) disk_reserve: u64,
 }
 
 impl Default for Config {
@@ -63,13 +66,14 @@ impl Default for Config {
             consumed_retention: Some(30 * 86_400),
             prefixes: TokenPrefixes::default(),
             durability: Durability::Durable,
-            fast_flush_interval: 1,
+            fast_flush_interval: Duration::from_secs(1),
             hashing_key: None,
             clock: Arc::new(SystemClock),
             cache_bytes: 64 * 1024 * 1024,
             purge_batch: 2_000,
             require_pkce_for_public: true,
             check_file_on_open: true,
+            disk_reserve: 8 << 20,
         }
     }
 }
@@ -86,12 +90,14 @@ impl fmt::Debug for Config {
             .field("consumed_retention", &self.consumed_retention)
             .field("prefixes", &self.prefixes)
             .field("durability", &self.durability)
+            .field("fast_flush_interval", &self.fast_flush_interval)
             .field(
                 "hashing_key",
                 &self.hashing_key.as_ref().map(|_| "<host supplied>"),
             )
             .field("cache_bytes", &self.cache_bytes)
             .field("purge_batch", &self.purge_batch)
+            .field("disk_reserve", &self.disk_reserve)
             .finish_non_exhaustive()
     }
 }
@@ -203,10 +209,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// In [`Durability::Fast`] mode, the longest stretch of writes without a
-    /// durable commit (default 1 s).
+    /// In [`Durability::Fast`] mode, the longest an acknowledged operation
+    /// waits to become durable (default 1 s; at least 1 ms).
     pub fn fast_flush_interval(mut self, interval: Duration) -> ConfigBuilder {
-        self.config.fast_flush_interval = interval.as_secs();
+        self.config.fast_flush_interval = interval;
         self
     }
 
@@ -252,6 +258,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// Bytes of disk space an embedded store holds back in a file beside the
+    /// database (`<database>.reserve`) for the way out of a full disk (default
+    /// 8 MiB; 0: none). When the disk fills, the store frees the reserve so
+    /// that purge and revocation can still commit, and refuses operations that
+    /// grow the database until the reserve can be written again (see
+    /// `docs/design.md`, "Failures").
+    pub fn disk_reserve(mut self, bytes: u64) -> ConfigBuilder {
+        self.config.disk_reserve = bytes;
+        self
+    }
+
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<Config> {
         let config = self.config;
@@ -265,6 +282,11 @@ impl ConfigBuilder {
             overrides.check()?;
         }
         config.prefixes.check()?;
+        if config.fast_flush_interval < Duration::from_millis(1) {
+            return Err(Error::InvalidConfig {
+                reason: "the fast flush interval must be at least 1 ms",
+            });
+        }
         if config.purge_batch == 0 {
             return Err(Error::InvalidConfig {
                 reason: "the purge batch size must be at least 1",

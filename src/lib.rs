@@ -46,6 +46,7 @@ mod clock;
 mod commit;
 mod config;
 mod error;
+mod flusher;
 mod grant;
 mod ids;
 mod keys;

@@ -1,11 +1,12 @@
 //! The [`Store`] handle: opens the database, runs every operation in one
 //! transaction (R19), and is the crate's public API.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
 use crate::admin::{ExportEntry, ExportSummary, StoreStats};
@@ -14,10 +15,11 @@ use crate::clock::Timekeeper;
 use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
+use crate::flusher::Flusher;
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::kv::overlay::Overlay;
-use crate::kv::redb::{Location, RedbBackend, SpaceStats};
+use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
 use crate::ops::{self, Ctx};
@@ -62,33 +64,87 @@ struct Inner<B: Backend> {
     minter: Minter,
     /// The store's time: never runs backwards (see `docs/design.md`, "Time").
     time: Timekeeper,
-    /// When the last durable commit happened, for [`Durability::Fast`].
-    last_durable: Mutex<Instant>,
+    /// [`Durability::Fast`]: lazy commits not yet made durable.
+    unflushed: AtomicBool,
+    /// [`Durability::Fast`]: the last background flush failed, so commits are
+    /// made durable one by one until one succeeds.
+    flush_failed: AtomicBool,
+    /// [`Durability::Fast`]: the background flush thread.
+    flusher: OnceLock<Flusher>,
     commits: GroupCommit<B>,
 }
 
+impl<B: Backend> Inner<B> {
+    /// Makes the lazy commits durable, if there are any.
+    fn flush_unflushed(&self) -> Result<()> {
+        if !self.unflushed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let flushed = self
+            .backend
+            .write(CommitMode::Durable, |_| Ok(((), TxEnd::Commit)));
+        // Until a flush succeeds, nothing more is acknowledged lazily.
+        self.flush_failed.store(flushed.is_err(), Ordering::SeqCst);
+        if flushed.is_err() {
+            self.unflushed.store(true, Ordering::SeqCst);
+        }
+        flushed
+    }
+}
+
 impl Store<RedbBackend> {
-    /// Opens the database file at `path`, creating it if it does not exist.
+    /// Opens the database file at `path`, creating it if it does not exist
+    /// (readable and writable by its owner only, on Unix: with a generated
+    /// hashing key, the file holds the key). A reserve of disk space is kept
+    /// beside it (see [`ConfigBuilder::disk_reserve`](crate::ConfigBuilder::disk_reserve)).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
-        Store::open_redb(Location::File(path.as_ref()), config)
+        let path = path.as_ref();
+        let reserve = (config.disk_reserve > 0).then(|| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".reserve");
+            (name.into(), config.disk_reserve)
+        });
+        Store::open_redb(Location::File(path), reserve, config)
     }
 
     /// A store that lives in memory only, for tests and examples.
     pub fn in_memory(config: Config) -> Result<Store> {
-        Store::open_redb(Location::Memory, config)
+        Store::open_redb(Location::Memory, None, config)
     }
 
-    fn open_redb(location: Location<'_>, config: Config) -> Result<Store> {
+    /// Opens a store on storage of the host's choosing: `open` returns a redb
+    /// [`StorageBackend`](redb::StorageBackend) (an encrypting layer, a test
+    /// double that injects I/O errors, ...). It is called again to reopen the
+    /// database after an I/O error. `reserve`: a file for the disk reserve,
+    /// and its size in bytes.
+    pub fn open_on_storage<S: redb::StorageBackend>(
+        open: impl Fn() -> std::io::Result<S> + Send + Sync + 'static,
+        reserve: Option<(std::path::PathBuf, u64)>,
+        config: Config,
+    ) -> Result<Store> {
+        let open = move || open().map(|storage| Box::new(storage) as Box<dyn redb::StorageBackend>);
+        Store::open_redb(Location::Storage(Box::new(open)), reserve, config)
+    }
+
+    fn open_redb(
+        location: Location<'_>,
+        reserve: Option<(std::path::PathBuf, u64)>,
+        config: Config,
+    ) -> Result<Store> {
         // redb may panic on a file damaged outside redb; report it as an error.
-        let opened = std::panic::catch_unwind(|| {
-            let backend =
-                RedbBackend::open(location, config.cache_bytes, config.check_file_on_open)?;
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let backend = RedbBackend::open(Settings {
+                location,
+                cache_bytes: config.cache_bytes,
+                check_integrity: config.check_file_on_open,
+                reserve,
+            })?;
             if backend.is_foreign()? {
                 return Err(Error::NotAGrantdbDatabase);
             }
             backend.create_tables()?;
             Ok(backend)
-        })
+        }))
         .unwrap_or(Err(Error::NotAGrantdbDatabase))?;
         Store::with_backend(opened, config)
     }
@@ -120,16 +176,31 @@ impl<B: Backend> Store<B> {
             opened.high_water,
             backend.records_time_high_water(),
         );
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 backend,
                 config,
                 minter,
                 time,
-                last_durable: Mutex::new(Instant::now()),
+                unflushed: AtomicBool::new(false),
+                flush_failed: AtomicBool::new(false),
+                flusher: OnceLock::new(),
                 commits: GroupCommit::default(),
             }),
-        })
+        };
+        if store.inner.config.durability == Durability::Fast {
+            let weak = Arc::downgrade(&store.inner);
+            let flusher = Flusher::start(store.inner.config.fast_flush_interval, move || {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                // A failure is remembered (`flush_failed`) and retried next tick.
+                let _ = inner.flush_unflushed();
+                true
+            });
+            let _ = store.inner.flusher.set(flusher);
+        }
+        Ok(store)
     }
 
     /// The configuration the store runs with.
@@ -159,34 +230,36 @@ impl<B: Backend> Store<B> {
     }
 
     fn commit_mode(&self) -> CommitMode {
-        match self.inner.config.durability {
+        let inner = &self.inner;
+        match inner.config.durability {
             Durability::Durable => CommitMode::Durable,
+            Durability::Fast if inner.flush_failed.load(Ordering::SeqCst) => CommitMode::Durable,
             Durability::Fast => {
-                let mut last = self.inner.last_durable.lock();
-                let interval =
-                    std::time::Duration::from_secs(self.inner.config.fast_flush_interval);
-                if last.elapsed() >= interval {
-                    *last = Instant::now();
-                    CommitMode::Durable
-                } else {
-                    CommitMode::Lazy
-                }
+                // Set before the commit: the flush thread may find nothing
+                // new (an aborted batch), never miss a commit.
+                inner.unflushed.store(true, Ordering::SeqCst);
+                CommitMode::Lazy
             }
         }
     }
 
     /// Runs one rule in a write transaction, through group commit: it may
     /// share the transaction (and its fsync) with concurrent writers unless
-    /// `exclusive`. Its writes are kept on success and on the errors whose
-    /// answer is a revocation (R05, R08); any other error drops them, so a
-    /// failed check changes nothing (R19).
-    fn write<T, F>(&self, exclusive: bool, op: F) -> Result<T>
+    /// its kind says otherwise. Its writes are kept on success and on the
+    /// errors whose answer is a revocation (R05, R08); any other error drops
+    /// them, so a failed check changes nothing (R19). After a full disk, an
+    /// operation that grows the database is refused until there is room
+    /// again; revocation and purge go on (see `docs/design.md`, "Failures").
+    fn write<T, F>(&self, kind: WriteKind, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T>
             + Send
             + 'static,
     {
+        if kind == WriteKind::Grows && !self.inner.backend.may_grow() {
+            return Err(Error::DiskFull);
+        }
         let ctx = |now| self.ctx_at(now);
         let mode = || self.commit_mode();
         let runner = Runner {
@@ -195,6 +268,7 @@ impl<B: Backend> Store<B> {
             ctx: &ctx,
             mode: &mode,
         };
+        let exclusive = kind == WriteKind::FreesAlone;
         self.inner.commits.submit(&runner, exclusive, op)
     }
 
@@ -212,7 +286,7 @@ impl<B: Backend> Store<B> {
     /// this once; only its hash is stored (R01).
     pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
         let client = client.clone();
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::clients::register(kv, ctx, &client)
         })
     }
@@ -230,7 +304,7 @@ impl<B: Backend> Store<B> {
     /// Issues a new client secret; the old one fails from now on (R03).
     pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
         let client_id = *client_id;
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::clients::rotate_secret(kv, ctx, &client_id)
         })
     }
@@ -238,7 +312,7 @@ impl<B: Backend> Store<B> {
     /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
     pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
         let (client_id, update) = (*client_id, update.clone());
-        self.write(false, move |kv, _| {
+        self.write(WriteKind::Grows, move |kv, _| {
             ops::clients::update(kv, &client_id, &update)
         })
     }
@@ -248,7 +322,9 @@ impl<B: Backend> Store<B> {
     /// such client.
     pub fn delete_client(&self, client_id: &ClientId) -> Result<Option<BulkRevocation>> {
         let client_id = *client_id;
-        self.write(true, move |kv, _| ops::clients::delete(kv, &client_id))
+        self.write(WriteKind::FreesAlone, move |kv, _| {
+            ops::clients::delete(kv, &client_id)
+        })
     }
 
     /// Reads a client.
@@ -266,7 +342,9 @@ impl<B: Backend> Store<B> {
     /// Issues an authorization code for a request the user approved (R04).
     pub fn issue_code(&self, request: &AuthorizationRequest) -> Result<IssuedCode> {
         let request = request.clone();
-        self.write(false, move |kv, ctx| ops::codes::issue(kv, ctx, &request))
+        self.write(WriteKind::Grows, move |kv, ctx| {
+            ops::codes::issue(kv, ctx, &request)
+        })
     }
 
     /// Exchanges a code for tokens (R04, R06). A second exchange of the same
@@ -274,7 +352,7 @@ impl<B: Backend> Store<B> {
     /// from it (R05).
     pub fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<TokenResponse> {
         let owned = OwnedExchange::from(exchange);
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::codes::exchange(kv, ctx, &owned.borrow())
         })
     }
@@ -290,7 +368,7 @@ impl<B: Backend> Store<B> {
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
         let (client_id, subject, scope) = (*client_id, subject.to_owned(), scope.cloned());
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope.as_ref())
         })
     }
@@ -303,7 +381,7 @@ impl<B: Backend> Store<B> {
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
         let (client_id, scope) = (*client_id, scope.cloned());
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope.as_ref())
         })
     }
@@ -320,7 +398,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<TokenResponse> {
         let presented = Zeroizing::new(refresh_token.to_owned());
         let (client_id, scope) = (*client_id, scope.cloned());
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::tokens::refresh(kv, ctx, &presented, &client_id, scope.as_ref())
         })
     }
@@ -332,7 +410,7 @@ impl<B: Backend> Store<B> {
     pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
         let client_id = *client_id;
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Frees, move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, Some(&client_id))
         })
     }
@@ -342,14 +420,16 @@ impl<B: Backend> Store<B> {
     pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let subject = subject.to_owned();
-        self.write(true, move |kv, _| ops::revoke::revoke_subject(kv, &subject))
+        self.write(WriteKind::FreesAlone, move |kv, _| {
+            ops::revoke::revoke_subject(kv, &subject)
+        })
     }
 
     /// Revokes every grant and pending code of a client and forgets the
     /// consents given to it (R12, R17). The client stays registered.
     pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
         let client_id = *client_id;
-        self.write(true, move |kv, _| {
+        self.write(WriteKind::FreesAlone, move |kv, _| {
             ops::revoke::revoke_client(kv, &client_id)
         })
     }
@@ -363,7 +443,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let (subject, client_id) = (subject.to_owned(), *client_id);
-        self.write(true, move |kv, _| {
+        self.write(WriteKind::FreesAlone, move |kv, _| {
             ops::revoke::revoke_subject_at_client(kv, &subject, &client_id)
         })
     }
@@ -413,7 +493,9 @@ impl<B: Backend> Store<B> {
     /// report says whether entries are left.
     pub fn purge_expired_batch(&self, limit: usize) -> Result<PurgeReport> {
         let limit = limit.max(1);
-        self.write(true, move |kv, ctx| ops::purge::purge_batch(kv, ctx, limit))
+        self.write(WriteKind::FreesAlone, move |kv, ctx| {
+            ops::purge::purge_batch(kv, ctx, limit)
+        })
     }
 
     // ----- listing and consent (R15, R17) -----
@@ -445,7 +527,7 @@ impl<B: Backend> Store<B> {
         scope: &Scope,
     ) -> Result<Consent> {
         let (subject, client_id, scope) = (subject.to_owned(), *client_id, scope.clone());
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Grows, move |kv, ctx| {
             ops::consent::record_consent(kv, ctx, &subject, &client_id, &scope)
         })
     }
@@ -488,7 +570,7 @@ impl<B: Backend> Store<B> {
     /// an access token alone (R09), a refresh token with its grant (R10).
     pub fn revoke_token_as_operator(&self, token: &str) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
-        self.write(false, move |kv, ctx| {
+        self.write(WriteKind::Frees, move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, None)
         })
     }
@@ -498,6 +580,7 @@ impl<B: Backend> Store<B> {
     pub fn stats(&self) -> Result<StoreStats> {
         let mut stats = self.read(|kv, ctx| crate::admin::stats(kv, ctx.now))?;
         stats.store_time = self.now();
+        stats.low_on_space = !self.inner.backend.may_grow();
         stats.clock_time = self.inner.time.clock_reading();
         Ok(stats)
     }
@@ -533,11 +616,21 @@ impl<B: Backend> Store<B> {
     /// Makes every committed operation durable now (useful in
     /// [`Durability::Fast`] mode; a no-op cost in durable mode).
     pub fn flush(&self) -> Result<()> {
-        *self.inner.last_durable.lock() = Instant::now();
-        self.inner
-            .backend
-            .write(CommitMode::Durable, |_| Ok(((), TxEnd::Commit)))
+        self.inner.unflushed.store(true, Ordering::SeqCst);
+        self.inner.flush_unflushed()
     }
+}
+
+/// What a write does to the database's size, and how it is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    /// May grow the database; shares a transaction with concurrent writers.
+    Grows,
+    /// Frees space (a revocation); shares a transaction.
+    Frees,
+    /// Frees space and may write a great deal (bulk revocation, purge,
+    /// client deletion): a transaction of its own.
+    FreesAlone,
 }
 
 /// A [`CodeExchange`] with owned strings, so that it can travel to the

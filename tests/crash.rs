@@ -7,6 +7,12 @@
 //! 50 kill cycles by default; `GRANTDB_CRASH_CYCLES` sets another count. This
 //! file has its own `main` (`harness = false`): run with an environment
 //! variable set, it is the child.
+//!
+//! Then the same in `Durability::Fast` with a 200 ms flush interval: the child
+//! announces when it goes idle (600 ms without a write), and the parent kills
+//! it 400 ms into the idle stretch. The background flush must have made every
+//! operation acknowledged before it durable (8 cycles;
+//! `GRANTDB_CRASH_FAST_CYCLES` sets another count).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -16,22 +22,45 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use grantdb::{AuthorizationRequest, ClientId, CodeExchange, Config, GrantType, NewClient, Store};
+use grantdb::{
+    AuthorizationRequest, ClientId, CodeExchange, Config, Durability, GrantType, NewClient, Store,
+};
 use rand::RngExt as _;
 
 const CHILD_DB: &str = "GRANTDB_CRASH_CHILD_DB";
 const CHILD_CLIENT: &str = "GRANTDB_CRASH_CHILD_CLIENT";
+const CHILD_FAST: &str = "GRANTDB_CRASH_CHILD_FAST";
+
+/// The flush interval of the child in fast mode.
+const FAST_FLUSH: Duration = Duration::from_millis(200);
+/// How long the fast child stays idle, and when into it the parent kills it.
+const IDLE: Duration = Duration::from_millis(600);
+const KILL_INTO_IDLE: Duration = Duration::from_millis(400);
 
 fn main() {
     match (std::env::var_os(CHILD_DB), std::env::var(CHILD_CLIENT)) {
-        (Some(path), Ok(client)) => child(Path::new(&path), client.parse().expect("client id")),
+        (Some(path), Ok(client)) => child(
+            Path::new(&path),
+            client.parse().expect("client id"),
+            std::env::var_os(CHILD_FAST).is_some(),
+        ),
         _ => parent(),
     }
 }
 
-/// The child: durable operations until killed, one line per step, flushed.
-fn child(path: &Path, client: ClientId) {
-    let store = Store::open(path, Config::default()).expect("child opens the store");
+/// The child: operations until killed, one line per step, flushed. In fast
+/// mode it goes idle now and then, and says so.
+fn child(path: &Path, client: ClientId, fast: bool) {
+    let config = if fast {
+        Config::builder()
+            .durability(Durability::Fast)
+            .fast_flush_interval(FAST_FLUSH)
+            .build()
+            .expect("config")
+    } else {
+        Config::default()
+    };
+    let store = Store::open(path, config).expect("child opens the store");
     let mut out = std::io::stdout().lock();
     let mut say = |line: String| {
         writeln!(out, "{line}").expect("write");
@@ -80,6 +109,10 @@ fn child(path: &Path, client: ClientId) {
             say("begin purge".into());
             store.purge_expired().unwrap();
             say("purged".into());
+        }
+        if fast && rng.random_bool(0.3) {
+            say("idle".into());
+            std::thread::sleep(IDLE);
         }
     }
 }
@@ -167,11 +200,29 @@ fn observe(store: &Store, refresh: &str, access: &str) -> State {
     }
 }
 
-fn parent() {
-    let cycles: usize = std::env::var("GRANTDB_CRASH_CYCLES")
+fn cycles(variable: &str, default: usize) -> usize {
+    std::env::var(variable)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(default)
+}
+
+fn parent() {
+    let durable = cycles("GRANTDB_CRASH_CYCLES", 50);
+    let acknowledged = kill_cycles(durable, false);
+    println!(
+        "crash test: {durable} kill cycles, {acknowledged} acknowledged operations checked, 0 lost"
+    );
+    let fast = cycles("GRANTDB_CRASH_FAST_CYCLES", 8);
+    let acknowledged = kill_cycles(fast, true);
+    println!(
+        "crash test, Durability::Fast killed while idle: {fast} kill cycles, {acknowledged} acknowledged operations checked, 0 lost"
+    );
+}
+
+/// Runs `cycles` child processes on one database, SIGKILLs each, and checks
+/// every acknowledged effect after reopening; returns how many were checked.
+fn kill_cycles(cycles: usize, fast: bool) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
     let client = {
@@ -194,23 +245,31 @@ fn parent() {
     let mut rng = rand::rng();
     let mut acknowledged = 0;
     for cycle in 0..cycles {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .env(CHILD_DB, &path)
             .env(CHILD_CLIENT, client.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if fast {
+            command.env(CHILD_FAST, "1");
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let kill_after = rng.random_range(1..80);
         let mut seen = Vec::new();
         for line in lines.by_ref() {
             seen.push(line.unwrap());
-            if seen.len() >= kill_after {
+            // In fast mode, only once it has gone idle.
+            if seen.len() >= kill_after && (!fast || seen.last().is_some_and(|l| l == "idle")) {
                 break;
             }
         }
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..3_000)));
+        if fast {
+            std::thread::sleep(KILL_INTO_IDLE);
+        } else {
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..3_000)));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // Whatever the child wrote before dying was acknowledged after its commit.
@@ -222,7 +281,10 @@ fn parent() {
         for line in &seen {
             model.apply(line);
         }
-        acknowledged += seen.iter().filter(|l| !l.starts_with("begin")).count();
+        acknowledged += seen
+            .iter()
+            .filter(|l| !l.starts_with("begin") && *l != "idle")
+            .count();
 
         let store = Store::open(&path, Config::default())
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopening after SIGKILL failed: {e}"));
@@ -254,7 +316,5 @@ fn parent() {
         }
         drop(store);
     }
-    println!(
-        "crash test: {cycles} kill cycles, {acknowledged} acknowledged operations checked, 0 lost"
-    );
+    acknowledged
 }

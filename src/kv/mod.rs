@@ -17,6 +17,7 @@ pub mod overlay;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod redb;
+mod reserve;
 
 /// Every table grantdb keeps. The on-disk layout of each is tabled in
 /// `docs/design.md`; key encodings live in `src/keys.rs`.
@@ -312,6 +313,14 @@ pub trait Backend: Send + Sync + 'static {
     /// `docs/design.md`, "Time"). An embedded database does; a shared one,
     /// whose nodes take the database server's clock, does not.
     fn records_time_high_water(&self) -> bool {
+        true
+    }
+
+    /// Whether operations that grow the database may run. After a full disk
+    /// an embedded store keeps the space it freed (its reserve) for the
+    /// operations that free space, until the disk has room again (see
+    /// `docs/design.md`, "Failures").
+    fn may_grow(&self) -> bool {
         true
     }
 

@@ -2,18 +2,18 @@
 //! byte values. This is the only module that names redb types.
 
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ops::{Bound, ControlFlow};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::RwLock;
-use std::ops::ControlFlow;
-use std::path::Path;
-
+use parking_lot::{Mutex, RwLock};
 use redb::{
-    Database, DatabaseError, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError,
+    BackendError, Database, DatabaseError, ReadOnlyTable, ReadableDatabase, ReadableTable,
+    StorageBackend, TableDefinition, TableError,
 };
 
+use super::reserve::Reserve;
 use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, Result};
 
@@ -44,14 +44,31 @@ fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
 /// caller hears back, so a read that starts after a write returned sees it
 /// (a revoked token never validates once `revoke` has returned), and a
 /// validation costs one lookup, not a transaction begin.
+///
+/// After an I/O error (a full disk, a failing device) redb refuses every
+/// later operation until the database is reopened; the backend reopens it by
+/// itself, under the write lock, before the next operation (see
+/// `docs/design.md`, "Failures").
 pub struct RedbBackend {
-    db: Database,
-    path: Option<std::path::PathBuf>,
+    /// `None` only while being reopened, or if reopening failed.
+    db: RwLock<Option<Database>>,
+    /// Opens the database again; `None` for an in-memory one.
+    reopen: Option<Opener>,
+    path: Option<PathBuf>,
     /// Sequence number of the last committed write transaction.
     commits: AtomicU64,
-    /// `None` until the first read, and while compacting.
+    /// `None` until the first read, while compacting, and after an I/O error.
     snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// Serialises write transactions with reopening.
+    writer: Mutex<()>,
+    /// An I/O error happened: reopen before the next operation.
+    broken: AtomicBool,
+    /// Space held back for the way out of a full disk.
+    reserve: Option<Reserve>,
 }
+
+/// Opens the redb database (again).
+type Opener = Box<dyn Fn() -> Result<Database> + Send + Sync>;
 
 /// A read transaction as of commit `seq`, shared by concurrent readers.
 struct Snapshot {
@@ -88,40 +105,123 @@ impl std::fmt::Debug for RedbBackend {
 }
 
 /// Where a [`RedbBackend`] keeps its data.
-#[derive(Debug, Clone, Copy)]
 pub(crate) enum Location<'a> {
+    /// A file, created readable by its owner only.
     File(&'a Path),
+    /// Memory only.
     Memory,
+    /// Storage of the host's choosing, opened (and reopened after an I/O
+    /// error) by the function given.
+    Storage(Box<dyn Fn() -> std::io::Result<Box<dyn StorageBackend>> + Send + Sync>),
+}
+
+/// How a [`RedbBackend`] is opened.
+pub(crate) struct Settings<'a> {
+    pub location: Location<'a>,
+    pub cache_bytes: usize,
+    pub check_integrity: bool,
+    /// A reserve file and its size (see [`Reserve`]).
+    pub reserve: Option<(PathBuf, u64)>,
 }
 
 impl RedbBackend {
-    /// Opens (or creates) the database and makes sure every table exists.
-    pub(crate) fn open(
-        location: Location<'_>,
-        cache_bytes: usize,
-        check_integrity: bool,
-    ) -> Result<RedbBackend> {
-        let mut builder = Database::builder();
-        builder.set_cache_size(cache_bytes);
-        // Without this, redb trusts a file that was closed cleanly and may
-        // panic on damage done outside it; with it, every page checksum is
-        // verified at open and damage is an error.
-        builder.set_check_integrity_on_open(check_integrity);
-        let db = match location {
-            Location::File(path) => builder.create(path),
-            Location::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new()),
-        }
-        .map_err(database_error)?;
-        let path = match location {
+    /// Opens (or creates) the database.
+    pub(crate) fn open(settings: Settings<'_>) -> Result<RedbBackend> {
+        let (cache_bytes, check_integrity) = (settings.cache_bytes, settings.check_integrity);
+        let builder = move || {
+            let mut builder = Database::builder();
+            builder.set_cache_size(cache_bytes);
+            // Without this, redb trusts a file that was closed cleanly and may
+            // panic on damage done outside it; with it, every page checksum is
+            // verified at open and damage is an error.
+            builder.set_check_integrity_on_open(check_integrity);
+            builder
+        };
+        let path = match &settings.location {
             Location::File(path) => Some(path.to_path_buf()),
+            Location::Memory | Location::Storage(_) => None,
+        };
+        let reopen: Option<Opener> = match settings.location {
             Location::Memory => None,
+            Location::File(path) => {
+                let path = path.to_path_buf();
+                Some(Box::new(move || {
+                    let file = open_private(&path).map_err(Error::io)?;
+                    let backend = redb::backends::FileBackend::new(file).map_err(database_error)?;
+                    builder()
+                        .create_with_backend(backend)
+                        .map_err(database_error)
+                }))
+            }
+            Location::Storage(open) => Some(Box::new(move || {
+                let storage = open().map_err(Error::io)?;
+                builder()
+                    .create_with_backend(BoxedStorage(storage))
+                    .map_err(database_error)
+            })),
+        };
+        let db = match &reopen {
+            Some(open) => open()?,
+            None => builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(database_error)?,
         };
         Ok(RedbBackend {
-            db,
+            db: RwLock::new(Some(db)),
+            reopen,
             path,
             commits: AtomicU64::new(0),
             snapshot: RwLock::new(None),
+            writer: Mutex::new(()),
+            broken: AtomicBool::new(false),
+            reserve: settings
+                .reserve
+                .map(|(path, bytes)| Reserve::new(path, bytes)),
         })
+    }
+
+    /// Runs `f` on the open database.
+    fn with_db<R>(&self, f: impl FnOnce(&Database) -> Result<R>) -> Result<R> {
+        match self.db.read().as_ref() {
+            Some(db) => f(db),
+            None => Err(Error::Io {
+                kind: std::io::ErrorKind::Other,
+                source: "the database could not be reopened after an I/O error".into(),
+            }),
+        }
+    }
+
+    /// After an I/O error: closes the database and opens it again, so that
+    /// the next operation finds it usable (redb refuses every operation after
+    /// an I/O error until then). Needs the write lock (`writer`) held.
+    fn reopen_if_broken(&self) -> Result<()> {
+        let Some(open) = &self.reopen else {
+            return Ok(());
+        };
+        if !self.broken.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        *self.snapshot.write() = None;
+        let mut db = self.db.write();
+        // The old handle must be closed first: it holds the file's lock.
+        drop(db.take());
+        *db = Some(open()?);
+        self.broken.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Notes an error met by an operation: an I/O error means a reopen, and a
+    /// full disk releases the reserve.
+    fn note_failure(&self, error: &Error) {
+        if matches!(error, Error::DiskFull | Error::Io { .. }) {
+            self.broken.store(true, Ordering::SeqCst);
+            *self.snapshot.write() = None;
+        }
+        if matches!(error, Error::DiskFull)
+            && let Some(reserve) = &self.reserve
+        {
+            reserve.release();
+        }
     }
 
     /// Publishes a snapshot taken after commit `seq` has completed, unless one
@@ -129,7 +229,7 @@ impl RedbBackend {
     /// published with the same number may predate the commit, so it is
     /// replaced.)
     fn publish_after_commit(&self, seq: u64) -> Result<()> {
-        let read = RedbRead::begin(&self.db)?;
+        let read = self.with_db(RedbRead::begin)?;
         let mut current = self.snapshot.write();
         if current.as_ref().is_none_or(|current| current.seq <= seq) {
             *current = Some(Arc::new(Snapshot { seq, read }));
@@ -137,15 +237,20 @@ impl RedbBackend {
         Ok(())
     }
 
-    /// The published snapshot, taking one if none is.
+    /// The published snapshot, taking one if none is (reopening the database
+    /// first if an I/O error left it unusable).
     fn snapshot(&self) -> Result<Arc<Snapshot>> {
         if let Some(snapshot) = self.snapshot.read().as_ref() {
             return Ok(Arc::clone(snapshot));
         }
+        if self.broken.load(Ordering::SeqCst) {
+            let _writer = self.writer.lock();
+            self.reopen_if_broken()?;
+        }
         let seq = self.commits.load(Ordering::SeqCst);
         let fresh = Arc::new(Snapshot {
             seq,
-            read: RedbRead::begin(&self.db)?,
+            read: self.with_db(RedbRead::begin)?,
         });
         let mut current = self.snapshot.write();
         Ok(Arc::clone(current.get_or_insert(fresh)))
@@ -153,12 +258,15 @@ impl RedbBackend {
 
     /// How the file's space is used.
     pub fn space(&self) -> Result<SpaceStats> {
-        let txn = self.db.begin_write().map_err(engine_error)?;
-        let stats = txn.stats().map_err(engine_error)?;
-        txn.abort().map_err(engine_error)?;
+        let stats = self.with_db(|db| {
+            let txn = db.begin_write().map_err(engine_error)?;
+            let stats = txn.stats().map_err(engine_error)?;
+            txn.abort().map_err(engine_error)?;
+            Ok(stats)
+        })?;
         let page = stats.page_size() as u64;
         let file_bytes = match &self.path {
-            Some(path) => std::fs::metadata(path).map_err(engine_error)?.len(),
+            Some(path) => std::fs::metadata(path).map_err(Error::io)?.len(),
             None => 0,
         };
         Ok(SpaceStats {
@@ -174,35 +282,160 @@ impl RedbBackend {
     /// so the shared read snapshot is dropped first.
     pub(crate) fn compact(&mut self) -> Result<()> {
         *self.snapshot.get_mut() = None;
-        while self.db.compact().map_err(engine_error)? {}
-        Ok(())
+        let Some(db) = self.db.get_mut().as_mut() else {
+            return Ok(());
+        };
+        loop {
+            match db.compact() {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(error) => {
+                    let error = engine_error(error);
+                    self.note_failure(&error);
+                    return Err(error);
+                }
+            }
+        }
     }
 
     /// Whether the file holds tables that grantdb did not create, and no grantdb
     /// meta table: then another program wrote it.
     pub(crate) fn is_foreign(&self) -> Result<bool> {
-        let txn = self.db.begin_read().map_err(engine_error)?;
-        let mut has_meta = false;
-        let mut has_other = false;
-        for handle in txn.list_tables().map_err(engine_error)? {
-            let name = redb::TableHandle::name(&handle).to_owned();
-            if name == Table::Meta.name() {
-                has_meta = true;
-            } else if !Table::ALL.iter().any(|t| t.name() == name) {
-                has_other = true;
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(engine_error)?;
+            let mut has_meta = false;
+            let mut has_other = false;
+            for handle in txn.list_tables().map_err(engine_error)? {
+                let name = redb::TableHandle::name(&handle).to_owned();
+                if name == Table::Meta.name() {
+                    has_meta = true;
+                } else if !Table::ALL.iter().any(|t| t.name() == name) {
+                    has_other = true;
+                }
             }
-        }
-        Ok(has_other && !has_meta)
+            Ok(has_other && !has_meta)
+        })
     }
 
     /// Creates any missing grantdb table.
     pub(crate) fn create_tables(&self) -> Result<()> {
-        let txn = self.db.begin_write().map_err(engine_error)?;
-        for table in Table::ALL {
-            txn.open_table(definition(table)).map_err(table_error)?;
-        }
-        txn.commit().map_err(engine_error)
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(engine_error)?;
+            for table in Table::ALL {
+                txn.open_table(definition(table)).map_err(table_error)?;
+            }
+            txn.commit().map_err(engine_error)
+        })
     }
+
+    /// One write transaction on the open database.
+    fn write_once<R>(
+        &self,
+        mode: CommitMode,
+        f: impl FnOnce(&mut RedbWrite<'_>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let mut txn = self.with_db(|db| db.begin_write().map_err(engine_error))?;
+        if mode == CommitMode::Lazy {
+            txn.set_durability(redb::Durability::None)
+                .map_err(engine_error)?;
+        }
+        let (result, end) = {
+            let mut write = RedbWrite {
+                txn: &txn,
+                tables: Default::default(),
+            };
+            // On error the transaction is dropped here, which aborts it.
+            f(&mut write)?
+        };
+        match end {
+            TxEnd::Commit => {
+                // Write transactions are serialised, so this orders commits.
+                let seq = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+                txn.commit().map_err(engine_error)?;
+                self.publish_after_commit(seq)?;
+            }
+            TxEnd::Abort => txn.abort().map_err(engine_error)?,
+        }
+        Ok(result)
+    }
+}
+
+/// A boxed [`StorageBackend`] handed to redb, which wants a sized one.
+#[derive(Debug)]
+struct BoxedStorage(Box<dyn StorageBackend>);
+
+impl StorageBackend for BoxedStorage {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
+    }
+    fn try_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.0.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.0.try_lock_shared_range(start, end)
+    }
+    fn lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.0.lock_range(start, end)
+    }
+    fn lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.0.lock_shared_range(start, end)
+    }
+    fn unlock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.0.unlock_range(start, end)
+    }
+    fn query_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.0.query_lock_range(start, end)
+    }
+}
+
+/// Opens (or creates) a database file readable and writable by its owner
+/// only, whatever the umask (Unix): with a generated hashing key, the file
+/// holds the key.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// A redb error, typed: an I/O error by its kind (a full disk is
@@ -376,36 +609,28 @@ impl Backend for RedbBackend {
     type Write<'a> = RedbWrite<'a>;
 
     fn read<R>(&self, f: impl FnOnce(&RedbRead) -> Result<R>) -> Result<R> {
-        f(&self.snapshot()?.read)
+        let result = f(&self.snapshot()?.read);
+        if let Err(error) = &result {
+            self.note_failure(error);
+        }
+        result
     }
 
     fn write<R>(
         &self,
         mode: CommitMode,
-        mut f: impl FnMut(&mut RedbWrite<'_>) -> Result<(R, TxEnd)>,
+        f: impl FnMut(&mut RedbWrite<'_>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
-        let mut txn = self.db.begin_write().map_err(engine_error)?;
-        if mode == CommitMode::Lazy {
-            txn.set_durability(redb::Durability::None)
-                .map_err(engine_error)?;
+        let _writer = self.writer.lock();
+        self.reopen_if_broken()?;
+        let result = self.write_once(mode, f);
+        if let Err(error) = &result {
+            self.note_failure(error);
         }
-        let (result, end) = {
-            let mut write = RedbWrite {
-                txn: &txn,
-                tables: Default::default(),
-            };
-            // On error the transaction is dropped here, which aborts it.
-            f(&mut write)?
-        };
-        match end {
-            TxEnd::Commit => {
-                // Write transactions are serialised, so this orders commits.
-                let seq = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-                txn.commit().map_err(engine_error)?;
-                self.publish_after_commit(seq)?;
-            }
-            TxEnd::Abort => txn.abort().map_err(engine_error)?,
-        }
-        Ok(result)
+        result
+    }
+
+    fn may_grow(&self) -> bool {
+        self.reserve.as_ref().is_none_or(Reserve::restore)
     }
 }

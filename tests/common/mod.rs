@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod faulty;
 pub mod mem;
 
 /// Instantiates each generic test `fn name<B: Backend>(make: &impl Fn(ConfigBuilder)

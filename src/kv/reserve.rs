@@ -1,0 +1,139 @@
+//! Disk space held back for the way out of a full disk.
+//!
+//! A file of zeros beside the database (`<database>.reserve`, 8 MiB by
+//! default) holds real blocks of the file system. When a write fails because
+//! the disk is full, the store deletes it: the space it frees lets the
+//! operations that *free* space (purge, revocation, client deletion) commit,
+//! while operations that grow the database are refused with
+//! [`Error::DiskFull`](crate::Error::DiskFull) until the reserve can be
+//! written again, which the store tries by itself at most once a second.
+//! Revocation must keep working on a full disk: a leaked token would
+//! otherwise stay valid exactly when an operator is busiest.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// How often a released reserve is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// The reserve file of one database.
+#[derive(Debug)]
+pub(crate) struct Reserve {
+    path: PathBuf,
+    bytes: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The file is there, with all its blocks.
+    held: bool,
+    /// When writing it was last tried.
+    last_try: Option<Instant>,
+}
+
+impl Reserve {
+    /// The reserve at `path`, written now if it is missing (a full disk
+    /// leaves it released: the store then starts low on space).
+    pub(crate) fn new(path: PathBuf, bytes: u64) -> Reserve {
+        let held = is_whole(&path, bytes) || write_reserve(&path, bytes).is_ok();
+        Reserve {
+            path,
+            bytes,
+            state: Mutex::new(State {
+                held,
+                last_try: Some(Instant::now()),
+            }),
+        }
+    }
+
+    /// Gives the reserve's space back to the file system. Returns whether it
+    /// was held.
+    pub(crate) fn release(&self) -> bool {
+        let mut state = self.state.lock();
+        let was_held = std::mem::replace(&mut state.held, false);
+        // Gone already is as good as removed.
+        let _ = std::fs::remove_file(&self.path);
+        was_held
+    }
+
+    /// Whether the reserve is held, writing it again if it was released and
+    /// the last try is more than a second old: true means the disk has room
+    /// again.
+    pub(crate) fn restore(&self) -> bool {
+        let mut state = self.state.lock();
+        if state.held {
+            return true;
+        }
+        if state
+            .last_try
+            .is_some_and(|last| last.elapsed() < RETRY_EVERY)
+        {
+            return false;
+        }
+        state.last_try = Some(Instant::now());
+        state.held = write_reserve(&self.path, self.bytes).is_ok();
+        state.held
+    }
+}
+
+fn is_whole(path: &Path, bytes: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.len() == bytes)
+}
+
+/// Writes `bytes` zeros to `path` (blocks really allocated, not a sparse
+/// file), or leaves no file.
+fn write_reserve(path: &Path, bytes: u64) -> std::io::Result<()> {
+    let written = (|| {
+        let mut file = create_private(path)?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64);
+            file.write_all(&chunk[..n as usize])?;
+            left -= n;
+        }
+        file.sync_data()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Creates (or truncates) a file readable and writable by its owner only,
+/// whatever the umask (Unix).
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reserve_is_written_released_and_restored() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("db.reserve");
+        let reserve = Reserve::new(path.clone(), 3 << 20);
+        assert!(reserve.restore());
+        assert_eq!(
+            std::fs::metadata(&path).map(|m| m.len()).ok(),
+            Some(3 << 20)
+        );
+        assert!(reserve.release());
+        assert!(!path.exists());
+        assert!(!reserve.restore(), "not retried within a second");
+        std::thread::sleep(RETRY_EVERY);
+        assert!(reserve.restore());
+        assert!(path.exists());
+    }
+}
