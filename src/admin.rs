@@ -179,10 +179,10 @@ pub(crate) fn export(
     Ok(summary)
 }
 
-fn bad_entry(what: &'static str) -> Error {
-    Error::InvalidArgument {
-        what,
-        reason: InputError::BadStructure,
+fn bad_entry(what: &str) -> Error {
+    Error::BadBackup {
+        line: None,
+        reason: what.to_owned(),
     }
 }
 
@@ -192,20 +192,28 @@ fn decode_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
     let table = Table::ALL
         .into_iter()
         .find(|t| t.name() == entry.table)
-        .ok_or(bad_entry("export entry table"))?;
+        .ok_or_else(|| bad_entry("unknown table"))?;
     let key = URL_SAFE_NO_PAD
         .decode(&entry.key)
-        .map_err(|_| bad_entry("export entry key"))?;
+        .map_err(|_| bad_entry("the key is not base64url"))?;
     let value = URL_SAFE_NO_PAD
         .decode(&entry.value)
-        .map_err(|_| bad_entry("export entry value"))?;
-    record::decode_any(table, &key, &value).map_err(|source| Error::Corrupted { table, source })?;
+        .map_err(|_| bad_entry("the value is not base64url"))?;
+    record::decode_any(table, &key, &value)
+        .map_err(|source| bad_entry(&format!("damaged {table} entry: {source}")))?;
     Ok((table, key, value))
 }
 
-/// Writes a backup into a new, empty redb database file at `path`; see
-/// [`import_into`]. Open the result with [`Store::open`] and the same hashing
-/// key the exported store used.
+/// Writes a backup into a new redb database file at `path`, all or nothing:
+/// the entries go into a temporary file beside it (`<path>.importing`) in one
+/// transaction, which commits only if every entry decodes, the backup's
+/// `grantdb_meta` entries are there and name the key `config` holds (or the
+/// key the backup carries), and every invariant `verify` checks holds; the
+/// file is then moved to `path`. A bad entry, a failed check or a crash leave
+/// no file at `path`. `path` must not exist. Returns the entries written.
+///
+/// Open the result with [`Store::open`] and the hashing key the exported
+/// store used.
 ///
 /// [`Store::open`]: crate::Store::open
 pub fn import(
@@ -213,26 +221,60 @@ pub fn import(
     config: &Config,
     entries: impl IntoIterator<Item = Result<ExportEntry>>,
 ) -> Result<u64> {
-    let backend = RedbBackend::open(Settings {
-        location: Location::File(path.as_ref()),
-        cache_bytes: config.cache_bytes,
-        check_integrity: config.check_file_on_open,
-        reserve: None,
-    })?;
-    if backend.is_foreign()? {
-        return Err(Error::NotAGrantdbDatabase);
+    let path = path.as_ref();
+    if path.exists() {
+        return Err(Error::BadBackup {
+            line: None,
+            reason: format!("{} exists; import writes a new database", path.display()),
+        });
     }
-    backend.create_tables()?;
-    import_into(&backend, entries)
+    let mut name = path.as_os_str().to_owned();
+    name.push(".importing");
+    let staging = std::path::PathBuf::from(name);
+    // Left over by an import that was killed: never a database of its own.
+    let _ = std::fs::remove_file(&staging);
+    let imported = (|| {
+        let backend = RedbBackend::open(Settings {
+            location: Location::File(&staging),
+            cache_bytes: config.cache_bytes,
+            check_integrity: false,
+            reserve: None,
+        })?;
+        backend.create_tables()?;
+        import_into(&backend, config, entries)
+    })();
+    let moved = imported.and_then(|written| {
+        // A hard link never replaces a file that appeared at `path` meanwhile.
+        std::fs::hard_link(&staging, path).map_err(Error::io)?;
+        sync_parent(path);
+        Ok(written)
+    });
+    let _ = std::fs::remove_file(&staging);
+    moved
+}
+
+/// Makes a new directory entry durable (Unix); best effort elsewhere.
+fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(parent)
+    {
+        let _ = dir.sync_all();
+    }
 }
 
 /// Writes a backup into an empty database on any backend (a PostgreSQL
-/// schema, to move an embedded store to a fleet), in batches of 10,000
-/// entries per transaction; refuses a database that holds any grantdb data.
-/// Every entry is decoded first: a damaged backup is an error, not a broken
-/// store. Returns the entries written.
+/// schema, to move an embedded store to a fleet) in one transaction, which
+/// commits only if every entry decodes, the backup's `grantdb_meta` entries
+/// are there and name the key `config` holds (or the key the backup carries),
+/// and every invariant [`Store::verify`](crate::Store::verify) checks holds.
+/// Refuses a database that holds any grantdb data. An error leaves the
+/// database as it was. Returns the entries written.
+///
+/// An entry that does not decode is [`Error::BadBackup`] with its position in
+/// `entries` (counting from 1: the line of a JSON-lines backup).
 pub fn import_into<B: Backend>(
     backend: &B,
+    config: &Config,
     entries: impl IntoIterator<Item = Result<ExportEntry>>,
 ) -> Result<u64> {
     let empty = backend.read(|kv| {
@@ -251,24 +293,44 @@ pub fn import_into<B: Backend>(
             reason: InputError::BadStructure,
         });
     }
-    let mut written = 0;
-    let mut batch = Vec::with_capacity(10_000);
-    let flush = |batch: &mut Vec<(Table, Vec<u8>, Vec<u8>)>| -> Result<()> {
-        let entries = std::mem::take(batch);
-        backend.write(CommitMode::Durable, move |kv| {
-            for (table, key, value) in &entries {
-                kv.put(*table, key, value)?;
-            }
-            Ok(((), TxEnd::Commit))
-        })
-    };
-    for entry in entries {
-        batch.push(decode_entry(&entry?)?);
-        written += 1;
-        if batch.len() == 10_000 {
-            flush(&mut batch)?;
+    // Streamed into one transaction. A backend that retries a conflicting
+    // transaction cannot replay the stream: the retry is refused instead (an
+    // empty target has nothing to conflict with).
+    let mut stream = Some(entries.into_iter());
+    backend.write(CommitMode::Durable, |kv| {
+        let entries = stream.take().ok_or_else(|| Error::BadBackup {
+            line: None,
+            reason: "the import met a concurrent writer; run it again".to_owned(),
+        })?;
+        let mut written = 0;
+        for (line, entry) in (1u64..).zip(entries) {
+            let (table, key, value) =
+                entry
+                    .and_then(|entry| decode_entry(&entry))
+                    .map_err(|error| match error {
+                        Error::BadBackup { line: None, reason } => Error::BadBackup {
+                            line: Some(line),
+                            reason,
+                        },
+                        other => other,
+                    })?;
+            kv.put(table, &key, &value)?;
+            written += 1;
         }
-    }
-    flush(&mut batch)?;
-    Ok(written)
+        crate::meta::check_imported(kv, config.hashing_key.as_ref())?;
+        let report = crate::verify::verify(kv)?;
+        if let Some(problem) = report.problems.first() {
+            return Err(Error::BadBackup {
+                line: None,
+                reason: format!(
+                    "{} broken invariant(s), the first: {} {}: {}",
+                    report.problems.len(),
+                    problem.table,
+                    problem.key,
+                    problem.what
+                ),
+            });
+        }
+        Ok((written, TxEnd::Commit))
+    })
 }

@@ -190,6 +190,15 @@ pub enum Error {
     },
     /// Another process (or another `Store` in this one) has the database open.
     DatabaseInUse,
+    /// A logical backup could not be imported, and nothing was: an entry is
+    /// not valid (`line`: its position, counting from 1), or the backup as a
+    /// whole is not (no meta entries, a broken invariant).
+    BadBackup {
+        /// The entry's position in the backup (its line), when one entry is at fault.
+        line: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
     /// The operation needs the only handle on the store, and clones are alive.
     StoreShared,
     /// The disk (or the quota) is full: the write was not made. Reads still
@@ -254,6 +263,7 @@ impl Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
+            | Error::BadBackup { .. }
             | Error::StoreShared
             | Error::DiskFull
             | Error::Io { .. }
@@ -370,6 +380,11 @@ impl fmt::Display for Error {
                 "the database has format version {found}; this build reads up to {supported}"
             ),
             Error::DatabaseInUse => f.write_str("the database is already open elsewhere"),
+            Error::BadBackup {
+                line: Some(line),
+                reason,
+            } => write!(f, "bad backup, line {line}: {reason}"),
+            Error::BadBackup { line: None, reason } => write!(f, "bad backup: {reason}"),
             Error::StoreShared => f.write_str(
                 "the operation needs the only handle on the store; other clones are alive",
             ),
@@ -415,6 +430,7 @@ impl std::error::Error for Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
+            | Error::BadBackup { .. }
             | Error::StoreShared
             | Error::DiskFull => None,
         }

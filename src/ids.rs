@@ -105,10 +105,27 @@ id_type!(
 );
 
 impl ClientId {
-    /// A new random client id.
+    /// A new random client id, whose text never begins with `-` or `_`.
+    ///
+    /// The first base64url character comes from the top six bits of the first
+    /// byte; 62 and 63 encode `-` and `_`. An id starting with `-` reads as an
+    /// option on a command line (`grantdb clients show -Ux…`), so those first
+    /// bytes are drawn again: the text starts with a letter or digit, and is
+    /// safe as a shell word, a URL part and a command-line argument. (Ids
+    /// issued before are still accepted as they are.)
     pub(crate) fn generate() -> ClientId {
-        ClientId(random_id())
+        loop {
+            let bytes = random_id();
+            if starts_safely(bytes[0]) {
+                return ClientId(bytes);
+            }
+        }
     }
+}
+
+/// Whether an id whose first byte is `first` starts with a letter or digit.
+fn starts_safely(first: u8) -> bool {
+    first >> 2 < 62
 }
 
 impl GrantId {
@@ -129,6 +146,25 @@ mod tests {
         let text = id.to_string();
         assert_eq!(text.len(), ID_TEXT_LEN);
         assert_eq!(text.parse::<ClientId>().ok(), Some(id));
+    }
+
+    #[test]
+    fn client_ids_never_start_with_a_dash_or_underscore() {
+        // Every first byte the generator can keep, and every one it redraws.
+        for first in 0..=u8::MAX {
+            let mut bytes = [0u8; 16];
+            bytes[0] = first;
+            let text = ClientId(bytes).to_string();
+            let safe = text.starts_with(|c: char| c.is_ascii_alphanumeric());
+            assert_eq!(starts_safely(first), safe, "first byte {first}: {text}");
+        }
+        for _ in 0..2_000 {
+            let text = ClientId::generate().to_string();
+            assert!(
+                text.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -87,6 +87,30 @@ fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<Ha
     Ok(key)
 }
 
+/// Checks the meta entries of an imported backup: they are there, of a format
+/// this build reads, and name the key `supplied` (or the generated key the
+/// backup carries).
+pub(crate) fn check_imported(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<()> {
+    let missing = || Error::BadBackup {
+        line: None,
+        reason: "no grantdb_meta entries: not a whole grantdb backup".to_owned(),
+    };
+    match read_version(kv)? {
+        None => return Err(missing()),
+        Some(found) if found > FORMAT_VERSION => {
+            return Err(Error::UnsupportedFormatVersion {
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Some(_) => {}
+    }
+    if kv.get(Table::Meta, FINGERPRINT_KEY, |_| ())?.is_none() {
+        return Err(missing());
+    }
+    check_key(kv, supplied).map(drop)
+}
+
 fn check_key(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<HashingKey> {
     let fingerprint = kv
         .get(Table::Meta, FINGERPRINT_KEY, <[u8]>::to_vec)?

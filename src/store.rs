@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
 
@@ -44,8 +44,22 @@ pub struct Store<B: Backend = RedbBackend> {
 
 impl<B: Backend> Clone for Store<B> {
     fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::SeqCst);
         Store {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<B: Backend> Drop for Store<B> {
+    fn drop(&mut self) {
+        // The last handle stops the flush thread and waits for it, so that the
+        // database is closed when this drop returns (and can be reopened at
+        // once), not whenever a flush in progress lets go of it.
+        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Some(flusher) = self.inner.flusher.get()
+        {
+            flusher.stop();
         }
     }
 }
@@ -71,6 +85,8 @@ struct Inner<B: Backend> {
     flush_failed: AtomicBool,
     /// [`Durability::Fast`]: the background flush thread.
     flusher: OnceLock<Flusher>,
+    /// `Store` handles alive (clones of one store).
+    handles: AtomicUsize,
     commits: GroupCommit<B>,
 }
 
@@ -185,6 +201,7 @@ impl<B: Backend> Store<B> {
                 unflushed: AtomicBool::new(false),
                 flush_failed: AtomicBool::new(false),
                 flusher: OnceLock::new(),
+                handles: AtomicUsize::new(1),
                 commits: GroupCommit::default(),
             }),
         };

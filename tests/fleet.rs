@@ -194,13 +194,34 @@ fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestRe
         .client
         .id;
     let tokens = embedded.issue_for_subject(&client, "alice", None)?;
-    let mut entries = Vec::new();
+    let mut exported = Vec::new();
     embedded.export(|entry| {
-        entries.push(Ok(entry));
+        exported.push(entry);
         Ok(())
     })?;
+    let entries = || exported.iter().cloned().map(Ok).collect::<Vec<_>>();
     let schema = format!("moved{}", std::process::id());
-    let written = grantdb::import_into(&pg::connect(url, &schema, false), entries)?;
+    let target = pg::connect(url, &schema, false);
+    // All or nothing, in one transaction: a bad entry near the end, or a key
+    // that is not the backup's, leaves the schema empty.
+    let mut damaged = entries();
+    let last = damaged.len() - 1;
+    if let Ok(entry) = &mut damaged[last] {
+        entry.value = "AAAA".to_owned();
+    }
+    let refused = grantdb::import_into(&target, &config(), damaged);
+    assert!(
+        matches!(refused, Err(Error::BadBackup { line: Some(line), .. }) if line == last as u64 + 1),
+        "{refused:?}"
+    );
+    let other_key = Config::builder()
+        .hashing_key(HashingKey::from_bytes([6; 32]))
+        .build()?;
+    assert!(matches!(
+        grantdb::import_into(&target, &other_key, entries()),
+        Err(Error::WrongHashingKey)
+    ));
+    let written = grantdb::import_into(&target, &config(), entries())?;
     assert!(written > 5);
     let node = Store::with_backend(pg::connect(url, &schema, false), config())?;
     assert!(node.validate(tokens.access_token.expose()).is_ok());

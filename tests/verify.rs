@@ -188,3 +188,76 @@ fn r20_dangling_index_entries_and_partners_are_reported() -> TestResult {
     }
     Ok(())
 }
+
+/// Damages the record at `key` of `table` (flips a byte in the middle).
+fn damage(backend: &MemBackend, table: Table, key: &[u8]) {
+    let (_, mut value) = backend
+        .entries(table)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .expect("the record to damage");
+    let middle = value.len() / 2;
+    value[middle] ^= 0x5a;
+    backend.poke(table, key, value);
+}
+
+#[test]
+fn r20_one_damaged_record_never_blocks_purge_bulk_revocation_or_export() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder());
+    let app = ticketpark_app(&f.store);
+    let pairs: Vec<_> = (0..6)
+        .map(|_| f.store.issue_for_subject(&app.id, "alice", None).unwrap())
+        .collect();
+    // One grant record and one token record damaged (outside grantdb).
+    let grants = backend.entries(Table::Grants);
+    damage(&backend, Table::Grants, &grants[0].0);
+    let tokens = backend.entries(Table::Tokens);
+    damage(&backend, Table::Tokens, &tokens[tokens.len() - 1].0);
+    let broken = f.store.verify()?.problems.len();
+    assert!(broken >= 2, "verify names the damage");
+
+    // Export: everything else, the damaged two counted.
+    let mut exported = 0;
+    let summary = f.store.export(|_| {
+        exported += 1;
+        Ok(())
+    })?;
+    assert_eq!(summary.damaged, 2);
+    assert_eq!(summary.entries, exported);
+
+    // Purge, with everything expired: the others go, the damaged are counted.
+    f.clock.advance(601);
+    let purged = f.store.purge_expired()?;
+    assert!(purged.damaged >= 1, "{purged:?}");
+    assert!(purged.access_tokens >= 4, "{purged:?}");
+    // A second purge is not held up either.
+    assert_eq!(f.store.purge_expired()?.removed(), 0);
+
+    // Bulk revocation: every healthy grant ends, the damaged one is skipped.
+    let revoked = f.store.revoke_subject("alice")?;
+    assert_eq!(revoked.damaged, 1);
+    assert!(revoked.grants >= 4, "{revoked:?}");
+    for pair in &pairs[1..5] {
+        assert!(f.store.refresh(refresh(pair), &app.id, None).is_err());
+    }
+    assert!(f.store.delete_client(&app.id)?.is_some());
+    // The damaged grant is still there, named, with what pointed at it.
+    let report = f.store.verify()?;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.table == Table::Grants && p.what.contains("does not decode"))
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.what.contains("does not decode")
+                || p.what.contains("missing")
+                || p.what.contains("points at nothing")),
+        "{:#?}",
+        report.problems
+    );
+    Ok(())
+}

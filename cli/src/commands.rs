@@ -161,7 +161,7 @@ fn verify(cli: &Cli, json: bool) -> Outcome {
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(crate::PROBLEMS_FOUND)
     })
 }
 
@@ -367,7 +367,8 @@ fn revoke(cli: &Cli, args: &RevokeArgs) -> Outcome {
 fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
     let store = open(cli)?;
     let sink: Box<dyn Write> = match output {
-        Some(path) => Box::new(std::fs::File::create(path)?),
+        // With a generated hashing key, the backup holds the key: owner only.
+        Some(path) => Box::new(create_private(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
@@ -381,7 +382,24 @@ fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
     })?;
     sink.flush()?;
     eprintln!("exported {} entries", exported.entries);
+    if exported.damaged > 0 {
+        eprintln!(
+            "{} damaged entries were skipped; `grantdb verify` names them",
+            exported.damaged
+        );
+        return Ok(ExitCode::from(crate::PROBLEMS_FOUND));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates a file readable and writable by its owner only, whatever the
+/// umask (Unix).
+fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn import(cli: &Cli, input: Option<&std::path::Path>) -> Outcome {
@@ -392,17 +410,17 @@ fn import(cli: &Cli, input: Option<&std::path::Path>) -> Outcome {
     if let Some(dir) = cli.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let entries = reader
-        .lines()
-        .filter(|line| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
-        .map(|line| {
-            let line = line.map_err(|e| Error::Storage {
-                source: Box::new(e),
-            })?;
-            serde_json::from_str::<ExportEntry>(&line).map_err(|e| Error::Storage {
-                source: Box::new(e),
-            })
-        });
+    // One entry per line: the import names the line of a bad one.
+    let entries = reader.lines().map(|line| {
+        let line = line.map_err(|e| Error::BadBackup {
+            line: None,
+            reason: format!("cannot read the backup: {e}"),
+        })?;
+        serde_json::from_str::<ExportEntry>(&line).map_err(|e| Error::BadBackup {
+            line: None,
+            reason: format!("not an export entry: {e}"),
+        })
+    });
     let imported = grantdb::import(&cli.db, &config(cli)?, entries)?;
     // Open it once: the format version and hashing key must check out.
     open(cli)?;

@@ -17,7 +17,14 @@ use clap::{Args, Parser, Subcommand};
 
 /// Operate on a grantdb token store.
 #[derive(Debug, Parser)]
-#[command(name = "grantdb", version, about)]
+#[command(
+    name = "grantdb",
+    version,
+    about,
+    after_help = "Exit codes: 0 success; 1 problems found (verify found broken invariants, or \
+                  export skipped damaged entries); 2 usage error; 3 failure (I/O error, \
+                  database in use, bad backup, ...)."
+)]
 struct Cli {
     /// The database file.
     #[arg(long, global = true, default_value = "data/grantdb.redb")]
@@ -155,13 +162,18 @@ pub struct RevokeArgs {
     pub token: Option<String>,
 }
 
+/// Exit code: `verify` found problems, or `export` skipped damaged entries.
+pub const PROBLEMS_FOUND: u8 = 1;
+/// Exit code: the command failed (I/O, a database in use, a bad backup, ...).
+pub const FAILED: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("grantdb: {error}");
-            ExitCode::from(1)
+            ExitCode::from(FAILED)
         }
     }
 }

@@ -109,7 +109,12 @@ fn clients_create_list_show_rotate_delete() -> TestResult {
         .to_owned();
     assert!(secret.starts_with("gdbcs_"));
     assert!(stdout(grantdb(&db).args(["clients", "list"])).contains(&id));
-    let shown = stdout(grantdb(&db).args(["clients", "show", &id]));
+    assert!(
+        id.starts_with(|c: char| c.is_ascii_alphanumeric()),
+        "a new client id is a safe argument: {id}"
+    );
+    // After `--`, an id is an id whatever it starts with.
+    let shown = stdout(grantdb(&db).args(["clients", "show", "--", &id]));
     assert!(
         shown.contains("authorization_code refresh_token") && shown.contains("https://pretalx.com")
     );
@@ -131,6 +136,13 @@ fn clients_create_list_show_rotate_delete() -> TestResult {
     let missing = grantdb(&db).args(["clients", "show", &id]).output()?;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
+    // An id of an older database that begins with `-`: an id after `--`.
+    let dashed = "-".to_owned() + &"A".repeat(21);
+    let output = grantdb(&db)
+        .args(["clients", "show", "--", &dashed])
+        .output()?;
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no client"));
     Ok(())
 }
 
@@ -309,13 +321,13 @@ fn export_import_export_round_trip_is_identical() -> TestResult {
     let second = stdout(grantdb(&restored).arg("export"));
     assert_eq!(first, second);
     assert!(stdout(grantdb(&restored).arg("verify")).contains("0 problem(s)"));
-    // Importing into a database that holds data is refused.
+    // Importing over an existing database is refused.
     let again = grantdb(&restored)
         .args(["import", "--input"])
         .arg(&backup)
         .output()?;
-    assert!(!again.status.success());
-    assert!(String::from_utf8(again.stderr)?.contains("must be empty"));
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8(again.stderr)?.contains("exists"));
     Ok(())
 }
 
@@ -325,11 +337,162 @@ fn a_database_in_use_is_reported_as_such() -> TestResult {
     let (db, _) = small_db(dir.path());
     let _held = Store::open(&db, Config::default())?;
     let output = grantdb(&db).arg("stats").output()?;
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8(output.stderr)?.contains("in use by another process"));
     let missing = grantdb(&dir.path().join("absent.redb"))
         .arg("stats")
         .output()?;
     assert!(String::from_utf8(missing.stderr)?.contains("no database at"));
+    Ok(())
+}
+
+/// A backup of `small_db` with a rotation and a consent, as JSON lines.
+fn backup_of(dir: &Path) -> (String, PathBuf) {
+    let (db, _) = small_db(dir);
+    (
+        stdout(grantdb(&db).arg("export")),
+        dir.join("restored.redb"),
+    )
+}
+
+/// Runs `import` of `text` into `target`; returns the output.
+fn import_text(target: &Path, text: &str) -> std::process::Output {
+    grantdb(target)
+        .arg("import")
+        .write_stdin(text.to_owned())
+        .output()
+        .unwrap()
+}
+
+/// Nothing at `target`, and no staging file beside it.
+fn nothing_left(target: &Path) -> bool {
+    let mut staging = target.as_os_str().to_owned();
+    staging.push(".importing");
+    !target.exists() && !Path::new(&staging).exists()
+}
+
+#[test]
+fn import_a_bad_line_names_it_and_leaves_no_database() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (backup, target) = backup_of(dir.path());
+    let mut lines: Vec<&str> = backup.lines().collect();
+    let bad = lines.len() / 2;
+    lines[bad] = "{\"table\": \"tokens\", \"key\": \"not json";
+    let output = import_text(&target, &(lines.join("\n") + "\n"));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains(&format!("line {}", bad + 1)), "{stderr}");
+    assert!(!stderr.contains("storage"), "{stderr}");
+    assert!(nothing_left(&target));
+    Ok(())
+}
+
+#[test]
+fn import_refuses_a_backup_that_breaks_invariants_or_lacks_its_meta() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (backup, target) = backup_of(dir.path());
+    let without = |table: &str| {
+        let kept: Vec<&str> = backup
+            .lines()
+            .filter(|line| !line.contains(&format!("\"table\":\"{table}\"")))
+            .collect();
+        kept.join("\n") + "\n"
+    };
+    for (table, why) in [
+        ("tokens", "broken invariant"),
+        ("grantdb_meta", "grantdb_meta"),
+    ] {
+        let output = import_text(&target, &without(table));
+        assert_eq!(output.status.code(), Some(3), "without {table}");
+        let stderr = String::from_utf8(output.stderr)?;
+        assert!(stderr.contains(why), "without {table}: {stderr}");
+        assert!(nothing_left(&target), "without {table}");
+    }
+    // The whole backup goes in.
+    assert!(import_text(&target, &backup).status.success());
+    Ok(())
+}
+
+#[test]
+fn import_with_another_key_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let keyed = dir.path().join("keyed.redb");
+    let key = dir.path().join("key.hex");
+    std::fs::write(&key, "42".repeat(32))?;
+    {
+        let config = Config::builder()
+            .hashing_key(grantdb::HashingKey::from_bytes([0x42; 32]))
+            .build()?;
+        let store = Store::open(&keyed, config)?;
+        store.register_client(
+            &NewClient::confidential("keyed").grant_types([GrantType::ClientCredentials]),
+        )?;
+    }
+    let backup = stdout(grantdb(&keyed).arg("--key-file").arg(&key).arg("export"));
+    let target = dir.path().join("other.redb");
+    let other_key = dir.path().join("other.hex");
+    std::fs::write(&other_key, "43".repeat(32))?;
+    let output = grantdb(&target)
+        .arg("--key-file")
+        .arg(&other_key)
+        .arg("import")
+        .write_stdin(backup.clone())
+        .output()?;
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8(output.stderr)?.contains("hashing key"));
+    assert!(nothing_left(&target));
+    // Without a key at all: refused too (the backup holds only a fingerprint).
+    assert!(!import_text(&target, &backup).status.success());
+    assert!(nothing_left(&target));
+    Ok(())
+}
+
+#[test]
+fn an_import_killed_midway_leaves_no_database() -> TestResult {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir()?;
+    let (backup, target) = backup_of(dir.path());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("grantdb"))
+        .arg("--db")
+        .arg(&target)
+        .arg("import")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let lines: Vec<&str> = backup.lines().collect();
+    let half = lines[..lines.len() / 2].join("\n") + "\n";
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(half.as_bytes())?;
+    stdin.flush()?;
+    // The child has read half the backup and waits for the rest: SIGKILL.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill()?;
+    child.wait()?;
+    drop(stdin);
+    assert!(!target.exists(), "a killed import left a database");
+    // A new import clears what the killed one left and succeeds.
+    assert!(import_text(&target, &backup).status.success());
+    assert!(stdout(grantdb(&target).arg("verify")).contains("0 problem(s)"));
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn exports_and_databases_are_readable_by_their_owner_only() -> TestResult {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let output = dir.path().join("backup.jsonl");
+    grantdb(&db)
+        .arg("export")
+        .arg("--output")
+        .arg(&output)
+        .assert()
+        .success();
+    for path in [&db, &output] {
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+    }
     Ok(())
 }

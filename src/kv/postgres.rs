@@ -39,6 +39,8 @@ const NOW: &str = "floor(extract(epoch FROM statement_timestamp()))::int8";
 
 /// The schema migration this build applies and expects.
 const SCHEMA_VERSION: i32 = 1;
+/// Rows written per bulk statement.
+const BULK: usize = 5_000;
 /// Rows fetched per page of a range scan.
 const PAGE: i64 = 512;
 /// Attempts of a transaction that keeps conflicting before the error surfaces.
@@ -489,14 +491,13 @@ impl<'a> PgTxn<'a> {
                     None => deletes.push(key.clone()),
                 }
             }
-            if !deletes.is_empty() {
-                self.execute(&self.sql.delete_many[table.index()], &[&deletes])?;
+            // In bounded statements, so that a large transaction (an import)
+            // never sends one huge parameter.
+            for chunk in deletes.chunks(BULK) {
+                self.execute(&self.sql.delete_many[table.index()], &[&chunk])?;
             }
-            if !put_keys.is_empty() {
-                self.execute(
-                    &self.sql.upsert_many[table.index()],
-                    &[&put_keys, &put_values],
-                )?;
+            for (keys, values) in put_keys.chunks(BULK).zip(put_values.chunks(BULK)) {
+                self.execute(&self.sql.upsert_many[table.index()], &[&keys, &values])?;
             }
         }
         self.finish(true)

@@ -59,6 +59,8 @@ pub enum DecodeError {
     },
     /// A key does not have the layout its table uses.
     BadKey,
+    /// An index entry, whose value is always empty, holds one.
+    IndexValue,
 }
 
 impl fmt::Display for DecodeError {
@@ -72,6 +74,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "{record} record has an invalid {field}")
             }
             DecodeError::BadKey => f.write_str("malformed key"),
+            DecodeError::IndexValue => f.write_str("an index entry holds a value"),
         }
     }
 }
@@ -163,6 +166,14 @@ pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeEr
             Err(DecodeError::BadKey)
         }
     };
+    let index_ok = |parsed: bool| {
+        key_ok(parsed)?;
+        if bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::IndexValue)
+        }
+    };
     match table {
         Table::Clients => decode_in::<ClientRecord>(key, bytes).map(drop),
         Table::Codes => decode_in::<CodeRecord>(key, bytes).map(drop),
@@ -175,10 +186,11 @@ pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeEr
             key_ok(crate::keys::parse_consent(key).is_some())?;
             decode_in::<ConsentRecord>(key, bytes).map(drop)
         }
-        Table::Expiry => key_ok(crate::keys::parse_expiry(key).is_some()),
-        Table::Consumed => key_ok(crate::keys::parse_consumed(key).is_some()),
-        Table::BySubject => key_ok(crate::keys::parse_by_subject(key).is_some()),
-        Table::ClientCodes => key_ok(crate::keys::parse_client_code(key).is_some()),
+        // Index entries: the key says it all, the value is empty.
+        Table::Expiry => index_ok(crate::keys::parse_expiry(key).is_some()),
+        Table::Consumed => index_ok(crate::keys::parse_consumed(key).is_some()),
+        Table::BySubject => index_ok(crate::keys::parse_by_subject(key).is_some()),
+        Table::ClientCodes => index_ok(crate::keys::parse_client_code(key).is_some()),
         // Meta values are read by the open checks, which treat anything
         // unexpected as a foreign file.
         Table::Meta => Ok(()),
