@@ -1,6 +1,7 @@
 //! Operator tools: statistics, a purge preview, revocation without a client,
 //! and a logical export/import of every table.
 
+use crate::record::Records;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -13,7 +14,7 @@ use crate::error::{Error, InputError, Result};
 use crate::keys::{self, ExpiryKind};
 use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
-use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
+use crate::record::{self, CodeRecord, DecodeError, Seal, Sealed, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
 
 /// What the store holds, counted in one snapshot.
@@ -52,7 +53,7 @@ pub struct StoreStats {
     pub low_on_space: bool,
 }
 
-fn count(kv: &impl KvRead, table: Table) -> Result<u64> {
+fn count(kv: &impl Records, table: Table) -> Result<u64> {
     let mut n = 0;
     kv.scan(table, &KeyRange::all(), |_, _| {
         n += 1;
@@ -62,7 +63,7 @@ fn count(kv: &impl KvRead, table: Table) -> Result<u64> {
 }
 
 /// Counts everything (reads every token record once).
-pub(crate) fn stats(kv: &impl KvRead, now: u64) -> Result<StoreStats> {
+pub(crate) fn stats(kv: &impl Records, now: u64) -> Result<StoreStats> {
     let mut stats = StoreStats {
         clients: count(kv, Table::Clients)?,
         grants: count(kv, Table::Grants)?,
@@ -72,7 +73,7 @@ pub(crate) fn stats(kv: &impl KvRead, now: u64) -> Result<StoreStats> {
         ..StoreStats::default()
     };
     kv.scan(Table::Tokens, &KeyRange::all(), |key, value| {
-        let Ok(token) = record::decode_in::<TokenRecord>(key, value) else {
+        let Ok(token) = record::decode_in::<TokenRecord>(Some(kv.seal()), key, value) else {
             stats.damaged_tokens += 1;
             return Ok(ControlFlow::Continue(()));
         };
@@ -92,7 +93,7 @@ pub(crate) fn stats(kv: &impl KvRead, now: u64) -> Result<StoreStats> {
 
 /// What a purge at `now` would remove, without removing anything. Grants that
 /// would end are not counted (that needs the removals to happen).
-pub(crate) fn purge_preview(kv: &impl KvRead, now: u64) -> Result<PurgeReport> {
+pub(crate) fn purge_preview(kv: &impl Records, now: u64) -> Result<PurgeReport> {
     let mut report = PurgeReport::default();
     let mut due = Vec::new();
     kv.scan(
@@ -157,13 +158,13 @@ pub struct ExportSummary {
 
 /// Visits every entry of every table that decodes, in table then key order.
 pub(crate) fn export(
-    kv: &impl KvRead,
+    kv: &impl Records,
     mut sink: impl FnMut(ExportEntry) -> Result<()>,
 ) -> Result<ExportSummary> {
     let mut summary = ExportSummary::default();
     for table in Table::ALL {
         kv.scan(table, &KeyRange::all(), |key, value| {
-            if record::decode_any(table, key, value).is_err() {
+            if record::decode_entry(table, key, value, Some(kv.seal())).is_err() {
                 summary.damaged += 1;
                 return Ok(ControlFlow::Continue(()));
             }
@@ -186,9 +187,8 @@ fn bad_entry(what: &str) -> Error {
     }
 }
 
-/// Decodes and checks one backup entry: the table must exist, and the entry
-/// must decode as grantdb would read it.
-fn decode_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
+/// The table, key and value of one backup entry, not yet checked.
+fn parse_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
     let table = Table::ALL
         .into_iter()
         .find(|t| t.name() == entry.table)
@@ -199,9 +199,31 @@ fn decode_entry(entry: &ExportEntry) -> Result<(Table, Vec<u8>, Vec<u8>)> {
     let value = URL_SAFE_NO_PAD
         .decode(&entry.value)
         .map_err(|_| bad_entry("the value is not base64url"))?;
-    record::decode_any(table, &key, &value)
-        .map_err(|source| bad_entry(&format!("damaged {table} entry: {source}")))?;
     Ok((table, key, value))
+}
+
+/// How the records of a backup are checked as they are imported: under the
+/// seal of its key, or (a format 1 backup) read under their CRC and sealed.
+struct Incoming {
+    seal: Seal,
+    format: u32,
+}
+
+impl Incoming {
+    /// The value to store for one record or index entry, checked.
+    fn admit(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>> {
+        let damaged = |source: DecodeError| bad_entry(&format!("damaged {table} entry: {source}"));
+        if self.format < crate::FORMAT_VERSION {
+            // Indexes have the same layout in both formats.
+            if let Some(sealed) =
+                crate::migrate::reseal_format_1(table, key, &value, &self.seal).map_err(damaged)?
+            {
+                return Ok(sealed);
+            }
+        }
+        record::decode_entry(table, key, &value, Some(&self.seal)).map_err(damaged)?;
+        Ok(value)
+    }
 }
 
 /// Writes a backup into a new redb database file at `path`, all or nothing:
@@ -251,6 +273,15 @@ pub fn import(
     });
     let _ = std::fs::remove_file(&staging);
     moved
+}
+
+/// The key and format of the backup whose meta entries are in `kv`.
+fn incoming_of(kv: &impl KvRead, config: &Config) -> Result<Incoming> {
+    let (key, format) = crate::meta::check_imported(kv, config.hashing_key.as_ref())?;
+    Ok(Incoming {
+        seal: Seal::new(&key),
+        format,
+    })
 }
 
 /// Makes a new directory entry durable (Unix); best effort elsewhere.
@@ -303,22 +334,37 @@ pub fn import_into<B: Backend>(
             reason: "the import met a concurrent writer; run it again".to_owned(),
         })?;
         let mut written = 0;
+        // Known once the meta entries (exported first) are in.
+        let mut incoming: Option<Incoming> = None;
         for (line, entry) in (1u64..).zip(entries) {
-            let (table, key, value) =
-                entry
-                    .and_then(|entry| decode_entry(&entry))
-                    .map_err(|error| match error {
-                        Error::BadBackup { line: None, reason } => Error::BadBackup {
-                            line: Some(line),
-                            reason,
-                        },
-                        other => other,
-                    })?;
+            let at_line = |error| match error {
+                Error::BadBackup { line: None, reason } => Error::BadBackup {
+                    line: Some(line),
+                    reason,
+                },
+                other => other,
+            };
+            let (table, key, value) = entry.and_then(|e| parse_entry(&e)).map_err(at_line)?;
+            let value = if table == Table::Meta {
+                value
+            } else {
+                let checker = match &incoming {
+                    Some(checker) => checker,
+                    None => incoming.insert(incoming_of(kv, config)?),
+                };
+                checker.admit(table, &key, value).map_err(at_line)?
+            };
             kv.put(table, &key, &value)?;
             written += 1;
         }
-        crate::meta::check_imported(kv, config.hashing_key.as_ref())?;
-        let report = crate::verify::verify(kv)?;
+        let incoming = match incoming {
+            Some(incoming) => incoming,
+            None => incoming_of(kv, config)?,
+        };
+        if incoming.format < crate::FORMAT_VERSION {
+            crate::meta::set_current_format(kv)?;
+        }
+        let report = crate::verify::verify(&Sealed::new(&*kv, &incoming.seal))?;
         if let Some(problem) = report.problems.first() {
             return Err(Error::BadBackup {
                 line: None,

@@ -55,6 +55,23 @@ impl fmt::Display for OAuthErrorCode {
     }
 }
 
+/// The endpoint a host answers an error at: the same error can call for
+/// different codes (see [`Error::oauth_code_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The authorization endpoint (RFC 6749 §4.1.2.1).
+    Authorization,
+    /// The token endpoint (RFC 6749 §5.2).
+    Token,
+    /// The revocation endpoint (RFC 7009).
+    Revocation,
+    /// The introspection endpoint (RFC 7662).
+    Introspection,
+    /// A resource server checking a bearer token (RFC 6750 §3.1).
+    Resource,
+}
+
 /// Why an input string was refused before any database read (R20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -270,6 +287,33 @@ impl Error {
             | Error::Corrupted { .. }
             | Error::Storage { .. } => return None,
         })
+    }
+
+    /// The error code for an answer at `endpoint`, when one applies:
+    /// [`Error::oauth_code`], except where the endpoint's RFC says otherwise.
+    ///
+    /// * At a resource server, a malformed or inactive bearer token is
+    ///   `invalid_token` (RFC 6750 §3.1); at the token endpoint a malformed
+    ///   refresh token or code is `invalid_grant` (RFC 6749 §5.2).
+    /// * At the authorization endpoint, whose errors go back to the client in
+    ///   a redirect (RFC 6749 §4.1.2.1), an unknown client or a malformed
+    ///   request is `invalid_request`.
+    pub fn oauth_code_at(&self, endpoint: Endpoint) -> Option<OAuthErrorCode> {
+        use OAuthErrorCode as C;
+        match (endpoint, self) {
+            (Endpoint::Resource, Error::MalformedToken { .. } | Error::InactiveToken) => {
+                Some(C::InvalidToken)
+            }
+            (
+                Endpoint::Authorization,
+                Error::UnknownClient
+                | Error::MalformedClientId
+                | Error::RedirectUriMismatch
+                | Error::MalformedRedirectUri { .. }
+                | Error::InvalidArgument { .. },
+            ) => Some(C::InvalidRequest),
+            _ => self.oauth_code(),
+        }
     }
 
     /// Whether the operation that returned this error still committed changes.

@@ -8,7 +8,6 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -16,10 +15,10 @@ use crate::error::Error;
 /// Length of an id's text form.
 const ID_TEXT_LEN: usize = 22;
 
-fn random_id() -> [u8; 16] {
+fn random_id() -> Result<[u8; 16], Error> {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes
+    crate::random::fill(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn parse_id(text: &str) -> Option<[u8; 16]> {
@@ -113,11 +112,11 @@ impl ClientId {
     /// bytes are drawn again: the text starts with a letter or digit, and is
     /// safe as a shell word, a URL part and a command-line argument. (Ids
     /// issued before are still accepted as they are.)
-    pub(crate) fn generate() -> ClientId {
+    pub(crate) fn generate() -> Result<ClientId, Error> {
         loop {
-            let bytes = random_id();
+            let bytes = random_id()?;
             if starts_safely(bytes[0]) {
-                return ClientId(bytes);
+                return Ok(ClientId(bytes));
             }
         }
     }
@@ -131,8 +130,8 @@ fn starts_safely(first: u8) -> bool {
 impl GrantId {
     /// A new grant id: issue time first, so that new grants of one client are
     /// written next to each other.
-    pub(crate) fn generate() -> GrantId {
-        GrantId(crate::secret::time_ordered_id())
+    pub(crate) fn generate() -> Result<GrantId, Error> {
+        crate::secret::time_ordered_id().map(GrantId)
     }
 }
 
@@ -142,7 +141,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip_through_text() {
-        let id = ClientId::generate();
+        let id = ClientId::generate().expect("random bytes");
         let text = id.to_string();
         assert_eq!(text.len(), ID_TEXT_LEN);
         assert_eq!(text.parse::<ClientId>().ok(), Some(id));
@@ -159,7 +158,7 @@ mod tests {
             assert_eq!(starts_safely(first), safe, "first byte {first}: {text}");
         }
         for _ in 0..2_000 {
-            let text = ClientId::generate().to_string();
+            let text = ClientId::generate().expect("random bytes").to_string();
             assert!(
                 text.starts_with(|c: char| c.is_ascii_alphanumeric()),
                 "{text}"

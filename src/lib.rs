@@ -40,6 +40,8 @@
 //!
 //! See `docs/design.md` for the on-disk layout and the cost of each rule.
 
+#![forbid(unsafe_code)]
+
 mod admin;
 mod client;
 mod clock;
@@ -52,10 +54,12 @@ mod ids;
 mod keys;
 pub mod kv;
 mod meta;
+mod migrate;
 mod ops;
 #[cfg(feature = "oxide-auth")]
 pub mod oxide;
 mod pkce;
+mod random;
 mod record;
 mod request;
 mod response;
@@ -73,7 +77,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::WriteStats;
 pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
-pub use error::{Error, InputError, OAuthErrorCode, Result};
+pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
 pub use ids::{ClientId, GrantId};
 pub use kv::redb::SpaceStats;

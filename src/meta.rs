@@ -9,10 +9,16 @@
 
 use crate::error::{Error, Result};
 use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
+use zeroize::Zeroizing;
+
+use crate::migrate;
+use crate::record::Seal;
 use crate::secret::HashingKey;
 
-/// The database format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The database format this build writes and the newest it reads. Format 1
+/// (records under a CRC-32) is sealed into format 2 (records under a keyed
+/// MAC) when it is opened.
+pub const FORMAT_VERSION: u32 = 2;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const FINGERPRINT_KEY: &[u8] = b"key_fingerprint";
@@ -43,10 +49,16 @@ pub(crate) fn init_or_check<B: Backend>(
             found,
             supported: FORMAT_VERSION,
         }),
-        Some(_) => {
+        Some(found) => {
             let key = check_key(kv, supplied)?;
             let high_water = read_high_water(kv)?;
-            Ok((Opened { key, high_water }, TxEnd::Abort))
+            if found == FORMAT_VERSION {
+                return Ok((Opened { key, high_water }, TxEnd::Abort));
+            }
+            // Format 1: seal every record, in this transaction.
+            migrate::seal_format_1(kv, &Seal::new(&key))?;
+            kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            Ok((Opened { key, high_water }, TxEnd::Commit))
         }
     })
 }
@@ -78,7 +90,7 @@ fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<Ha
         key.clone()
     } else {
         // The quickstart default: a random key kept in the file itself.
-        let key = HashingKey::generate();
+        let key = HashingKey::generate()?;
         kv.put(Table::Meta, GENERATED_KEY, key.bytes())?;
         key
     };
@@ -89,13 +101,16 @@ fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<Ha
 
 /// Checks the meta entries of an imported backup: they are there, of a format
 /// this build reads, and name the key `supplied` (or the generated key the
-/// backup carries).
-pub(crate) fn check_imported(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<()> {
+/// backup carries). Returns the key and the backup's format.
+pub(crate) fn check_imported(
+    kv: &impl KvRead,
+    supplied: Option<&HashingKey>,
+) -> Result<(HashingKey, u32)> {
     let missing = || Error::BadBackup {
         line: None,
         reason: "no grantdb_meta entries: not a whole grantdb backup".to_owned(),
     };
-    match read_version(kv)? {
+    let format = match read_version(kv)? {
         None => return Err(missing()),
         Some(found) if found > FORMAT_VERSION => {
             return Err(Error::UnsupportedFormatVersion {
@@ -103,24 +118,35 @@ pub(crate) fn check_imported(kv: &impl KvRead, supplied: Option<&HashingKey>) ->
                 supported: FORMAT_VERSION,
             });
         }
-        Some(_) => {}
-    }
+        Some(found) => found,
+    };
     if kv.get(Table::Meta, FINGERPRINT_KEY, |_| ())?.is_none() {
         return Err(missing());
     }
-    check_key(kv, supplied).map(drop)
+    Ok((check_key(kv, supplied)?, format))
+}
+
+/// Marks an imported backup of an older format as now of this build's format
+/// (its records were sealed as they were imported).
+pub(crate) fn set_current_format(kv: &mut impl KvWrite) -> Result<()> {
+    kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
 }
 
 fn check_key(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<HashingKey> {
     let fingerprint = kv
         .get(Table::Meta, FINGERPRINT_KEY, <[u8]>::to_vec)?
         .ok_or(Error::NotAGrantdbDatabase)?;
+    // Copied straight into memory that is zeroed on drop.
     let generated = kv.get(Table::Meta, GENERATED_KEY, |bytes| {
-        <[u8; 32]>::try_from(bytes).ok()
+        let mut key = Zeroizing::new([0u8; 32]);
+        (bytes.len() == key.len()).then(|| {
+            key.copy_from_slice(bytes);
+            HashingKey::from_zeroizing(key)
+        })
     })?;
     let key = match (supplied, generated) {
         (Some(key), _) => key.clone(),
-        (None, Some(Some(bytes))) => HashingKey::from_bytes(bytes),
+        (None, Some(Some(key))) => key,
         (None, Some(None)) => return Err(Error::WrongHashingKey),
         (None, None) => return Err(Error::HashingKeyRequired),
     };

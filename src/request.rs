@@ -73,8 +73,9 @@ impl AuthorizationRequest {
 }
 
 /// A token request with `grant_type=authorization_code` (RFC 6749 §4.1.3),
-/// from an already authenticated client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// from an already authenticated client. Its `Debug` shows neither the code
+/// nor the PKCE verifier.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CodeExchange<'a> {
     /// The code presented.
     pub code: &'a str,
@@ -84,6 +85,18 @@ pub struct CodeExchange<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The PKCE `code_verifier`, if given.
     pub code_verifier: Option<&'a str>,
+}
+
+impl std::fmt::Debug for CodeExchange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |given: bool| if given { "<redacted>" } else { "<none>" };
+        f.debug_struct("CodeExchange")
+            .field("code", &"<redacted>")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(self.code_verifier.is_some()))
+            .finish()
+    }
 }
 
 impl<'a> CodeExchange<'a> {

@@ -19,7 +19,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::Rng as _;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -126,16 +125,21 @@ impl fmt::Debug for TokenId {
 
 /// A new id: issue time in nanoseconds, then 8 random bytes. Ids issued close
 /// together sort close together, which keeps B-tree writes local.
-pub(crate) fn time_ordered_id() -> [u8; 16] {
-    let nanos = std::time::SystemTime::now()
+pub(crate) fn time_ordered_id() -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    crate::random::fill(&mut id[8..])?;
+    id[..8].copy_from_slice(&id_time());
+    Ok(id)
+}
+
+/// The first 8 bytes of an id: the issue time in nanoseconds, big-endian.
+fn id_time() -> [u8; 8] {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
-        });
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&nanos.to_be_bytes());
-    rand::rng().fill_bytes(&mut id[8..]);
-    id
+        })
+        .to_be_bytes()
 }
 
 /// The keyed BLAKE3 hash a record keeps to check a presented secret,
@@ -180,11 +184,31 @@ impl HashingKey {
         HashingKey(Zeroizing::new(bytes))
     }
 
-    /// A fresh random key.
-    pub fn generate() -> HashingKey {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rand::rng().fill_bytes(bytes.as_mut());
+    /// A key from a slice of exactly 32 bytes, copied straight into memory
+    /// that is zeroed on drop (so a host reading its key from a file or a
+    /// secret manager leaves no stray copy here).
+    pub fn from_slice(bytes: &[u8]) -> Result<HashingKey> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        if bytes.len() != key.len() {
+            return Err(Error::InvalidArgument {
+                what: "hashing key (32 bytes)",
+                reason: crate::error::InputError::BadStructure,
+            });
+        }
+        key.copy_from_slice(bytes);
+        Ok(HashingKey(key))
+    }
+
+    /// A key from bytes already in memory that is zeroed on drop.
+    pub(crate) fn from_zeroizing(bytes: Zeroizing<[u8; 32]>) -> HashingKey {
         HashingKey(bytes)
+    }
+
+    /// A fresh random key, from the operating system's random source.
+    pub fn generate() -> Result<HashingKey> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        crate::random::fill(bytes.as_mut())?;
+        Ok(HashingKey(bytes))
     }
 
     pub(crate) fn bytes(&self) -> &[u8; 32] {
@@ -292,12 +316,15 @@ impl Minter {
         Minter { key, prefixes }
     }
 
-    /// A new secret string of `kind`, with the id and verifier to store.
-    pub(crate) fn mint(&self, kind: TokenKind) -> (Secret, Presented) {
-        let id = time_ordered_id();
+    /// A new secret string of `kind`, with the id and verifier to store. The
+    /// random part of the id and the secret come from one draw of the
+    /// operating system's random source.
+    pub(crate) fn mint(&self, kind: TokenKind) -> Result<(Secret, Presented)> {
         let mut raw = Zeroizing::new([0u8; RAW_LEN]);
-        raw[..ID_LEN].copy_from_slice(&id);
-        rand::rng().fill_bytes(&mut raw[ID_LEN..ID_LEN + SECRET_LEN]);
+        crate::random::fill(&mut raw[8..ID_LEN + SECRET_LEN])?;
+        raw[..8].copy_from_slice(&id_time());
+        let mut id = [0u8; ID_LEN];
+        id.copy_from_slice(&raw[..ID_LEN]);
         let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
         secret.copy_from_slice(&raw[ID_LEN..ID_LEN + SECRET_LEN]);
         let sum = checksum(kind, &raw[..ID_LEN + SECRET_LEN]);
@@ -311,7 +338,7 @@ impl Minter {
             id: TokenId(id),
             verifier: self.key.verifier(kind, &id, &secret),
         };
-        (Secret(text), presented)
+        Ok((Secret(text), presented))
     }
 
     /// Checks the shape of `presented` as a `kind` string and returns the id
@@ -373,7 +400,7 @@ mod tests {
     fn minted_strings_parse_back_to_their_hash() {
         let minter = minter();
         for kind in TokenKind::ALL {
-            let (secret, issued) = minter.mint(kind);
+            let (secret, issued) = minter.mint(kind).expect("random bytes");
             assert!(secret.expose().starts_with(minter.prefixes.get(kind)));
             let parsed = minter.parse(kind, secret.expose()).unwrap();
             assert_eq!(parsed.id, issued.id);
@@ -385,7 +412,7 @@ mod tests {
     #[test]
     fn r02_every_single_character_change_is_rejected() {
         let minter = minter();
-        let (secret, _) = minter.mint(TokenKind::Access);
+        let (secret, _) = minter.mint(TokenKind::Access).expect("random bytes");
         let text = secret.expose();
         for i in 0..text.len() {
             let mut bytes = text.as_bytes().to_vec();
@@ -401,7 +428,7 @@ mod tests {
     #[test]
     fn r02_wrong_kind_and_truncation_are_rejected() {
         let minter = minter();
-        let (secret, _) = minter.mint(TokenKind::Refresh);
+        let (secret, _) = minter.mint(TokenKind::Refresh).expect("random bytes");
         assert!(minter.parse(TokenKind::Access, secret.expose()).is_err());
         let text = secret.expose();
         assert!(
@@ -417,7 +444,7 @@ mod tests {
     fn keys_separate_hashes() {
         let a = minter();
         let b = Minter::new(HashingKey::from_bytes([8; 32]), TokenPrefixes::default());
-        let (secret, minted) = a.mint(TokenKind::Access);
+        let (secret, minted) = a.mint(TokenKind::Access).expect("random bytes");
         let parsed = b.parse(TokenKind::Access, secret.expose()).unwrap();
         assert_eq!(parsed.id, minted.id);
         assert!(!parsed.verifier.matches(&minted.verifier.0));
@@ -425,7 +452,9 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let (secret, _) = minter().mint(TokenKind::ClientSecret);
+        let (secret, _) = minter()
+            .mint(TokenKind::ClientSecret)
+            .expect("random bytes");
         assert!(!format!("{secret:?}").contains(&secret.expose()[6..]));
         assert_eq!(secret.expose().len(), 6 + BODY_LEN);
         assert!(!format!("{:?}", HashingKey::from_bytes([9; 32])).contains('9'));

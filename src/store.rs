@@ -23,6 +23,7 @@ use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
 use crate::ops::{self, Ctx};
+use crate::record::{Seal, Sealed};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
@@ -78,6 +79,8 @@ struct Inner<B: Backend> {
     minter: Minter,
     /// The store's time: never runs backwards (see `docs/design.md`, "Time").
     time: Timekeeper,
+    /// Seals and checks records under the hashing key.
+    seal: Seal,
     /// [`Durability::Fast`]: lazy commits not yet made durable.
     unflushed: AtomicBool,
     /// [`Durability::Fast`]: the last background flush failed, so commits are
@@ -186,6 +189,7 @@ impl<B: Backend> Store<B> {
     /// initialising a new database.
     pub fn with_backend(backend: B, config: Config) -> Result<Store<B>> {
         let opened = meta::init_or_check(&backend, config.hashing_key.as_ref())?;
+        let seal = Seal::new(&opened.key);
         let minter = Minter::new(opened.key, config.prefixes.clone());
         let time = Timekeeper::new(
             Arc::clone(&config.clock),
@@ -198,6 +202,7 @@ impl<B: Backend> Store<B> {
                 config,
                 minter,
                 time,
+                seal,
                 unflushed: AtomicBool::new(false),
                 flush_failed: AtomicBool::new(false),
                 flusher: OnceLock::new(),
@@ -242,6 +247,7 @@ impl<B: Backend> Store<B> {
         Ctx {
             config: &self.inner.config,
             minter: &self.inner.minter,
+            seal: &self.inner.seal,
             now,
         }
     }
@@ -267,10 +273,13 @@ impl<B: Backend> Store<B> {
     /// them, so a failed check changes nothing (R19). After a full disk, an
     /// operation that grows the database is refused until there is room
     /// again; revocation and purge go on (see `docs/design.md`, "Failures").
-    fn write<T, F>(&self, kind: WriteKind, op: F) -> Result<T>
+    fn write<T, F>(&self, kind: WriteKind, mut op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T>
+        F: for<'a, 'b, 'c, 'd, 'e> FnMut(
+                &'e mut Sealed<'c, &'d mut Overlay<&'a mut B::Write<'b>>>,
+                &Ctx<'c>,
+            ) -> Result<T>
             + Send
             + 'static,
     {
@@ -286,14 +295,21 @@ impl<B: Backend> Store<B> {
             mode: &mode,
         };
         let exclusive = kind == WriteKind::FreesAlone;
-        self.inner.commits.submit(&runner, exclusive, op)
+        self.inner
+            .commits
+            .submit(&runner, exclusive, move |kv, ctx| {
+                op(&mut Sealed::new(kv, ctx.seal), ctx)
+            })
     }
 
     /// Runs a pure read in one read transaction.
-    fn read<T>(&self, op: impl FnOnce(&B::Read<'_>, &Ctx<'_>) -> Result<T>) -> Result<T> {
+    fn read<T>(
+        &self,
+        op: impl FnOnce(&Sealed<'_, &B::Read<'_>>, &Ctx<'_>) -> Result<T>,
+    ) -> Result<T> {
         self.inner.backend.read(|kv| {
             let ctx = self.ctx_at(self.inner.time.now(kv.database_time()));
-            op(kv, &ctx)
+            op(&Sealed::new(kv, &self.inner.seal), &ctx)
         })
     }
 
@@ -472,7 +488,7 @@ impl<B: Backend> Store<B> {
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
         let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
         self.inner.backend.read_single(|kv| {
-            let token = ops::family::load_token(kv, &presented)?;
+            let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
             // After the read: a backend may learn the database's time from it.
             let now = self.inner.time.now(kv.database_time());
             ops::validate::validate(token, now)
@@ -485,7 +501,7 @@ impl<B: Backend> Store<B> {
             return Ok(Introspection::inactive());
         };
         self.inner.backend.read_single(|kv| {
-            let token = ops::family::load_token(kv, &presented)?;
+            let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
             let now = self.inner.time.now(kv.database_time());
             Ok(ops::validate::introspect(token, now))
         })
@@ -620,7 +636,9 @@ impl<B: Backend> Store<B> {
     /// each one broken (see [`VerifyReport`]). Never panics; an error means the
     /// database could not be read at all.
     pub fn verify(&self) -> Result<VerifyReport> {
-        self.inner.backend.read(|kv| crate::verify::verify(kv))
+        self.inner
+            .backend
+            .read(|kv| crate::verify::verify(&Sealed::new(kv, &self.inner.seal)))
     }
 
     // ----- durability -----

@@ -19,6 +19,7 @@
 //! behind on purpose by rotation and revocation, and purge drops them: they are
 //! counted as stale, not reported as problems.
 
+use crate::record::Records;
 use std::cell::RefCell;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -30,7 +31,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
-use crate::kv::{KeyRange, KvRead, Table};
+use crate::kv::{KeyRange, Table};
 use crate::record::{
     self, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, Record, TokenRecord,
 };
@@ -73,7 +74,7 @@ impl VerifyReport {
 
 /// Walks the tables; every method takes `&self` so that checks can run inside
 /// a scan of the same snapshot, streaming instead of loading tables whole.
-struct Checker<'k, K: KvRead> {
+struct Checker<'k, K: Records> {
     kv: &'k K,
     report: RefCell<VerifyReport>,
 }
@@ -82,7 +83,7 @@ fn encode_key(key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-impl<K: KvRead> Checker<'_, K> {
+impl<K: Records> Checker<'_, K> {
     fn problem(&self, table: Table, key: &[u8], what: impl Into<String>) {
         self.report.borrow_mut().problems.push(Problem {
             table,
@@ -120,7 +121,7 @@ impl<K: KvRead> Checker<'_, K> {
     /// Visits every record of a table that decodes, reporting the ones that do not.
     fn each_record<R: Record>(&self, mut check: impl FnMut(&[u8], R) -> Result<()>) -> Result<()> {
         self.each_entry(R::TABLE, |key, value| {
-            match record::decode_in::<R>(key, value) {
+            match record::decode_in::<R>(Some(self.kv.seal()), key, value) {
                 Ok(record) => check(key, record),
                 Err(error) => {
                     self.problem(R::TABLE, key, format!("record does not decode: {error}"));
@@ -341,7 +342,7 @@ impl<K: KvRead> Checker<'_, K> {
 }
 
 /// Runs every check in one snapshot.
-pub(crate) fn verify(kv: &impl KvRead) -> Result<VerifyReport> {
+pub(crate) fn verify(kv: &impl Records) -> Result<VerifyReport> {
     let checker = Checker {
         kv,
         report: RefCell::new(VerifyReport::default()),

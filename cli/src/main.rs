@@ -6,6 +6,8 @@
 //! grantdb [--db PATH] [--key-file PATH] <stats|verify|purge|compact|clients|grants|revoke|export|import>
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod commands;
 mod key;
 mod progress;

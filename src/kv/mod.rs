@@ -227,6 +227,33 @@ pub trait KvWrite: KvRead {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()>;
 }
 
+impl<R: KvRead> KvRead for &R {
+    fn get<T>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
+        (**self).get(table, key, read)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        (**self).scan(table, range, visit)
+    }
+
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        (**self).prefetch(table, keys)
+    }
+
+    fn batches_reads(&self) -> bool {
+        (**self).batches_reads()
+    }
+
+    fn database_time(&self) -> Option<u64> {
+        (**self).database_time()
+    }
+}
+
 impl<R: KvRead> KvRead for &mut R {
     fn get<T>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
         (**self).get(table, key, read)

@@ -1,6 +1,7 @@
 //! Clients (R03): register, authenticate, rotate the secret, update, delete with
 //! cascade, get and list.
 
+use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::{Ctx, load_client};
@@ -9,7 +10,7 @@ use crate::error::{Error, InputError, Result};
 use crate::grant::{Page, PageRequest};
 use crate::ids::ClientId;
 use crate::keys;
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
 use crate::secret::{Secret, TokenKind};
 use crate::uri::check_redirect_uri;
@@ -88,7 +89,7 @@ fn check_grant_types(kind: ClientKind, grant_types: &[GrantType]) -> Result<()> 
 
 /// Registers a client; a confidential client's secret is returned once (R01, R03).
 pub(crate) fn register(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     new: &NewClient,
 ) -> Result<RegisteredClient> {
@@ -97,9 +98,10 @@ pub(crate) fn register(
     check_redirect_uris(&new.redirect_uris, &new.grant_types)?;
     new.lifetimes.check()?;
 
-    let id = ClientId::generate();
+    let id = ClientId::generate()?;
     let secret =
         (new.kind == ClientKind::Confidential).then(|| ctx.minter.mint(TokenKind::ClientSecret));
+    let secret = secret.transpose()?;
     let client = ClientRecord {
         name: new.name.clone(),
         redirect_uris: new.redirect_uris.clone(),
@@ -122,23 +124,20 @@ pub(crate) fn register(
 /// A confidential client must present its secret; a public client must present
 /// none. Any mismatch is `ClientAuthenticationFailed` (`invalid_client`).
 pub(crate) fn authenticate(
-    kv: &impl KvRead,
+    kv: &impl Records,
     ctx: &Ctx<'_>,
     id: &ClientId,
     secret: Option<&str>,
 ) -> Result<Client> {
+    // A malformed secret is refused before any read (R02), and is just a
+    // wrong secret: no hint about which part failed.
+    let presented = secret
+        .map(|secret| ctx.minter.parse(TokenKind::ClientSecret, secret))
+        .transpose()
+        .map_err(|_| Error::ClientAuthenticationFailed)?;
     let client = load_client(kv, id)?;
-    match (client.secret_hash, secret) {
-        (Some(stored), Some(presented)) => {
-            // A malformed secret is just a wrong secret: no hint about which part failed.
-            let presented = ctx
-                .minter
-                .parse(TokenKind::ClientSecret, presented)
-                .map_err(|_| Error::ClientAuthenticationFailed)?;
-            if !presented.verifier.matches(&stored) {
-                return Err(Error::ClientAuthenticationFailed);
-            }
-        }
+    match (client.secret_hash, presented) {
+        (Some(stored), Some(presented)) if presented.verifier.matches(&stored) => {}
         (None, None) => {}
         _ => return Err(Error::ClientAuthenticationFailed),
     }
@@ -146,7 +145,11 @@ pub(crate) fn authenticate(
 }
 
 /// Issues a new secret; the old one fails from this commit on (R03).
-pub(crate) fn rotate_secret(kv: &mut impl KvWrite, ctx: &Ctx<'_>, id: &ClientId) -> Result<Secret> {
+pub(crate) fn rotate_secret(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    id: &ClientId,
+) -> Result<Secret> {
     let mut client = load_client(kv, id)?;
     if client.kind != ClientKind::Confidential {
         return Err(Error::InvalidArgument {
@@ -154,7 +157,7 @@ pub(crate) fn rotate_secret(kv: &mut impl KvWrite, ctx: &Ctx<'_>, id: &ClientId)
             reason: InputError::BadStructure,
         });
     }
-    let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret);
+    let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret)?;
     client.secret_hash = Some(minted.verifier.0);
     record::save(kv, id.as_bytes(), &client)?;
     Ok(secret)
@@ -162,7 +165,7 @@ pub(crate) fn rotate_secret(kv: &mut impl KvWrite, ctx: &Ctx<'_>, id: &ClientId)
 
 /// Applies an update; tokens already issued keep their scope and expiry.
 pub(crate) fn update(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     id: &ClientId,
     change: &ClientUpdate,
 ) -> Result<Client> {
@@ -193,7 +196,7 @@ pub(crate) fn update(
 
 /// Deletes a client and, in the same transaction, every code, grant, token and
 /// consent of it (R03); `None` if there was no such client.
-pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<Option<BulkRevocation>> {
+pub(crate) fn delete(kv: &mut impl RecordsMut, id: &ClientId) -> Result<Option<BulkRevocation>> {
     // Existence only: a client whose record is damaged can still be deleted.
     if kv.get(Table::Clients, id.as_bytes(), |_| ())?.is_none() {
         return Ok(None);
@@ -206,7 +209,10 @@ pub(crate) fn delete(kv: &mut impl KvWrite, id: &ClientId) -> Result<Option<Bulk
 
 /// Ends every grant and removes every code of a client, skipping damaged
 /// records.
-pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Result<BulkRevocation> {
+pub(crate) fn revoke_everything_of(
+    kv: &mut impl RecordsMut,
+    id: &ClientId,
+) -> Result<BulkRevocation> {
     let mut grants = Vec::new();
     kv.scan(Table::Grants, &KeyRange::prefix(id.as_bytes()), |key, _| {
         if let Some((_, grant)) = keys::parse_grant(key) {
@@ -240,12 +246,12 @@ pub(crate) fn revoke_everything_of(kv: &mut impl KvWrite, id: &ClientId) -> Resu
 }
 
 /// Reads one client.
-pub(crate) fn get(kv: &impl KvRead, id: &ClientId) -> Result<Option<Client>> {
+pub(crate) fn get(kv: &impl Records, id: &ClientId) -> Result<Option<Client>> {
     Ok(record::load::<ClientRecord>(kv, id.as_bytes())?.map(|record| record.to_client(*id)))
 }
 
 /// Lists clients in id order.
-pub(crate) fn list(kv: &impl KvRead, page: &PageRequest) -> Result<Page<Client>> {
+pub(crate) fn list(kv: &impl Records, page: &PageRequest) -> Result<Page<Client>> {
     let range = match &page.after {
         None => KeyRange::all(),
         Some(cursor) => KeyRange::prefix_after(&[], &decode_cursor(cursor, &[])?),
@@ -268,7 +274,8 @@ pub(crate) fn list(kv: &impl KvRead, page: &PageRequest) -> Result<Page<Client>>
             key.try_into()
                 .map_err(|_| corrupted(record::DecodeError::BadKey))?,
         );
-        let client = record::decode_in::<ClientRecord>(key, value).map_err(corrupted)?;
+        let client =
+            record::decode_in::<ClientRecord>(Some(kv.seal()), key, value).map_err(corrupted)?;
         items.push(client.to_client(id));
         Ok(ControlFlow::Continue(()))
     })?;

@@ -8,16 +8,17 @@ use crate::error::{Error, InputError, Result};
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
-use crate::kv::{KvRead, KvWrite, Table};
+use crate::kv::Table;
 use crate::pkce::check_pkce_string;
 use crate::record::{self, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
+use crate::record::{Records, RecordsMut};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{CodeInfo, IssuedCode, TokenResponse};
 use crate::secret::{TokenId, TokenKind};
 
 /// Issues a code for an approved authorization request (R04).
 pub(crate) fn issue(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     request: &AuthorizationRequest,
 ) -> Result<IssuedCode> {
@@ -73,7 +74,7 @@ pub(crate) fn issue(
         .lifetimes_for(&request.client_id, client.lifetimes)
         .code;
     let expires_at = ctx.now.saturating_add(lifetime);
-    let (code, minted) = ctx.minter.mint(TokenKind::Code);
+    let (code, minted) = ctx.minter.mint(TokenKind::Code)?;
     let hash = minted.id;
     let record = CodeRecord {
         verifier: minted.verifier.0,
@@ -116,7 +117,7 @@ pub(crate) fn issue(
 /// Checks run in this order, and every failure but the replay changes nothing:
 /// shape (R02), existence, expiry, replay, client, redirect URI, PKCE.
 pub(crate) fn exchange(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     exchange: &CodeExchange<'_>,
 ) -> Result<TokenResponse> {
@@ -210,7 +211,7 @@ fn check_pkce(code: &CodeRecord, verifier: Option<&str>) -> Result<()> {
 
 /// Reads a code without consuming it: `None` when malformed, unknown or expired.
 pub(crate) fn inspect(
-    kv: &impl KvRead,
+    kv: &impl Records,
     ctx: &Ctx<'_>,
     presented: &str,
 ) -> Result<Option<CodeInfo>> {
@@ -235,7 +236,7 @@ pub(crate) fn inspect(
 }
 
 /// Removes a code and its index entries (a damaged one, when skipping, stays).
-pub(crate) fn remove_code(kv: &mut impl KvWrite, hash: &TokenId, damage: &Damage) -> Result<()> {
+pub(crate) fn remove_code(kv: &mut impl RecordsMut, hash: &TokenId, damage: &Damage) -> Result<()> {
     let Some(code) = damage.load::<CodeRecord>(kv, hash.as_bytes())? else {
         return Ok(());
     };

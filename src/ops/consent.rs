@@ -1,20 +1,21 @@
 //! Consent (R17): what a subject approved for a client, so a server can skip
 //! the approval prompt (pretix `approval_prompt=auto`).
 
+use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::{Ctx, check_subject, load_client};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
 use crate::keys;
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::{self, ConsentRecord};
 use crate::response::Consent;
 use crate::scope::Scope;
 
 /// Records an approval; scopes approved earlier stay approved (the union).
 pub(crate) fn record_consent(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     subject: &str,
     client_id: &ClientId,
@@ -40,7 +41,7 @@ pub(crate) fn record_consent(
 
 /// The recorded consent of `subject` for `client_id`, if any.
 pub(crate) fn get(
-    kv: &impl KvRead,
+    kv: &impl Records,
     subject: &str,
     client_id: &ClientId,
 ) -> Result<Option<Consent>> {
@@ -52,7 +53,7 @@ pub(crate) fn get(
 }
 
 /// Forgets every consent given to a client.
-pub(crate) fn forget_all_of_client(kv: &mut impl KvWrite, client_id: &ClientId) -> Result<()> {
+pub(crate) fn forget_all_of_client(kv: &mut impl RecordsMut, client_id: &ClientId) -> Result<()> {
     let mut found = Vec::new();
     kv.scan(
         Table::Consents,

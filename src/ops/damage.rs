@@ -8,10 +8,10 @@
 //! record, leaves it in place for `verify` to name and an operator to repair,
 //! and counts it.
 
+use crate::record::Records;
 use std::cell::Cell;
 
 use crate::error::{Error, Result};
-use crate::kv::KvRead;
 use crate::record::{self, Record};
 
 /// Fail on a damaged record, or skip and count it.
@@ -38,7 +38,7 @@ impl Damage {
     }
 
     /// Reads a record; a damaged one, when skipping, reads as absent.
-    pub(crate) fn load<R: Record>(&self, kv: &impl KvRead, key: &[u8]) -> Result<Option<R>> {
+    pub(crate) fn load<R: Record>(&self, kv: &impl Records, key: &[u8]) -> Result<Option<R>> {
         match record::load::<R>(kv, key) {
             Err(Error::Corrupted { .. }) if self.skip => {
                 self.skipped.set(self.skipped.get() + 1);

@@ -11,6 +11,7 @@
 //! paths (rotation, revocation) then write less, and purge drops the stale
 //! entry when its time comes (it checks every entry against its record).
 
+use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::Ctx;
@@ -20,7 +21,7 @@ use crate::error::Result;
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::kv::{KeyRange, Table};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::response::TokenResponse;
 use crate::scope::Scope;
@@ -39,13 +40,17 @@ impl Grant {
     }
 
     /// Writes the grant record.
-    pub(crate) fn save(&self, kv: &mut impl KvWrite) -> Result<()> {
+    pub(crate) fn save(&self, kv: &mut impl RecordsMut) -> Result<()> {
         record::save(kv, &self.key(), &self.record)
     }
 }
 
 /// Reads a grant.
-pub(crate) fn load_grant(kv: &impl KvRead, client: ClientId, id: GrantId) -> Result<Option<Grant>> {
+pub(crate) fn load_grant(
+    kv: &impl Records,
+    client: ClientId,
+    id: GrantId,
+) -> Result<Option<Grant>> {
     Ok(
         record::load::<GrantRecord>(kv, &keys::grant(&client, &id))?.map(|record| Grant {
             client,
@@ -58,14 +63,14 @@ pub(crate) fn load_grant(kv: &impl KvRead, client: ClientId, id: GrantId) -> Res
 /// Starts a grant and writes its owner-index entry; the record itself is
 /// written by [`issue_tokens`], once it lists its first tokens.
 pub(crate) fn new_grant(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     client: ClientId,
     subject: Option<&str>,
     scope: &Scope,
     origin: GrantOrigin,
 ) -> Result<Grant> {
-    let id = GrantId::generate();
+    let id = GrantId::generate()?;
     if let Some(subject) = subject {
         kv.put(
             Table::BySubject,
@@ -100,7 +105,7 @@ pub(crate) struct Issue<'a> {
 /// Mints an access token, and a refresh token when asked, into a grant (R06),
 /// and writes the grant record listing them.
 pub(crate) fn issue_tokens(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     grant: &mut Grant,
     issue: Issue<'_>,
@@ -108,10 +113,11 @@ pub(crate) fn issue_tokens(
     let lifetimes = ctx
         .config
         .lifetimes_for(&grant.client, issue.client.lifetimes);
-    let (access_token, access_minted) = ctx.minter.mint(TokenKind::Access);
+    let (access_token, access_minted) = ctx.minter.mint(TokenKind::Access)?;
     let refresh = issue
         .with_refresh
-        .then(|| ctx.minter.mint(TokenKind::Refresh));
+        .then(|| ctx.minter.mint(TokenKind::Refresh))
+        .transpose()?;
     let refresh_expiry = match lifetimes.refresh {
         RefreshLifetime::Never => None,
         // Absolute: counted from the grant's creation, not extended by rotation.
@@ -171,14 +177,14 @@ pub(crate) fn issue_tokens(
 }
 
 /// Reads the token `presented` names, if it exists and its verifier matches.
-pub(crate) fn load_token(kv: &impl KvRead, presented: &Presented) -> Result<Option<TokenRecord>> {
+pub(crate) fn load_token(kv: &impl Records, presented: &Presented) -> Result<Option<TokenRecord>> {
     Ok(record::load::<TokenRecord>(kv, presented.id.as_bytes())?
         .filter(|token| presented.verifier.matches(&token.verifier)))
 }
 
 /// Writes a token record and its expiry-index entry.
 pub(crate) fn insert_token(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     hash: &TokenId,
     token: &TokenRecord,
 ) -> Result<()> {
@@ -196,7 +202,7 @@ pub(crate) fn insert_token(
 /// Deletes one token and clears its partner's pointer to it. The grant's
 /// list is the caller's business.
 pub(crate) fn remove_token(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     hash: &TokenId,
     token: &TokenRecord,
     damage: &Damage,
@@ -215,7 +221,7 @@ pub(crate) fn remove_token(
 /// Removes a live-class token and, if it was its grant's last one, ends the
 /// grant. Returns whether the grant ended.
 pub(crate) fn remove_live_token(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     hash: &TokenId,
     token: &TokenRecord,
     damage: &Damage,
@@ -235,7 +241,7 @@ pub(crate) fn remove_live_token(
 }
 
 /// The hashes of a grant's consumed refresh tokens.
-pub(crate) fn consumed_tokens(kv: &impl KvRead, grant: &GrantId) -> Result<Vec<TokenId>> {
+pub(crate) fn consumed_tokens(kv: &impl Records, grant: &GrantId) -> Result<Vec<TokenId>> {
     let mut hashes = Vec::new();
     kv.scan(
         Table::Consumed,
@@ -254,7 +260,7 @@ pub(crate) fn consumed_tokens(kv: &impl KvRead, grant: &GrantId) -> Result<Vec<T
 /// in the caller's transaction. Returns false if there was no such grant (or,
 /// when skipping damage, its record is damaged: then nothing is deleted).
 pub(crate) fn end_grant(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     client: ClientId,
     id: GrantId,
     damage: &Damage,

@@ -1,5 +1,6 @@
 //! Listing grants of a subject or of a client, in pages (R15).
 
+use crate::record::Records;
 use std::ops::ControlFlow;
 
 use base64::Engine as _;
@@ -11,7 +12,7 @@ use crate::error::{Error, InputError, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
-use crate::kv::{KeyRange, KvRead, Table};
+use crate::kv::{KeyRange, Table};
 use crate::record::{self, ClientRecord, GrantRecord};
 
 /// A page cursor is the last key of the previous page, base64url-encoded.
@@ -57,7 +58,7 @@ pub(crate) fn summary(
     }
 }
 
-pub(crate) fn client_name(kv: &impl KvRead, client: &ClientId) -> Result<String> {
+pub(crate) fn client_name(kv: &impl Records, client: &ClientId) -> Result<String> {
     Ok(record::load::<ClientRecord>(kv, client.as_bytes())?
         .map(|client| client.name)
         .unwrap_or_default())
@@ -65,7 +66,7 @@ pub(crate) fn client_name(kv: &impl KvRead, client: &ClientId) -> Result<String>
 
 /// The grants of a subject, ordered by client then grant id.
 pub(crate) fn grants_of_subject(
-    kv: &impl KvRead,
+    kv: &impl Records,
     subject: &str,
     page: &PageRequest,
 ) -> Result<Page<GrantSummary>> {
@@ -104,7 +105,7 @@ pub(crate) fn grants_of_subject(
 
 /// One grant with its client's name.
 pub(crate) fn grant(
-    kv: &impl KvRead,
+    kv: &impl Records,
     client: &ClientId,
     grant_id: &GrantId,
 ) -> Result<Option<GrantSummary>> {
@@ -121,7 +122,7 @@ pub(crate) fn grant(
 
 /// The grants of a client, ordered by grant id: one range read.
 pub(crate) fn grants_of_client(
-    kv: &impl KvRead,
+    kv: &impl Records,
     client: &ClientId,
     page: &PageRequest,
 ) -> Result<Page<GrantSummary>> {
@@ -141,7 +142,8 @@ pub(crate) fn grants_of_client(
             source,
         };
         let (_, grant_id) = keys::parse_grant(key).ok_or(corrupted(record::DecodeError::BadKey))?;
-        let grant = record::decode_in::<GrantRecord>(key, value).map_err(corrupted)?;
+        let grant =
+            record::decode_in::<GrantRecord>(Some(kv.seal()), key, value).map_err(corrupted)?;
         items.push(summary(grant_id, *client, name.clone(), grant));
         last_key = key.to_vec();
         Ok(ControlFlow::Continue(()))

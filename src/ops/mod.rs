@@ -8,8 +8,8 @@
 use crate::config::Config;
 use crate::error::{Error, InputError, Result};
 use crate::ids::ClientId;
-use crate::kv::KvRead;
 use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
+use crate::record::{Records, Seal};
 use crate::scope::Scope;
 use crate::secret::Minter;
 
@@ -29,6 +29,8 @@ pub(crate) mod validate;
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     pub minter: &'a Minter,
+    /// Seals records; the transaction a rule gets carries it too.
+    pub seal: &'a Seal,
     /// The time of this operation (R18), read once so every decision in it agrees.
     pub now: u64,
 }
@@ -49,7 +51,7 @@ impl Ctx<'_> {
 }
 
 /// Loads a client or fails with `UnknownClient`.
-pub(crate) fn load_client(kv: &impl KvRead, id: &ClientId) -> Result<ClientRecord> {
+pub(crate) fn load_client(kv: &impl Records, id: &ClientId) -> Result<ClientRecord> {
     record::load::<ClientRecord>(kv, id.as_bytes())?.ok_or(Error::UnknownClient)
 }
 

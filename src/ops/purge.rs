@@ -1,6 +1,7 @@
 //! Expiry purge (R14): removes what is due, reading only the expiry index
 //! entries that are due. Its cost follows what it removes, never what stays.
 
+use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::Ctx;
@@ -10,13 +11,13 @@ use super::family::remove_live_token;
 use crate::error::Result;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind};
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
 
 /// For a networked backend: fetches the due records, then their partners and
 /// grants, in a few round trips instead of several per entry.
-fn prefetch_due(kv: &impl KvRead, due: &[Vec<u8>]) -> Result<()> {
+fn prefetch_due(kv: &impl Records, due: &[Vec<u8>]) -> Result<()> {
     let (mut codes, mut tokens) = (Vec::new(), Vec::new());
     for (_, kind, id) in due.iter().filter_map(|key| keys::parse_expiry(key)) {
         match kind {
@@ -42,7 +43,7 @@ fn prefetch_due(kv: &impl KvRead, due: &[Vec<u8>]) -> Result<()> {
 /// and tokens, consumed refresh tokens past their retention, grants left with
 /// no live token, and index entries left behind by earlier removals.
 pub(crate) fn purge_batch(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     limit: usize,
 ) -> Result<PurgeReport> {

@@ -1,6 +1,7 @@
 //! Revocation (R09–R12): one token (RFC 7009), or in bulk by subject, client,
 //! or subject at one client.
 
+use crate::record::RecordsMut;
 use std::ops::ControlFlow;
 
 use super::Ctx;
@@ -10,7 +11,7 @@ use super::family::{end_grant, load_token, remove_live_token};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
-use crate::kv::{KeyRange, KvWrite, Table};
+use crate::kv::{KeyRange, Table};
 use crate::record::StoredTokenKind;
 use crate::response::{BulkRevocation, Revocation};
 use crate::secret::TokenKind;
@@ -24,7 +25,7 @@ use crate::secret::TokenKind;
 /// nothing and succeed (R11; a malformed one is refused before any read, R02);
 /// a token of another client is refused and changes nothing.
 pub(crate) fn revoke_token(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     presented: &str,
     client_id: Option<&ClientId>,
@@ -69,7 +70,7 @@ pub(crate) fn revoke_token(
 
 /// Ends every grant and removes every pending code listed under `prefix` in
 /// the `by_subject` index, skipping damaged records.
-fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<BulkRevocation> {
+fn revoke_by_subject_prefix(kv: &mut impl RecordsMut, prefix: &[u8]) -> Result<BulkRevocation> {
     let mut owned = Vec::new();
     kv.scan(Table::BySubject, &KeyRange::prefix(prefix), |key, _| {
         if let Some((_, client, item)) = keys::parse_by_subject(key) {
@@ -93,14 +94,14 @@ fn revoke_by_subject_prefix(kv: &mut impl KvWrite, prefix: &[u8]) -> Result<Bulk
 
 /// "Log out everywhere": every grant and pending code of a subject, in one
 /// transaction (R12). Consents stay: signing out is not withdrawing approval.
-pub(crate) fn revoke_subject(kv: &mut impl KvWrite, subject: &str) -> Result<BulkRevocation> {
+pub(crate) fn revoke_subject(kv: &mut impl RecordsMut, subject: &str) -> Result<BulkRevocation> {
     revoke_by_subject_prefix(kv, &keys::subject_prefix(subject))
 }
 
 /// The user removes an authorized application: every grant and pending code of
 /// the subject at that client, and the consent (R12, R17).
 pub(crate) fn revoke_subject_at_client(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     subject: &str,
     client: &ClientId,
 ) -> Result<BulkRevocation> {
@@ -111,7 +112,7 @@ pub(crate) fn revoke_subject_at_client(
 
 /// Every grant and pending code of a client, and every consent given to it
 /// (R12, R17). The client itself stays registered.
-pub(crate) fn revoke_client(kv: &mut impl KvWrite, client: &ClientId) -> Result<BulkRevocation> {
+pub(crate) fn revoke_client(kv: &mut impl RecordsMut, client: &ClientId) -> Result<BulkRevocation> {
     let ended = super::clients::revoke_everything_of(kv, client)?;
     super::consent::forget_all_of_client(kv, client)?;
     Ok(ended)

@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys;
-use crate::kv::{KvRead, KvWrite, Table};
+use crate::kv::Table;
 use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
+use crate::record::{Records, RecordsMut};
 use crate::response::{RefreshState, RefreshTokenInfo, TokenResponse};
 use crate::scope::Scope;
 use crate::secret::TokenKind;
@@ -28,7 +29,7 @@ fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
 /// Issues tokens to a subject whose password the host has checked
 /// (RFC 6749 §4.3, Ticketpark).
 pub(crate) fn issue_for_subject(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     client_id: &ClientId,
     subject: &str,
@@ -59,7 +60,7 @@ pub(crate) fn issue_for_subject(
 /// (RFC 6749 §4.4, Prioticket). No refresh token (§4.4.3); any number may be
 /// active at once (R06).
 pub(crate) fn issue_client_credentials(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     client_id: &ClientId,
     scope: Option<&Scope>,
@@ -95,7 +96,7 @@ pub(crate) fn issue_client_credentials(
 /// Order of checks: shape (R02), existence, client, expiry, consumption,
 /// grant type, scope. Every failure but a reuse changes nothing.
 pub(crate) fn refresh(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     presented: &str,
     client_id: &ClientId,
@@ -208,7 +209,7 @@ pub(crate) fn presented_again(consumed: Consumed, ctx: &Ctx<'_>) -> Again {
 
 /// What a refresh of `presented` would do now, without doing it.
 pub(crate) fn refresh_state(
-    kv: &impl KvRead,
+    kv: &impl Records,
     ctx: &Ctx<'_>,
     presented: &str,
 ) -> Result<RefreshState> {
@@ -265,7 +266,7 @@ fn latest_recorded_time(token: &TokenRecord, grant: &GrantRecord) -> u64 {
 
 /// Issues a new pair into `grant` and records the refresh time.
 fn rotate_into_grant(
-    kv: &mut impl KvWrite,
+    kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     grant: &mut Grant,
     client: &ClientRecord,

@@ -1,36 +1,46 @@
 //! Records as stored: postcard bodies behind a format-version byte and
-//! followed by a checksum.
+//! followed by a seal (see [`seal`]).
 //!
 //! ```text
-//! value = version (1 byte) ‖ postcard body ‖ crc32(table ‖ key ‖ version ‖ body) (4 bytes, LE)
+//! value = version (2) ‖ postcard body ‖ BLAKE3-keyed MAC (8 bytes)
 //! ```
 //!
-//! The checksum covers the key and table too, so a value that was damaged, or
-//! that landed under another key, is refused instead of being read as a wrong
-//! answer (R20). Decoding untrusted bytes never panics.
+//! The seal covers the key and table too, so a value that was damaged or
+//! changed, or that landed under another key, is refused instead of being read
+//! as a wrong answer (R20). Decoding untrusted bytes never panics.
+//!
+//! The rules read and write records through a transaction that carries the
+//! seal ([`Sealed`], seen as [`Records`]); the storage backends below know
+//! nothing of it.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::kv::{KvRead, KvWrite, Table};
+use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 
 mod client;
 mod code;
 mod consent;
 mod grant;
+pub(crate) mod seal;
 mod token;
 
 pub(crate) use client::{ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS};
 pub(crate) use code::{CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, MAX_SUBJECT_LEN};
 pub(crate) use consent::ConsentRecord;
 pub(crate) use grant::GrantRecord;
+pub(crate) use seal::Seal;
 pub(crate) use token::{Consumed, StoredTokenKind, TokenRecord};
 
-/// The record format this build writes (and the newest it reads).
-pub(crate) const RECORD_VERSION: u8 = 1;
+/// The record format this build writes, and the only one it reads outside
+/// the migration from format 1.
+pub(crate) const RECORD_VERSION: u8 = 2;
+/// The records of format 1 databases: the same bodies under a CRC-32.
+const RECORD_VERSION_1: u8 = 1;
 
 /// Why a stored value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +53,8 @@ pub enum DecodeError {
         /// The version byte found.
         found: u8,
     },
-    /// The checksum does not match: the value was damaged or moved.
+    /// The seal (or, in a format 1 record, the checksum) does not match: the
+    /// value was damaged, changed or moved.
     ChecksumMismatch,
     /// The body is not a valid encoding of the record.
     Body {
@@ -93,41 +104,58 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
     fn check(&self) -> Result<(), &'static str>;
 }
 
-fn checksum(table: Table, key: &[u8], versioned_body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&[table.tag()]);
-    hasher.update(key);
-    hasher.update(versioned_body);
-    hasher.finalize()
-}
-
-/// Encodes `record` for storage under `key`.
-pub(crate) fn encode<R: Record>(key: &[u8], record: &R) -> Vec<u8> {
+/// Encodes `record` for storage under `key`, sealed.
+pub(crate) fn encode<R: Record>(seal: &Seal, key: &[u8], record: &R) -> Vec<u8> {
     let mut bytes = vec![RECORD_VERSION];
     // Serialising plain structs of strings, integers and byte arrays into a Vec
     // cannot fail; an empty body would fail its decode loudly rather than silently.
     let body = postcard::to_extend(record, Vec::with_capacity(96)).unwrap_or_default();
     bytes.extend_from_slice(&body);
-    let sum = checksum(R::TABLE, key, &bytes);
-    bytes.extend_from_slice(&sum.to_le_bytes());
+    let mac = seal.mac(R::TABLE, key, &bytes);
+    bytes.extend_from_slice(&mac);
     bytes
 }
 
-/// Decodes a value stored under `key` in `table`, checking everything.
-pub(crate) fn decode_in<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, DecodeError> {
+/// Decodes a value stored under `key`, checking its seal (when one is given)
+/// and every field.
+pub(crate) fn decode_in<R: Record>(
+    seal: Option<&Seal>,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<R, DecodeError> {
+    if bytes.len() < 1 + seal::MAC_LEN {
+        return Err(DecodeError::TooShort);
+    }
+    let (versioned_body, mac) = bytes.split_at(bytes.len() - seal::MAC_LEN);
+    if seal.is_some_and(|seal| !seal.verifies(R::TABLE, key, versioned_body, mac)) {
+        return Err(DecodeError::ChecksumMismatch);
+    }
+    match versioned_body.split_first() {
+        Some((&RECORD_VERSION, body)) => decode_body(body),
+        Some((&found, _)) => Err(DecodeError::UnknownVersion { found }),
+        None => Err(DecodeError::TooShort),
+    }
+}
+
+/// Decodes a format 1 record (a CRC-32, no seal), for the migration.
+pub(crate) fn decode_v1<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, DecodeError> {
     if bytes.len() < 1 + 4 {
         return Err(DecodeError::TooShort);
     }
     let (versioned_body, sum) = bytes.split_at(bytes.len() - 4);
-    let mut stored_sum = [0u8; 4];
-    stored_sum.copy_from_slice(sum);
-    if u32::from_le_bytes(stored_sum) != checksum(R::TABLE, key, versioned_body) {
+    let mut stored = [0u8; 4];
+    stored.copy_from_slice(sum);
+    if u32::from_le_bytes(stored) != seal::crc_v1(R::TABLE, key, versioned_body) {
         return Err(DecodeError::ChecksumMismatch);
     }
-    let (&version, body) = versioned_body.split_first().ok_or(DecodeError::TooShort)?;
-    if version != RECORD_VERSION {
-        return Err(DecodeError::UnknownVersion { found: version });
+    match versioned_body.split_first() {
+        Some((&RECORD_VERSION_1, body)) => decode_body(body),
+        Some((&found, _)) => Err(DecodeError::UnknownVersion { found }),
+        None => Err(DecodeError::TooShort),
     }
+}
+
+fn decode_body<R: Record>(body: &[u8]) -> Result<R, DecodeError> {
     let (record, rest): (R, &[u8]) =
         postcard::take_from_bytes(body).map_err(|_| DecodeError::Body { record: R::NAME })?;
     if !rest.is_empty() {
@@ -140,25 +168,127 @@ pub(crate) fn decode_in<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, Decode
     Ok(record)
 }
 
-/// Reads and decodes the record under `key`.
-pub(crate) fn load<R: Record>(kv: &impl KvRead, key: &[u8]) -> Result<Option<R>> {
-    kv.get(R::TABLE, key, |bytes| decode_in::<R>(key, bytes))?
-        .transpose()
-        .map_err(|source| Error::Corrupted {
-            table: R::TABLE,
-            source,
-        })
+/// A transaction as the rules see it: the storage engine's, with the seal of
+/// its records.
+pub(crate) trait Records: KvRead {
+    /// The seal records are written and checked with.
+    fn seal(&self) -> &Seal;
 }
 
-/// Encodes and writes `record` under `key`.
-pub(crate) fn save<R: Record>(kv: &mut impl KvWrite, key: &[u8], record: &R) -> Result<()> {
-    kv.put(R::TABLE, key, &encode(key, record))
+/// A writable [`Records`].
+pub(crate) trait RecordsMut: Records + KvWrite {}
+
+impl<T: Records + KvWrite> RecordsMut for T {}
+
+impl<R: Records> Records for &R {
+    fn seal(&self) -> &Seal {
+        (**self).seal()
+    }
+}
+
+impl<R: Records> Records for &mut R {
+    fn seal(&self) -> &Seal {
+        (**self).seal()
+    }
+}
+
+/// A transaction `K` with the seal of its records.
+pub(crate) struct Sealed<'s, K> {
+    kv: K,
+    seal: &'s Seal,
+}
+
+impl<'s, K> Sealed<'s, K> {
+    pub(crate) fn new(kv: K, seal: &'s Seal) -> Sealed<'s, K> {
+        Sealed { kv, seal }
+    }
+}
+
+impl<K: KvRead> Records for Sealed<'_, K> {
+    fn seal(&self) -> &Seal {
+        self.seal
+    }
+}
+
+impl<K: KvRead> KvRead for Sealed<'_, K> {
+    fn get<T>(&self, table: Table, key: &[u8], read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
+        self.kv.get(table, key, read)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.kv.scan(table, range, visit)
+    }
+
+    fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
+        self.kv.prefetch(table, keys)
+    }
+
+    fn batches_reads(&self) -> bool {
+        self.kv.batches_reads()
+    }
+
+    fn database_time(&self) -> Option<u64> {
+        self.kv.database_time()
+    }
+}
+
+impl<K: KvWrite> KvWrite for Sealed<'_, K> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.kv.put(table, key, value)
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.kv.delete(table, key)
+    }
+}
+
+/// Reads and decodes the record under `key`.
+pub(crate) fn load<R: Record>(kv: &impl Records, key: &[u8]) -> Result<Option<R>> {
+    kv.get(R::TABLE, key, |bytes| {
+        decode_in::<R>(Some(kv.seal()), key, bytes)
+    })?
+    .transpose()
+    .map_err(|source| Error::Corrupted {
+        table: R::TABLE,
+        source,
+    })
+}
+
+/// Encodes, seals and writes `record` under `key`.
+pub(crate) fn save<R: Record>(kv: &mut impl RecordsMut, key: &[u8], record: &R) -> Result<()> {
+    let value = encode(kv.seal(), key, record);
+    kv.put(R::TABLE, key, &value)
 }
 
 /// Decodes an entry of `table` as grantdb would read it: the value for record
-/// tables, the key for index tables. An error or a value, never a panic; used
-/// by the fuzz targets.
-pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeError> {
+/// tables, the key for index tables. An error or a value, never a panic.
+///
+/// `hashing_key`: the store's key, to check each record's seal; `None` checks
+/// everything but the seal (the fuzz targets, which could never forge one,
+/// and tools looking at a backup without its key). grantdb itself always
+/// checks the seal.
+pub fn decode_any(
+    table: Table,
+    key: &[u8],
+    bytes: &[u8],
+    hashing_key: Option<&crate::HashingKey>,
+) -> Result<(), DecodeError> {
+    let seal = hashing_key.map(Seal::new);
+    decode_entry(table, key, bytes, seal.as_ref())
+}
+
+/// [`decode_any`] with the seal made once.
+pub(crate) fn decode_entry(
+    table: Table,
+    key: &[u8],
+    bytes: &[u8],
+    seal: Option<&Seal>,
+) -> Result<(), DecodeError> {
     let key_ok = |parsed: bool| {
         if parsed {
             Ok(())
@@ -175,16 +305,16 @@ pub fn decode_any(table: Table, key: &[u8], bytes: &[u8]) -> Result<(), DecodeEr
         }
     };
     match table {
-        Table::Clients => decode_in::<ClientRecord>(key, bytes).map(drop),
-        Table::Codes => decode_in::<CodeRecord>(key, bytes).map(drop),
+        Table::Clients => decode_in::<ClientRecord>(seal, key, bytes).map(drop),
+        Table::Codes => decode_in::<CodeRecord>(seal, key, bytes).map(drop),
         Table::Grants => {
             key_ok(crate::keys::parse_grant(key).is_some())?;
-            decode_in::<GrantRecord>(key, bytes).map(drop)
+            decode_in::<GrantRecord>(seal, key, bytes).map(drop)
         }
-        Table::Tokens => decode_in::<TokenRecord>(key, bytes).map(drop),
+        Table::Tokens => decode_in::<TokenRecord>(seal, key, bytes).map(drop),
         Table::Consents => {
             key_ok(crate::keys::parse_consent(key).is_some())?;
-            decode_in::<ConsentRecord>(key, bytes).map(drop)
+            decode_in::<ConsentRecord>(seal, key, bytes).map(drop)
         }
         // Index entries: the key says it all, the value is empty.
         Table::Expiry => index_ok(crate::keys::parse_expiry(key).is_some()),
@@ -214,32 +344,66 @@ mod tests {
         }
     }
 
+    fn seal(byte: u8) -> Seal {
+        Seal::new(&crate::HashingKey::from_bytes([byte; 32]))
+    }
+
     #[test]
     fn records_round_trip() {
-        let bytes = encode(b"key", &sample());
-        assert_eq!(decode_in::<ConsentRecord>(b"key", &bytes), Ok(sample()));
+        let bytes = encode(&seal(1), b"key", &sample());
+        assert_eq!(
+            decode_in::<ConsentRecord>(Some(&seal(1)), b"key", &bytes),
+            Ok(sample())
+        );
     }
 
     #[test]
     fn r20_damage_is_detected_not_misread() {
-        let bytes = encode(b"key", &sample());
+        let seal = seal(1);
+        let bytes = encode(&seal, b"key", &sample());
         for i in 0..bytes.len() {
             for bit in 0..8 {
                 let mut damaged = bytes.clone();
                 damaged[i] ^= 1 << bit;
                 assert!(
-                    decode_in::<ConsentRecord>(b"key", &damaged).is_err(),
+                    decode_in::<ConsentRecord>(Some(&seal), b"key", &damaged).is_err(),
                     "byte {i} bit {bit}"
                 );
             }
         }
         for len in 0..bytes.len() {
-            assert!(decode_in::<ConsentRecord>(b"key", &bytes[..len]).is_err());
+            assert!(decode_in::<ConsentRecord>(Some(&seal), b"key", &bytes[..len]).is_err());
         }
         // The same value under another key is refused too.
         assert_eq!(
-            decode_in::<ConsentRecord>(b"other", &bytes),
+            decode_in::<ConsentRecord>(Some(&seal), b"other", &bytes),
             Err(DecodeError::ChecksumMismatch)
         );
+    }
+
+    #[test]
+    fn a_record_changed_without_the_key_fails_its_seal() {
+        // Whoever writes the file but lacks the key can re-encode a record
+        // (here: a later grant time) but cannot seal it: refused.
+        let (seal_a, seal_b) = (seal(1), seal(2));
+        let forged = encode(
+            &seal_b,
+            b"key",
+            &ConsentRecord {
+                granted_at: 1_800_000_000,
+                ..sample()
+            },
+        );
+        assert_eq!(
+            decode_in::<ConsentRecord>(Some(&seal_a), b"key", &forged),
+            Err(DecodeError::ChecksumMismatch)
+        );
+        // A format 1 record (CRC only) is not accepted as a sealed one.
+        let mut v1 = vec![RECORD_VERSION_1];
+        v1.extend(postcard::to_allocvec(&sample()).unwrap_or_default());
+        let crc = seal::crc_v1(Table::Consents, b"key", &v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_v1::<ConsentRecord>(b"key", &v1), Ok(sample()));
+        assert!(decode_in::<ConsentRecord>(Some(&seal_a), b"key", &v1).is_err());
     }
 }

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use arbitrary::{Arbitrary, Unstructured};
 use grantdb::kv::Table;
 use grantdb::{
-    ClientId, CodeExchange, Config, GrantType, NewClient, PkceChallenge, PkceMethod, Scope, Store,
+    ClientId, CodeExchange, Config, GrantType, HashingKey, NewClient, PkceChallenge, PkceMethod,
+    Scope, Store,
 };
 
 use super::Op;
@@ -25,11 +26,16 @@ pub fn decode_records(data: &[u8]) {
         .map_or(0, |n| usize::from(*n) % 64)
         .min(rest.len().saturating_sub(1));
     let (key, value) = rest.get(1..).unwrap_or_default().split_at(key_len);
-    let _ = grantdb::decode_any(table, key, value);
-    // The same bytes as a value under every table, and as every kind of key.
-    for table in Table::ALL {
-        let _ = grantdb::decode_any(table, key, value);
-        let _ = grantdb::decode_any(table, data, &[]);
+    // Without a key the seal is not checked, so the bytes reach the body
+    // decoders; with one, the seal check itself gets them.
+    let key_bytes = HashingKey::from_bytes([7; 32]);
+    for hashing_key in [None, Some(&key_bytes)] {
+        let _ = grantdb::decode_any(table, key, value, hashing_key);
+        // The same bytes as a value under every table, and as every kind of key.
+        for table in Table::ALL {
+            let _ = grantdb::decode_any(table, key, value, hashing_key);
+            let _ = grantdb::decode_any(table, data, &[], hashing_key);
+        }
     }
 }
 
