@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
 use crate::secret::{HashingKey, TokenPrefixes};
+use crate::uri::RedirectUriPolicy;
 
 /// The longest an authorization code may live (R04: 600 s).
 pub const MAX_CODE_LIFETIME: u64 = 600;
@@ -52,6 +53,9 @@ pub struct Config {
     pub(crate) require_pkce_for_public: bool,
     pub(crate) check_file_on_open: bool,
     pub(crate) disk_reserve: u64,
+    pub(crate) redirect_uri_policy: RedirectUriPolicy,
+    pub(crate) grant_live_pairs: usize,
+    pub(crate) purge_batch_time: Duration,
 }
 
 impl Default for Config {
@@ -74,6 +78,9 @@ impl Default for Config {
             require_pkce_for_public: true,
             check_file_on_open: true,
             disk_reserve: 8 << 20,
+            redirect_uri_policy: RedirectUriPolicy::default(),
+            grant_live_pairs: 4,
+            purge_batch_time: Duration::from_millis(50),
         }
     }
 }
@@ -98,6 +105,9 @@ impl fmt::Debug for Config {
             .field("cache_bytes", &self.cache_bytes)
             .field("purge_batch", &self.purge_batch)
             .field("disk_reserve", &self.disk_reserve)
+            .field("redirect_uri_policy", &self.redirect_uri_policy)
+            .field("grant_live_pairs", &self.grant_live_pairs)
+            .field("purge_batch_time", &self.purge_batch_time)
             .finish_non_exhaustive()
     }
 }
@@ -269,6 +279,31 @@ impl ConfigBuilder {
         self
     }
 
+    /// The most token pairs one grant keeps active at once (default 4, at
+    /// least 2). Only grace-period reuses (R08) add pairs to a grant; one
+    /// beyond the limit ends the grant's oldest pair, so that a client that
+    /// keeps repeating refreshes cannot grow a grant (and the cost of every
+    /// operation on it) without bound.
+    pub fn grant_live_pairs(mut self, pairs: usize) -> ConfigBuilder {
+        self.config.grant_live_pairs = pairs;
+        self
+    }
+
+    /// The longest one purge transaction holds the write lock (default 50 ms):
+    /// a batch stops early when it is reached, and the next batch goes on.
+    pub fn purge_batch_time(mut self, time: Duration) -> ConfigBuilder {
+        self.config.purge_batch_time = time;
+        self
+    }
+
+    /// Which redirect URIs clients may register (default: `https`, loopback
+    /// `http`, private-use schemes of native apps; see [`RedirectUriPolicy`]).
+    /// URIs registered earlier keep working whatever the policy says now.
+    pub fn redirect_uri_policy(mut self, policy: RedirectUriPolicy) -> ConfigBuilder {
+        self.config.redirect_uri_policy = policy;
+        self
+    }
+
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<Config> {
         let config = self.config;
@@ -285,6 +320,11 @@ impl ConfigBuilder {
         if config.fast_flush_interval < Duration::from_millis(1) {
             return Err(Error::InvalidConfig {
                 reason: "the fast flush interval must be at least 1 ms",
+            });
+        }
+        if config.grant_live_pairs < 2 {
+            return Err(Error::InvalidConfig {
+                reason: "a grant must keep at least 2 live pairs (R08: a grace pair beside the rotated one)",
             });
         }
         if config.purge_batch == 0 {

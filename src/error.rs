@@ -89,6 +89,13 @@ pub enum InputError {
     BadStructure,
     /// A value is given twice where a set is expected.
     Duplicate,
+    /// More values than the limit given.
+    TooMany {
+        /// The most allowed.
+        max: usize,
+    },
+    /// Well formed, but refused by policy (a redirect URI's scheme or host).
+    NotAllowed,
 }
 
 impl fmt::Display for InputError {
@@ -99,6 +106,8 @@ impl fmt::Display for InputError {
             InputError::BadCharacter => f.write_str("contains a character that is not allowed"),
             InputError::BadStructure => f.write_str("is not well formed"),
             InputError::Duplicate => f.write_str("contains a duplicate value"),
+            InputError::TooMany { max } => write!(f, "has more than {max} values"),
+            InputError::NotAllowed => f.write_str("is not allowed by policy"),
         }
     }
 }

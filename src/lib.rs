@@ -92,5 +92,5 @@ pub use response::{
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};
 pub use store::Store;
-pub use uri::MAX_REDIRECT_URI_LEN;
+pub use uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
 pub use verify::{Problem, VerifyReport};

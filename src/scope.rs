@@ -108,6 +108,14 @@ impl Scope {
         }
     }
 
+    /// The tokens in both scopes.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        let tokens: Vec<&str> = self.iter().filter(|token| other.contains(token)).collect();
+        Scope {
+            canonical: tokens.join(" "),
+        }
+    }
+
     /// The canonical string: sorted tokens joined by single spaces.
     pub fn as_str(&self) -> &str {
         &self.canonical

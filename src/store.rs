@@ -345,8 +345,8 @@ impl<B: Backend> Store<B> {
     /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
     pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
         let (client_id, update) = (*client_id, update.clone());
-        self.write(WriteKind::Grows, move |kv, _| {
-            ops::clients::update(kv, &client_id, &update)
+        self.write(WriteKind::Grows, move |kv, ctx| {
+            ops::clients::update(kv, ctx, &client_id, &update)
         })
     }
 

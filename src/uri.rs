@@ -1,8 +1,13 @@
-//! Redirect URI checks (RFC 6749 §3.1.2).
+//! Redirect URI checks (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §4.1).
 //!
-//! grantdb does not parse URIs for routing; it only makes sure a registered
-//! redirect URI is an absolute URI without a fragment and with no characters a
-//! URI cannot hold, and compares URIs as exact strings (RFC 9700 §4.1.3).
+//! Two layers. [`check_redirect_uri`] is the shape every stored redirect URI
+//! has (an absolute URI without a fragment, with no character a URI cannot
+//! hold); it is what a record's decoder checks. [`RedirectUriPolicy`] is what
+//! a client may *register*: no scheme that runs code or reads files, `https`
+//! except on loopback, private-use schemes of native apps. URIs are compared
+//! as exact strings (RFC 9700 §4.1.3).
+
+use std::net::IpAddr;
 
 use crate::error::{Error, InputError};
 
@@ -70,9 +75,146 @@ pub(crate) fn check_redirect_uri(uri: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which redirect URIs a client may register.
+///
+/// The default follows RFC 9700 §4.1 and RFC 8252: `https` URIs; `http` only
+/// to a loopback address (`127.0.0.1`, `[::1]`, `localhost`, any port; RFC 8252
+/// §7.3); private-use schemes of native apps in reverse-domain form
+/// (`com.example.app:/callback`, RFC 8252 §7.1). Schemes that run code or
+/// read local data in a browser (`javascript:`, `data:`, `file:`,
+/// `vbscript:`, `blob:`, `about:`, ...) are never allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedirectUriPolicy {
+    /// Allow `http` to hosts other than loopback (default false: the code
+    /// would cross the network in the clear; for development setups only).
+    pub allow_plain_http: bool,
+    /// Allow private-use schemes of native apps (default true).
+    pub allow_private_use_schemes: bool,
+}
+
+impl Default for RedirectUriPolicy {
+    fn default() -> RedirectUriPolicy {
+        RedirectUriPolicy {
+            allow_plain_http: false,
+            allow_private_use_schemes: true,
+        }
+    }
+}
+
+/// Schemes a browser runs or reads locally: never a redirect target.
+const DANGEROUS_SCHEMES: [&str; 9] = [
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "blob",
+    "about",
+    "filesystem",
+    "view-source",
+    "jar",
+];
+
+impl RedirectUriPolicy {
+    /// The default policy with plain `http` allowed or not.
+    pub fn allow_plain_http(mut self, allow: bool) -> RedirectUriPolicy {
+        self.allow_plain_http = allow;
+        self
+    }
+
+    /// The default policy with private-use schemes allowed or not.
+    pub fn allow_private_use_schemes(mut self, allow: bool) -> RedirectUriPolicy {
+        self.allow_private_use_schemes = allow;
+        self
+    }
+
+    /// Checks that `uri` may be registered: its shape, then the policy. The
+    /// URI is parsed with the `url` crate (WHATWG URL parsing, as browsers do).
+    pub fn check(&self, uri: &str) -> Result<(), Error> {
+        check_redirect_uri(uri)?;
+        let disallowed = Error::MalformedRedirectUri {
+            reason: InputError::NotAllowed,
+        };
+        let parsed = url::Url::parse(uri).map_err(|_| Error::MalformedRedirectUri {
+            reason: InputError::BadStructure,
+        })?;
+        let scheme = parsed.scheme();
+        if DANGEROUS_SCHEMES.contains(&scheme) {
+            return Err(disallowed);
+        }
+        match scheme {
+            "https" if parsed.host().is_some() => Ok(()),
+            "http" if is_loopback(&parsed) || self.allow_plain_http => Ok(()),
+            "https" | "http" => Err(disallowed),
+            // RFC 8252 §7.1: "a URI scheme based on a domain name under
+            // their control, expressed in reverse order".
+            private if self.allow_private_use_schemes && private.contains('.') => Ok(()),
+            _ => Err(disallowed),
+        }
+    }
+}
+
+/// RFC 8252 §7.3: `127.0.0.0/8`, `[::1]`, and `localhost` (§8.3 advises
+/// against it, but native app libraries still send it).
+fn is_loopback(parsed: &url::Url) -> bool {
+    match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r20_the_default_redirect_policy_refuses_dangerous_and_plain_uris() {
+        let policy = RedirectUriPolicy::default();
+        for good in [
+            "https://pretalx.com",
+            "https://example.com/cb?x=1",
+            "http://127.0.0.1:8080/callback",
+            "http://127.0.0.1/cb",
+            "http://[::1]:9000/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+            "com.example.app:/",
+        ] {
+            assert!(policy.check(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "vbscript:msgbox",
+            "about:blank",
+            "blob:https://example.com/x",
+            "http://example.com/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "myapp:/cb",
+            "https:/nohost",
+        ] {
+            assert!(
+                matches!(policy.check(bad), Err(Error::MalformedRedirectUri { .. })),
+                "{bad}"
+            );
+        }
+        assert!(
+            policy
+                .allow_plain_http(true)
+                .check("http://example.com/cb")
+                .is_ok()
+        );
+        assert!(
+            policy
+                .allow_private_use_schemes(false)
+                .check("com.example.app:/cb")
+                .is_err()
+        );
+    }
 
     #[test]
     fn r20_redirect_uris_are_checked() {

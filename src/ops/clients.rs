@@ -13,7 +13,7 @@ use crate::keys;
 use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
 use crate::secret::{Secret, TokenKind};
-use crate::uri::check_redirect_uri;
+use crate::uri::RedirectUriPolicy;
 
 use super::codes::remove_code;
 use super::damage::Damage;
@@ -42,17 +42,26 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_redirect_uris(uris: &[String], grant_types: &[GrantType]) -> Result<()> {
+/// Checks a client's redirect URIs: each against `policy` when they are new
+/// (`None`: URIs already registered, perhaps under an older policy, are only
+/// counted), no duplicate, and at least one for the code flow.
+fn check_redirect_uris(
+    uris: &[String],
+    grant_types: &[GrantType],
+    policy: Option<&RedirectUriPolicy>,
+) -> Result<()> {
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(Error::InvalidArgument {
             what: "redirect URIs",
-            reason: InputError::TooLong {
+            reason: InputError::TooMany {
                 max: MAX_REDIRECT_URIS,
             },
         });
     }
     for (i, uri) in uris.iter().enumerate() {
-        check_redirect_uri(uri)?;
+        if let Some(policy) = policy {
+            policy.check(uri)?;
+        }
         if uris[..i].contains(uri) {
             return Err(Error::InvalidArgument {
                 what: "redirect URIs",
@@ -95,7 +104,11 @@ pub(crate) fn register(
 ) -> Result<RegisteredClient> {
     check_name(&new.name)?;
     check_grant_types(new.kind, &new.grant_types)?;
-    check_redirect_uris(&new.redirect_uris, &new.grant_types)?;
+    check_redirect_uris(
+        &new.redirect_uris,
+        &new.grant_types,
+        Some(&ctx.config.redirect_uri_policy),
+    )?;
     new.lifetimes.check()?;
 
     let id = ClientId::generate()?;
@@ -166,6 +179,7 @@ pub(crate) fn rotate_secret(
 /// Applies an update; tokens already issued keep their scope and expiry.
 pub(crate) fn update(
     kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
     id: &ClientId,
     change: &ClientUpdate,
 ) -> Result<Client> {
@@ -182,7 +196,11 @@ pub(crate) fn update(
         client.redirect_uris.clone_from(uris);
     }
     let grant_types = client.to_client(*id).grant_types;
-    check_redirect_uris(&client.redirect_uris, &grant_types)?;
+    let policy = change
+        .redirect_uris
+        .is_some()
+        .then_some(&ctx.config.redirect_uri_policy);
+    check_redirect_uris(&client.redirect_uris, &grant_types, policy)?;
     if let Some(scopes) = &change.scopes {
         client.scopes = scopes.clone();
     }

@@ -151,12 +151,18 @@ pub(crate) fn exchange(
         });
     }
 
+    // Never beyond what the client may use now (its scopes may have been
+    // narrowed since the code was issued).
+    let scope = code.scope.intersection(&client.scopes);
+    if scope.is_empty() && !code.scope.is_empty() {
+        return Err(Error::ScopeNotAllowed);
+    }
     let mut grant = new_grant(
         kv,
         ctx,
         exchange.client_id,
         Some(&code.subject),
-        &code.scope,
+        &scope,
         GrantOrigin::AuthorizationCode,
     )?;
     grant.record.host_data.clone_from(&code.host_data);
@@ -166,7 +172,7 @@ pub(crate) fn exchange(
     record::save(kv, hash.as_bytes(), &code)?;
     let issue = Issue {
         client: &client,
-        scope: &code.scope,
+        scope: &scope,
         with_refresh: client.allows(GrantType::RefreshToken),
         nonce: code.nonce.clone(),
     };

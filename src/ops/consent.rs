@@ -27,8 +27,14 @@ pub(crate) fn record_consent(
         return Err(Error::ScopeNotAllowed);
     }
     let key = keys::consent(client_id, subject);
+    // What was approved earlier counts only within what the client may still
+    // use: the consent stays within the client's scopes (and so within
+    // `MAX_SCOPE_LEN`) however those change.
     let (merged, granted_at) = match record::load::<ConsentRecord>(kv, &key)? {
-        Some(earlier) => (earlier.scope.union(scope), ctx.now.max(earlier.granted_at)),
+        Some(earlier) => (
+            earlier.scope.intersection(&client.scopes).union(scope),
+            ctx.now.max(earlier.granted_at),
+        ),
         None => (scope.clone(), ctx.now),
     };
     let consent = ConsentRecord {

@@ -176,6 +176,28 @@ pub(crate) fn issue_tokens(
     })
 }
 
+/// Ends the oldest live tokens of `grant` (each with its connected token)
+/// until `incoming` more fit under `max_live`; the caller saves the grant.
+/// Only grace-period reuses grow a grant (R08), and this bounds them: a
+/// grant's live list, and the cost of every operation on it, stay small.
+pub(crate) fn make_room(
+    kv: &mut impl RecordsMut,
+    grant: &mut Grant,
+    max_live: usize,
+    incoming: usize,
+) -> Result<()> {
+    while grant.record.live.len() + incoming > max_live && !grant.record.live.is_empty() {
+        let oldest = grant.record.live.remove(0);
+        let token = record::load::<TokenRecord>(kv, &oldest)?;
+        kv.delete(Table::Tokens, &oldest)?;
+        if let Some(partner) = token.and_then(|token| token.partner) {
+            kv.delete(Table::Tokens, &partner)?;
+            grant.record.live.retain(|live| *live != partner);
+        }
+    }
+    Ok(())
+}
+
 /// Reads the token `presented` names, if it exists and its verifier matches.
 pub(crate) fn load_token(kv: &impl Records, presented: &Presented) -> Result<Option<TokenRecord>> {
     Ok(record::load::<TokenRecord>(kv, presented.id.as_bytes())?

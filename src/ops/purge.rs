@@ -3,6 +3,7 @@
 
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use super::Ctx;
 use super::codes::remove_code;
@@ -72,7 +73,14 @@ pub(crate) fn purge_batch(
     // A damaged record loses its expiry entry (so purge does not meet it
     // again) and stays for `verify` to name; the batch goes on.
     let damage = Damage::skip();
-    for key in due {
+    // The write lock is held for a bounded time: past it, the batch stops
+    // and says there is more.
+    let started = Instant::now();
+    for (done, key) in due.into_iter().enumerate() {
+        if done % 64 == 63 && started.elapsed() >= ctx.config.purge_batch_time {
+            report.more = true;
+            break;
+        }
         kv.delete(Table::Expiry, &key)?;
         // An entry whose record is gone, or whose record now expires at
         // another time, was left behind on purpose: dropping it is all.

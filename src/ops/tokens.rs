@@ -3,7 +3,8 @@
 
 use super::damage::Damage;
 use super::family::{
-    Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, new_grant,
+    Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, make_room,
+    new_grant,
 };
 use super::{Ctx, check_subject, load_client, resolve_scope};
 use crate::client::{ClientKind, GrantType};
@@ -138,7 +139,9 @@ pub(crate) fn refresh(
         // rotation stays valid (R08).
         let client = load_client(kv, client_id)?;
         require(&client, GrantType::RefreshToken)?;
-        let scope = resolve_scope(scope, &grant.record.scope)?;
+        let scope = refreshed_scope(&mut grant, &client, scope)?;
+        // The grant keeps a bounded number of pairs: the oldest goes.
+        make_room(kv, &mut grant, 2 * ctx.config.grant_live_pairs, 2)?;
         let counted = TokenRecord {
             consumed: Some(Consumed {
                 reuses: consumed.reuses + 1,
@@ -153,8 +156,7 @@ pub(crate) fn refresh(
 
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::RefreshToken)?;
-    // RFC 6749 §6: the scope may narrow, never widen; omitted means as granted.
-    let scope = resolve_scope(scope, &grant.record.scope)?;
+    let scope = refreshed_scope(&mut grant, &client, scope)?;
 
     // Consume the presented token and revoke its connected access token at once
     // (pretix: "The previous access token will instantly become invalid").
@@ -178,6 +180,25 @@ pub(crate) fn refresh(
     insert_token(kv, &hash, &consumed)?;
     kv.put(Table::Consumed, &keys::consumed(&grant.id, &hash), &[])?;
     rotate_into_grant(kv, ctx, &mut grant, &client, &scope)
+}
+
+/// The scope of a refresh (R07, R16): RFC 6749 §6, the requested scope may
+/// narrow the grant's, never widen it; omitted, it is the grant's. And never
+/// beyond what the client may use now: after the client's scopes were
+/// narrowed, the grant narrows with them (and stays so), or, if nothing of it
+/// is left, the refresh is `invalid_scope`.
+fn refreshed_scope(
+    grant: &mut Grant,
+    client: &ClientRecord,
+    requested: Option<&Scope>,
+) -> Result<Scope> {
+    let allowed = grant.record.scope.intersection(&client.scopes);
+    if allowed.is_empty() && !grant.record.scope.is_empty() {
+        return Err(Error::ScopeNotAllowed);
+    }
+    let scope = resolve_scope(requested, &allowed)?;
+    grant.record.scope = allowed;
+    Ok(scope)
 }
 
 /// What presenting a consumed refresh token again means (R08, R14).

@@ -327,6 +327,9 @@ struct MToken {
     partner: Option<String>,
     /// (consumed at, reuses, retained until)
     consumed: Option<(u64, u32, Option<u64>)>,
+    /// Order of issue: the grant's oldest live token goes first when a grace
+    /// pair needs room.
+    seq: u64,
 }
 
 impl MToken {
@@ -357,7 +360,11 @@ struct Model {
     access_list: Vec<String>,
     refresh_list: Vec<String>,
     consents: BTreeMap<(ClientId, String), Scope>,
+    issued: u64,
 }
+
+/// Pairs a grant keeps live at most (the default `grant_live_pairs`).
+const GRANT_LIVE_PAIRS: usize = 4;
 
 type Expect<T> = Result<T, &'static str>;
 
@@ -413,6 +420,29 @@ impl Model {
         }
     }
 
+    /// Ends the grant's oldest live tokens (each with its partner) until a new
+    /// pair fits under the limit, as a grace reuse does.
+    fn make_room(&mut self, grant: &GrantId) {
+        loop {
+            let live: Vec<(u64, String)> = self
+                .tokens
+                .iter()
+                .filter(|(_, t)| t.grant == *grant && t.consumed.is_none())
+                .map(|(k, t)| (t.seq, k.clone()))
+                .collect();
+            if live.len() + 2 <= 2 * GRANT_LIVE_PAIRS {
+                return;
+            }
+            let Some((_, oldest)) = live.into_iter().min() else {
+                return;
+            };
+            let partner = self.tokens.remove(&oldest).and_then(|t| t.partner);
+            if let Some(partner) = partner {
+                self.tokens.remove(&partner);
+            }
+        }
+    }
+
     fn settle(&mut self, grant: &GrantId) -> bool {
         let live_class = self
             .tokens
@@ -452,6 +482,8 @@ impl Model {
         check(actual.subject == g.subject, "subject")?;
         let access = actual.access_token.expose().to_owned();
         let refresh = actual.refresh_token.as_ref().map(|r| r.expose().to_owned());
+        let seq = self.issued;
+        self.issued += 2;
         let token = |is_refresh: bool, expires_at, partner: Option<String>| MToken {
             refresh: is_refresh,
             grant,
@@ -462,6 +494,7 @@ impl Model {
             expires_at,
             partner,
             consumed: None,
+            seq: seq + u64::from(is_refresh),
         };
         let access_token = token(false, Some(self.now + access_life), refresh.clone());
         let refresh_expiry = client.t.refresh.map(|s| g.created_at + s);
@@ -584,6 +617,7 @@ pub fn run_on<B: Backend>(
         access_list: vec![],
         refresh_list: vec![],
         consents: BTreeMap::new(),
+        issued: 0,
     };
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
@@ -1254,6 +1288,7 @@ fn refresh_model(
                 .map(|(at, reuses, until)| (at, reuses + 1, until));
             let grant = token.grant;
             m.grants.get_mut(&grant).unwrap().last_refreshed_at = Some(now);
+            m.make_room(&grant);
             m.accept_issue(&tokens, grant, c, &scope, true)
         }
         Ok(Plan::Rotate(scope)) => {

@@ -1,0 +1,267 @@
+//! Registrations that cannot hurt users, and scopes and grants that stay
+//! bounded and consistent (R03, R07, R08, R14, R16, R17, R20), on both
+//! backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use grantdb::kv::Backend;
+use grantdb::{
+    AuthorizationRequest, ClientUpdate, CodeExchange, Config, ConfigBuilder, Error, GrantType,
+    InputError, NewClient, RedirectUriPolicy, Store,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn code_client(uris: &[&str]) -> NewClient {
+    let mut client = NewClient::confidential("app")
+        .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    for uri in uris {
+        client = client.redirect_uri(*uri);
+    }
+    client
+}
+
+fn r20_a_client_cannot_register_a_redirect_uri_that_hurts_users<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    for bad in [
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "http://example.com/cb",
+        "myapp:/cb",
+    ] {
+        let refused = f.store.register_client(&code_client(&[bad]));
+        assert!(
+            matches!(refused, Err(Error::MalformedRedirectUri { .. })),
+            "{bad}: {refused:?}"
+        );
+    }
+    assert!(matches!(
+        f.store
+            .register_client(&code_client(&["javascript:alert(1)"])),
+        Err(Error::MalformedRedirectUri {
+            reason: InputError::NotAllowed
+        })
+    ));
+    for good in [
+        "https://app.example/cb",
+        "http://127.0.0.1:8123/cb",
+        "http://[::1]/cb",
+        "http://localhost:3000/cb",
+        "com.example.app:/oauth2redirect",
+    ] {
+        f.store.register_client(&code_client(&[good]))?;
+    }
+    // Updates are held to the same policy; URIs already registered stay.
+    let app = f
+        .store
+        .register_client(&code_client(&["https://app.example/cb"]))?;
+    let update = ClientUpdate {
+        redirect_uris: Some(vec!["javascript:alert(1)".to_owned()]),
+        ..ClientUpdate::default()
+    };
+    assert!(f.store.update_client(&app.client.id, &update).is_err());
+    // Too many: said as such, not as "longer than 32 bytes".
+    let many: Vec<String> = (0..33)
+        .map(|i| format!("https://app.example/{i}"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let error = f.store.register_client(&code_client(&many)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidArgument {
+                reason: InputError::TooMany { max: 32 },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("more than 32 values"), "{error}");
+    Ok(())
+}
+
+fn r20_the_redirect_uri_policy_is_the_hosts_to_choose<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(
+        Config::builder().redirect_uri_policy(
+            RedirectUriPolicy::default()
+                .allow_plain_http(true)
+                .allow_private_use_schemes(false),
+        ),
+    );
+    f.store
+        .register_client(&code_client(&["http://intranet.example/cb"]))?;
+    assert!(
+        f.store
+            .register_client(&code_client(&["com.example.app:/cb"]))
+            .is_err()
+    );
+    assert!(
+        f.store
+            .register_client(&code_client(&["javascript:alert(1)"]))
+            .is_err()
+    );
+    Ok(())
+}
+
+fn r16_a_refresh_after_the_client_was_narrowed_issues_only_what_it_may_use<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let app = register(
+        &f.store,
+        &code_client(&["https://app.example/cb"]).scopes("admin read")?,
+    );
+    let tokens = code_flow(&f.store, &app, "alice");
+    assert_eq!(tokens.scope, scope("admin read"));
+    let pending = f
+        .store
+        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+    let narrow = |scopes: &str| ClientUpdate {
+        scopes: Some(scope(scopes)),
+        ..ClientUpdate::default()
+    };
+    f.store.update_client(&app.id, &narrow("read"))?;
+    // The grant narrows with its client, and stays narrowed.
+    let refreshed = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    assert_eq!(refreshed.scope, scope("read"));
+    assert!(matches!(
+        f.store
+            .refresh(refresh(&refreshed), &app.id, Some(&scope("admin"))),
+        Err(Error::ScopeNotAllowed)
+    ));
+    f.store.update_client(&app.id, &narrow("admin read"))?;
+    let again = f.store.refresh(refresh(&refreshed), &app.id, None)?;
+    assert_eq!(
+        again.scope,
+        scope("read"),
+        "a widened client does not widen old grants"
+    );
+    // A code approved before the narrowing issues only what the client may use.
+    f.store.update_client(&app.id, &narrow("read"))?;
+    let exchanged = f
+        .store
+        .exchange_code(&CodeExchange::new(pending.code.expose(), app.id))?;
+    assert_eq!(exchanged.scope, scope("read"));
+    // Nothing of the grant left: invalid_scope, and the token is not spent.
+    f.store.update_client(&app.id, &narrow("profile"))?;
+    assert!(matches!(
+        f.store.refresh(refresh(&again), &app.id, None),
+        Err(Error::ScopeNotAllowed)
+    ));
+    assert!(f.store.introspect(refresh(&again))?.active);
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+fn r17_a_consent_stays_within_the_clients_scopes<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    // Scopes long enough that two of them together pass MAX_SCOPE_LEN.
+    let long = |tag: char| {
+        (0..60)
+            .map(|i| format!("{tag}{i:03}-{}", "x".repeat(30)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (first, second) = (scope(&long('a')), scope(&long('b')));
+    assert!(first.as_str().len() + second.as_str().len() > grantdb::MAX_SCOPE_LEN);
+    let app = register(
+        &f.store,
+        &code_client(&["https://app.example/cb"]).scopes(first.as_str())?,
+    );
+    f.store.record_consent("alice", &app.id, &first)?;
+    f.store.update_client(
+        &app.id,
+        &ClientUpdate {
+            scopes: Some(second.clone()),
+            ..ClientUpdate::default()
+        },
+    )?;
+    let consent = f.store.record_consent("alice", &app.id, &second)?;
+    assert_eq!(
+        consent.scope, second,
+        "the earlier approval no longer counts"
+    );
+    assert!(f.store.has_consent("alice", &app.id, &second)?);
+    assert!(!f.store.has_consent("alice", &app.id, &first)?);
+    assert!(f.store.consent("alice", &app.id)?.is_some());
+    Ok(())
+}
+
+fn r08_repeated_grace_reuses_keep_a_grant_bounded<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(
+        Config::builder()
+            .refresh_reuse_grace(Duration::from_secs(30))
+            .refresh_reuse_cap(1_000),
+    );
+    let app = ticketpark_app(&f.store);
+    let mut current = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let mut grace_pairs = Vec::new();
+    for _ in 0..40 {
+        let rotated = f.store.refresh(refresh(&current), &app.id, None)?;
+        // The client "lost" the answer and repeats: a grace pair each time.
+        grace_pairs.push(f.store.refresh(refresh(&current), &app.id, None)?);
+        grace_pairs.push(f.store.refresh(refresh(&current), &app.id, None)?);
+        current = rotated;
+    }
+    let grant = f
+        .store
+        .grant(&app.id, &current.grant_id)?
+        .expect("the grant");
+    assert_eq!(grant.subject.as_deref(), Some("alice"));
+    let live = grace_pairs
+        .iter()
+        .chain([&current])
+        .filter(|pair| is_valid(&f.store, access(pair)))
+        .count();
+    assert!(live <= 4, "{live} pairs live in one grant");
+    // The newest stay usable; the rotation's pair among them (R08).
+    assert!(is_valid(&f.store, access(&current)));
+    assert!(is_valid(&f.store, access(grace_pairs.last().unwrap())));
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+rule_suite!(
+    r20_a_client_cannot_register_a_redirect_uri_that_hurts_users,
+    r20_the_redirect_uri_policy_is_the_hosts_to_choose,
+    r16_a_refresh_after_the_client_was_narrowed_issues_only_what_it_may_use,
+    r17_a_consent_stays_within_the_clients_scopes,
+    r08_repeated_grace_reuses_keep_a_grant_bounded,
+);
+
+#[test]
+fn r14_a_purge_batch_holds_the_write_lock_for_a_bounded_time() -> TestResult {
+    // 3,000 due entries, a batch limit far above them and a 1 ms budget: the
+    // batch stops early and says so; the whole purge still gets everything.
+    let clock = grantdb::ManualClock::new(T0);
+    let config = Config::builder()
+        .clock(clock.handle())
+        .purge_batch_time(Duration::from_millis(1))
+        .build()?;
+    let store = Store::in_memory(config)?;
+    let app = prioticket_app(&store);
+    for _ in 0..3_000 {
+        store.issue_client_credentials(&app.id, None)?;
+    }
+    clock.advance(3_601);
+    let first = store.purge_expired_batch(100_000)?;
+    assert!(first.more, "{first:?}");
+    assert!(first.access_tokens < 3_000);
+    let rest = store.purge_expired()?;
+    assert_eq!(first.access_tokens + rest.access_tokens, 3_000);
+    Ok(())
+}
