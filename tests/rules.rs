@@ -1,4 +1,4 @@
-//! One or more tests per lifecycle rule of `../shared/lifecycle.md`, each named
+//! One or more tests per lifecycle rule of `docs/lifecycle.md`, each named
 //! after its rule (`r07_...`).
 
 // Tests return `Result` by convention, whether or not they use `?`.
