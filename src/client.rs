@@ -14,7 +14,10 @@ use crate::secret::Secret;
 /// The OAuth 2.0 grant types a client may be allowed (RFC 6749 §4, §6).
 ///
 /// The variant order is part of the on-disk format: append, never reorder.
+/// In JSON it is its RFC name (`"authorization_code"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GrantType {
     /// `authorization_code` (RFC 6749 §4.1).
     AuthorizationCode,
@@ -69,8 +72,10 @@ impl FromStr for GrantType {
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 ///
-/// The variant order is part of the on-disk format.
+/// The variant order is part of the on-disk format. In JSON:
+/// `"confidential"`, `"public"` (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientKind {
     /// A server-side application holding a client secret.
     Confidential,
@@ -80,8 +85,10 @@ pub enum ClientKind {
 
 /// How long refresh tokens live.
 ///
-/// The variant order is part of the on-disk format.
+/// The variant order is part of the on-disk format. In JSON: `"never"`, or
+/// `{"absolute_seconds": n}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RefreshLifetime {
     /// Refresh tokens never expire (pretix); they end when revoked.
     Never,

@@ -56,6 +56,7 @@ pub struct Config {
     pub(crate) redirect_uri_policy: RedirectUriPolicy,
     pub(crate) grant_live_pairs: usize,
     pub(crate) purge_batch_time: Duration,
+    pub(crate) issuer: Option<String>,
 }
 
 impl Default for Config {
@@ -81,6 +82,7 @@ impl Default for Config {
             redirect_uri_policy: RedirectUriPolicy::default(),
             grant_live_pairs: 4,
             purge_batch_time: Duration::from_millis(50),
+            issuer: None,
         }
     }
 }
@@ -108,6 +110,7 @@ impl fmt::Debug for Config {
             .field("redirect_uri_policy", &self.redirect_uri_policy)
             .field("grant_live_pairs", &self.grant_live_pairs)
             .field("purge_batch_time", &self.purge_batch_time)
+            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -293,6 +296,13 @@ impl ConfigBuilder {
     /// a batch stops early when it is reached, and the next batch goes on.
     pub fn purge_batch_time(mut self, time: Duration) -> ConfigBuilder {
         self.config.purge_batch_time = time;
+        self
+    }
+
+    /// The issuer identifier (the authorization server's URL, RFC 8414) that
+    /// introspection reports as `iss` for an active token (default none).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> ConfigBuilder {
+        self.config.issuer = Some(issuer.into());
         self
     }
 

@@ -32,6 +32,13 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// `invalid_token` (RFC 6750 §3.1): the bearer token is not active.
     InvalidToken,
+    /// `insufficient_scope` (RFC 6750 §3.1): the token lacks a scope the
+    /// resource needs.
+    InsufficientScope,
+    /// `server_error`: the server failed (RFC 6749 §4.1.2.1).
+    ServerError,
+    /// `temporarily_unavailable`: try again later (RFC 6749 §4.1.2.1).
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -45,6 +52,9 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::InvalidToken => "invalid_token",
+            OAuthErrorCode::InsufficientScope => "insufficient_scope",
+            OAuthErrorCode::ServerError => "server_error",
+            OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -442,7 +452,7 @@ impl fmt::Display for Error {
                 "the operation needs the only handle on the store; other clones are alive",
             ),
             Error::DiskFull => f.write_str("the disk is full"),
-            Error::Io { kind, .. } => write!(f, "I/O error: {kind}"),
+            Error::Io { .. } => f.write_str("I/O error"),
             // The details are the source's (`Error::source`), not repeated here.
             Error::Corrupted { table, .. } => write!(f, "corrupted record in table {table}"),
             Error::Storage { .. } => f.write_str("storage engine error"),

@@ -8,7 +8,10 @@ use crate::scope::Scope;
 /// How a grant began.
 ///
 /// The variant order is part of the on-disk format: append, never reorder.
+/// In JSON it is the RFC name of the grant type (`"authorization_code"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GrantOrigin {
     /// An authorization code exchange.
     AuthorizationCode,

@@ -48,6 +48,7 @@ mod clock;
 mod commit;
 mod config;
 mod error;
+mod error_response;
 mod flusher;
 mod grant;
 mod ids;
@@ -78,6 +79,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::WriteStats;
 pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
 pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
+pub use error_response::ErrorResponse;
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
 pub use ids::{ClientId, GrantId};
 pub use kv::redb::SpaceStats;
@@ -86,8 +88,8 @@ pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};
 pub use request::{AuthorizationRequest, CodeExchange};
 pub use response::{
-    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
-    RefreshTokenInfo, Revocation, TokenInfo, TokenResponse,
+    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, PurgeReport,
+    RefreshState, RefreshTokenInfo, Revocation, TokenInfo, TokenResponse, TokenType,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};

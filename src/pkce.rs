@@ -9,12 +9,14 @@ use sha2::Digest as _;
 
 use crate::error::{Error, InputError};
 
-/// How the challenge was derived from the verifier (RFC 7636 §4.2).
+/// How the challenge was derived from the verifier (RFC 7636 §4.2). In JSON:
+/// `"S256"`, `"plain"`, as `code_challenge_method` spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PkceMethod {
     /// `S256`: `challenge = BASE64URL(SHA256(verifier))`.
     S256,
     /// `plain`: `challenge = verifier` (RFC 9700 recommends `S256`).
+    #[serde(rename = "plain")]
     Plain,
 }
 

@@ -1,38 +1,67 @@
 //! What operations return: token responses, codes, validation and
 //! introspection results, revocation and purge reports, consents.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, GrantId};
 use crate::scope::Scope;
 use crate::secret::Secret;
 
+/// The `token_type` of a token response (RFC 6749 §7.1) or an introspection
+/// (RFC 7662 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `"Bearer"` (RFC 6750); `"bearer"` is read as the same.
+    #[serde(rename = "Bearer", alias = "bearer")]
+    Bearer,
+    /// `"refresh_token"`: an introspected refresh token.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+}
+
+/// An unknown id, for fields a parsed response does not carry.
+fn unknown_grant() -> GrantId {
+    GrantId([0; 16])
+}
+
+fn unknown_client() -> ClientId {
+    ClientId([0; 16])
+}
+
 /// A successful token response (RFC 6749 §5.1), plus `created_at` as Eventpop
-/// returns it. Serialises to exactly the JSON a token endpoint sends.
+/// returns it. Serialises to exactly the JSON a token endpoint sends, and
+/// parses it back (hosts and their tests read responses).
 ///
 /// The fields marked "not serialised" are for the host (an OpenID Connect
-/// layer needs the subject and nonce to mint an ID token).
-#[derive(Debug, Clone, Serialize)]
+/// layer needs the subject and nonce to mint an ID token); a parsed response
+/// has them empty (ids all zero).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: Secret,
-    /// Always `"Bearer"`.
-    pub token_type: &'static str,
+    /// Always [`TokenType::Bearer`].
+    pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// The refresh token, when the client may refresh (R06).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
+    /// The refresh token's expiry, Unix seconds, when it has one. Not
+    /// serialised (RFC 6749 has no field for it).
+    #[serde(skip)]
+    pub refresh_expires_at: Option<u64>,
     /// The granted scope.
-    #[serde(skip_serializing_if = "Scope::is_empty")]
+    #[serde(default, skip_serializing_if = "Scope::is_empty")]
     pub scope: Scope,
     /// Issue time, Unix seconds.
     pub created_at: u64,
     /// The grant (token family) the tokens belong to. Not serialised.
-    #[serde(skip)]
+    #[serde(skip, default = "unknown_grant")]
     pub grant_id: GrantId,
     /// The client. Not serialised.
-    #[serde(skip)]
+    #[serde(skip, default = "unknown_client")]
     pub client_id: ClientId,
     /// The resource owner (`None` for client credentials). Not serialised.
     #[serde(skip)]
@@ -49,6 +78,7 @@ pub struct TokenResponse {
 
 /// A newly issued authorization code.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IssuedCode {
     /// The code, to append to the redirect URI.
     pub code: Secret,
@@ -59,7 +89,8 @@ pub struct IssuedCode {
 }
 
 /// What a valid access token grants (R13).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// The client it was issued to.
     pub client_id: ClientId,
@@ -75,30 +106,49 @@ pub struct TokenInfo {
     pub expires_at: u64,
 }
 
-/// An RFC 7662 introspection response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Introspection {
+/// An RFC 7662 introspection response: serialises to the JSON an
+/// introspection endpoint sends, and parses it back.
+///
+/// `E` carries host extension fields, flattened into the JSON object (any
+/// `Serialize`/`Deserialize` struct); [`NoExtensions`] by default. grantdb
+/// fills `iss` from [`ConfigBuilder::issuer`](crate::ConfigBuilder::issuer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct Introspection<E = NoExtensions> {
     /// Whether the token is active (R13).
     pub active: bool,
     /// Granted scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     /// The client it was issued to.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
     /// The resource owner.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// `"Bearer"` for access tokens, `"refresh_token"` for refresh tokens.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<TokenType>,
     /// Expiry, Unix seconds (absent for refresh tokens that never expire).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
     /// Issue time, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// The issuer (the configured one), for an active token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The audiences the token is for, when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// Host extension fields, flattened into the object.
+    #[serde(flatten)]
+    pub extensions: E,
 }
+
+/// No extension fields in an [`Introspection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NoExtensions {}
 
 impl Introspection {
     /// `{"active": false}`, the answer for every token that is not active.
@@ -107,8 +157,39 @@ impl Introspection {
     }
 }
 
+impl<E> Introspection<E> {
+    /// The same response with host extension fields, flattened into the
+    /// JSON object.
+    ///
+    /// ```
+    /// # use grantdb::Introspection;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Tenant { tenant: String }
+    /// let json = serde_json::to_string(
+    ///     &Introspection::inactive().with_extensions(Tenant { tenant: "acme".into() }),
+    /// )?;
+    /// assert_eq!(json, r#"{"active":false,"tenant":"acme"}"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn with_extensions<X>(self, extensions: X) -> Introspection<X> {
+        Introspection {
+            active: self.active,
+            scope: self.scope,
+            client_id: self.client_id,
+            sub: self.sub,
+            token_type: self.token_type,
+            exp: self.exp,
+            iat: self.iat,
+            iss: self.iss,
+            aud: self.aud,
+            extensions,
+        }
+    }
+}
+
 /// A refresh token, as [`Store::refresh_state`](crate::Store::refresh_state) reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefreshTokenInfo {
     /// The client it was issued to.
     pub client_id: ClientId,
@@ -125,6 +206,7 @@ pub struct RefreshTokenInfo {
 /// What presenting a refresh token would do now (R07, R08), read without
 /// changing anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefreshState {
     /// Active: a refresh rotates it.
     Active(RefreshTokenInfo),
@@ -138,6 +220,7 @@ pub enum RefreshState {
 
 /// An authorization code, as [`Store::inspect_code`](crate::Store::inspect_code) reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CodeInfo {
     /// The client it was issued to.
     pub client_id: ClientId,
@@ -155,8 +238,11 @@ pub struct CodeInfo {
     pub host_data: Option<Vec<u8>>,
 }
 
-/// What a revocation did (RFC 7009).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a revocation did (RFC 7009). In JSON and in `Display`, a word:
+/// `access_token`, `grant`, `not_active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Revocation {
     /// An access token was revoked; its refresh token still works (R09).
     AccessToken,
@@ -169,8 +255,19 @@ pub enum Revocation {
     NotActive,
 }
 
+impl std::fmt::Display for Revocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Revocation::AccessToken => "access token revoked",
+            Revocation::Grant => "refresh token revoked with its grant",
+            Revocation::NotActive => "not an active token: nothing to revoke",
+        })
+    }
+}
+
 /// What a bulk revocation ended (R12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct BulkRevocation {
     /// Grants ended, each with every token of it.
     pub grants: u64,
@@ -182,6 +279,7 @@ pub struct BulkRevocation {
 
 /// What one purge removed (R14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct PurgeReport {
     /// Expired authorization codes.
     pub codes: u64,
@@ -223,6 +321,7 @@ impl PurgeReport {
 
 /// A subject's recorded approval of a client (R17).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Consent {
     /// The client approved.
     pub client_id: ClientId,

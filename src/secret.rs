@@ -105,6 +105,13 @@ impl Serialize for Secret {
     }
 }
 
+/// Reads a secret from a string (a parsed token response).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(|text| Secret(Zeroizing::new(text)))
+    }
+}
+
 /// The public identifier of a token or code record: 8 bytes of issue time
 /// and 8 random bytes. Not a credential.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

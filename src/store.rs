@@ -503,7 +503,11 @@ impl<B: Backend> Store<B> {
         self.inner.backend.read_single(|kv| {
             let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
             let now = self.inner.time.now(kv.database_time());
-            Ok(ops::validate::introspect(token, now))
+            Ok(ops::validate::introspect(
+                token,
+                now,
+                self.inner.config.issuer.as_deref(),
+            ))
         })
     }
 

@@ -104,12 +104,17 @@ fn r19_an_io_error_fails_its_transaction_only_and_says_what_it_was() -> TestResu
             let Error::Io { kind, .. } = &error else {
                 panic!("countdown {countdown}: {error:?}");
             };
+            assert_ne!(
+                *kind,
+                std::io::ErrorKind::StorageFull,
+                "EIO is not a full disk"
+            );
             let source = error.source().expect("the I/O error itself").to_string();
             assert!(
                 !error.to_string().contains(&source),
                 "Display does not repeat the source: {error}"
             );
-            assert_eq!(error.to_string(), format!("I/O error: {kind}"));
+            assert_eq!(error.to_string(), "I/O error");
         }
         faults.fail_once_after(-1, EIO);
         issue(&store, &app, "carol")?;

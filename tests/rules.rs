@@ -955,7 +955,7 @@ fn r13_validation_and_introspection<B: Backend>(
     assert_eq!(json["iat"], T0);
     assert_eq!(
         f.store.introspect(refresh(&tokens))?.token_type,
-        Some("refresh_token")
+        Some(grantdb::TokenType::RefreshToken)
     );
     // A refresh token is not a bearer credential.
     assert!(matches!(

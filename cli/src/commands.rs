@@ -28,9 +28,21 @@ impl From<Error> for Failure {
                 "the database is in use by another process (close it, or stop the server using it)"
                     .to_owned()
             }
-            other => other.to_string(),
+            other => with_sources(&other),
         })
     }
+}
+
+/// An error and its sources, as one line: `storage engine error: …`.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 impl From<String> for Failure {

@@ -23,7 +23,7 @@ use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
-use crate::response::TokenResponse;
+use crate::response::{TokenResponse, TokenType};
 use crate::scope::Scope;
 use crate::secret::{Presented, TokenId, TokenKind};
 
@@ -163,8 +163,9 @@ pub(crate) fn issue_tokens(
 
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: TokenType::Bearer,
         expires_in: lifetimes.access,
+        refresh_expires_at: refresh.as_ref().and(refresh_expiry),
         refresh_token: refresh.map(|(secret, _)| secret),
         scope: issue.scope.clone(),
         created_at: ctx.now,

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, GrantId};
 use crate::record::{StoredTokenKind, TokenRecord};
-use crate::response::{Introspection, TokenInfo};
+use crate::response::{Introspection, TokenInfo, TokenType};
 use crate::secret::{Minter, Presented, TokenKind};
 
 /// What a resource server needs from a bearer token read at `now`, or
@@ -41,7 +41,11 @@ pub(crate) fn parse_any(minter: &Minter, presented: &str) -> Option<(TokenKind, 
 
 /// RFC 7662 introspection of a token read at `now`. Every token that is not
 /// active is `{"active": false}` (RFC 7662 §2.2).
-pub(crate) fn introspect(token: Option<TokenRecord>, now: u64) -> Introspection {
+pub(crate) fn introspect(
+    token: Option<TokenRecord>,
+    now: u64,
+    issuer: Option<&str>,
+) -> Introspection {
     let Some(token) = token.filter(|token| token.is_live_at(now)) else {
         return Introspection::inactive();
     };
@@ -51,10 +55,12 @@ pub(crate) fn introspect(token: Option<TokenRecord>, now: u64) -> Introspection 
         client_id: Some(ClientId(token.client)),
         sub: token.subject,
         token_type: Some(match token.kind {
-            StoredTokenKind::Access => "Bearer",
-            StoredTokenKind::Refresh => "refresh_token",
+            StoredTokenKind::Access => TokenType::Bearer,
+            StoredTokenKind::Refresh => TokenType::RefreshToken,
         }),
         exp: token.expires_at,
         iat: Some(token.issued_at),
+        iss: issuer.map(str::to_owned),
+        ..Introspection::default()
     }
 }
