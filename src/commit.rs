@@ -50,8 +50,9 @@ trait Job<B: Backend>: Send {
     /// Runs the operation; returns whether it wants its writes kept, or a
     /// storage error that fails the whole transaction.
     fn run(&mut self, kv: &mut Overlay<&mut B::Write<'_>>, ctx: &Ctx<'_>) -> Result<Disposition>;
-    /// Delivers the result after the commit (or the commit's failure).
-    fn finish(&mut self, commit: &Result<()>);
+    /// Delivers the result after the commit (or the commit's failure), with
+    /// the number of operations the transaction carried.
+    fn finish(&mut self, commit: &Result<()>, batch: usize);
     /// Hands this job's caller the lead.
     fn lead(&self);
     /// Whether the job needs a transaction of its own.
@@ -61,7 +62,7 @@ trait Job<B: Backend>: Send {
 enum State<T> {
     Queued,
     Lead,
-    Done(Result<T>),
+    Done(Result<T>, usize),
 }
 
 struct Waiter<T> {
@@ -95,7 +96,7 @@ where
         }
     }
 
-    fn finish(&mut self, commit: &Result<()>) {
+    fn finish(&mut self, commit: &Result<()>, batch: usize) {
         let result = match (commit, self.staged.take()) {
             (Ok(()), Some(result)) => result,
             (Err(error), _) => Err(error.duplicate()),
@@ -103,7 +104,7 @@ where
                 source: "the operation did not run".into(),
             }),
         };
-        *self.waiter.state.lock() = State::Done(result);
+        *self.waiter.state.lock() = State::Done(result, batch);
         self.waiter.wake.notify_one();
     }
 
@@ -171,8 +172,14 @@ impl<B: Backend> GroupCommit<B> {
     }
 
     /// Runs `op` in a write transaction, shared with concurrent writers unless
-    /// `exclusive`, and returns its result once the transaction committed.
-    pub(crate) fn submit<T, F>(&self, runner: &Runner<'_, B>, exclusive: bool, op: F) -> Result<T>
+    /// `exclusive`, and returns its result once the transaction committed,
+    /// with the number of operations the transaction carried.
+    pub(crate) fn submit<T, F>(
+        &self,
+        runner: &Runner<'_, B>,
+        exclusive: bool,
+        op: F,
+    ) -> (Result<T>, usize)
     where
         T: Send + 'static,
         F: for<'a, 'b, 'c> FnMut(&mut Overlay<&'a mut B::Write<'b>>, &Ctx<'c>) -> Result<T>
@@ -200,7 +207,7 @@ impl<B: Backend> GroupCommit<B> {
         loop {
             let mut state = waiter.state.lock();
             match std::mem::replace(&mut *state, State::Queued) {
-                State::Done(result) => return result,
+                State::Done(result, batch) => return (result, batch),
                 State::Lead => {
                     drop(state);
                     self.lead(runner);
@@ -237,7 +244,10 @@ impl<B: Backend> GroupCommit<B> {
 
 /// Runs `jobs` in one transaction and delivers every result.
 fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>) {
-    let alone = jobs.len() == 1;
+    let batch = jobs.len();
+    let alone = batch == 1;
+    #[cfg(feature = "metrics")]
+    let started = std::time::Instant::now();
     let mode = (runner.mode)();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         runner.backend.write(mode, |kv| {
@@ -286,7 +296,12 @@ fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>)
             source: "an operation panicked; its transaction was aborted".into(),
         }),
     };
+    #[cfg(feature = "metrics")]
+    {
+        metrics::histogram!("grantdb_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("grantdb_batch_size").record(batch as f64);
+    }
     for job in &mut jobs {
-        job.finish(&commit);
+        job.finish(&commit, batch);
     }
 }

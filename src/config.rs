@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::client::{LifetimeOverrides, RefreshLifetime};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::event::{Event, Listener};
 use crate::ids::ClientId;
 use crate::secret::{HashingKey, TokenPrefixes};
 use crate::uri::RedirectUriPolicy;
@@ -57,6 +58,7 @@ pub struct Config {
     pub(crate) grant_live_pairs: usize,
     pub(crate) purge_batch_time: Duration,
     pub(crate) issuer: Option<String>,
+    pub(crate) on_event: Option<Listener>,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             grant_live_pairs: 4,
             purge_batch_time: Duration::from_millis(50),
             issuer: None,
+            on_event: None,
         }
     }
 }
@@ -111,6 +114,7 @@ impl fmt::Debug for Config {
             .field("grant_live_pairs", &self.grant_live_pairs)
             .field("purge_batch_time", &self.purge_batch_time)
             .field("issuer", &self.issuer)
+            .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
             .finish_non_exhaustive()
     }
 }
@@ -303,6 +307,31 @@ impl ConfigBuilder {
     /// introspection reports as `iss` for an active token (default none).
     pub fn issuer(mut self, issuer: impl Into<String>) -> ConfigBuilder {
         self.config.issuer = Some(issuer.into());
+        self
+    }
+
+    /// A listener told every [`Event`](crate::Event) once the transaction
+    /// that made it committed (never for one that did not), on the thread of
+    /// the call that made it, before that call returns. Keep it quick (send
+    /// to a channel, log, count); it must not call the store.
+    ///
+    /// ```
+    /// use grantdb::{Config, EventKind, Store};
+    /// let (events, seen) = std::sync::mpsc::channel();
+    /// let config = Config::builder()
+    ///     .on_event(move |event| {
+    ///         let _ = events.send(event.kind);
+    ///     })
+    ///     .build()?;
+    /// let store = Store::in_memory(config)?;
+    /// store.register_client(
+    ///     &grantdb::NewClient::confidential("app").grant_types([grantdb::GrantType::ClientCredentials]),
+    /// )?;
+    /// assert_eq!(seen.try_recv().ok(), Some(EventKind::ClientRegistered));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn on_event(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> ConfigBuilder {
+        self.config.on_event = Some(Arc::new(listener));
         self
     }
 

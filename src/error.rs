@@ -335,6 +335,47 @@ impl Error {
         }
     }
 
+    /// The error's name as a label (snake case: `refresh_token_reused`), for
+    /// metrics and spans.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::MalformedToken { .. } => "malformed_token",
+            Error::MalformedClientId => "malformed_client_id",
+            Error::MalformedScope { .. } => "malformed_scope",
+            Error::MalformedRedirectUri { .. } => "malformed_redirect_uri",
+            Error::InvalidArgument { .. } => "invalid_argument",
+            Error::UnknownClient => "unknown_client",
+            Error::ClientAuthenticationFailed => "client_authentication_failed",
+            Error::UnsupportedGrantType => "unsupported_grant_type",
+            Error::GrantTypeNotAllowed { .. } => "grant_type_not_allowed",
+            Error::ScopeNotAllowed => "scope_not_allowed",
+            Error::RedirectUriMismatch => "redirect_uri_mismatch",
+            Error::NoRedirectUri => "no_redirect_uri",
+            Error::UnknownCode => "unknown_code",
+            Error::CodeExpired => "code_expired",
+            Error::CodeReplayed => "code_replayed",
+            Error::CodeClientMismatch => "code_client_mismatch",
+            Error::PkceMismatch => "pkce_mismatch",
+            Error::UnknownRefreshToken => "unknown_refresh_token",
+            Error::RefreshTokenExpired => "refresh_token_expired",
+            Error::RefreshTokenReused => "refresh_token_reused",
+            Error::TokenClientMismatch => "token_client_mismatch",
+            Error::InactiveToken => "inactive_token",
+            Error::InvalidConfig { .. } => "invalid_config",
+            Error::WrongHashingKey => "wrong_hashing_key",
+            Error::HashingKeyRequired => "hashing_key_required",
+            Error::NotAGrantdbDatabase => "not_a_grantdb_database",
+            Error::UnsupportedFormatVersion { .. } => "unsupported_format_version",
+            Error::DatabaseInUse => "database_in_use",
+            Error::BadBackup { .. } => "bad_backup",
+            Error::StoreShared => "store_shared",
+            Error::DiskFull => "disk_full",
+            Error::Io { .. } => "io",
+            Error::Corrupted { .. } => "corrupted",
+            Error::Storage { .. } => "storage",
+        }
+    }
+
     /// Whether the operation that returned this error still committed changes.
     ///
     /// True only for the rule violations whose answer is a revocation: a replayed

@@ -5,6 +5,8 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
@@ -15,14 +17,16 @@ use crate::clock::Timekeeper;
 use crate::commit::{GroupCommit, Runner, WriteStats};
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
-use crate::flusher::Flusher;
+use crate::event::Event;
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
+use crate::observe::{Observation, Operation};
 use crate::ops::{self, Ctx};
+use crate::periodic::Periodic;
 use crate::record::{Seal, Sealed};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{
@@ -87,7 +91,7 @@ struct Inner<B: Backend> {
     /// made durable one by one until one succeeds.
     flush_failed: AtomicBool,
     /// [`Durability::Fast`]: the background flush thread.
-    flusher: OnceLock<Flusher>,
+    flusher: OnceLock<Periodic>,
     /// `Store` handles alive (clones of one store).
     handles: AtomicUsize,
     commits: GroupCommit<B>,
@@ -212,7 +216,8 @@ impl<B: Backend> Store<B> {
         };
         if store.inner.config.durability == Durability::Fast {
             let weak = Arc::downgrade(&store.inner);
-            let flusher = Flusher::start(store.inner.config.fast_flush_interval, move || {
+            let interval = store.inner.config.fast_flush_interval;
+            let flusher = Periodic::start("gdbflush", interval, move || {
                 let Some(inner) = weak.upgrade() else {
                     return false;
                 };
@@ -273,7 +278,10 @@ impl<B: Backend> Store<B> {
     /// them, so a failed check changes nothing (R19). After a full disk, an
     /// operation that grows the database is refused until there is room
     /// again; revocation and purge go on (see `docs/design.md`, "Failures").
-    fn write<T, F>(&self, kind: WriteKind, mut op: F) -> Result<T>
+    ///
+    /// The operation is observed (span, metrics), and the events it noted
+    /// are told to the host's listener once its transaction committed.
+    fn write<T, F>(&self, operation: Operation, client: Option<&ClientId>, mut op: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'a, 'b, 'c, 'd, 'e> FnMut(
@@ -283,8 +291,12 @@ impl<B: Backend> Store<B> {
             + Send
             + 'static,
     {
+        let observation = Observation::start(operation, client);
+        let kind = write_kind(operation);
         if kind == WriteKind::Grows && !self.inner.backend.may_grow() {
-            return Err(Error::DiskFull);
+            let refused = Err(Error::DiskFull);
+            observation.finish(&refused, None);
+            return refused;
         }
         let ctx = |now| self.ctx_at(now);
         let mode = || self.commit_mode();
@@ -295,22 +307,50 @@ impl<B: Backend> Store<B> {
             mode: &mode,
         };
         let exclusive = kind == WriteKind::FreesAlone;
-        self.inner
+        let listener = self.inner.config.on_event.clone();
+        // The events of the last run of the operation (a backend may run a
+        // conflicting transaction again).
+        let noted: Option<Arc<Mutex<Vec<Event>>>> = listener.as_ref().map(|_| Arc::default());
+        let slot = noted.clone();
+        let (result, batch) = self
+            .inner
             .commits
-            .submit(&runner, exclusive, move |kv, ctx| {
-                op(&mut Sealed::new(kv, ctx.seal), ctx)
-            })
+            .submit(&runner, exclusive, move |kv, ctx| match &slot {
+                None => op(&mut Sealed::new(kv, ctx.seal), ctx),
+                Some(slot) => {
+                    let mut sealed = Sealed::noting_events(kv, ctx.seal);
+                    let result = op(&mut sealed, ctx);
+                    *slot.lock() = sealed.into_events();
+                    result
+                }
+            });
+        observation.finish(&result, Some(batch));
+        let committed = match &result {
+            Ok(_) => true,
+            Err(error) => error.committed_changes(),
+        };
+        if let (Some(listener), Some(noted), true) = (listener, noted, committed) {
+            for event in std::mem::take(&mut *noted.lock()) {
+                listener(&event);
+            }
+        }
+        result
     }
 
     /// Runs a pure read in one read transaction.
     fn read<T>(
         &self,
+        operation: Operation,
+        client: Option<&ClientId>,
         op: impl FnOnce(&Sealed<'_, &B::Read<'_>>, &Ctx<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.inner.backend.read(|kv| {
+        let observation = Observation::start(operation, client);
+        let result = self.inner.backend.read(|kv| {
             let ctx = self.ctx_at(self.inner.time.now(kv.database_time()));
             op(&Sealed::new(kv, &self.inner.seal), &ctx)
-        })
+        });
+        observation.finish(&result, None);
+        result
     }
 
     // ----- clients (R03) -----
@@ -319,7 +359,7 @@ impl<B: Backend> Store<B> {
     /// this once; only its hash is stored (R01).
     pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
         let client = client.clone();
-        self.write(WriteKind::Grows, move |kv, ctx| {
+        self.write(Operation::RegisterClient, None, move |kv, ctx| {
             ops::clients::register(kv, ctx, &client)
         })
     }
@@ -331,21 +371,25 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         secret: Option<&str>,
     ) -> Result<Client> {
-        self.read(|kv, ctx| ops::clients::authenticate(kv, ctx, client_id, secret))
+        self.read(Operation::AuthenticateClient, Some(client_id), |kv, ctx| {
+            ops::clients::authenticate(kv, ctx, client_id, secret)
+        })
     }
 
     /// Issues a new client secret; the old one fails from now on (R03).
     pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
         let client_id = *client_id;
-        self.write(WriteKind::Grows, move |kv, ctx| {
-            ops::clients::rotate_secret(kv, ctx, &client_id)
-        })
+        self.write(
+            Operation::RotateClientSecret,
+            Some(&client_id),
+            move |kv, ctx| ops::clients::rotate_secret(kv, ctx, &client_id),
+        )
     }
 
     /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
     pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
         let (client_id, update) = (*client_id, update.clone());
-        self.write(WriteKind::Grows, move |kv, ctx| {
+        self.write(Operation::UpdateClient, Some(&client_id), move |kv, ctx| {
             ops::clients::update(kv, ctx, &client_id, &update)
         })
     }
@@ -355,27 +399,32 @@ impl<B: Backend> Store<B> {
     /// such client.
     pub fn delete_client(&self, client_id: &ClientId) -> Result<Option<BulkRevocation>> {
         let client_id = *client_id;
-        self.write(WriteKind::FreesAlone, move |kv, _| {
-            ops::clients::delete(kv, &client_id)
+        self.write(Operation::DeleteClient, Some(&client_id), move |kv, ctx| {
+            ops::clients::delete(kv, ctx, &client_id)
         })
     }
 
     /// Reads a client.
     pub fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
-        self.read(|kv, _| ops::clients::get(kv, client_id))
+        self.read(Operation::ReadClients, Some(client_id), |kv, _| {
+            ops::clients::get(kv, client_id)
+        })
     }
 
     /// Lists clients in id order.
     pub fn clients(&self, page: &PageRequest) -> Result<Page<Client>> {
-        self.read(|kv, _| ops::clients::list(kv, page))
+        self.read(Operation::ReadClients, None, |kv, _| {
+            ops::clients::list(kv, page)
+        })
     }
 
     // ----- codes (R04, R05) -----
 
     /// Issues an authorization code for a request the user approved (R04).
     pub fn issue_code(&self, request: &AuthorizationRequest) -> Result<IssuedCode> {
+        let client_id = request.client_id;
         let request = request.clone();
-        self.write(WriteKind::Grows, move |kv, ctx| {
+        self.write(Operation::IssueCode, Some(&client_id), move |kv, ctx| {
             ops::codes::issue(kv, ctx, &request)
         })
     }
@@ -385,9 +434,11 @@ impl<B: Backend> Store<B> {
     /// from it (R05).
     pub fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<TokenResponse> {
         let owned = OwnedExchange::from(exchange);
-        self.write(WriteKind::Grows, move |kv, ctx| {
-            ops::codes::exchange(kv, ctx, &owned.borrow())
-        })
+        self.write(
+            Operation::ExchangeCode,
+            Some(&exchange.client_id),
+            move |kv, ctx| ops::codes::exchange(kv, ctx, &owned.borrow()),
+        )
     }
 
     // ----- issuing and refreshing (R06–R08) -----
@@ -401,9 +452,13 @@ impl<B: Backend> Store<B> {
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
         let (client_id, subject, scope) = (*client_id, subject.to_owned(), scope.cloned());
-        self.write(WriteKind::Grows, move |kv, ctx| {
-            ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope.as_ref())
-        })
+        self.write(
+            Operation::IssueForSubject,
+            Some(&client_id),
+            move |kv, ctx| {
+                ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope.as_ref())
+            },
+        )
     }
 
     /// Issues an access token to a confidential client acting for itself
@@ -414,9 +469,13 @@ impl<B: Backend> Store<B> {
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
         let (client_id, scope) = (*client_id, scope.cloned());
-        self.write(WriteKind::Grows, move |kv, ctx| {
-            ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope.as_ref())
-        })
+        self.write(
+            Operation::IssueClientCredentials,
+            Some(&client_id),
+            move |kv, ctx| {
+                ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope.as_ref())
+            },
+        )
     }
 
     /// Refreshes with rotation (R07): the presented refresh token is consumed,
@@ -431,7 +490,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<TokenResponse> {
         let presented = Zeroizing::new(refresh_token.to_owned());
         let (client_id, scope) = (*client_id, scope.cloned());
-        self.write(WriteKind::Grows, move |kv, ctx| {
+        self.write(Operation::Refresh, Some(&client_id), move |kv, ctx| {
             ops::tokens::refresh(kv, ctx, &presented, &client_id, scope.as_ref())
         })
     }
@@ -443,7 +502,7 @@ impl<B: Backend> Store<B> {
     pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
         let client_id = *client_id;
-        self.write(WriteKind::Frees, move |kv, ctx| {
+        self.write(Operation::Revoke, Some(&client_id), move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, Some(&client_id))
         })
     }
@@ -453,8 +512,8 @@ impl<B: Backend> Store<B> {
     pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let subject = subject.to_owned();
-        self.write(WriteKind::FreesAlone, move |kv, _| {
-            ops::revoke::revoke_subject(kv, &subject)
+        self.write(Operation::RevokeSubject, None, move |kv, ctx| {
+            ops::revoke::revoke_subject(kv, ctx, &subject)
         })
     }
 
@@ -462,9 +521,11 @@ impl<B: Backend> Store<B> {
     /// consents given to it (R12, R17). The client stays registered.
     pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
         let client_id = *client_id;
-        self.write(WriteKind::FreesAlone, move |kv, _| {
-            ops::revoke::revoke_client(kv, &client_id)
-        })
+        self.write(
+            Operation::RevokeClientGrants,
+            Some(&client_id),
+            move |kv, ctx| ops::revoke::revoke_client(kv, ctx, &client_id),
+        )
     }
 
     /// The user removes an authorized application: every grant and pending code
@@ -476,9 +537,11 @@ impl<B: Backend> Store<B> {
     ) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let (subject, client_id) = (subject.to_owned(), *client_id);
-        self.write(WriteKind::FreesAlone, move |kv, _| {
-            ops::revoke::revoke_subject_at_client(kv, &subject, &client_id)
-        })
+        self.write(
+            Operation::RevokeSubjectAtClient,
+            Some(&client_id),
+            move |kv, ctx| ops::revoke::revoke_subject_at_client(kv, ctx, &subject, &client_id),
+        )
     }
 
     // ----- validation (R13) -----
@@ -486,6 +549,13 @@ impl<B: Backend> Store<B> {
     /// Validates a bearer access token: a pure read, never a write (R13). A
     /// malformed string is refused before any read (R02).
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
+        let observation = Observation::start(Operation::Validate, None);
+        let result = self.validate_unobserved(access_token);
+        observation.finish(&result, None);
+        result
+    }
+
+    fn validate_unobserved(&self, access_token: &str) -> Result<TokenInfo> {
         let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
         self.inner.backend.read_single(|kv| {
             let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
@@ -497,6 +567,13 @@ impl<B: Backend> Store<B> {
 
     /// RFC 7662 introspection of an access or refresh token (R13).
     pub fn introspect(&self, token: &str) -> Result<Introspection> {
+        let observation = Observation::start(Operation::Introspect, None);
+        let result = self.introspect_unobserved(token);
+        observation.finish(&result, None);
+        result
+    }
+
+    fn introspect_unobserved(&self, token: &str) -> Result<Introspection> {
         let Some((_, presented)) = ops::validate::parse_any(&self.inner.minter, token) else {
             return Ok(Introspection::inactive());
         };
@@ -530,9 +607,11 @@ impl<B: Backend> Store<B> {
     /// report says whether entries are left.
     pub fn purge_expired_batch(&self, limit: usize) -> Result<PurgeReport> {
         let limit = limit.max(1);
-        self.write(WriteKind::FreesAlone, move |kv, ctx| {
+        let report = self.write(Operation::Purge, None, move |kv, ctx| {
             ops::purge::purge_batch(kv, ctx, limit)
-        })
+        })?;
+        crate::observe::purged(report.removed());
+        Ok(report)
     }
 
     // ----- listing and consent (R15, R17) -----
@@ -543,7 +622,9 @@ impl<B: Backend> Store<B> {
         subject: &str,
         page: &PageRequest,
     ) -> Result<Page<GrantSummary>> {
-        self.read(|kv, _| ops::listing::grants_of_subject(kv, subject, page))
+        self.read(Operation::ListGrants, None, |kv, _| {
+            ops::listing::grants_of_subject(kv, subject, page)
+        })
     }
 
     /// The grants of a client (R15).
@@ -552,7 +633,9 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         page: &PageRequest,
     ) -> Result<Page<GrantSummary>> {
-        self.read(|kv, _| ops::listing::grants_of_client(kv, client_id, page))
+        self.read(Operation::ListGrants, Some(client_id), |kv, _| {
+            ops::listing::grants_of_client(kv, client_id, page)
+        })
     }
 
     /// Records that `subject` approved `scope` for `client_id` (R17); earlier
@@ -564,14 +647,18 @@ impl<B: Backend> Store<B> {
         scope: &Scope,
     ) -> Result<Consent> {
         let (subject, client_id, scope) = (subject.to_owned(), *client_id, scope.clone());
-        self.write(WriteKind::Grows, move |kv, ctx| {
-            ops::consent::record_consent(kv, ctx, &subject, &client_id, &scope)
-        })
+        self.write(
+            Operation::RecordConsent,
+            Some(&client_id),
+            move |kv, ctx| ops::consent::record_consent(kv, ctx, &subject, &client_id, &scope),
+        )
     }
 
     /// The consent `subject` gave `client_id`, if any (R17).
     pub fn consent(&self, subject: &str, client_id: &ClientId) -> Result<Option<Consent>> {
-        self.read(|kv, _| ops::consent::get(kv, subject, client_id))
+        self.read(Operation::ReadConsent, Some(client_id), |kv, _| {
+            ops::consent::get(kv, subject, client_id)
+        })
     }
 
     /// Whether `subject` already approved every scope in `scope` for
@@ -587,18 +674,24 @@ impl<B: Backend> Store<B> {
     /// What a refresh of `refresh_token` would do now, without doing it:
     /// rotate it, yield a grace-period pair, or revoke its grant (R07, R08).
     pub fn refresh_state(&self, refresh_token: &str) -> Result<RefreshState> {
-        self.read(|kv, ctx| ops::tokens::refresh_state(kv, ctx, refresh_token))
+        self.read(Operation::Inspect, None, |kv, ctx| {
+            ops::tokens::refresh_state(kv, ctx, refresh_token)
+        })
     }
 
     /// Reads an authorization code without consuming it; `None` if it is
     /// malformed, unknown or expired.
     pub fn inspect_code(&self, code: &str) -> Result<Option<CodeInfo>> {
-        self.read(|kv, ctx| ops::codes::inspect(kv, ctx, code))
+        self.read(Operation::Inspect, None, |kv, ctx| {
+            ops::codes::inspect(kv, ctx, code)
+        })
     }
 
     /// Reads one grant, with its host data.
     pub fn grant(&self, client_id: &ClientId, grant_id: &GrantId) -> Result<Option<GrantSummary>> {
-        self.read(|kv, _| ops::listing::grant(kv, client_id, grant_id))
+        self.read(Operation::Inspect, Some(client_id), |kv, _| {
+            ops::listing::grant(kv, client_id, grant_id)
+        })
     }
 
     // ----- operators -----
@@ -607,7 +700,7 @@ impl<B: Backend> Store<B> {
     /// an access token alone (R09), a refresh token with its grant (R10).
     pub fn revoke_token_as_operator(&self, token: &str) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
-        self.write(WriteKind::Frees, move |kv, ctx| {
+        self.write(Operation::Operator, None, move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, None)
         })
     }
@@ -615,7 +708,9 @@ impl<B: Backend> Store<B> {
     /// Counts clients, grants, tokens by state, codes and consents, in one
     /// snapshot. Reads every token once.
     pub fn stats(&self) -> Result<StoreStats> {
-        let mut stats = self.read(|kv, ctx| crate::admin::stats(kv, ctx.now))?;
+        let mut stats = self.read(Operation::Operator, None, |kv, ctx| {
+            crate::admin::stats(kv, ctx.now)
+        })?;
         stats.store_time = self.now();
         stats.low_on_space = !self.inner.backend.may_grow();
         stats.clock_time = self.inner.time.clock_reading();
@@ -624,14 +719,18 @@ impl<B: Backend> Store<B> {
 
     /// What [`Store::purge_expired`] would remove now, without removing it.
     pub fn purge_preview(&self) -> Result<PurgeReport> {
-        self.read(|kv, ctx| crate::admin::purge_preview(kv, ctx.now))
+        self.read(Operation::Operator, None, |kv, ctx| {
+            crate::admin::purge_preview(kv, ctx.now)
+        })
     }
 
     /// Hands every entry of every table to `sink`, from one snapshot: a
     /// logical backup (see [`ExportEntry`] and [`crate::import`]). Damaged
     /// entries are skipped and counted.
     pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<ExportSummary> {
-        self.read(|kv, _| crate::admin::export(kv, sink))
+        self.read(Operation::Operator, None, |kv, _| {
+            crate::admin::export(kv, sink)
+        })
     }
 
     // ----- integrity -----
@@ -647,6 +746,44 @@ impl<B: Backend> Store<B> {
 
     // ----- durability -----
 
+    /// Starts purging expired entries in this process every `interval`, on a
+    /// thread of its own, in bounded batches (each one transaction of at most
+    /// `purge_batch_size` entries, holding the write lock at most
+    /// `purge_batch_time`): the in-process counterpart of `grantdb purge`.
+    /// Purging stops when the handle is dropped; the handle keeps the store
+    /// open meanwhile.
+    ///
+    /// ```
+    /// # use grantdb::{Config, Store};
+    /// let store = Store::in_memory(Config::default())?;
+    /// let maintenance = store.start_maintenance(std::time::Duration::from_secs(60));
+    /// // ... serve requests ...
+    /// drop(maintenance); // stops purging
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn start_maintenance(&self, interval: std::time::Duration) -> Maintenance {
+        let state = Arc::new(Mutex::new(MaintenanceState::default()));
+        let store = self.clone();
+        let seen = Arc::clone(&state);
+        let thread = Periodic::start("gdbpurge", interval, move || {
+            let outcome = store.purge_expired();
+            let mut state = seen.lock();
+            state.runs += 1;
+            match outcome {
+                Ok(report) => {
+                    state.last_report = Some(report);
+                    state.last_error = None;
+                }
+                Err(error) => state.last_error = Some(error.to_string()),
+            }
+            true
+        });
+        Maintenance {
+            state,
+            _thread: thread,
+        }
+    }
+
     /// How many write transactions carried how many operations (group commit).
     pub fn write_stats(&self) -> WriteStats {
         self.inner.commits.stats()
@@ -657,6 +794,58 @@ impl<B: Backend> Store<B> {
     pub fn flush(&self) -> Result<()> {
         self.inner.unflushed.store(true, Ordering::SeqCst);
         self.inner.flush_unflushed()
+    }
+}
+
+/// The in-process purge started by [`Store::start_maintenance`]; dropping it
+/// stops it (and waits for a purge in progress).
+pub struct Maintenance {
+    state: Arc<Mutex<MaintenanceState>>,
+    _thread: Periodic,
+}
+
+#[derive(Default)]
+struct MaintenanceState {
+    runs: u64,
+    last_report: Option<PurgeReport>,
+    last_error: Option<String>,
+}
+
+impl Maintenance {
+    /// Purges run so far.
+    pub fn runs(&self) -> u64 {
+        self.state.lock().runs
+    }
+
+    /// What the last successful purge removed.
+    pub fn last_report(&self) -> Option<PurgeReport> {
+        self.state.lock().last_report
+    }
+
+    /// Why the last purge failed, if it did (the next one tries again).
+    pub fn last_error(&self) -> Option<String> {
+        self.state.lock().last_error.clone()
+    }
+}
+
+impl std::fmt::Debug for Maintenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maintenance")
+            .field("runs", &self.runs())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What each writing operation does to the database's size.
+fn write_kind(operation: Operation) -> WriteKind {
+    match operation {
+        Operation::Revoke | Operation::Operator => WriteKind::Frees,
+        Operation::DeleteClient
+        | Operation::RevokeSubject
+        | Operation::RevokeClientGrants
+        | Operation::RevokeSubjectAtClient
+        | Operation::Purge => WriteKind::FreesAlone,
+        _ => WriteKind::Grows,
     }
 }
 

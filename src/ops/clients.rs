@@ -4,9 +4,10 @@
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
-use super::{Ctx, load_client};
+use super::{Ctx, load_client, tell};
 use crate::client::{Client, ClientKind, ClientUpdate, GrantType, NewClient, RegisteredClient};
 use crate::error::{Error, InputError, Result};
+use crate::event::EventKind;
 use crate::grant::{Page, PageRequest};
 use crate::ids::ClientId;
 use crate::keys;
@@ -126,6 +127,7 @@ pub(crate) fn register(
         created_at: ctx.now,
     };
     record::save(kv, id.as_bytes(), &client)?;
+    tell(kv, ctx, EventKind::ClientRegistered, Some(id), None, None);
     Ok(RegisteredClient {
         client: client.to_client(id),
         secret: secret.map(|(secret, _)| secret),
@@ -173,6 +175,14 @@ pub(crate) fn rotate_secret(
     let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret)?;
     client.secret_hash = Some(minted.verifier.0);
     record::save(kv, id.as_bytes(), &client)?;
+    tell(
+        kv,
+        ctx,
+        EventKind::ClientSecretRotated,
+        Some(*id),
+        None,
+        None,
+    );
     Ok(secret)
 }
 
@@ -209,12 +219,17 @@ pub(crate) fn update(
         client.lifetimes = lifetimes;
     }
     record::save(kv, id.as_bytes(), &client)?;
+    tell(kv, ctx, EventKind::ClientUpdated, Some(*id), None, None);
     Ok(client.to_client(*id))
 }
 
 /// Deletes a client and, in the same transaction, every code, grant, token and
 /// consent of it (R03); `None` if there was no such client.
-pub(crate) fn delete(kv: &mut impl RecordsMut, id: &ClientId) -> Result<Option<BulkRevocation>> {
+pub(crate) fn delete(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    id: &ClientId,
+) -> Result<Option<BulkRevocation>> {
     // Existence only: a client whose record is damaged can still be deleted.
     if kv.get(Table::Clients, id.as_bytes(), |_| ())?.is_none() {
         return Ok(None);
@@ -222,6 +237,15 @@ pub(crate) fn delete(kv: &mut impl RecordsMut, id: &ClientId) -> Result<Option<B
     let ended = revoke_everything_of(kv, id)?;
     super::consent::forget_all_of_client(kv, id)?;
     kv.delete(Table::Clients, id.as_bytes())?;
+    let grants = ended.grants;
+    tell(
+        kv,
+        ctx,
+        EventKind::ClientDeleted { grants },
+        Some(*id),
+        None,
+        None,
+    );
     Ok(Some(ended))
 }
 

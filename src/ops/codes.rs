@@ -2,9 +2,10 @@
 
 use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
-use super::{Ctx, check_subject, load_client, resolve_scope};
+use super::{Ctx, check_subject, load_client, resolve_scope, tell};
 use crate::client::{ClientKind, GrantType};
 use crate::error::{Error, InputError, Result};
+use crate::event::EventKind;
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
@@ -105,6 +106,14 @@ pub(crate) fn issue(
         &keys::by_subject(&request.subject, &request.client_id, Owned::Code(hash)),
         &[],
     )?;
+    tell(
+        kv,
+        ctx,
+        EventKind::CodeIssued,
+        Some(request.client_id),
+        Some(&request.subject),
+        None,
+    );
     Ok(IssuedCode {
         code,
         redirect_uri,
@@ -137,6 +146,14 @@ pub(crate) fn exchange(
         // authorization server MUST deny the request and SHOULD revoke (when
         // possible) all tokens previously issued based on that authorization code."
         end_grant(kv, ClientId(code.client), GrantId(grant), &Damage::fail())?;
+        tell(
+            kv,
+            ctx,
+            EventKind::CodeReplayed,
+            Some(ClientId(code.client)),
+            Some(&code.subject),
+            Some(GrantId(grant)),
+        );
         return Err(Error::CodeReplayed);
     }
     if code.client != *exchange.client_id.as_bytes() {
@@ -176,7 +193,16 @@ pub(crate) fn exchange(
         with_refresh: client.allows(GrantType::RefreshToken),
         nonce: code.nonce.clone(),
     };
-    issue_tokens(kv, ctx, &mut grant, issue)
+    let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
+    tell(
+        kv,
+        ctx,
+        EventKind::CodeExchanged,
+        Some(grant.client),
+        Some(&code.subject),
+        Some(grant.id),
+    );
+    Ok(tokens)
 }
 
 /// RFC 6749 §4.1.3: the redirect URI must be "identical" to the one given at

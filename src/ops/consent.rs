@@ -4,8 +4,9 @@
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
-use super::{Ctx, check_subject, load_client};
+use super::{Ctx, check_subject, load_client, tell};
 use crate::error::{Error, Result};
+use crate::event::EventKind;
 use crate::ids::ClientId;
 use crate::keys;
 use crate::kv::{KeyRange, KvRead, Table};
@@ -42,6 +43,14 @@ pub(crate) fn record_consent(
         granted_at,
     };
     record::save(kv, &key, &consent)?;
+    tell(
+        kv,
+        ctx,
+        EventKind::ConsentRecorded,
+        Some(*client_id),
+        Some(subject),
+        None,
+    );
     Ok(to_consent(client_id, subject, consent))
 }
 

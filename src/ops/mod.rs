@@ -7,7 +7,8 @@
 
 use crate::config::Config;
 use crate::error::{Error, InputError, Result};
-use crate::ids::ClientId;
+use crate::event::{Event, EventKind};
+use crate::ids::{ClientId, GrantId};
 use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
 use crate::record::{Records, Seal};
 use crate::scope::Scope;
@@ -47,6 +48,27 @@ impl Ctx<'_> {
             now: self.now.max(time),
             ..*self
         }
+    }
+}
+
+/// Notes an event of the operation, told to the host once its transaction
+/// commits (and never otherwise). Free when no host listens.
+pub(crate) fn tell(
+    kv: &impl Records,
+    ctx: &Ctx<'_>,
+    kind: EventKind,
+    client: Option<ClientId>,
+    subject: Option<&str>,
+    grant: Option<GrantId>,
+) {
+    if kv.noting() {
+        kv.note(Event {
+            kind,
+            at: ctx.now,
+            client_id: client,
+            subject: subject.map(str::to_owned),
+            grant_id: grant,
+        });
     }
 }
 

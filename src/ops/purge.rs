@@ -5,11 +5,12 @@ use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use super::Ctx;
 use super::codes::remove_code;
 use super::damage::Damage;
 use super::family::remove_live_token;
+use super::{Ctx, tell};
 use crate::error::Result;
+use crate::event::EventKind;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind};
 use crate::kv::{KeyRange, KvRead, Table};
@@ -124,5 +125,9 @@ pub(crate) fn purge_batch(
         }
     }
     report.damaged = damage.skipped();
+    let removed = report.removed();
+    if removed > 0 {
+        tell(kv, ctx, EventKind::Purged { removed }, None, None, None);
+    }
     Ok(report)
 }

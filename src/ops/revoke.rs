@@ -4,15 +4,16 @@
 use crate::record::RecordsMut;
 use std::ops::ControlFlow;
 
-use super::Ctx;
 use super::codes::remove_code;
 use super::damage::Damage;
 use super::family::{end_grant, load_token, remove_live_token};
+use super::{Ctx, tell};
 use crate::error::{Error, Result};
+use crate::event::EventKind;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
-use crate::record::StoredTokenKind;
+use crate::record::{Records, StoredTokenKind, TokenRecord};
 use crate::response::{BulkRevocation, Revocation};
 use crate::secret::TokenKind;
 
@@ -54,6 +55,7 @@ pub(crate) fn revoke_token(
     match token.kind {
         StoredTokenKind::Access => {
             remove_live_token(kv, &hash, &token, &Damage::fail())?;
+            tell_token(kv, ctx, EventKind::AccessTokenRevoked, &token);
             Ok(Revocation::AccessToken)
         }
         StoredTokenKind::Refresh => {
@@ -63,6 +65,7 @@ pub(crate) fn revoke_token(
                 GrantId(token.grant),
                 &Damage::fail(),
             )?;
+            tell_token(kv, ctx, EventKind::GrantRevoked, &token);
             Ok(Revocation::Grant)
         }
     }
@@ -92,28 +95,71 @@ fn revoke_by_subject_prefix(kv: &mut impl RecordsMut, prefix: &[u8]) -> Result<B
     })
 }
 
+/// Notes an event about the grant of `token`.
+fn tell_token(kv: &impl Records, ctx: &Ctx<'_>, kind: EventKind, token: &TokenRecord) {
+    tell(
+        kv,
+        ctx,
+        kind,
+        Some(ClientId(token.client)),
+        token.subject.as_deref(),
+        Some(GrantId(token.grant)),
+    );
+}
+
 /// "Log out everywhere": every grant and pending code of a subject, in one
 /// transaction (R12). Consents stay: signing out is not withdrawing approval.
-pub(crate) fn revoke_subject(kv: &mut impl RecordsMut, subject: &str) -> Result<BulkRevocation> {
-    revoke_by_subject_prefix(kv, &keys::subject_prefix(subject))
+pub(crate) fn revoke_subject(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    subject: &str,
+) -> Result<BulkRevocation> {
+    let ended = revoke_by_subject_prefix(kv, &keys::subject_prefix(subject))?;
+    let grants = ended.grants;
+    tell(
+        kv,
+        ctx,
+        EventKind::SubjectRevoked { grants },
+        None,
+        Some(subject),
+        None,
+    );
+    Ok(ended)
 }
 
 /// The user removes an authorized application: every grant and pending code of
 /// the subject at that client, and the consent (R12, R17).
 pub(crate) fn revoke_subject_at_client(
     kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
     subject: &str,
     client: &ClientId,
 ) -> Result<BulkRevocation> {
     let ended = revoke_by_subject_prefix(kv, &keys::subject_client_prefix(subject, client))?;
     kv.delete(Table::Consents, &keys::consent(client, subject))?;
+    let grants = ended.grants;
+    let kind = EventKind::SubjectAtClientRevoked { grants };
+    tell(kv, ctx, kind, Some(*client), Some(subject), None);
     Ok(ended)
 }
 
 /// Every grant and pending code of a client, and every consent given to it
 /// (R12, R17). The client itself stays registered.
-pub(crate) fn revoke_client(kv: &mut impl RecordsMut, client: &ClientId) -> Result<BulkRevocation> {
+pub(crate) fn revoke_client(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    client: &ClientId,
+) -> Result<BulkRevocation> {
     let ended = super::clients::revoke_everything_of(kv, client)?;
     super::consent::forget_all_of_client(kv, client)?;
+    let grants = ended.grants;
+    tell(
+        kv,
+        ctx,
+        EventKind::ClientGrantsRevoked { grants },
+        Some(*client),
+        None,
+        None,
+    );
     Ok(ended)
 }

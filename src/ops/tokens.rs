@@ -6,9 +6,10 @@ use super::family::{
     Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, make_room,
     new_grant,
 };
-use super::{Ctx, check_subject, load_client, resolve_scope};
+use super::{Ctx, check_subject, load_client, resolve_scope, tell};
 use crate::client::{ClientKind, GrantType};
 use crate::error::{Error, Result};
+use crate::event::EventKind;
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys;
@@ -54,7 +55,9 @@ pub(crate) fn issue_for_subject(
         with_refresh: client.allows(GrantType::RefreshToken),
         nonce: None,
     };
-    issue_tokens(kv, ctx, &mut grant, issue)
+    let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
+    tell_grant(kv, ctx, EventKind::TokensIssued, &grant);
+    Ok(tokens)
 }
 
 /// Issues an access token to a confidential client acting for itself
@@ -88,7 +91,9 @@ pub(crate) fn issue_client_credentials(
         with_refresh: false,
         nonce: None,
     };
-    issue_tokens(kv, ctx, &mut grant, issue)
+    let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
+    tell_grant(kv, ctx, EventKind::TokensIssued, &grant);
+    Ok(tokens)
 }
 
 /// Refreshes: rotates an active refresh token (R07), or answers a consumed one
@@ -131,6 +136,7 @@ pub(crate) fn refresh(
             // it leaked; revoke the whole family.
             Again::Reuse => {
                 end_grant(kv, grant.client, grant.id, &Damage::fail())?;
+                tell_grant(kv, ctx, EventKind::RefreshReuseDetected, &grant);
                 return Err(Error::RefreshTokenReused);
             }
             Again::Grace => {}
@@ -151,7 +157,9 @@ pub(crate) fn refresh(
         };
         // Same removal time, so its expiry entry stays right.
         record::save(kv, hash.as_bytes(), &counted)?;
-        return rotate_into_grant(kv, ctx, &mut grant, &client, &scope);
+        let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope)?;
+        tell_grant(kv, ctx, EventKind::RefreshGraceReuse, &grant);
+        return Ok(tokens);
     }
 
     let client = load_client(kv, client_id)?;
@@ -179,7 +187,21 @@ pub(crate) fn refresh(
     };
     insert_token(kv, &hash, &consumed)?;
     kv.put(Table::Consumed, &keys::consumed(&grant.id, &hash), &[])?;
-    rotate_into_grant(kv, ctx, &mut grant, &client, &scope)
+    let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope)?;
+    tell_grant(kv, ctx, EventKind::TokensRefreshed, &grant);
+    Ok(tokens)
+}
+
+/// Notes an event about `grant`.
+fn tell_grant(kv: &impl Records, ctx: &Ctx<'_>, kind: EventKind, grant: &Grant) {
+    tell(
+        kv,
+        ctx,
+        kind,
+        Some(grant.client),
+        grant.record.subject.as_deref(),
+        Some(grant.id),
+    );
 }
 
 /// The scope of a refresh (R07, R16): RFC 6749 §6, the requested scope may

@@ -13,6 +13,7 @@
 //! seal ([`Sealed`], seen as [`Records`]); the storage backends below know
 //! nothing of it.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 
 mod client;
@@ -169,10 +171,20 @@ fn decode_body<R: Record>(body: &[u8]) -> Result<R, DecodeError> {
 }
 
 /// A transaction as the rules see it: the storage engine's, with the seal of
-/// its records.
+/// its records, and where the events of the operation are noted.
 pub(crate) trait Records: KvRead {
     /// The seal records are written and checked with.
     fn seal(&self) -> &Seal;
+
+    /// Whether events are noted (a host listens).
+    fn noting(&self) -> bool {
+        false
+    }
+
+    /// Notes an event, told to the host if the transaction commits.
+    fn note(&self, event: Event) {
+        let _ = event;
+    }
 }
 
 /// A writable [`Records`].
@@ -184,29 +196,76 @@ impl<R: Records> Records for &R {
     fn seal(&self) -> &Seal {
         (**self).seal()
     }
+
+    fn noting(&self) -> bool {
+        (**self).noting()
+    }
+
+    fn note(&self, event: Event) {
+        (**self).note(event);
+    }
 }
 
 impl<R: Records> Records for &mut R {
     fn seal(&self) -> &Seal {
         (**self).seal()
     }
+
+    fn noting(&self) -> bool {
+        (**self).noting()
+    }
+
+    fn note(&self, event: Event) {
+        (**self).note(event);
+    }
 }
 
-/// A transaction `K` with the seal of its records.
+/// A transaction `K` with the seal of its records, noting events when asked
+/// to (a host listens).
 pub(crate) struct Sealed<'s, K> {
     kv: K,
     seal: &'s Seal,
+    events: Option<RefCell<Vec<Event>>>,
 }
 
 impl<'s, K> Sealed<'s, K> {
+    /// No events noted.
     pub(crate) fn new(kv: K, seal: &'s Seal) -> Sealed<'s, K> {
-        Sealed { kv, seal }
+        Sealed {
+            kv,
+            seal,
+            events: None,
+        }
+    }
+
+    /// Notes the operation's events.
+    pub(crate) fn noting_events(kv: K, seal: &'s Seal) -> Sealed<'s, K> {
+        Sealed {
+            kv,
+            seal,
+            events: Some(RefCell::new(Vec::new())),
+        }
+    }
+
+    /// The events noted.
+    pub(crate) fn into_events(self) -> Vec<Event> {
+        self.events.map(RefCell::into_inner).unwrap_or_default()
     }
 }
 
 impl<K: KvRead> Records for Sealed<'_, K> {
     fn seal(&self) -> &Seal {
         self.seal
+    }
+
+    fn noting(&self) -> bool {
+        self.events.is_some()
+    }
+
+    fn note(&self, event: Event) {
+        if let Some(events) = &self.events {
+            events.borrow_mut().push(event);
+        }
     }
 }
 

@@ -1,8 +1,9 @@
-//! The background flush of [`Durability::Fast`](crate::Durability::Fast): a
-//! thread that makes the store's lazy commits durable at least every
-//! `fast_flush_interval`, whether or not writes go on, so that what an
-//! acknowledged operation can lose in a crash is bounded by the interval. It
-//! stops when the store is dropped.
+//! A thread that does one thing every interval until it is stopped: the
+//! background flush of [`Durability::Fast`](crate::Durability::Fast) (so that
+//! an acknowledged operation is durable within `fast_flush_interval` whether
+//! or not writes go on), and the in-process purge of [`Maintenance`].
+//!
+//! [`Maintenance`]: crate::Maintenance
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,19 +12,21 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-/// A running flush thread; [`Flusher::stop`] or dropping it stops the thread.
-pub(crate) struct Flusher {
+/// A running thread; [`Periodic::stop`] or dropping it stops the thread.
+pub(crate) struct Periodic {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Flusher {
+impl Periodic {
     /// Calls `tick` every `interval` until `tick` returns false (the store is
-    /// gone) or the flusher is dropped.
+    /// gone) or the thread is stopped. `name` (at most 8 bytes) names the
+    /// thread, numbered: `gdbflush-3`.
     pub(crate) fn start(
+        name: &str,
         interval: Duration,
         mut tick: impl FnMut() -> bool + Send + 'static,
-    ) -> Flusher {
+    ) -> Periodic {
         // Numbered, so that a test can tell one store's thread from another's
         // (a thread name shows as at most 15 bytes).
         static STARTED: AtomicU64 = AtomicU64::new(0);
@@ -31,7 +34,7 @@ impl Flusher {
         let signal = Arc::clone(&stop);
         let number = STARTED.fetch_add(1, Ordering::Relaxed) % 1_000_000;
         let thread = std::thread::Builder::new()
-            .name(format!("gdbflush-{number}"))
+            .name(format!("{name}-{number}"))
             .spawn(move || {
                 let (stopped, wake) = &*signal;
                 loop {
@@ -50,7 +53,7 @@ impl Flusher {
                 }
             })
             .ok();
-        Flusher {
+        Periodic {
             stop,
             thread: Mutex::new(thread),
         }
@@ -72,7 +75,7 @@ impl Flusher {
     }
 }
 
-impl Drop for Flusher {
+impl Drop for Periodic {
     fn drop(&mut self) {
         self.stop();
     }

@@ -1,0 +1,151 @@
+//! What the store tells the host's observability stack about each public
+//! operation: a `tracing` span (feature `tracing`; at DEBUG, so off at INFO)
+//! with the operation, the client, the outcome and the size of the group
+//! commit it rode in, and counters and histograms through the `metrics`
+//! facade (feature `metrics`). Without those features this is empty.
+
+#[cfg(feature = "metrics")]
+use crate::error::Error;
+use crate::error::Result;
+use crate::ids::ClientId;
+
+/// A public operation of [`Store`](crate::Store), as spans and metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    RegisterClient,
+    AuthenticateClient,
+    RotateClientSecret,
+    UpdateClient,
+    DeleteClient,
+    ReadClients,
+    IssueCode,
+    ExchangeCode,
+    IssueForSubject,
+    IssueClientCredentials,
+    Refresh,
+    Revoke,
+    RevokeSubject,
+    RevokeClientGrants,
+    RevokeSubjectAtClient,
+    Validate,
+    Introspect,
+    Purge,
+    ListGrants,
+    RecordConsent,
+    ReadConsent,
+    Inspect,
+    Operator,
+}
+
+impl Operation {
+    /// The name in spans and metric labels.
+    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::RegisterClient => "register_client",
+            Operation::AuthenticateClient => "authenticate_client",
+            Operation::RotateClientSecret => "rotate_client_secret",
+            Operation::UpdateClient => "update_client",
+            Operation::DeleteClient => "delete_client",
+            Operation::ReadClients => "read_clients",
+            Operation::IssueCode => "issue_code",
+            Operation::ExchangeCode => "exchange_code",
+            Operation::IssueForSubject => "issue_for_subject",
+            Operation::IssueClientCredentials => "issue_client_credentials",
+            Operation::Refresh => "refresh",
+            Operation::Revoke => "revoke",
+            Operation::RevokeSubject => "revoke_subject",
+            Operation::RevokeClientGrants => "revoke_client_grants",
+            Operation::RevokeSubjectAtClient => "revoke_subject_at_client",
+            Operation::Validate => "validate",
+            Operation::Introspect => "introspect",
+            Operation::Purge => "purge",
+            Operation::ListGrants => "list_grants",
+            Operation::RecordConsent => "record_consent",
+            Operation::ReadConsent => "read_consent",
+            Operation::Inspect => "inspect",
+            Operation::Operator => "operator",
+        }
+    }
+}
+
+/// One operation being observed, from its start to its outcome.
+pub(crate) struct Observation {
+    #[cfg(feature = "tracing")]
+    span: tracing::span::EnteredSpan,
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+    #[cfg(feature = "metrics")]
+    operation: Operation,
+}
+
+impl Observation {
+    /// Starts observing `operation` on behalf of `client`.
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn start(operation: Operation, client: Option<&ClientId>) -> Observation {
+        Observation {
+            #[cfg(feature = "tracing")]
+            span: {
+                let span = tracing::debug_span!(
+                    "grantdb",
+                    operation = operation.name(),
+                    client_id = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                    batch = tracing::field::Empty,
+                );
+                if let Some(client) = client {
+                    span.record("client_id", tracing::field::display(client));
+                }
+                span.entered()
+            },
+            #[cfg(feature = "metrics")]
+            started: std::time::Instant::now(),
+            #[cfg(feature = "metrics")]
+            operation,
+        }
+    }
+
+    /// Records the outcome, and the size of the group commit the operation
+    /// rode in (writes).
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables, clippy::unused_self)
+    )]
+    pub(crate) fn finish<T>(self, result: &Result<T>, batch: Option<usize>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(error) => error.label(),
+        };
+        #[cfg(feature = "tracing")]
+        {
+            self.span.record("outcome", outcome);
+            if let Some(batch) = batch {
+                self.span.record("batch", batch);
+            }
+            tracing::debug!("done");
+        }
+        #[cfg(feature = "metrics")]
+        {
+            let operation = self.operation.name();
+            metrics::counter!("grantdb_operations_total", "operation" => operation, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("grantdb_operation_seconds", "operation" => operation)
+                .record(self.started.elapsed().as_secs_f64());
+            if let Err(Error::RefreshTokenReused | Error::CodeReplayed) = result {
+                metrics::counter!("grantdb_reuse_detected_total", "operation" => operation)
+                    .increment(1);
+            }
+        }
+        let _ = outcome;
+    }
+}
+
+/// Counts what a purge batch removed.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn purged(removed: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("grantdb_purged_total").increment(removed);
+}
