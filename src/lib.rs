@@ -43,6 +43,8 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+#[cfg(feature = "tokio")]
+mod async_store;
 mod client;
 mod clock;
 mod commit;
@@ -73,6 +75,8 @@ mod uri;
 mod verify;
 
 pub use admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
+#[cfg(feature = "tokio")]
+pub use async_store::AsyncStore;
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,

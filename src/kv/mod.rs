@@ -329,6 +329,14 @@ pub trait Backend: Send + Sync + 'static {
         self.read(f)
     }
 
+    /// Whether a single-key read ([`Backend::read_single`]) is a lookup in
+    /// this process (an embedded engine's page cache, at worst one page read
+    /// from the file), not a round trip to a server: an async host may then
+    /// run it on the task that asks. Default false.
+    fn local_lookups(&self) -> bool {
+        false
+    }
+
     /// Whether the store may keep a generated hashing key in this engine. A
     /// shared database should not, unless its operator opted in.
     fn allows_generated_key(&self) -> bool {

@@ -205,7 +205,8 @@ impl r2d2::ManageConnection for Manager {
 
 /// grantdb's tables in a PostgreSQL schema, behind a connection pool.
 pub struct PostgresBackend {
-    pool: r2d2::Pool<Manager>,
+    /// `None` only while being dropped.
+    pool: Option<r2d2::Pool<Manager>>,
     sql: Sql,
     allow_generated_key: bool,
     database_clock: bool,
@@ -267,7 +268,7 @@ impl PostgresBackend {
             .build(Manager { config })
             .map_err(storage)?;
         let backend = PostgresBackend {
-            pool,
+            pool: Some(pool),
             sql: Sql::new(&options.schema),
             allow_generated_key: options.allow_generated_key,
             database_clock: options.database_clock,
@@ -276,9 +277,20 @@ impl PostgresBackend {
         Ok(backend)
     }
 
+    /// A connection from the pool.
+    fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| Error::Storage {
+                source: "the PostgreSQL backend is closed".into(),
+            })?
+            .get()
+            .map_err(storage)
+    }
+
     fn migrate(&self) -> Result<()> {
         let schema = &self.sql.schema;
-        let mut conn = self.pool.get().map_err(storage)?;
+        let mut conn = self.connection()?;
         let mut tx = conn.client.transaction().map_err(storage)?;
         tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[schema])
             .map_err(storage)?;
@@ -329,7 +341,7 @@ impl PostgresBackend {
         mode: CommitMode,
         f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
-        let mut conn = self.pool.get().map_err(storage)?;
+        let mut conn = self.connection()?;
         let PgConnection { client, statements } = &mut *conn;
         let mut begin = String::from("START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
         if mode == CommitMode::Lazy {
@@ -608,12 +620,27 @@ impl KvWrite for PgTxn<'_> {
     }
 }
 
+impl Drop for PostgresBackend {
+    /// Closes the pooled connections on a thread of their own: the
+    /// `postgres` client runs a runtime of its own to close a connection,
+    /// which panics on a thread that drives a tokio runtime (a host dropping
+    /// its last store handle in an async task).
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::Builder::new()
+                .name("gdbpgclose".to_owned())
+                .spawn(move || drop(pool))
+                .map(std::thread::JoinHandle::join);
+        }
+    }
+}
+
 impl Backend for PostgresBackend {
     type Read<'a> = PgTxn<'a>;
     type Write<'a> = Overlay<PgTxn<'a>>;
 
     fn read<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
-        let mut conn = self.pool.get().map_err(storage)?;
+        let mut conn = self.connection()?;
         let PgConnection { client, statements } = &mut *conn;
         let read = PgTxn::begin(
             client,
@@ -628,7 +655,7 @@ impl Backend for PostgresBackend {
     }
 
     fn read_single<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
-        let mut conn = self.pool.get().map_err(storage)?;
+        let mut conn = self.connection()?;
         let PgConnection { client, statements } = &mut *conn;
         f(&PgTxn::plain(
             client,

@@ -630,6 +630,10 @@ impl Backend for RedbBackend {
         result
     }
 
+    fn local_lookups(&self) -> bool {
+        true
+    }
+
     fn may_grow(&self) -> bool {
         self.reserve.as_ref().is_none_or(Reserve::restore)
     }
