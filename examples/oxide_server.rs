@@ -3,13 +3,17 @@
 //! `ClientMap`, `AuthMap` and `TokenMap`.
 //!
 //! ```text
-//! cargo run --features oxide-auth --example oxide_server -- [--port 8081] [--db data/oxide.redb]
+//! cargo run --features oxide-auth,tokio --example oxide_server -- [--port 8081] [--db data/oxide.redb]
 //! ```
 //!
 //! It registers one client at start and prints its id and secret. `GET
 //! /authorize` approves as the demo user `alice` (a real server shows a
 //! consent page here), `POST /token` exchanges codes and refreshes, and `GET
 //! /resource` needs a bearer token with scope `read`.
+//!
+//! oxide-auth's flows are synchronous: each request runs its flow on tokio's
+//! blocking pool with its own clone of the primitives (no lock); `GET /me`
+//! answers from grantdb's `AsyncStore` directly.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -21,20 +25,29 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use grantdb::oxide::{GrantdbAuthorizer, GrantdbIssuer, GrantdbRegistrar};
-use grantdb::{Config, GrantType, NewClient, Store};
+use grantdb::{AsyncStore, Config, Endpoint, ErrorResponse, GrantType, NewClient, Store};
 use oxide_auth::endpoint::{OwnerConsent, Solicitation};
 use oxide_auth::frontends::simple::endpoint::{
     FnSolicitor, access_token_flow, authorization_flow, refresh_flow, resource_flow,
 };
 use oxide_auth::frontends::simple::request::{Body, Request, Response as OxideResponse, Status};
 use oxide_auth::primitives::scope::Scope;
-use parking_lot::Mutex;
 
 /// The primitives, shared by every request.
+/// What the handlers share: cheap clones, no lock.
+#[derive(Clone)]
 struct Endpoints {
     registrar: GrantdbRegistrar,
-    authorizer: Mutex<GrantdbAuthorizer>,
-    issuer: Mutex<GrantdbIssuer>,
+    authorizer: GrantdbAuthorizer,
+    issuer: GrantdbIssuer,
+    store: AsyncStore,
+}
+
+/// Runs an oxide-auth flow (synchronous, calling the store) off the workers.
+async fn off_the_workers(flow: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(flow)
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn oxide_request(
@@ -85,16 +98,23 @@ async fn authorize(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut solicitor = FnSolicitor(|_: &mut Request, _: Solicitation| {
-        OwnerConsent::Authorized("alice".to_owned())
-    });
-    let mut authorizer = endpoints.authorizer.lock();
-    match authorization_flow(&endpoints.registrar, &mut *authorizer, &mut solicitor)
-        .execute(oxide_request(&headers, query, HashMap::new()))
-    {
-        Ok(response) => http(response),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    let Endpoints {
+        registrar,
+        mut authorizer,
+        ..
+    } = (*endpoints).clone();
+    off_the_workers(move || {
+        let mut solicitor = FnSolicitor(|_: &mut Request, _: Solicitation| {
+            OwnerConsent::Authorized("alice".to_owned())
+        });
+        match authorization_flow(&registrar, &mut authorizer, &mut solicitor)
+            .execute(oxide_request(&headers, query, HashMap::new()))
+        {
+            Ok(response) => http(response),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    })
+    .await
 }
 
 async fn token(
@@ -102,31 +122,61 @@ async fn token(
     headers: HeaderMap,
     axum::Form(body): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let refreshing = body.get("grant_type").is_some_and(|g| g == "refresh_token");
-    let request = oxide_request(&headers, HashMap::new(), body);
-    let mut issuer = endpoints.issuer.lock();
-    let result = if refreshing {
-        refresh_flow(&endpoints.registrar, &mut *issuer).execute(request)
-    } else {
-        let mut authorizer = endpoints.authorizer.lock();
-        access_token_flow(&endpoints.registrar, &mut *authorizer, &mut *issuer).execute(request)
-    };
-    result.map_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response(), http)
+    let Endpoints {
+        registrar,
+        mut authorizer,
+        mut issuer,
+        ..
+    } = (*endpoints).clone();
+    off_the_workers(move || {
+        let refreshing = body.get("grant_type").is_some_and(|g| g == "refresh_token");
+        let request = oxide_request(&headers, HashMap::new(), body);
+        let result = if refreshing {
+            refresh_flow(&registrar, &mut issuer).execute(request)
+        } else {
+            access_token_flow(&registrar, &mut authorizer, &mut issuer).execute(request)
+        };
+        result.map_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response(), http)
+    })
+    .await
 }
 
 async fn resource(State(endpoints): State<Arc<Endpoints>>, headers: HeaderMap) -> Response {
     let Ok(read) = "read".parse::<Scope>() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let mut issuer = endpoints.issuer.lock();
-    match resource_flow(&mut *issuer, &[read]).execute(oxide_request(
-        &headers,
-        HashMap::new(),
-        HashMap::new(),
-    )) {
-        Ok(grant) => format!("hello {}, you may {}\n", grant.owner_id, grant.scope).into_response(),
-        Err(Ok(response)) => http(response),
-        Err(Err(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    let mut issuer = endpoints.issuer.clone();
+    off_the_workers(move || {
+        match resource_flow(&mut issuer, &[read]).execute(oxide_request(
+            &headers,
+            HashMap::new(),
+            HashMap::new(),
+        )) {
+            Ok(grant) => {
+                format!("hello {}, you may {}\n", grant.owner_id, grant.scope).into_response()
+            }
+            Err(Ok(response)) => http(response),
+            Err(Err(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    })
+    .await
+}
+
+/// `GET /me`: the token's owner, from grantdb's async handle.
+async fn me(State(endpoints): State<Arc<Endpoints>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match endpoints.store.validate(token).await {
+        Ok(info) => format!("{}\n", info.subject.unwrap_or_default()).into_response(),
+        Err(error) => {
+            let answer = ErrorResponse::new(&error, Endpoint::Resource);
+            let status =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, answer.error).into_response()
+        }
     }
 }
 
@@ -162,13 +212,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (registrar, authorizer, issuer) = grantdb::oxide::primitives(&store);
     let endpoints = Arc::new(Endpoints {
         registrar,
-        authorizer: Mutex::new(authorizer),
-        issuer: Mutex::new(issuer),
+        authorizer,
+        issuer,
+        store: AsyncStore::new(store),
     });
     let app = Router::new()
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/resource", get(resource))
+        .route("/me", get(me))
         .with_state(endpoints);
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

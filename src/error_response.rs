@@ -88,6 +88,40 @@ impl ErrorResponse {
         answer
     }
 
+    /// An answer for a code the host decides itself (a malformed request, a
+    /// wrong resource-owner password): 401 with a `Basic` challenge for
+    /// `invalid_client`, 401 with a `Bearer` challenge for `invalid_token`,
+    /// 403 for `insufficient_scope`, 500 or 503 for the server's own, 400
+    /// otherwise.
+    pub fn from_code(code: OAuthErrorCode, description: impl Into<String>) -> ErrorResponse {
+        let (status, www_authenticate) = match code {
+            OAuthErrorCode::InvalidClient => {
+                (401, Some(format!("Basic realm=\"{DEFAULT_REALM}\"")))
+            }
+            OAuthErrorCode::InvalidToken => {
+                (401, Some(bearer_challenge(DEFAULT_REALM, Some(code))))
+            }
+            OAuthErrorCode::InsufficientScope => {
+                (403, Some(bearer_challenge(DEFAULT_REALM, Some(code))))
+            }
+            OAuthErrorCode::ServerError => (500, None),
+            OAuthErrorCode::TemporarilyUnavailable => (503, None),
+            _ => (400, None),
+        };
+        ErrorResponse {
+            status,
+            error: code.as_str().to_owned(),
+            error_description: Some(description.into()),
+            www_authenticate,
+        }
+    }
+
+    /// 400 `invalid_request` with a description (a parameter missing or
+    /// repeated, a malformed body).
+    pub fn invalid_request(description: impl Into<String>) -> ErrorResponse {
+        ErrorResponse::from_code(OAuthErrorCode::InvalidRequest, description)
+    }
+
     /// RFC 6750 §3.1: a request to a resource server with no token at all is
     /// 401 with a challenge and no error code.
     pub fn missing_bearer_token() -> ErrorResponse {

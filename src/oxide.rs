@@ -140,18 +140,24 @@ pub fn primitives(store: &Store) -> (GrantdbRegistrar, GrantdbAuthorizer, Grantd
     )
 }
 
-/// oxide-auth's `Registrar`, backed by grantdb's clients.
+/// oxide-auth's `Registrar`, backed by grantdb's clients. Every primitive is
+/// a cheap `Clone` sharing one store (and, for the authorizer and issuer, one
+/// hand-over): a server gives each request its own copy, with no lock around
+/// the flows.
+#[derive(Clone)]
 pub struct GrantdbRegistrar {
     store: Store,
 }
 
 /// oxide-auth's `Authorizer`, backed by grantdb's authorization codes.
+#[derive(Clone)]
 pub struct GrantdbAuthorizer {
     store: Store,
     pending: Arc<Pending>,
 }
 
 /// oxide-auth's `Issuer`, backed by grantdb's grants and tokens.
+#[derive(Clone)]
 pub struct GrantdbIssuer {
     store: Store,
     pending: Arc<Pending>,

@@ -12,7 +12,7 @@ mod app;
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use grantdb::{Config, ManualClock, NewClient, Store};
+use grantdb::{ManualClock, NewClient, Store};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
@@ -44,8 +44,7 @@ impl Server {
     fn start() -> Server {
         let now = grantdb::Clock::now(&grantdb::SystemClock);
         let clock = ManualClock::new(now);
-        let store =
-            Store::in_memory(Config::builder().clock(clock.handle()).build().unwrap()).unwrap();
+        let store = Store::in_memory(app::config().clock(clock.handle()).build().unwrap()).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -403,6 +402,41 @@ fn pretix_refresh_reuse_revokes_the_family() -> TestResult {
     assert_eq!(
         server.me(rotated.access_token().secret()).status(),
         StatusCode::UNAUTHORIZED
+    );
+    // The theft shows on /metrics (Prometheus text): counted by outcome, and
+    // as a reuse detection.
+    let metrics = server.http.get(server.url("/metrics")).send()?.text()?;
+    assert!(
+        metrics.contains("grantdb_reuse_detected_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("grantdb_operations_total")
+                && line.contains("operation=\"refresh\"")
+                && line.contains("outcome=\"refresh_token_reused\"")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("grantdb_commit_seconds"), "{metrics}");
+    Ok(())
+}
+
+#[test]
+fn an_rfc6750_challenge_for_a_request_without_a_token_has_no_error_code() -> TestResult {
+    let server = Server::start();
+    let answer = server.http.get(server.url("/api/v1/me")).send()?;
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.headers()["www-authenticate"].to_str()?,
+        "Bearer realm=\"grantdb\""
+    );
+    let bad = server.me("gdbat_not-a-token");
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()?
+            .contains("error=\"invalid_token\"")
     );
     Ok(())
 }

@@ -2,10 +2,10 @@
 //! seeds' dialects (pretix, Ticketpark, Eventpop, Prioticket).
 //!
 //! ```text
-//! cargo run --example server -- serve [--port 8080] [--db data/server.redb]
-//! cargo run --example server -- register --name NAME --grant-type TYPE... [--redirect-uri URI]...
+//! cargo run --features tokio,metrics --example server -- serve [--port 8080] [--db data/server.redb]
+//! cargo run --features tokio,metrics --example server -- register --name NAME --grant-type TYPE... [--redirect-uri URI]...
 //!                                       [--scope "a b"] [--access-lifetime SECONDS] [--public] [--db PATH]
-//! cargo run --example server -- demo [--db PATH]   # registers the four seeds' clients
+//! cargo run --features tokio,metrics --example server -- demo [--db PATH]   # registers the four seeds' clients
 //! ```
 //!
 //! Demo users: `admin@localhost` / `admin` (pretix's example profile) and
@@ -17,7 +17,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use grantdb::{Config, GrantType, LifetimeOverrides, NewClient, Store};
+use grantdb::{GrantType, LifetimeOverrides, NewClient, Store};
 
 /// The command line, read by hand: a handful of flags.
 struct Args {
@@ -72,7 +72,7 @@ fn open(args: &Args) -> Result<Store, Box<dyn Error>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    Ok(Store::open(&path, Config::default())?)
+    Ok(Store::open(&path, app::config().build()?)?)
 }
 
 fn print_registered(store: &Store, client: &NewClient) -> Result<(), Box<dyn Error>> {
@@ -91,6 +91,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "serve" => {
             let store = open(&args)?;
             let port: u16 = args.one("port").unwrap_or("8080").parse()?;
+            tracing_subscriber::fmt().with_target(false).init();
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

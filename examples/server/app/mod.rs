@@ -15,7 +15,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use std::time::Duration;
 
-use grantdb::{GrantType, LifetimeOverrides, NewClient, RefreshLifetime, Store};
+use grantdb::{
+    AsyncStore, ConfigBuilder, Event, GrantType, LifetimeOverrides, Maintenance, NewClient,
+    RefreshLifetime, Store,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
 
 /// Requests larger than this are refused with 413 before they are parsed.
@@ -23,23 +27,64 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
-    /// The token store.
-    pub store: Store,
+    /// The token store, for async handlers.
+    pub store: AsyncStore,
     /// Demo users, checked by the login form and the password grant.
     pub users: users::Users,
     /// Logged-in browser sessions: session id → subject.
     pub sessions: Mutex<HashMap<String, String>>,
+    /// Renders the Prometheus text at `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Purges expired tokens every minute while the server runs.
+    pub _maintenance: Maintenance,
 }
 
 impl AppState {
-    /// State over `store`, with the demo users.
+    /// State over `store`, with the demo users; starts the in-process purge.
     pub fn new(store: Store) -> Arc<AppState> {
+        let maintenance = store.start_maintenance(Duration::from_mins(1));
         Arc::new(AppState {
-            store,
+            store: AsyncStore::new(store),
             users: users::Users::demo(),
             sessions: Mutex::new(HashMap::new()),
+            metrics: metrics_handle(),
+            _maintenance: maintenance,
         })
     }
+}
+
+/// The store configuration of the server: a listener that logs what the
+/// store tells, a suspected attack (a replayed code, a reused refresh token)
+/// at WARN.
+pub fn config() -> ConfigBuilder {
+    grantdb::Config::builder().on_event(log_event)
+}
+
+fn log_event(event: &Event) {
+    let (client, grant) = (
+        event.client_id.map(|id| id.to_string()),
+        event.grant_id.map(|id| id.to_string()),
+    );
+    if event.kind.is_security_relevant() {
+        tracing::warn!(kind = ?event.kind, ?client, subject = ?event.subject, ?grant, "token family revoked");
+    } else {
+        tracing::info!(kind = ?event.kind, ?client, ?grant, "store event");
+    }
+}
+
+/// The process's Prometheus recorder (the `metrics` facade has one per
+/// process), installed on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder already installed: this one renders nothing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
 }
 
 /// Every route of the server.
@@ -54,8 +99,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/api/v1/me", get(oauth::me))
+        .route("/metrics", get(metrics_page))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// `GET /metrics`: the store's counters and histograms, Prometheus text.
+async fn metrics_page(axum::extract::State(app): axum::extract::State<Arc<AppState>>) -> String {
+    app.metrics.render()
 }
 
 /// Serves `state` on `listener` until the future is dropped.

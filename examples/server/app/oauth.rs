@@ -11,24 +11,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantdb::{
-    AuthorizationRequest, Client, ClientId, CodeExchange, Error, GrantType, PkceChallenge,
-    PkceMethod, Scope,
+    AuthorizationRequest, Client, ClientId, CodeExchange, Endpoint, Error, ErrorResponse,
+    GrantType, OAuthErrorCode, PkceChallenge, PkceMethod, Scope,
 };
 use rand::Rng as _;
 
 use super::AppState;
-use super::errors::{OAuthError, bearer_error};
+use super::errors::OAuthError;
 use super::pages::{consent_page, error_page};
 use super::params::{Params, authenticate};
-
-/// Runs blocking store work off the async executor.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(work).await.ok()
-}
-
-fn server_error() -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-}
 
 // ------------------------------------------------------------ authorize
 
@@ -78,7 +69,7 @@ fn redirect_error(auth_redirect: &str, state: Option<&str>, error: &str) -> Resp
     redirect_to(auth_redirect, &pairs)
 }
 
-fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization, Stop> {
+async fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization, Stop> {
     let client_id: ClientId = params
         .get("client_id")
         .and_then(|id| id.parse().ok())
@@ -86,6 +77,7 @@ fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization,
     let client = app
         .store
         .client(&client_id)
+        .await
         .ok()
         .flatten()
         .ok_or_else(|| Stop::Page("unknown client".into()))?;
@@ -130,7 +122,7 @@ fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization,
 }
 
 /// Issues the code and redirects back with it and the state.
-fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Response {
+async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Response {
     let error = |code: &str| redirect_error(&auth.redirect_uri, auth.state.as_deref(), code);
     let mut request = AuthorizationRequest::new(auth.client.id, subject);
     if !auth.scope.is_empty() {
@@ -149,7 +141,7 @@ fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Re
             Err(_) => return error("invalid_request"),
         }
     }
-    match app.store.issue_code(&request) {
+    match app.store.issue_code(&request).await {
         Ok(code) => {
             let mut pairs = vec![("code", code.code.expose())];
             if let Some(state) = &auth.state {
@@ -195,34 +187,36 @@ pub async fn authorize_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    blocking(move || {
-        let params = match Params::from_query(query.as_deref()) {
-            Ok(params) => params,
-            Err(error) => return error_page(&error.description),
-        };
-        let auth = match check_authorization(&app, &params) {
-            Ok(auth) => auth,
-            Err(stop) => return stop.answer(&params),
-        };
-        if params.get("approval_prompt") == Some("auto")
-            && auth.scope == "profile"
-            && let Some(subject) = session_subject(&app, &headers)
+    let params = match Params::from_query(query.as_deref()) {
+        Ok(params) => params,
+        Err(error) => return error_page(&description(&error)),
+    };
+    let auth = match check_authorization(&app, &params).await {
+        Ok(auth) => auth,
+        Err(stop) => return stop.answer(&params),
+    };
+    if params.get("approval_prompt") == Some("auto")
+        && auth.scope == "profile"
+        && let Some(subject) = session_subject(&app, &headers)
+    {
+        let profile = Scope::parse("profile").unwrap_or_default();
+        if app
+            .store
+            .has_consent(&subject, &auth.client.id, &profile)
+            .await
+            .unwrap_or(false)
         {
-            let profile = Scope::parse("profile").unwrap_or_default();
-            if app
-                .store
-                .has_consent(&subject, &auth.client.id, &profile)
-                .unwrap_or(false)
-            {
-                return issue_and_redirect(&app, &auth, &subject);
-            }
+            return issue_and_redirect(&app, &auth, &subject).await;
         }
-        let hidden = hidden_fields(&params);
-        let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        consent_page(&auth.client.name, &auth.scope, &hidden, None)
-    })
-    .await
-    .unwrap_or_else(server_error)
+    }
+    let hidden = hidden_fields(&params);
+    let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    consent_page(&auth.client.name, &auth.scope, &hidden, None)
+}
+
+/// The description of a refused request, for a page.
+fn description(error: &OAuthError) -> String {
+    error.0.error_description.clone().unwrap_or_default()
 }
 
 /// `POST /oauth/authorize`: the user's login and decision.
@@ -231,50 +225,48 @@ pub async fn authorize_decision(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let params = match Params::from_body(&headers, &body) {
-            Ok(params) => params,
-            Err(error) => return error_page(&error.description),
-        };
-        let auth = match check_authorization(&app, &params) {
-            Ok(auth) => auth,
-            Err(stop) => return stop.answer(&params),
-        };
-        if params.get("decision") != Some("approve") {
-            return redirect_error(&auth.redirect_uri, auth.state.as_deref(), "access_denied");
-        }
-        let username = params.get("username").unwrap_or_default();
-        let Some(subject) = app
-            .users
-            .check(username, params.get("password").unwrap_or_default())
-        else {
-            let hidden = hidden_fields(&params);
-            let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            return consent_page(
-                &auth.client.name,
-                &auth.scope,
-                &hidden,
-                Some("wrong username or password"),
-            );
-        };
-        let subject = subject.to_owned();
-        if let Ok(scope) = Scope::parse(&auth.scope) {
-            let _ = app.store.record_consent(&subject, &auth.client.id, &scope);
-        }
-        let mut response = issue_and_redirect(&app, &auth, &subject);
-        let mut sid = [0u8; 24];
-        rand::rng().fill_bytes(&mut sid);
-        let sid = URL_SAFE_NO_PAD.encode(sid);
-        app.sessions.lock().insert(sid.clone(), subject);
-        if let Ok(cookie) =
-            HeaderValue::from_str(&format!("sid={sid}; HttpOnly; SameSite=Lax; Path=/"))
-        {
-            response.headers_mut().insert(header::SET_COOKIE, cookie);
-        }
-        response
-    })
-    .await
-    .unwrap_or_else(server_error)
+    let params = match Params::from_body(&headers, &body) {
+        Ok(params) => params,
+        Err(error) => return error_page(&description(&error)),
+    };
+    let auth = match check_authorization(&app, &params).await {
+        Ok(auth) => auth,
+        Err(stop) => return stop.answer(&params),
+    };
+    if params.get("decision") != Some("approve") {
+        return redirect_error(&auth.redirect_uri, auth.state.as_deref(), "access_denied");
+    }
+    let username = params.get("username").unwrap_or_default();
+    let Some(subject) = app
+        .users
+        .check(username, params.get("password").unwrap_or_default())
+    else {
+        let hidden = hidden_fields(&params);
+        let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        return consent_page(
+            &auth.client.name,
+            &auth.scope,
+            &hidden,
+            Some("wrong username or password"),
+        );
+    };
+    let subject = subject.to_owned();
+    if let Ok(scope) = Scope::parse(&auth.scope) {
+        let _ = app
+            .store
+            .record_consent(&subject, &auth.client.id, &scope)
+            .await;
+    }
+    let mut response = issue_and_redirect(&app, &auth, &subject).await;
+    let mut sid = [0u8; 24];
+    rand::rng().fill_bytes(&mut sid);
+    let sid = URL_SAFE_NO_PAD.encode(sid);
+    app.sessions.lock().insert(sid.clone(), subject);
+    if let Ok(cookie) = HeaderValue::from_str(&format!("sid={sid}; HttpOnly; SameSite=Lax; Path=/"))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 // ------------------------------------------------------------ token
@@ -292,23 +284,26 @@ fn optional_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
         .get("scope")
         .map(Scope::parse)
         .transpose()
-        .map_err(|e| OAuthError::from_store(&e, "Basic"))
+        .map_err(|e| OAuthError::from_store(&e))
 }
 
-fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
     let params = Params::from_body(headers, body)?;
     let grant_type: GrantType = params
         .required("grant_type")?
         .parse()
-        .map_err(|e: Error| OAuthError::from_store(&e, "Basic"))?;
-    let client = authenticate(&app.store, headers, &params)?;
-    let store_error = |e: Error| OAuthError::from_store(&e, "Basic");
+        .map_err(|e: Error| OAuthError::from_store(&e))?;
+    let client = authenticate(&app.store, headers, &params).await?;
+    let store_error = |e: Error| OAuthError::from_store(&e);
     let tokens = match grant_type {
         GrantType::AuthorizationCode => {
             let mut exchange = CodeExchange::new(params.required("code")?, client.id);
             exchange.redirect_uri = params.get("redirect_uri");
             exchange.code_verifier = params.get("code_verifier");
-            app.store.exchange_code(&exchange).map_err(store_error)?
+            app.store
+                .exchange_code(&exchange)
+                .await
+                .map_err(store_error)?
         }
         GrantType::RefreshToken => {
             let scope = optional_scope(&params)?;
@@ -318,6 +313,7 @@ fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
                     &client.id,
                     scope.as_ref(),
                 )
+                .await
                 .map_err(store_error)?
         }
         GrantType::Password => {
@@ -329,21 +325,18 @@ fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
             let subject = app
                 .users
                 .check(params.required("username")?, params.required("password")?)
-                .ok_or_else(|| OAuthError {
-                    code: "invalid_grant",
-                    description: "wrong username or password".into(),
-                    status: StatusCode::BAD_REQUEST,
-                    challenge: "Basic",
-                })?;
+                .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
             let scope = optional_scope(&params)?;
             app.store
                 .issue_for_subject(&client.id, subject, scope.as_ref())
+                .await
                 .map_err(store_error)?
         }
         GrantType::ClientCredentials => {
             let scope = optional_scope(&params)?;
             app.store
                 .issue_client_credentials(&client.id, scope.as_ref())
+                .await
                 .map_err(store_error)?
         }
         // A grant type this server does not serve.
@@ -352,53 +345,53 @@ fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     Ok(token_response(&tokens))
 }
 
-/// Runs a body-carrying endpoint off the executor and turns its OAuth error
-/// into the response RFC 6749 §5.2 asks for.
-async fn endpoint(
-    app: Arc<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-    handle: fn(&AppState, &HeaderMap, &[u8]) -> Result<Response, OAuthError>,
-) -> Response {
-    blocking(move || handle(&app, &headers, &body).unwrap_or_else(IntoResponse::into_response))
-        .await
-        .unwrap_or_else(server_error)
-}
-
 /// `POST /oauth/token`: every grant type of the four seeds.
 pub async fn token(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    endpoint(app, headers, body, grant).await
+    grant(&app, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 // ------------------------------------------------------------ revoke, introspect
 
-fn revocation(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn revocation(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
     let params = Params::from_body(headers, body)?;
-    let client = authenticate(&app.store, headers, &params)?;
+    let client = authenticate(&app.store, headers, &params).await?;
     let token = params.required("token")?;
     // The hint is optional and not needed: grantdb tokens carry their kind.
-    match app.store.revoke(token, &client.id) {
+    match app.store.revoke(token, &client.id).await {
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         Ok(_) => Ok(StatusCode::OK.into_response()),
-        Err(error) => Err(OAuthError::from_store(&error, "Basic")),
+        Err(error) => Err(OAuthError(ErrorResponse::new(&error, Endpoint::Revocation))),
     }
 }
 
 /// `POST /oauth/revoke_token` (pretix) and `POST /oauth/revoke`: RFC 7009.
 pub async fn revoke(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    endpoint(app, headers, body, revocation).await
+    revocation(&app, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-fn introspection(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn introspection(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
     let params = Params::from_body(headers, body)?;
-    let client = authenticate(&app.store, headers, &params)?;
+    let client = authenticate(&app.store, headers, &params).await?;
     if client.kind != grantdb::ClientKind::Confidential {
-        return Err(OAuthError::invalid_client("Basic"));
+        return Err(OAuthError::invalid_client());
     }
     let answer = app
         .store
         .introspect(params.required("token")?)
-        .map_err(|e| OAuthError::from_store(&e, "Basic"))?;
+        .await
+        .map_err(|e| OAuthError(ErrorResponse::new(&e, Endpoint::Introspection)))?;
     Ok(Json(answer).into_response())
 }
 
@@ -408,20 +401,24 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    endpoint(app, headers, body, introspection).await
+    introspection(&app, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 // ------------------------------------------------------------ resource
 
 /// The bearer token from `Authorization: Bearer`, or from `access_token` in
-/// the query as Eventpop allows; both at once is `invalid_request`
-/// (RFC 6750 §2).
-fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, (StatusCode, &'static str)> {
-    let malformed = (StatusCode::BAD_REQUEST, "invalid_request");
+/// the query as Eventpop allows (RFC 6750 §2). No token at all is a bare
+/// challenge (§3.1: no error code); a malformed one, or two at once,
+/// `invalid_request`.
+fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, ErrorResponse> {
+    let malformed =
+        || ErrorResponse::from_code(OAuthErrorCode::InvalidRequest, "malformed bearer token");
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let text = value.to_str().map_err(|_| malformed)?;
+            let text = value.to_str().map_err(|_| malformed())?;
             match text.split_once(' ') {
                 Some((scheme, token))
                     if scheme.eq_ignore_ascii_case("bearer")
@@ -430,15 +427,15 @@ fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, (StatusCode, &
                 {
                     Some(token.trim().to_owned())
                 }
-                _ => return Err(malformed),
+                _ => return Err(malformed()),
             }
         }
     };
     match (from_header, params.get("access_token")) {
-        (Some(_), Some(_)) => Err(malformed),
+        (Some(_), Some(_)) => Err(malformed()),
         (Some(token), None) => Ok(token),
         (None, Some(token)) => Ok(token.to_owned()),
-        (None, None) => Err((StatusCode::UNAUTHORIZED, "invalid_token")),
+        (None, None) => Err(ErrorResponse::missing_bearer_token()),
     }
 }
 
@@ -448,28 +445,20 @@ pub async fn me(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    blocking(move || {
-        let Ok(params) = Params::from_query(query.as_deref()) else {
-            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request");
-        };
-        let token = match bearer(&headers, &params) {
-            Ok(token) => token,
-            Err((status, code)) => return bearer_error(status, code),
-        };
-        match app.store.validate(&token) {
-            Ok(info) => match info.subject.as_deref().and_then(|s| app.users.profile(s)) {
-                Some(profile) => Json(profile).into_response(),
-                None => {
-                    Json(serde_json::json!({ "client_id": info.client_id, "scope": info.scope }))
-                        .into_response()
-                }
-            },
-            Err(error) if error.oauth_code().is_some() => {
-                bearer_error(StatusCode::UNAUTHORIZED, "invalid_token")
-            }
-            Err(_) => server_error(),
-        }
-    })
-    .await
-    .unwrap_or_else(server_error)
+    let refuse = |answer: ErrorResponse| OAuthError(answer).into_response();
+    let Ok(params) = Params::from_query(query.as_deref()) else {
+        return refuse(ErrorResponse::invalid_request("malformed query string"));
+    };
+    let token = match bearer(&headers, &params) {
+        Ok(token) => token,
+        Err(answer) => return refuse(answer),
+    };
+    match app.store.validate(&token).await {
+        Ok(info) => match info.subject.as_deref().and_then(|s| app.users.profile(s)) {
+            Some(profile) => Json(profile).into_response(),
+            None => Json(serde_json::json!({ "client_id": info.client_id, "scope": info.scope }))
+                .into_response(),
+        },
+        Err(error) => refuse(ErrorResponse::new(&error, Endpoint::Resource)),
+    }
 }

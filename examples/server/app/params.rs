@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use grantdb::{Client, ClientId, Store};
+use grantdb::{AsyncStore, Client, ClientId};
 
 use super::errors::OAuthError;
 
@@ -106,7 +106,7 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || OAuthError::invalid_client("Basic");
+    let malformed = || OAuthError::invalid_client();
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, credentials) = value.split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -152,14 +152,14 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         }),
         (None, None) => match params.get("client_id") {
             Some(id) => Ok(Presented::Public { id: id.to_owned() }),
-            None => Err(OAuthError::invalid_client("Basic")),
+            None => Err(OAuthError::invalid_client()),
         },
     }
 }
 
 /// Authenticates the client of a token, revocation or introspection request.
-pub fn authenticate(
-    store: &Store,
+pub async fn authenticate(
+    store: &AsyncStore,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, OAuthError> {
@@ -167,10 +167,9 @@ pub fn authenticate(
         Presented::Basic { id, secret } | Presented::Body { id, secret } => (id, Some(secret)),
         Presented::Public { id } => (id, None),
     };
-    let id: ClientId = id
-        .parse()
-        .map_err(|_| OAuthError::invalid_client("Basic"))?;
+    let id: ClientId = id.parse().map_err(|_| OAuthError::invalid_client())?;
     store
         .authenticate_client(&id, secret.as_deref())
-        .map_err(|error| OAuthError::from_store(&error, "Basic"))
+        .await
+        .map_err(|error| OAuthError::from_store(&error))
 }
