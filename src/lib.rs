@@ -41,6 +41,7 @@
 //! See `docs/design.md` for the on-disk layout and the cost of each rule.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
 #[cfg(feature = "tokio")]
@@ -61,6 +62,7 @@ mod migrate;
 mod observe;
 mod ops;
 #[cfg(feature = "oxide-auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oxide-auth")))]
 pub mod oxide;
 mod periodic;
 mod pkce;
@@ -76,6 +78,7 @@ mod verify;
 
 pub use admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_store::AsyncStore;
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,

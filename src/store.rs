@@ -43,6 +43,15 @@ use crate::verify::VerifyReport;
 /// Every operation is one transaction (R19): it commits all of its effects or
 /// none. Writes are serialised; reads run in parallel with each other and with
 /// writes, each on a consistent snapshot.
+///
+/// # From async code
+///
+/// Every method blocks: writes wait for an fsync (or a database round trip),
+/// reads may read the file. On tokio, use [`AsyncStore`](crate::AsyncStore)
+/// (feature `tokio`): the same methods as `async fn`s, run off the runtime's
+/// workers, and required for the PostgreSQL backend, whose client cannot run
+/// on a worker at all. Elsewhere, call the store from
+/// `tokio::task::spawn_blocking` or a thread of your own.
 pub struct Store<B: Backend = RedbBackend> {
     inner: Arc<Inner<B>>,
 }
@@ -131,6 +140,13 @@ impl Store<RedbBackend> {
     }
 
     /// A store that lives in memory only, for tests and examples.
+    ///
+    /// ```
+    /// use grantdb::{Config, Store};
+    /// let store = Store::in_memory(Config::default())?;
+    /// assert_eq!(store.stats()?.clients, 0);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn in_memory(config: Config) -> Result<Store> {
         Store::open_redb(Location::Memory, None, config)
     }
@@ -357,6 +373,19 @@ impl<B: Backend> Store<B> {
 
     /// Registers a client. A confidential client's secret is in the result,
     /// this once; only its hash is stored (R01).
+    ///
+    /// ```
+    /// use grantdb::{Config, GrantType, NewClient, Store};
+    /// let store = Store::in_memory(Config::default())?;
+    /// let app = store.register_client(
+    ///     &NewClient::confidential("pretix")
+    ///         .redirect_uri("https://pretalx.example/cb")
+    ///         .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
+    /// )?;
+    /// assert!(app.secret.as_ref().is_some_and(|s| s.expose().starts_with("gdbcs_")));
+    /// assert_eq!(store.client(&app.client.id)?.map(|c| c.name), Some("pretix".into()));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
         let client = client.clone();
         self.write(Operation::RegisterClient, None, move |kv, ctx| {
@@ -366,6 +395,23 @@ impl<B: Backend> Store<B> {
 
     /// Authenticates a client by id and secret (`None` for a public client),
     /// in constant time (R03).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let secret = app.secret.as_ref().map(|s| s.expose());
+    /// assert_eq!(store.authenticate_client(&client_id, secret)?.name, "pretix");
+    /// assert!(matches!(
+    ///     store.authenticate_client(&client_id, Some("gdbcs_wrong")),
+    ///     Err(Error::ClientAuthenticationFailed)
+    /// ));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn authenticate_client(
         &self,
         client_id: &ClientId,
@@ -377,6 +423,21 @@ impl<B: Backend> Store<B> {
     }
 
     /// Issues a new client secret; the old one fails from now on (R03).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let old = app.secret.as_ref().map(|s| s.expose().to_owned());
+    /// let new = store.rotate_client_secret(&client_id)?;
+    /// assert!(store.authenticate_client(&client_id, Some(new.expose())).is_ok());
+    /// assert!(store.authenticate_client(&client_id, old.as_deref()).is_err());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
         let client_id = *client_id;
         self.write(
@@ -397,6 +458,21 @@ impl<B: Backend> Store<B> {
     /// Deletes a client with all its codes, grants, tokens and consents, in one
     /// transaction (R03). Returns what was ended, or `None` if there was no
     /// such client.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.delete_client(&client_id)?.map(|ended| ended.grants), Some(1));
+    /// assert!(store.validate(tokens.access_token.expose()).is_err());
+    /// assert!(store.delete_client(&client_id)?.is_none());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn delete_client(&self, client_id: &ClientId) -> Result<Option<BulkRevocation>> {
         let client_id = *client_id;
         self.write(Operation::DeleteClient, Some(&client_id), move |kv, ctx| {
@@ -421,6 +497,21 @@ impl<B: Backend> Store<B> {
     // ----- codes (R04, R05) -----
 
     /// Issues an authorization code for a request the user approved (R04).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let code = store.issue_code(&AuthorizationRequest::new(client_id, "alice"))?;
+    /// assert!(code.code.expose().starts_with("gdbac_"));
+    /// assert_eq!(code.redirect_uri, "https://pretalx.example/cb");
+    /// assert_eq!(code.expires_at, store.now() + 60);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn issue_code(&self, request: &AuthorizationRequest) -> Result<IssuedCode> {
         let client_id = request.client_id;
         let request = request.clone();
@@ -432,6 +523,27 @@ impl<B: Backend> Store<B> {
     /// Exchanges a code for tokens (R04, R06). A second exchange of the same
     /// code fails with [`Error::CodeReplayed`] and revokes every token issued
     /// from it (R05).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let code = store.issue_code(&AuthorizationRequest::new(client_id, "alice"))?;
+    /// let tokens = store.exchange_code(&CodeExchange::new(code.code.expose(), client_id))?;
+    /// assert_eq!(tokens.subject.as_deref(), Some("alice"));
+    /// assert!(tokens.refresh_token.is_some());
+    /// // A second exchange is a replay: refused, and the tokens die (R05).
+    /// assert!(matches!(
+    ///     store.exchange_code(&CodeExchange::new(code.code.expose(), client_id)),
+    ///     Err(Error::CodeReplayed)
+    /// ));
+    /// assert!(store.validate(tokens.access_token.expose()).is_err());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn exchange_code(&self, exchange: &CodeExchange<'_>) -> Result<TokenResponse> {
         let owned = OwnedExchange::from(exchange);
         self.write(
@@ -445,6 +557,20 @@ impl<B: Backend> Store<B> {
 
     /// Issues tokens for `subject` after the host checked the user's password
     /// (RFC 6749 §4.3). `scope: None` grants the client's registered scopes.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", Some(&Scope::parse("read")?))?;
+    /// assert_eq!(tokens.scope.as_str(), "read");
+    /// assert_eq!(tokens.expires_in, 86_400);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn issue_for_subject(
         &self,
         client_id: &ClientId,
@@ -463,6 +589,21 @@ impl<B: Backend> Store<B> {
 
     /// Issues an access token to a confidential client acting for itself
     /// (RFC 6749 §4.4). Any number may be active at once (R06).
+    ///
+    /// ```
+    /// use grantdb::{Config, GrantType, NewClient, Store};
+    /// let store = Store::in_memory(Config::default())?;
+    /// let app = store.register_client(
+    ///     &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    /// )?;
+    /// let first = store.issue_client_credentials(&app.client.id, None)?;
+    /// let second = store.issue_client_credentials(&app.client.id, None)?;
+    /// assert!(first.refresh_token.is_none());
+    /// // Several active at once (Prioticket).
+    /// assert!(store.validate(first.access_token.expose()).is_ok());
+    /// assert!(store.validate(second.access_token.expose()).is_ok());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn issue_client_credentials(
         &self,
         client_id: &ClientId,
@@ -482,6 +623,24 @@ impl<B: Backend> Store<B> {
     /// its access token dies at once, and a new pair is issued in the same
     /// grant. Presenting a consumed refresh token revokes the grant (R08) unless
     /// the configured grace period covers it. `scope: None` keeps the grant's.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let old = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    /// let rotated = store.refresh(old, &client_id, None)?;
+    /// assert!(store.validate(tokens.access_token.expose()).is_err());
+    /// // The old refresh token again: theft, the family is revoked (R08).
+    /// assert!(matches!(store.refresh(old, &client_id, None), Err(Error::RefreshTokenReused)));
+    /// assert!(store.validate(rotated.access_token.expose()).is_err());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn refresh(
         &self,
         refresh_token: &str,
@@ -499,6 +658,22 @@ impl<B: Backend> Store<B> {
 
     /// Revokes an access token (R09) or a refresh token with its whole grant
     /// (R10), as RFC 7009 asks; unknown or inactive tokens succeed quietly (R11).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke(tokens.access_token.expose(), &client_id)?, Revocation::AccessToken);
+    /// assert_eq!(store.revoke("not a token", &client_id)?, Revocation::NotActive);
+    /// let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    /// assert_eq!(store.revoke(refresh, &client_id)?, Revocation::Grant);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
         let client_id = *client_id;
@@ -509,6 +684,22 @@ impl<B: Backend> Store<B> {
 
     /// Revokes every grant and pending code of a subject ("log out
     /// everywhere"), in one transaction (R12). Returns the grants ended.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let a = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let b = store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke_subject("alice")?.grants, 2);
+    /// assert!(store.validate(a.access_token.expose()).is_err());
+    /// assert!(store.validate(b.access_token.expose()).is_err());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let subject = subject.to_owned();
@@ -530,6 +721,21 @@ impl<B: Backend> Store<B> {
 
     /// The user removes an authorized application: every grant and pending code
     /// of `subject` at `client_id`, and the consent (R12, R17).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.record_consent("alice", &client_id, &Scope::parse("read")?)?;
+    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke_subject_at_client("alice", &client_id)?.grants, 1);
+    /// assert!(store.consent("alice", &client_id)?.is_none());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn revoke_subject_at_client(
         &self,
         subject: &str,
@@ -548,6 +754,21 @@ impl<B: Backend> Store<B> {
 
     /// Validates a bearer access token: a pure read, never a write (R13). A
     /// malformed string is refused before any read (R02).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let info = store.validate(tokens.access_token.expose())?;
+    /// assert_eq!((info.client_id, info.subject.as_deref()), (client_id, Some("alice")));
+    /// assert!(matches!(store.validate("gdbat_garbage"), Err(Error::MalformedToken { .. })));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
         let observation = Observation::start(Operation::Validate, None);
         let result = self.validate_unobserved(access_token);
@@ -566,6 +787,22 @@ impl<B: Backend> Store<B> {
     }
 
     /// RFC 7662 introspection of an access or refresh token (R13).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let seen = store.introspect(tokens.access_token.expose())?;
+    /// assert!(seen.active);
+    /// assert_eq!(seen.sub.as_deref(), Some("alice"));
+    /// assert!(!store.introspect("anything else")?.active);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn introspect(&self, token: &str) -> Result<Introspection> {
         let observation = Observation::start(Operation::Introspect, None);
         let result = self.introspect_unobserved(token);
@@ -592,6 +829,21 @@ impl<B: Backend> Store<B> {
 
     /// Removes everything expired, in batches of the configured size, one
     /// transaction each; returns the totals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grantdb::{Config, GrantType, ManualClock, NewClient, Store};
+    /// let clock = ManualClock::new(1_700_000_000);
+    /// let store = Store::in_memory(Config::builder().clock(clock.handle()).build()?)?;
+    /// let app = store.register_client(
+    ///     &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    /// )?;
+    /// store.issue_client_credentials(&app.client.id, None)?;
+    /// clock.advance(86_400);
+    /// let report = store.purge_expired()?;
+    /// assert_eq!((report.access_tokens, report.grants), (1, 1));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn purge_expired(&self) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
         loop {
@@ -617,6 +869,22 @@ impl<B: Backend> Store<B> {
     // ----- listing and consent (R15, R17) -----
 
     /// The grants of a subject, for an "authorized applications" page (R15).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// let page = store.grants_of_subject("alice", &PageRequest::first(10))?;
+    /// assert_eq!(page.items.len(), 1);
+    /// assert_eq!(page.items[0].client_name, "pretix");
+    /// assert!(page.next.is_none());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn grants_of_subject(
         &self,
         subject: &str,
@@ -663,6 +931,20 @@ impl<B: Backend> Store<B> {
 
     /// Whether `subject` already approved every scope in `scope` for
     /// `client_id`, so the approval prompt can be skipped (R17).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.record_consent("alice", &client_id, &Scope::parse("read")?)?;
+    /// assert!(store.has_consent("alice", &client_id, &Scope::parse("read")?)?);
+    /// assert!(!store.has_consent("alice", &client_id, &Scope::parse("read write")?)?);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn has_consent(&self, subject: &str, client_id: &ClientId, scope: &Scope) -> Result<bool> {
         Ok(self
             .consent(subject, client_id)?
@@ -673,6 +955,22 @@ impl<B: Backend> Store<B> {
 
     /// What a refresh of `refresh_token` would do now, without doing it:
     /// rotate it, yield a grace-period pair, or revoke its grant (R07, R08).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    /// assert!(matches!(store.refresh_state(refresh)?, RefreshState::Active(_)));
+    /// store.refresh(refresh, &client_id, None)?;
+    /// assert!(matches!(store.refresh_state(refresh)?, RefreshState::Reused(_)));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn refresh_state(&self, refresh_token: &str) -> Result<RefreshState> {
         self.read(Operation::Inspect, None, |kv, ctx| {
             ops::tokens::refresh_state(kv, ctx, refresh_token)
@@ -707,6 +1005,20 @@ impl<B: Backend> Store<B> {
 
     /// Counts clients, grants, tokens by state, codes and consents, in one
     /// snapshot. Reads every token once.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// let stats = store.stats()?;
+    /// assert_eq!((stats.clients, stats.grants, stats.live_access_tokens), (1, 1, 1));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn stats(&self) -> Result<StoreStats> {
         let mut stats = self.read(Operation::Operator, None, |kv, ctx| {
             crate::admin::stats(kv, ctx.now)
@@ -738,6 +1050,19 @@ impl<B: Backend> Store<B> {
     /// Checks every invariant of the stored data in one snapshot and reports
     /// each one broken (see [`VerifyReport`]). Never panics; an error means the
     /// database could not be read at all.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert!(store.verify()?.is_ok());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner
             .backend

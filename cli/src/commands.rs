@@ -25,8 +25,7 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
         Failure(match error {
             Error::DatabaseInUse => {
-                "the database is in use by another process (close it, or stop the server using it)"
-                    .to_owned()
+                "the database is in use by another process (stop the server using it)".to_owned()
             }
             other => with_sources(&other),
         })
@@ -75,9 +74,28 @@ fn config(cli: &Cli) -> Result<Config, Failure> {
 
 fn open(cli: &Cli) -> Result<Store, Failure> {
     if !cli.db.exists() {
-        return Err(Failure(format!("no database at {}", cli.db.display())));
+        return Err(Failure(format!(
+            "no database at {} (`clients create --init` creates one)",
+            cli.db.display()
+        )));
     }
-    Ok(Store::open(&cli.db, config(cli)?)?)
+    Store::open(&cli.db, config(cli)?).map_err(|error| match error {
+        Error::DatabaseInUse => Failure(in_use(&cli.db)),
+        other => other.into(),
+    })
+}
+
+/// What to say when another process holds the database: which one, when it
+/// can be found (Linux), and what to do.
+fn in_use(db: &std::path::Path) -> String {
+    let holder = crate::holder::find(db)
+        .map(|(pid, name)| format!(" ({name}, pid {pid})"))
+        .unwrap_or_default();
+    format!(
+        "the database is in use by another process{holder}: a server using it should purge \
+         with its in-process maintenance (Store::start_maintenance) and can be asked for \
+         stats; to use this tool, stop it first"
+    )
 }
 
 fn client_id(text: &str) -> Result<ClientId, Failure> {
@@ -86,8 +104,16 @@ fn client_id(text: &str) -> Result<ClientId, Failure> {
 }
 
 fn print_json(value: &impl serde::Serialize) -> Outcome {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+fn rfc3339(unix_seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds),
+    )
+    .to_string()
 }
 
 /// Runs the command line.
@@ -125,29 +151,46 @@ fn stats(cli: &Cli, json: bool) -> Outcome {
     } else {
         100.0 * space.free_bytes() as f64 / space.file_bytes as f64
     };
-    println!("clients                  {:>12}", stats.clients);
-    println!("grants                   {:>12}", stats.grants);
-    println!("access tokens, live      {:>12}", stats.live_access_tokens);
-    println!(
+    out!("clients                  {:>12}", stats.clients);
+    out!("grants                   {:>12}", stats.grants);
+    out!("access tokens, live      {:>12}", stats.live_access_tokens);
+    out!(
         "access tokens, expired   {:>12}",
         stats.expired_access_tokens
     );
-    println!("refresh tokens, live     {:>12}", stats.live_refresh_tokens);
-    println!(
+    out!("refresh tokens, live     {:>12}", stats.live_refresh_tokens);
+    out!(
         "refresh tokens, expired  {:>12}",
         stats.expired_refresh_tokens
     );
-    println!(
+    out!(
         "refresh tokens, consumed {:>12}  (kept for reuse detection)",
         stats.consumed_refresh_tokens
     );
-    println!("authorization codes      {:>12}", stats.codes);
-    println!("consents                 {:>12}", stats.consents);
-    println!(
+    out!("authorization codes      {:>12}", stats.codes);
+    out!("consents                 {:>12}", stats.consents);
+    out!("store time               {}", rfc3339(stats.store_time));
+    if stats.clock_time < stats.store_time {
+        out!(
+            "clock                    {}  ({} s behind the store's time: it stands still until the clock catches up)",
+            rfc3339(stats.clock_time),
+            stats.store_time - stats.clock_time
+        );
+    }
+    if stats.low_on_space {
+        out!("disk                     full: issuing refused, purge and revocation work");
+    }
+    if stats.damaged_tokens > 0 {
+        out!(
+            "damaged token records    {:>12}  (`grantdb verify` names them)",
+            stats.damaged_tokens
+        );
+    }
+    out!(
         "file size                {:>12.1} MiB",
         mib(space.file_bytes)
     );
-    println!(
+    out!(
         "free in file             {:>12.1} MiB  ({free_share:.0}%; `grantdb compact` gives it back)",
         mib(space.free_bytes())
     );
@@ -158,13 +201,23 @@ fn verify(cli: &Cli, json: bool) -> Outcome {
     let store = open(cli)?;
     let report = store.verify()?;
     if json {
-        print_json(&report)?;
+        let entries: serde_json::Map<String, serde_json::Value> = report
+            .entries
+            .iter()
+            .map(|(table, n)| ((*table).to_owned(), (*n).into()))
+            .collect();
+        print_json(&serde_json::json!({
+            "ok": report.is_ok(),
+            "problems": report.problems,
+            "entries": entries,
+            "stale_expiry_entries": report.stale_expiry_entries,
+        }))?;
     } else {
         for problem in &report.problems {
-            println!("{problem}");
+            out!("{problem}");
         }
         let entries: u64 = report.entries.iter().map(|(_, n)| n).sum();
-        println!(
+        out!(
             "{} problem(s) in {entries} entries; {} stale expiry entries waiting for purge",
             report.problems.len(),
             report.stale_expiry_entries
@@ -181,9 +234,12 @@ fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
     let store = open(cli)?;
     let due = store.purge_preview()?;
     if dry_run {
-        println!(
+        out!(
             "would remove {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens (and the grants they end)",
-            due.codes, due.access_tokens, due.refresh_tokens, due.consumed_refresh_tokens
+            due.codes,
+            due.access_tokens,
+            due.refresh_tokens,
+            due.consumed_refresh_tokens
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -203,7 +259,7 @@ fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
         }
     }
     progress.finish();
-    println!(
+    out!(
         "removed {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens, {} grants in {:.2}s",
         total.codes,
         total.access_tokens,
@@ -218,7 +274,7 @@ fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
 fn compact(cli: &Cli) -> Outcome {
     let mut store = open(cli)?;
     let (before, after) = store.compact()?;
-    println!(
+    out!(
         "compacted {}: {:.1} MiB -> {:.1} MiB",
         cli.db.display(),
         mib(before.file_bytes),
@@ -244,11 +300,16 @@ fn all_clients(store: &Store) -> Result<Vec<grantdb::Client>, Failure> {
 
 fn show_client(client: &grantdb::Client) {
     let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-    println!("{}  {}", client.id, client.name);
-    println!("  kind:          {:?}", client.kind);
-    println!("  grant types:   {}", grant_types.join(" "));
-    println!("  scopes:        {}", client.scopes);
-    println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+    out!("{}  {}", client.id, client.name);
+    let kind = match client.kind {
+        grantdb::ClientKind::Confidential => "confidential",
+        grantdb::ClientKind::Public => "public",
+    };
+    out!("  kind:          {kind}");
+    out!("  created:       {}", rfc3339(client.created_at));
+    out!("  grant types:   {}", grant_types.join(" "));
+    out!("  scopes:        {}", client.scopes);
+    out!("  redirect URIs: {}", client.redirect_uris.join(" "));
 }
 
 fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
@@ -260,7 +321,7 @@ fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
                 return print_json(&all);
             }
             for client in &all {
-                println!("{}  {}", client.id, client.name);
+                out!("{}  {}", client.id, client.name);
             }
         }
         ClientsCommand::Show { id } => {
@@ -274,7 +335,7 @@ fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
         ClientsCommand::RotateSecret { id } => {
             let store = open(cli)?;
             let secret = store.rotate_client_secret(&client_id(id)?)?;
-            println!("client_secret: {}", secret.expose());
+            out!("client_secret: {}", secret.expose());
             eprintln!("(shown once: only its hash is stored)");
         }
         ClientsCommand::Delete { id } => {
@@ -282,18 +343,23 @@ fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
             if store.delete_client(&client_id(id)?)?.is_none() {
                 return Err(Failure(format!("no client {id}")));
             }
-            println!("deleted client {id} and everything issued to it");
+            out!("deleted client {id} and everything issued to it");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
-    // Creating the first client may create the database.
-    if let Some(dir) = cli.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let store = Store::open(&cli.db, config(cli)?)?;
+    // A mistyped path must not silently become a new database: only `--init`
+    // creates one.
+    let store = if create.init && !cli.db.exists() {
+        if let Some(dir) = cli.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Store::open(&cli.db, config(cli)?)?
+    } else {
+        open(cli)?
+    };
     let mut client = if create.public {
         NewClient::public(&create.name)
     } else {
@@ -310,9 +376,9 @@ fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
     client = client.grant_types(grant_types);
     client.scopes = Scope::parse(&create.scope)?;
     let registered = store.register_client(&client)?;
-    println!("client_id:     {}", registered.client.id);
+    out!("client_id:     {}", registered.client.id);
     if let Some(secret) = registered.secret {
-        println!("client_secret: {}", secret.expose());
+        out!("client_secret: {}", secret.expose());
         eprintln!("(shown once: only its hash is stored)");
     }
     Ok(())
@@ -342,35 +408,35 @@ fn grants(cli: &Cli, subject: Option<&str>, client: Option<&str>, json: bool) ->
         return print_json(&all);
     }
     for grant in &all {
-        println!(
+        out!(
             "{}  client {} ({})  subject {}  scope \"{}\"  created {}  last refreshed {}",
             grant.grant_id,
             grant.client_id,
             grant.client_name,
             grant.subject.as_deref().unwrap_or("-"),
             grant.scope,
-            grant.created_at,
+            rfc3339(grant.created_at),
             grant
                 .last_refreshed_at
-                .map_or_else(|| "never".to_owned(), |t| t.to_string())
+                .map_or_else(|| "never".to_owned(), rfc3339)
         );
     }
-    println!("{} grant(s)", all.len());
+    out!("{} grant(s)", all.len());
     Ok(ExitCode::SUCCESS)
 }
 
 fn revoke(cli: &Cli, args: &RevokeArgs) -> Outcome {
     let store = open(cli)?;
     match (&args.subject, &args.client, &args.token) {
-        (Some(subject), _, _) => println!(
+        (Some(subject), _, _) => out!(
             "revoked {} grant(s) of {subject}",
             store.revoke_subject(subject)?.grants
         ),
         (_, Some(client), _) => {
             let ended = store.revoke_client_grants(&client_id(client)?)?.grants;
-            println!("revoked {ended} grant(s) of client {client}");
+            out!("revoked {ended} grant(s) of client {client}");
         }
-        (_, _, Some(token)) => println!("{:?}", store.revoke_token_as_operator(token)?),
+        (_, _, Some(token)) => out!("{}", store.revoke_token_as_operator(token)?),
         (None, None, None) => return Err(Failure("say what to revoke".to_owned())),
     }
     Ok(ExitCode::SUCCESS)

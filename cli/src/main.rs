@@ -8,7 +8,20 @@
 
 #![forbid(unsafe_code)]
 
+/// Prints a line to standard output; a closed pipe (`grantdb grants list |
+/// head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(error) = writeln!(stdout, $($arg)*) {
+            $crate::exit_on_write_error(&error);
+        }
+    }};
+}
+
 mod commands;
+mod holder;
 mod key;
 mod progress;
 
@@ -131,6 +144,10 @@ pub struct CreateClient {
     /// A public client (no secret, PKCE).
     #[arg(long)]
     pub public: bool,
+    /// Create the database if there is none at `--db` (otherwise a missing
+    /// file is an error: a mistyped path must not become a new database).
+    #[arg(long)]
+    pub init: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +179,16 @@ pub struct RevokeArgs {
     /// One access or refresh token.
     #[arg(long)]
     pub token: Option<String>,
+}
+
+/// Ends the program after a failed write to standard output: quietly (exit 0)
+/// when the reader went away, as Unix tools do; with `FAILED` otherwise.
+fn exit_on_write_error(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("grantdb: cannot write to standard output: {error}");
+    std::process::exit(i32::from(FAILED));
 }
 
 /// Exit code: `verify` found problems, or `export` skipped damaged entries.

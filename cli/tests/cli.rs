@@ -77,9 +77,25 @@ fn stats_counts_what_is_stored() -> TestResult {
 fn clients_create_list_show_rotate_delete() -> TestResult {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("new/db.redb");
+    // A missing database is not created by mistake...
+    let mistyped = grantdb(&db)
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--grant-type",
+            "password",
+        ])
+        .output()?;
+    assert_eq!(mistyped.status.code(), Some(3));
+    assert!(String::from_utf8(mistyped.stderr)?.contains("no database at"));
+    assert!(!db.exists());
+    // ... only on purpose.
     let created = stdout(grantdb(&db).args([
         "clients",
         "create",
+        "--init",
         "--name",
         "pretalx",
         "--redirect-uri",
@@ -175,7 +191,10 @@ fn grants_list_and_revoke() -> TestResult {
             .map(|t| t.expose().to_owned())
             .unwrap_or_default()
     };
-    assert!(stdout(grantdb(&db).args(["revoke", "--token", &token])).contains("Grant"));
+    assert!(
+        stdout(grantdb(&db).args(["revoke", "--token", &token]))
+            .contains("refresh token revoked with its grant")
+    );
     assert!(
         stdout(grantdb(&db).args(["revoke", "--client", &client.to_string()]))
             .contains("revoked 1 grant(s)")
@@ -338,7 +357,15 @@ fn a_database_in_use_is_reported_as_such() -> TestResult {
     let _held = Store::open(&db, Config::default())?;
     let output = grantdb(&db).arg("stats").output()?;
     assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8(output.stderr)?.contains("in use by another process"));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    // Which process, and what to do (this test process holds it).
+    #[cfg(target_os = "linux")]
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("start_maintenance"), "{stderr}");
     let missing = grantdb(&dir.path().join("absent.redb"))
         .arg("stats")
         .output()?;
@@ -494,5 +521,58 @@ fn exports_and_databases_are_readable_by_their_owner_only() -> TestResult {
         let mode = std::fs::metadata(path)?.permissions().mode();
         assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
     }
+    Ok(())
+}
+
+#[test]
+fn a_closed_pipe_ends_the_tool_quietly() -> TestResult {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    {
+        let store = Store::open(&db, Config::default())?;
+        // Well past a pipe's 64 KiB of buffer.
+        for _ in 0..1_500 {
+            store.issue_for_subject(&client, "many", None)?;
+        }
+    }
+    // `grantdb grants list | head -1`: the reader goes after one line.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("grantdb"))
+        .arg("--db")
+        .arg(&db)
+        .args(["grants", "list", "--subject", "many"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first)?;
+    // The pipe's read end is dropped here.
+    let output = child.wait_with_output()?;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "{output:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn times_are_rfc3339_and_verify_json_is_an_object() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let listed = stdout(grantdb(&db).args(["grants", "list", "--subject", "alice"]));
+    let year = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    assert!(
+        listed.contains(&format!("created {}", &year[..4])),
+        "{listed}"
+    );
+    assert!(listed.contains('T') && listed.contains('Z'), "{listed}");
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(grantdb(&db).args(["verify", "--json"])))?;
+    assert_eq!(report["ok"], true);
+    assert!(report["entries"]["tokens"].as_u64().unwrap_or(0) > 0);
+    assert!(report["problems"].as_array().is_some_and(Vec::is_empty));
+    let help = stdout(grantdb(&db).arg("--help"));
+    assert!(help.contains("Exit codes"), "{help}");
     Ok(())
 }

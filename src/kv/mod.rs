@@ -15,6 +15,7 @@ use crate::error::Result;
 
 pub mod overlay;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 pub mod redb;
 mod reserve;
