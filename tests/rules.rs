@@ -851,6 +851,32 @@ fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients<B: 
     Ok(())
 }
 
+fn r10_revoking_an_already_rotated_refresh_token_ends_its_grant<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let app = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &app, "alice");
+    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    // The client revokes the refresh token it had before the rotation: it
+    // wants that session ended, and it is.
+    assert_eq!(
+        f.store.revoke(refresh(&tokens), &app.id)?,
+        Revocation::Grant
+    );
+    assert!(!is_valid(&f.store, access(&rotated)));
+    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_err());
+    // Another client may not.
+    let second = code_flow(&f.store, &app, "bob");
+    f.store.refresh(refresh(&second), &app.id, None)?;
+    let other = eventpop_app(&f.store);
+    assert!(matches!(
+        f.store.revoke(refresh(&second), &other.id),
+        Err(Error::TokenClientMismatch)
+    ));
+    Ok(())
+}
+
 // ---------------------------------------------------------------- R12
 
 fn r12_revoke_all_grants_of_a_subject<B: Backend>(
@@ -1494,6 +1520,7 @@ rule_suite!(
     r08_reuse_after_the_grace_period_revokes,
     r09_revoking_an_access_token_leaves_its_refresh_token_working,
     r10_revoking_a_refresh_token_revokes_its_access_token_and_grant,
+    r10_revoking_an_already_rotated_refresh_token_ends_its_grant,
     r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients,
     r12_revoke_all_grants_of_a_subject,
     r12_revoke_all_grants_of_a_client,

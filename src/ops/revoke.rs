@@ -22,7 +22,8 @@ use crate::secret::TokenKind;
 ///
 /// The token's prefix says its kind, so `token_type_hint` is not needed. An
 /// access token goes alone (R09); a refresh token takes its whole grant with
-/// it (R10). Unknown, expired, already revoked or malformed tokens change
+/// it (R10), also when it was already rotated (while it is kept for reuse
+/// detection). Unknown, expired, already revoked or malformed tokens change
 /// nothing and succeed (R11; a malformed one is refused before any read, R02);
 /// a token of another client is refused and changes nothing.
 pub(crate) fn revoke_token(
@@ -42,7 +43,15 @@ pub(crate) fn revoke_token(
         StoredTokenKind::Access => TokenKind::Access,
         StoredTokenKind::Refresh => TokenKind::Refresh,
     };
-    if stored_kind != kind || !token.is_live_at(ctx.now) {
+    // A refresh token already rotated, but still remembered for reuse
+    // detection, ends its grant too: the client that still holds it wants
+    // that session ended (RFC 7009 allows a no-op; this is the safer reading).
+    let rotated = token.kind == StoredTokenKind::Refresh
+        && !token.is_expired_at(ctx.now)
+        && token
+            .consumed
+            .is_some_and(|consumed| consumed.retain_until.is_none_or(|until| ctx.now < until));
+    if stored_kind != kind || !(token.is_live_at(ctx.now) || rotated) {
         return Ok(Revocation::NotActive);
     }
     // `None`: an operator revoking on nobody's behalf.

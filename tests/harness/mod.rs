@@ -958,10 +958,18 @@ fn apply<B: Backend>(
                 return Ok(());
             };
             let actual = store.revoke(&plaintext, &c.id);
+            // A rotated refresh token still remembered ends its grant too.
+            let revocable = |t: &MToken| {
+                t.live(now)
+                    || (t.refresh
+                        && !t.expired(now)
+                        && t.consumed
+                            .is_some_and(|(_, _, until)| until.is_none_or(|u| now < u)))
+            };
             let expected = match m.tokens.get(&plaintext) {
-                Some(t) if t.live(now) && t.client != c.id => Err("TokenClientMismatch"),
-                Some(t) if t.live(now) && t.refresh => Ok(Revocation::Grant),
-                Some(t) if t.live(now) => Ok(Revocation::AccessToken),
+                Some(t) if revocable(t) && t.client != c.id => Err("TokenClientMismatch"),
+                Some(t) if revocable(t) && t.refresh => Ok(Revocation::Grant),
+                Some(t) if revocable(t) => Ok(Revocation::AccessToken),
                 _ => Ok(Revocation::NotActive),
             };
             same_outcome(&actual, &expected)?;
