@@ -81,10 +81,8 @@ pub(crate) struct Observation {
 
 impl Observation {
     /// Starts observing `operation` on behalf of `client`.
-    #[cfg_attr(
-        not(any(feature = "tracing", feature = "metrics")),
-        allow(unused_variables)
-    )]
+    // `client` is only recorded in a span; `operation` only kept for metrics.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn start(operation: Operation, client: Option<&ClientId>) -> Observation {
         Observation {
             #[cfg(feature = "tracing")]
@@ -110,9 +108,11 @@ impl Observation {
 
     /// Records the outcome, and the size of the group commit the operation
     /// rode in (writes).
+    // `batch` is only recorded in a span.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     #[cfg_attr(
         not(any(feature = "tracing", feature = "metrics")),
-        allow(unused_variables, clippy::unused_self)
+        allow(clippy::unused_self)
     )]
     pub(crate) fn finish<T>(self, result: &Result<T>, batch: Option<usize>) {
         let outcome = match result {

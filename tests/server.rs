@@ -42,6 +42,11 @@ struct Registered {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(app::Settings::default())
+    }
+
+    /// A server with `settings` (cookie flags, session lifetime, timeouts).
+    fn start_with(settings: app::Settings) -> Server {
         let now = grantdb::Clock::now(&grantdb::SystemClock);
         let clock = ManualClock::new(now);
         let store = Store::in_memory(app::config().clock(clock.handle()).build().unwrap()).unwrap();
@@ -50,7 +55,10 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(app::serve(listener, app::AppState::new(store.clone())));
+        runtime.spawn(app::serve(
+            listener,
+            app::AppState::with_settings(store.clone(), settings),
+        ));
         let http = Http::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -122,35 +130,63 @@ impl Server {
             .set_auth_type(auth)
     }
 
-    /// Plays the browser: opens the authorization URL, logs in and answers the
-    /// consent page; returns the redirect's query parameters and the session
-    /// cookie.
+    /// Opens an authorization URL as a browser would, sending `cookie` if
+    /// given: the page and the session cookie it set, if any.
+    fn open_page(&self, authorize_url: &str, cookie: Option<&str>) -> (Page, Option<String>) {
+        let mut request = self.http.get(authorize_url);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let page = request.send().unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "the consent page");
+        let set = session_cookie(&page);
+        (Page(page.text().unwrap()), set)
+    }
+
+    /// Submits the consent form of `page` in session `cookie`, with `extra`
+    /// fields added: what a browser sends when the user presses a button.
+    fn submit(
+        &self,
+        page: &Page,
+        cookie: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        let mut form = page.hidden_fields();
+        form.extend(
+            extra
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        self.http
+            .post(self.url("/oauth/authorize"))
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+            .unwrap()
+    }
+
+    /// Plays the browser: opens the authorization URL, signs in and answers
+    /// the consent page; returns the redirect's query parameters and the
+    /// session cookie of the signed-in user.
     fn approve(
         &self,
         authorize_url: &str,
         decision: &str,
     ) -> (HashMap<String, String>, Option<String>) {
-        let page = self.http.get(authorize_url).send().unwrap();
-        assert_eq!(page.status(), StatusCode::OK, "the consent page");
-        assert!(page.text().unwrap().contains("asks for access"));
-        let mut form: Vec<(String, String)> = url_query(authorize_url);
-        form.push(("username".into(), "admin@localhost".into()));
-        form.push(("password".into(), "admin".into()));
-        form.push(("decision".into(), decision.into()));
-        let answer = self
-            .http
-            .post(self.url("/oauth/authorize"))
-            .form(&form)
-            .send()
-            .unwrap();
+        let (page, cookie) = self.open_page(authorize_url, None);
+        assert!(page.0.contains("asks for access"));
+        let cookie = cookie.expect("a new session sets its cookie");
+        let answer = self.submit(
+            &page,
+            &cookie,
+            &[
+                ("username", "admin@localhost"),
+                ("password", "admin"),
+                ("decision", decision),
+            ],
+        );
         assert!(answer.status().is_redirection(), "{}", answer.status());
-        let cookie = answer
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .map(str::to_owned);
-        (redirect_params(&answer), cookie)
+        (redirect_params(&answer), session_cookie(&answer))
     }
 
     fn me(&self, token: &str) -> reqwest::blocking::Response {
@@ -187,6 +223,51 @@ impl oauth2::SyncHttpClient for TlsProxy<'_> {
         parts.uri = plain.parse().expect("a valid URI");
         self.0.call(oauth2::HttpRequest::from_parts(parts, body))
     }
+}
+
+/// An HTML page of the server.
+struct Page(String);
+
+impl Page {
+    /// The `<input type=hidden>` fields of the page's form, unescaped.
+    fn hidden_fields(&self) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        let mut rest = self.0.as_str();
+        while let Some(start) = rest.find("<input type=hidden name=\"") {
+            rest = &rest[start + "<input type=hidden name=\"".len()..];
+            let (name, after) = rest.split_once("\" value=\"").unwrap();
+            let (value, after) = after.split_once('"').unwrap();
+            fields.push((unescape(name), unescape(value)));
+            rest = after;
+        }
+        fields
+    }
+
+    /// The value of hidden field `name`.
+    fn hidden(&self, name: &str) -> Option<String> {
+        self.hidden_fields()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The `name=value` of the session cookie a response sets.
+fn session_cookie(response: &reqwest::blocking::Response) -> Option<String> {
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
 }
 
 fn url_query(url: &str) -> Vec<(String, String)> {
@@ -811,5 +892,558 @@ fn revocation_endpoints_follow_rfc7009() -> TestResult {
             .request(&server.http)
             .is_ok()
     );
+    Ok(())
+}
+
+// ------------------------------------------------------------ the authorization pages
+
+/// The pretix authorization URL for `scope` (none when empty).
+fn pretix_authorize(server: &Server, pretix: &Registered, scope: &str) -> String {
+    let mut url = format!(
+        "{}?client_id={}&response_type=code&state=s1",
+        server.url("/oauth/authorize"),
+        pretix.id
+    );
+    if !scope.is_empty() {
+        url.push_str("&scope=");
+        url.push_str(scope);
+    }
+    url
+}
+
+const SIGN_IN: [(&str, &str); 3] = [
+    ("username", "admin@localhost"),
+    ("password", "admin"),
+    ("decision", "approve"),
+];
+
+#[test]
+fn the_consent_form_is_refused_without_its_csrf_token_or_from_another_origin() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let (page, cookie) = server.open_page(&pretix_authorize(&server, &pretix, "read"), None);
+    let cookie = cookie.expect("a session cookie");
+    let csrf = page
+        .hidden("csrf_token")
+        .expect("the form carries a CSRF token");
+    let mut form = page.hidden_fields();
+    form.retain(|(name, _)| name != "csrf_token");
+    form.extend(
+        SIGN_IN
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    let post = |cookie: Option<&str>, csrf: Option<&str>, origin: Option<&str>| {
+        let mut fields = form.clone();
+        if let Some(csrf) = csrf {
+            fields.push(("csrf_token".into(), csrf.into()));
+        }
+        let mut request = server
+            .http
+            .post(server.url("/oauth/authorize"))
+            .form(&fields);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send().unwrap()
+    };
+    // Login CSRF: a cross-site form carries the attacker's own token, or
+    // none, and the browser sends no cookie (SameSite=Lax) or the victim's.
+    let (attacker_page, _) = server.open_page(&pretix_authorize(&server, &pretix, "read"), None);
+    let attacker_csrf = attacker_page.hidden("csrf_token").unwrap();
+    let refused = [
+        post(None, Some(&csrf), None),
+        post(Some(&cookie), None, None),
+        post(Some(&cookie), Some(&attacker_csrf), None),
+        post(Some(&cookie), Some(&csrf), Some("https://evil.example")),
+        post(Some(&cookie), Some(&csrf), Some("null")),
+    ];
+    for answer in refused {
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+        assert!(answer.headers().get("location").is_none());
+        assert!(answer.headers().get("set-cookie").is_none(), "no sign-in");
+        assert!(answer.text()?.contains("could not be verified"));
+    }
+    // The same form from this server's own page goes through.
+    let accepted = post(Some(&cookie), Some(&csrf), Some(&server.base));
+    assert!(accepted.status().is_redirection());
+    assert!(redirect_params(&accepted).contains_key("code"));
+    Ok(())
+}
+
+#[test]
+fn authorization_pages_and_redirects_cannot_be_framed_or_cached() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let page = server
+        .http
+        .get(pretix_authorize(&server, &pretix, "read"))
+        .send()?;
+    let error = server
+        .http
+        .get(server.url("/oauth/authorize?client_id=nobody&response_type=code"))
+        .send()?;
+    let redirect = server
+        .http
+        .get(pretix_authorize(&server, &pretix, "admin"))
+        .send()?;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    assert!(redirect.status().is_redirection());
+    for answer in [&page, &error, &redirect] {
+        let header = |name: &str| answer.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("x-frame-options"), "DENY");
+        assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+        assert_eq!(header("cache-control"), "no-store");
+    }
+    Ok(())
+}
+
+#[test]
+fn session_cookies_are_httponly_lax_secure_when_told_and_expire() -> TestResult {
+    let plain = Server::start();
+    let pretix = plain.seed(0);
+    let page = plain
+        .http
+        .get(pretix_authorize(&plain, &pretix, "read"))
+        .send()?;
+    let flags = page.headers()["set-cookie"].to_str()?.to_owned();
+    assert!(
+        flags.contains("HttpOnly") && flags.contains("SameSite=Lax"),
+        "{flags}"
+    );
+    assert!(!flags.contains("Secure"), "plain HTTP: {flags}");
+
+    let lifetime = std::time::Duration::from_millis(1500);
+    let tls = Server::start_with(app::Settings {
+        secure_cookies: true,
+        session_lifetime: lifetime,
+        ..app::Settings::default()
+    });
+    let pretix = tls.seed(0);
+    let url = pretix_authorize(&tls, &pretix, "profile") + "&approval_prompt=auto";
+    let (page, first) = tls.open_page(&url, None);
+    let first = first.unwrap();
+    let answer = tls.submit(&page, &first, &SIGN_IN);
+    let flags = answer.headers()["set-cookie"].to_str()?.to_owned();
+    assert!(flags.contains("; Secure"), "{flags}");
+    let signed_in = session_cookie(&answer).unwrap();
+    assert_ne!(signed_in, first, "signing in starts a new session id");
+    // The pre-sign-in id is worth nothing now (no session fixation).
+    let (page, _) = tls.open_page(&url, Some(&first));
+    assert!(page.0.contains("name=password"));
+    // Signed in: the user is known, the prompt skipped.
+    let again = tls.http.get(&url).header("cookie", &signed_in).send()?;
+    assert!(again.status().is_redirection());
+    // Once the session has lived its lifetime, the user signs in again.
+    std::thread::sleep(lifetime + std::time::Duration::from_millis(200));
+    let (page, renewed) = tls.open_page(&url, Some(&signed_in));
+    assert!(page.0.contains("name=password"), "expired session");
+    assert!(renewed.is_some_and(|c| c != signed_in));
+    Ok(())
+}
+
+#[test]
+fn a_signed_in_user_sees_only_approve_and_deny() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let url = pretix_authorize(&server, &pretix, "read");
+    let (_, cookie) = server.approve(&url, "approve");
+    let cookie = cookie.unwrap();
+    let (page, set) = server.open_page(&url, Some(&cookie));
+    assert!(set.is_none(), "the session goes on");
+    assert!(
+        page.0
+            .contains("Signed in as <strong>admin@localhost</strong>")
+    );
+    assert!(!page.0.contains("name=password"));
+    let answer = server.submit(&page, &cookie, &[("decision", "approve")]);
+    assert!(redirect_params(&answer).contains_key("code"));
+    Ok(())
+}
+
+#[test]
+fn the_whole_authorization_request_is_checked_before_the_sign_in_form() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let public = server
+        .store
+        .register_client(
+            &NewClient::public("mobile app")
+                .redirect_uri("http://127.0.0.1:9000/app")
+                .grant_types([grantdb::GrantType::AuthorizationCode])
+                .scopes("read")?,
+        )?
+        .client
+        .id;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGrSc5ZOVsc";
+    let cases = [
+        (
+            format!("client_id={}&response_type=code&scope=admin", pretix.id),
+            "invalid_scope",
+        ),
+        (
+            format!(
+                "client_id={}&response_type=code&scope=read+admin",
+                pretix.id
+            ),
+            "invalid_scope",
+        ),
+        (
+            format!(
+                "client_id={}&response_type=code&scope=bad%22scope",
+                pretix.id
+            ),
+            "invalid_scope",
+        ),
+        (
+            format!(
+                "client_id={}&response_type=code&code_challenge={challenge}&code_challenge_method=S512",
+                pretix.id
+            ),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "client_id={}&response_type=code&code_challenge_method=S256",
+                pretix.id
+            ),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "client_id={}&response_type=code&code_challenge=short",
+                pretix.id
+            ),
+            "invalid_request",
+        ),
+        (
+            format!("client_id={public}&response_type=code"),
+            "invalid_request",
+        ),
+        (
+            format!("client_id={}&response_type=token", pretix.id),
+            "unsupported_response_type",
+        ),
+        (
+            format!("client_id={}", pretix.id),
+            "unsupported_response_type",
+        ),
+    ];
+    for (query, error) in cases {
+        let answer = server
+            .http
+            .get(format!(
+                "{}?{query}&state=s2",
+                server.url("/oauth/authorize")
+            ))
+            .send()?;
+        assert!(
+            answer.status().is_redirection(),
+            "{query}: {}",
+            answer.status()
+        );
+        let location = answer.headers()["location"].to_str()?;
+        // No redirect_uri in the request: back to the registered one, absolute.
+        assert!(
+            location.starts_with("http://127.0.0.1:9000/"),
+            "{query}: {location}"
+        );
+        let params = redirect_params(&answer);
+        assert_eq!(params["error"], error, "{query}");
+        assert_eq!(params["state"], "s2", "{query}");
+    }
+    // A client without the code grant (Ticketpark) and no redirect URI: a page.
+    let ticketpark = server.seed(1);
+    let answer = server
+        .http
+        .get(format!(
+            "{}?client_id={}&response_type=code",
+            server.url("/oauth/authorize"),
+            ticketpark.id
+        ))
+        .send()?;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(answer.headers().get("location").is_none());
+    Ok(())
+}
+
+#[test]
+fn the_consent_page_lists_the_scope_that_will_be_granted_with_descriptions() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    // No scope in the request: the client's registered scope, listed in full.
+    let url = pretix_authorize(&server, &pretix, "");
+    let (page, _) = server.open_page(&url, None);
+    for (scope, description) in [
+        ("read", "See your events, orders and settings"),
+        ("write", "Change your events, orders and settings"),
+        ("profile", "See your name, email address"),
+    ] {
+        assert!(
+            page.0
+                .contains(&format!("<span class=scope-name>{scope}</span>")),
+            "{scope}"
+        );
+        assert!(page.0.contains(description), "{description}");
+    }
+    assert!(
+        page.0.contains("grantdb reference server"),
+        "the server asking"
+    );
+    assert!(page.0.contains("pretix connector"), "the client's name");
+    assert!(
+        page.0.contains("<strong>127.0.0.1:9000</strong>"),
+        "where the user goes back"
+    );
+    // And the token carries exactly what the page listed.
+    let (params, _) = server.approve(&url, "approve");
+    let tokens = server.post_token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+        ],
+        Some(&pretix),
+    );
+    assert_eq!(json(tokens)["scope"], "profile read write");
+    Ok(())
+}
+
+#[test]
+fn sign_in_errors_show_next_to_their_field_and_keep_the_username() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let (page, cookie) = server.open_page(&pretix_authorize(&server, &pretix, "read"), None);
+    let cookie = cookie.unwrap();
+    let wrong = server.submit(
+        &page,
+        &cookie,
+        &[
+            ("username", "admin@localhost"),
+            ("password", "nope"),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(wrong.status(), StatusCode::OK);
+    let wrong = wrong.text()?;
+    assert!(
+        wrong.contains("value=\"admin@localhost\""),
+        "the username is kept"
+    );
+    assert!(wrong.contains("<p id=password-error class=field-error role=alert>"));
+    assert!(wrong.contains("aria-invalid=true aria-describedby=password-error"));
+    let empty = server.submit(
+        &page,
+        &cookie,
+        &[
+            ("username", ""),
+            ("password", "admin"),
+            ("decision", "approve"),
+        ],
+    );
+    assert!(empty.text()?.contains("<p id=username-error"));
+    // Every input has a label.
+    for id in ["username", "password"] {
+        assert!(wrong.contains(&format!("<label for={id}>")), "{id}");
+    }
+    Ok(())
+}
+
+#[test]
+fn json_token_requests_with_a_repeated_key_are_invalid_request() -> TestResult {
+    let server = Server::start();
+    let prio = server.seed(3);
+    let answer = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&prio.id, Some(&prio.secret))
+        .header("content-type", "application/json")
+        .body(r#"{"grant_type":"password","grant_type":"client_credentials"}"#)
+        .send()?;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body = json(answer);
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("repeated")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_resource_request_with_basic_credentials_gets_a_bare_bearer_challenge() -> TestResult {
+    let server = Server::start();
+    for path in ["/api/v1/me", "/api/public/me"] {
+        let answer = server
+            .http
+            .get(server.url(path))
+            .basic_auth("admin@localhost", Some("admin"))
+            .send()?;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{path}");
+        // RFC 6750 §3.1: no bearer token at all → no error code.
+        assert_eq!(
+            answer.headers()["www-authenticate"].to_str()?,
+            "Bearer realm=\"grantdb\""
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn slow_headers_and_slow_bodies_lose_their_connection() -> TestResult {
+    use std::io::{Read as _, Write as _};
+    let timeout = std::time::Duration::from_secs(1);
+    let server = Server::start_with(app::Settings {
+        header_read_timeout: timeout,
+        body_read_timeout: timeout,
+        ..app::Settings::default()
+    });
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // Without the timeouts, the server would wait for ever: the read below
+    // would give up after 15 s with WouldBlock/TimedOut and the test fail.
+    let read_all = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => Ok(String::from_utf8_lossy(&answer).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(String::new()),
+            Err(e) => Err(e),
+        }
+    };
+    // Headers that never finish (slowloris): the connection is closed.
+    let mut headers = std::net::TcpStream::connect(&address)?;
+    headers.write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")?;
+    let answer = read_all(&mut headers)?;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // A body that never finishes: 408 and closed.
+    let mut body = std::net::TcpStream::connect(&address)?;
+    body.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type",
+    )?;
+    let answer = read_all(&mut body)?;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    Ok(())
+}
+
+// ------------------------------------------------------------ the seeds' own URLs
+
+#[test]
+fn pretix_documented_paths_serve_the_whole_flow() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let url = format!(
+        "{}?client_id={}&response_type=code&scope=read+write&redirect_uri=http://127.0.0.1:9000/callback",
+        server.url("/api/v1/oauth/authorize"),
+        pretix.id
+    );
+    let (params, _) = server.approve(&url, "approve");
+    let post = |path: &str, form: &[(&str, &str)]| {
+        server
+            .http
+            .post(server.url(path))
+            .basic_auth(&pretix.id, Some(&pretix.secret))
+            .form(form)
+            .send()
+            .unwrap()
+    };
+    let tokens = json(post(
+        "/api/v1/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", "http://127.0.0.1:9000/callback"),
+        ],
+    ));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(server.me(access).status(), StatusCode::OK);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let revoked = post("/api/v1/oauth/revoke_token", &[("token", refresh)]);
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(server.me(access).status(), StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+#[test]
+fn ticketpark_documented_token_path_serves_the_password_grant() -> TestResult {
+    let server = Server::start();
+    let ticketpark = server.seed(1);
+    let answer = server
+        .http
+        .post(server.url("/oauth/v2/token"))
+        .basic_auth(&ticketpark.id, Some(&ticketpark.secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "john@domain.ch"),
+            ("password", "secretabc123"),
+        ])
+        .send()?;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(json(answer)["expires_in"], 600);
+    Ok(())
+}
+
+#[test]
+fn eventpop_documented_profile_path_takes_the_token_in_header_or_query() -> TestResult {
+    let server = Server::start();
+    let eventpop = server.seed(2);
+    let url = format!(
+        "{}?client_id={}&response_type=code",
+        server.url("/oauth/authorize"),
+        eventpop.id
+    );
+    let (params, _) = server.approve(&url, "approve");
+    let tokens = server
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("client_id", &eventpop.id),
+            ("client_secret", &eventpop.secret),
+        ])
+        .send()?;
+    let token = json(tokens)["access_token"].as_str().unwrap().to_owned();
+    let header = server
+        .http
+        .get(server.url("/api/public/me"))
+        .bearer_auth(&token)
+        .send()?;
+    assert_eq!(json(header)["email"], "admin@localhost");
+    let query = server
+        .http
+        .get(format!(
+            "{}?access_token={token}",
+            server.url("/api/public/me")
+        ))
+        .send()?;
+    assert_eq!(json(query)["email"], "admin@localhost");
+    Ok(())
+}
+
+#[test]
+fn prioticket_documented_token_path_serves_client_credentials_in_json() -> TestResult {
+    let server = Server::start();
+    let prio = server.seed(3);
+    let scope = "https://www.prioticketapis.com/auth/distributor.booking";
+    let answer = server
+        .http
+        .post(server.url("/v3.8/distributor/oauth2/token"))
+        .basic_auth(&prio.id, Some(&prio.secret))
+        .json(&serde_json::json!({ "grant_type": "client_credentials", "scope": scope }))
+        .send()?;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = json(answer);
+    assert_eq!(body["scope"], scope);
+    assert_eq!(body["expires_in"], 3600);
     Ok(())
 }

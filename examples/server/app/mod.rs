@@ -5,25 +5,54 @@ pub mod errors;
 pub mod oauth;
 pub mod pages;
 pub mod params;
+pub mod scopes;
+pub mod serve;
+pub mod session;
 pub mod users;
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use std::time::Duration;
 
 use grantdb::{
     AsyncStore, ConfigBuilder, Event, GrantType, LifetimeOverrides, Maintenance, NewClient,
     RefreshLifetime, Store,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
-use parking_lot::Mutex;
 
 /// Requests larger than this are refused with 413 before they are parsed.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How the server presents itself and how long it waits.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The name the pages show as the server asking for consent.
+    pub server_name: String,
+    /// Whether the session cookie carries `Secure`: set it when the server is
+    /// reached over HTTPS (directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long a browser session (and a login) lasts.
+    pub session_lifetime: Duration,
+    /// How long a client may take to send a request's headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            server_name: "grantdb reference server".to_owned(),
+            secure_cookies: false,
+            session_lifetime: Duration::from_hours(1),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// What every handler shares.
 pub struct AppState {
@@ -31,8 +60,10 @@ pub struct AppState {
     pub store: AsyncStore,
     /// Demo users, checked by the login form and the password grant.
     pub users: users::Users,
-    /// Logged-in browser sessions: session id → subject.
-    pub sessions: Mutex<HashMap<String, String>>,
+    /// Browser sessions of the authorization pages.
+    pub sessions: session::Sessions,
+    /// Name, cookie and timeout settings.
+    pub settings: Settings,
     /// Renders the Prometheus text at `/metrics`.
     pub metrics: PrometheusHandle,
     /// Purges expired tokens every minute while the server runs.
@@ -40,13 +71,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`, with the demo users; starts the in-process purge.
+    /// State over `store` with the default settings and the demo users;
+    /// starts the in-process purge.
     pub fn new(store: Store) -> Arc<AppState> {
+        AppState::with_settings(store, Settings::default())
+    }
+
+    /// State over `store` with `settings`.
+    pub fn with_settings(store: Store, settings: Settings) -> Arc<AppState> {
         let maintenance = store.start_maintenance(Duration::from_mins(1));
         Arc::new(AppState {
             store: AsyncStore::new(store),
             users: users::Users::demo(),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: session::Sessions::new(settings.session_lifetime, settings.secure_cookies),
+            settings,
             metrics: metrics_handle(),
             _maintenance: maintenance,
         })
@@ -87,19 +125,34 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Every route of the server.
+/// Every route of the server: its own paths, and each seed's documented
+/// paths as aliases, so a client written against a seed's documentation
+/// works by changing only the host.
 pub fn router(state: Arc<AppState>) -> Router {
+    let authorize = || get(oauth::authorize_page).post(oauth::authorize_decision);
+    let body_timeout = state.settings.body_read_timeout;
     Router::new()
-        .route(
-            "/oauth/authorize",
-            get(oauth::authorize_page).post(oauth::authorize_decision),
-        )
+        .route("/oauth/authorize", authorize())
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke_token", post(oauth::revoke))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/style.css", get(pages::stylesheet))
         .route("/api/v1/me", get(oauth::me))
+        // pretix: https://pretix.eu/api/v1/oauth/{authorize,token,revoke_token}
+        .route("/api/v1/oauth/authorize", authorize())
+        .route("/api/v1/oauth/token", post(oauth::token))
+        .route("/api/v1/oauth/revoke_token", post(oauth::revoke))
+        // Ticketpark: https://api.ticketpark.ch/oauth/v2/token
+        .route("/oauth/v2/token", post(oauth::token))
+        // Eventpop: https://www.eventpop.me/oauth/token and /api/public/me
+        .route("/api/public/me", get(oauth::me))
+        // Prioticket: POST /v3.8/distributor/oauth2/token
+        .route("/v3.8/distributor/oauth2/token", post(oauth::token))
         .route("/metrics", get(metrics_page))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            serve::read_body_within(body_timeout, request, next)
+        }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -109,9 +162,11 @@ async fn metrics_page(axum::extract::State(app): axum::extract::State<Arc<AppSta
     app.metrics.render()
 }
 
-/// Serves `state` on `listener` until the future is dropped.
+/// Serves `state` on `listener` until the future is dropped, with the
+/// header and body read timeouts of its settings.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    let header_timeout = state.settings.header_read_timeout;
+    serve::accept_loop(listener, router(state), header_timeout).await
 }
 
 /// The four seeds' clients with their lifetimes: pretix 86,400 s access and

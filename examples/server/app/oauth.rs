@@ -1,5 +1,5 @@
 //! The endpoints: authorize (GET page, POST decision), token, revoke,
-//! introspect, and the pretix profile API.
+//! introspect, and the seeds' profile APIs.
 
 use std::sync::Arc;
 
@@ -8,109 +8,181 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantdb::{
-    AuthorizationRequest, Client, ClientId, CodeExchange, Endpoint, Error, ErrorResponse,
-    GrantType, OAuthErrorCode, PkceChallenge, PkceMethod, Scope,
+    AuthorizationRequest, Client, ClientId, ClientKind, CodeExchange, Endpoint, Error,
+    ErrorResponse, GrantType, OAuthErrorCode, PkceChallenge, PkceMethod, Scope,
 };
-use rand::Rng as _;
 
 use super::AppState;
 use super::errors::OAuthError;
-use super::pages::{consent_page, error_page};
+use super::pages::{ConsentView, LoginProblem, consent_page, error_page, protect};
 use super::params::{Params, authenticate};
+use super::session::{Session, csrf_matches, same_origin};
 
 // ------------------------------------------------------------ authorize
 
-/// A request to the authorization endpoint, checked as far as it can be
-/// without the user.
+/// A request to the authorization endpoint, checked in full (client,
+/// redirect URI, response type, scope, PKCE) before any page is shown.
 struct Authorization {
     client: Client,
+    /// The registered redirect URI the answer goes to (absolute).
     redirect_uri: String,
+    /// Whether the request named it (then the code is bound to it).
     redirect_given: bool,
     state: Option<String>,
-    scope: String,
-    pkce: Option<(String, String)>,
+    /// The scope that will be granted: the requested one, or the client's
+    /// registered scope when the request names none.
+    scope: Scope,
+    pkce: Option<PkceChallenge>,
 }
 
 /// What to answer instead of going on.
 enum Stop {
-    /// Unknown client or unregistered redirect URI: show, never redirect.
-    Page(String),
-    /// Any other error: redirect back with `error` (RFC 6749 §4.1.2.1).
-    Redirect(String),
+    /// The request cannot go back to the application (unknown client, a
+    /// redirect URI that is not registered): show a page, never redirect.
+    Page(&'static str),
+    /// Any other error: back to the registered redirect URI with `error`
+    /// (RFC 6749 §4.1.2.1).
+    Redirect {
+        uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: &'static str,
+    },
 }
 
 impl Stop {
     /// The page or redirect that ends the authorization request.
-    fn answer(self, params: &Params) -> Response {
+    fn answer(self, app: &AppState) -> Response {
         match self {
-            Stop::Page(message) => error_page(&message),
-            Stop::Redirect(code) => {
-                let uri = params.get("redirect_uri").unwrap_or_default();
-                redirect_error(uri, params.get("state"), &code)
+            Stop::Page(message) => {
+                error_page(&app.settings.server_name, StatusCode::BAD_REQUEST, message)
             }
+            Stop::Redirect {
+                uri,
+                state,
+                error,
+                description,
+            } => redirect_error(&uri, state.as_deref(), error, description),
         }
     }
 }
 
+/// A redirect to `uri` with `pairs` added to its query, with the
+/// authorization pages' headers (no caching of a code).
 fn redirect_to(uri: &str, pairs: &[(&str, &str)]) -> Response {
     let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
     let separator = if uri.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{uri}{separator}{query}")).into_response()
+    protect(Redirect::to(&format!("{uri}{separator}{query}")).into_response())
 }
 
-fn redirect_error(auth_redirect: &str, state: Option<&str>, error: &str) -> Response {
-    let mut pairs = vec![("error", error)];
+fn redirect_error(uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+    let mut pairs = vec![("error", error), ("error_description", description)];
     if let Some(state) = state {
         pairs.push(("state", state));
     }
-    redirect_to(auth_redirect, &pairs)
+    redirect_to(uri, &pairs)
+}
+
+/// The registered redirect URI the request names, or the only one the client
+/// registered (RFC 6749 §3.1.2.3: with several, the request must name one).
+fn resolve_redirect(client: &Client, requested: Option<&str>) -> Result<(String, bool), Stop> {
+    match requested {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok((uri.to_owned(), true)),
+        Some(_) => Err(Stop::Page(
+            "The application asked to send you to an address it has not registered, \
+             so this server will not send you there.",
+        )),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Ok((only.clone(), false)),
+            [] => Err(Stop::Page(
+                "The application has no registered address to send you back to.",
+            )),
+            _ => Err(Stop::Page(
+                "The application registered several addresses to send you back to \
+                 and did not say which one to use.",
+            )),
+        },
+    }
 }
 
 async fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization, Stop> {
+    const UNKNOWN: &str = "The request does not name an application this server knows.";
     let client_id: ClientId = params
         .get("client_id")
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| Stop::Page("unknown client".into()))?;
+        .ok_or(Stop::Page(UNKNOWN))?;
     let client = app
         .store
         .client(&client_id)
         .await
         .ok()
         .flatten()
-        .ok_or_else(|| Stop::Page("unknown client".into()))?;
-    let (redirect_uri, redirect_given) = match params.get("redirect_uri") {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
-        Some(_) => {
-            return Err(Stop::Page(
-                "the redirect URI is not registered for this client".into(),
+        .ok_or(Stop::Page(UNKNOWN))?;
+    let (redirect_uri, redirect_given) = resolve_redirect(&client, params.get("redirect_uri"))?;
+    let state = params.get("state").map(str::to_owned);
+    // From here on the redirect URI is known to be safe: errors go back to it.
+    let back = |error, description| Stop::Redirect {
+        uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description,
+    };
+    if params.get("response_type") != Some("code") {
+        return Err(back(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(back(
+            "unauthorized_client",
+            "the client may not use the authorization code grant",
+        ));
+    }
+    let scope = match params.get("scope") {
+        None => client.scopes.clone(),
+        Some(text) => {
+            let scope = Scope::parse(text).map_err(|_| back("invalid_scope", "malformed scope"))?;
+            if !scope.is_subset(&client.scopes) {
+                return Err(back(
+                    "invalid_scope",
+                    "the scope asks for more than the client registered",
+                ));
+            }
+            scope
+        }
+    };
+    let pkce = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, Some(_)) => {
+            return Err(back(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
             ));
         }
-        None => (
-            client
-                .redirect_uris
-                .first()
-                .cloned()
-                .ok_or_else(|| Stop::Page("the client has no redirect URI".into()))?,
-            false,
-        ),
+        (None, None) if client.kind == ClientKind::Public => {
+            return Err(back(
+                "invalid_request",
+                "a public client must send a PKCE code_challenge",
+            ));
+        }
+        (None, None) => None,
+        (Some(challenge), method) => {
+            let method = PkceMethod::parse(method).map_err(|_| {
+                back(
+                    "invalid_request",
+                    "code_challenge_method must be S256 or plain",
+                )
+            })?;
+            Some(
+                PkceChallenge::new(method, challenge)
+                    .map_err(|_| back("invalid_request", "malformed code_challenge"))?,
+            )
+        }
     };
-    let state = params.get("state").map(str::to_owned);
-    if params.get("response_type") != Some("code") {
-        return Err(Stop::Redirect("unsupported_response_type".into()));
-    }
-    let scope = params.get("scope").unwrap_or_default().to_owned();
-    let pkce = params.get("code_challenge").map(|challenge| {
-        (
-            challenge.to_owned(),
-            params
-                .get("code_challenge_method")
-                .unwrap_or("plain")
-                .to_owned(),
-        )
-    });
     Ok(Authorization {
         client,
         redirect_uri,
@@ -123,23 +195,15 @@ async fn check_authorization(app: &AppState, params: &Params) -> Result<Authoriz
 
 /// Issues the code and redirects back with it and the state.
 async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Response {
-    let error = |code: &str| redirect_error(&auth.redirect_uri, auth.state.as_deref(), code);
     let mut request = AuthorizationRequest::new(auth.client.id, subject);
     if !auth.scope.is_empty() {
-        match Scope::parse(&auth.scope) {
-            Ok(scope) => request = request.scope(scope),
-            Err(_) => return error("invalid_scope"),
-        }
+        request = request.scope(auth.scope.clone());
     }
     if auth.redirect_given {
         request = request.redirect_uri(&auth.redirect_uri);
     }
-    if let Some((challenge, method)) = &auth.pkce {
-        match PkceMethod::parse(Some(method)).and_then(|m| PkceChallenge::new(m, challenge.clone()))
-        {
-            Ok(pkce) => request = request.pkce(pkce),
-            Err(_) => return error("invalid_request"),
-        }
+    if let Some(pkce) = &auth.pkce {
+        request = request.pkce(pkce.clone());
     }
     match app.store.issue_code(&request).await {
         Ok(code) => {
@@ -149,13 +213,19 @@ async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str)
             }
             redirect_to(&auth.redirect_uri, &pairs)
         }
-        Err(e) => match e.oauth_code() {
-            Some(code) => error(code.as_str()),
-            None => error("server_error"),
-        },
+        Err(e) => {
+            let code = e.oauth_code().map_or("server_error", |code| code.as_str());
+            redirect_error(
+                &auth.redirect_uri,
+                auth.state.as_deref(),
+                code,
+                "the authorization could not be completed",
+            )
+        }
     }
 }
 
+/// The authorization request's parameters, carried through the form.
 fn hidden_fields(params: &Params) -> Vec<(&'static str, String)> {
     [
         "client_id",
@@ -171,17 +241,53 @@ fn hidden_fields(params: &Params) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn session_subject(app: &AppState, headers: &HeaderMap) -> Option<String> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let sid = cookies
-        .split(';')
-        .find_map(|c| c.trim().strip_prefix("sid="))?;
-    app.sessions.lock().get(sid).cloned()
+/// The host (and port) of a redirect URI, as the page names it; a URI with
+/// no host (an app's private scheme) is named by its scheme.
+fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(url) => match url.host_str() {
+            Some(host) => url
+                .port()
+                .map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")),
+            None => url.scheme().to_owned(),
+        },
+        Err(_) => uri.to_owned(),
+    }
 }
 
-/// `GET /oauth/authorize`: the login and consent page, or straight back to the
-/// client with `approval_prompt=auto` when consent to `profile` alone was
-/// already given (pretix).
+/// The sign-in and consent page for `auth`, in `session`.
+fn render(
+    app: &AppState,
+    auth: &Authorization,
+    params: &Params,
+    session: &Session,
+    problem: Option<LoginProblem>,
+) -> Response {
+    let hidden = hidden_fields(params);
+    consent_page(&ConsentView {
+        server_name: &app.settings.server_name,
+        client_name: &auth.client.name,
+        redirect_host: &redirect_host(&auth.redirect_uri),
+        scope: &auth.scope,
+        hidden: &hidden,
+        csrf: &session.csrf,
+        signed_in_as: session.subject.as_deref(),
+        username: params.get("username").unwrap_or_default(),
+        problem,
+    })
+}
+
+/// Sets `session`'s cookie on `response`.
+fn with_cookie(app: &AppState, mut response: Response, session: &Session) -> Response {
+    if let Some(cookie) = app.sessions.cookie(session) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `GET /oauth/authorize`: the sign-in and consent page, or straight back to
+/// the client with `approval_prompt=auto` when the signed-in user already
+/// consented to `profile` alone (pretix).
 pub async fn authorize_page(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -189,29 +295,33 @@ pub async fn authorize_page(
 ) -> Response {
     let params = match Params::from_query(query.as_deref()) {
         Ok(params) => params,
-        Err(error) => return error_page(&description(&error)),
+        Err(error) => {
+            let message = description(&error);
+            return error_page(&app.settings.server_name, StatusCode::BAD_REQUEST, &message);
+        }
     };
     let auth = match check_authorization(&app, &params).await {
         Ok(auth) => auth,
-        Err(stop) => return stop.answer(&params),
+        Err(stop) => return stop.answer(&app),
     };
+    let (session, fresh) = app.sessions.current_or_new(&headers);
     if params.get("approval_prompt") == Some("auto")
-        && auth.scope == "profile"
-        && let Some(subject) = session_subject(&app, &headers)
-    {
-        let profile = Scope::parse("profile").unwrap_or_default();
-        if app
+        && auth.scope.as_str() == "profile"
+        && let Some(subject) = &session.subject
+        && app
             .store
-            .has_consent(&subject, &auth.client.id, &profile)
+            .has_consent(subject, &auth.client.id, &auth.scope)
             .await
             .unwrap_or(false)
-        {
-            return issue_and_redirect(&app, &auth, &subject).await;
-        }
+    {
+        return issue_and_redirect(&app, &auth, subject).await;
     }
-    let hidden = hidden_fields(&params);
-    let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    consent_page(&auth.client.name, &auth.scope, &hidden, None)
+    let page = render(&app, &auth, &params, &session, None);
+    if fresh {
+        with_cookie(&app, page, &session)
+    } else {
+        page
+    }
 }
 
 /// The description of a refused request, for a page.
@@ -219,54 +329,90 @@ fn description(error: &OAuthError) -> String {
     error.0.error_description.clone().unwrap_or_default()
 }
 
-/// `POST /oauth/authorize`: the user's login and decision.
+/// The session of a form POST, if the form is this server's: the request
+/// comes from this server's origin and carries the session's CSRF token.
+fn verified_session(app: &AppState, headers: &HeaderMap, params: &Params) -> Option<Session> {
+    let session = app.sessions.current(headers)?;
+    (same_origin(headers) && csrf_matches(&session, params.get("csrf_token"))).then_some(session)
+}
+
+/// The user behind an approval: the one who signs in with this form (then
+/// with a new session), or the session's signed-in user.
+fn sign_in(
+    app: &AppState,
+    params: &Params,
+    session: &Session,
+) -> Result<(String, Option<Session>), LoginProblem> {
+    let (username, password) = (params.get("username"), params.get("password"));
+    if let (None, None, Some(subject)) = (username, password, &session.subject) {
+        return Ok((subject.clone(), None));
+    }
+    let username = username.ok_or(LoginProblem::MissingUsername)?;
+    let password = password.ok_or(LoginProblem::MissingPassword)?;
+    let subject = app
+        .users
+        .check(username, password)
+        .ok_or(LoginProblem::WrongPassword)?;
+    // A new session id at sign-in: an id planted before it (session
+    // fixation) is worth nothing after.
+    app.sessions.end(&session.id);
+    let signed_in = app.sessions.start(Some(subject.to_owned()));
+    Ok((subject.to_owned(), Some(signed_in)))
+}
+
+/// `POST /oauth/authorize`: the user's sign-in and decision.
 pub async fn authorize_decision(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let server = &app.settings.server_name;
     let params = match Params::from_body(&headers, &body) {
         Ok(params) => params,
-        Err(error) => return error_page(&description(&error)),
+        Err(error) => return error_page(server, StatusCode::BAD_REQUEST, &description(&error)),
     };
     let auth = match check_authorization(&app, &params).await {
         Ok(auth) => auth,
-        Err(stop) => return stop.answer(&params),
+        Err(stop) => return stop.answer(&app),
     };
-    if params.get("decision") != Some("approve") {
-        return redirect_error(&auth.redirect_uri, auth.state.as_deref(), "access_denied");
-    }
-    let username = params.get("username").unwrap_or_default();
-    let Some(subject) = app
-        .users
-        .check(username, params.get("password").unwrap_or_default())
-    else {
-        let hidden = hidden_fields(&params);
-        let hidden: Vec<(&str, &str)> = hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        return consent_page(
-            &auth.client.name,
-            &auth.scope,
-            &hidden,
-            Some("wrong username or password"),
+    let Some(session) = verified_session(&app, &headers, &params) else {
+        return error_page(
+            server,
+            StatusCode::FORBIDDEN,
+            "This form could not be verified: it was not sent from this server's page, \
+             or the page was open too long.",
         );
     };
-    let subject = subject.to_owned();
-    if let Ok(scope) = Scope::parse(&auth.scope) {
+    if params.get("decision") != Some("approve") {
+        return redirect_error(
+            &auth.redirect_uri,
+            auth.state.as_deref(),
+            "access_denied",
+            "the user denied the request",
+        );
+    }
+    let (subject, new_session) = match sign_in(&app, &params, &session) {
+        Ok(signed_in) => signed_in,
+        Err(problem) => {
+            // Ask again, signed out, the email kept and the problem next to its field.
+            let signed_out = Session {
+                subject: None,
+                ..session
+            };
+            return render(&app, &auth, &params, &signed_out, Some(problem));
+        }
+    };
+    if !auth.scope.is_empty() {
         let _ = app
             .store
-            .record_consent(&subject, &auth.client.id, &scope)
+            .record_consent(&subject, &auth.client.id, &auth.scope)
             .await;
     }
-    let mut response = issue_and_redirect(&app, &auth, &subject).await;
-    let mut sid = [0u8; 24];
-    rand::rng().fill_bytes(&mut sid);
-    let sid = URL_SAFE_NO_PAD.encode(sid);
-    app.sessions.lock().insert(sid.clone(), subject);
-    if let Ok(cookie) = HeaderValue::from_str(&format!("sid={sid}; HttpOnly; SameSite=Lax; Path=/"))
-    {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    let response = issue_and_redirect(&app, &auth, &subject).await;
+    match new_session {
+        Some(session) => with_cookie(&app, response, &session),
+        None => response,
     }
-    response
 }
 
 // ------------------------------------------------------------ token
@@ -409,8 +555,9 @@ pub async fn introspect(
 // ------------------------------------------------------------ resource
 
 /// The bearer token from `Authorization: Bearer`, or from `access_token` in
-/// the query as Eventpop allows (RFC 6750 §2). No token at all is a bare
-/// challenge (§3.1: no error code); a malformed one, or two at once,
+/// the query as Eventpop allows (RFC 6750 §2). No bearer token at all (no
+/// `Authorization`, or another scheme such as `Basic`) is a bare challenge
+/// (§3.1: no error code, 401); a malformed one, or two at once,
 /// `invalid_request`.
 fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, ErrorResponse> {
     let malformed =
@@ -419,15 +566,14 @@ fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, ErrorResponse>
         None => None,
         Some(value) => {
             let text = value.to_str().map_err(|_| malformed())?;
-            match text.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer")
-                        && !token.trim().is_empty()
-                        && !token.trim().contains(' ') =>
-                {
-                    Some(token.trim().to_owned())
-                }
-                _ => return Err(malformed()),
+            let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                // Another scheme carries no bearer token.
+                None
+            } else if token.trim().is_empty() || token.trim().contains(' ') {
+                return Err(malformed());
+            } else {
+                Some(token.trim().to_owned())
             }
         }
     };
@@ -439,7 +585,8 @@ fn bearer(headers: &HeaderMap, params: &Params) -> Result<String, ErrorResponse>
     }
 }
 
-/// `GET /api/v1/me`: the profile of the token's user (pretix).
+/// `GET /api/v1/me` (pretix) and `GET /api/public/me` (Eventpop): the
+/// profile of the token's user.
 pub async fn me(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,

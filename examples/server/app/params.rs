@@ -68,9 +68,10 @@ impl Params {
                 Params::from_pairs(pairs)
             }
             "application/json" => {
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(body)
-                        .map_err(|_| OAuthError::invalid_request("malformed JSON body"))?;
+                // Read as pairs, not a map: a map would keep the last of a
+                // repeated key, and a repeat must be refused (RFC 6749 §3.2).
+                let JsonPairs(object) = serde_json::from_slice(body)
+                    .map_err(|_| OAuthError::invalid_request("malformed JSON body"))?;
                 let mut pairs = Vec::with_capacity(object.len());
                 for (name, value) in object {
                     let value = match value {
@@ -88,6 +89,32 @@ impl Params {
             }
             _ => Err(OAuthError::invalid_request("unsupported content type")),
         }
+    }
+}
+
+/// A JSON object's members in order, repeats kept.
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<JsonPairs, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(JsonPairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 
