@@ -1447,3 +1447,84 @@ fn prioticket_documented_token_path_serves_client_credentials_in_json() -> TestR
     assert_eq!(body["expires_in"], 3600);
     Ok(())
 }
+
+// ------------------------------------------------------------ the README walk
+
+/// The README's hand-run pretix flow, split where the user pastes the code:
+/// the lines up to it, and the lines after it.
+fn readme_walk() -> (String, String) {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("The pretix flow by hand")
+        .expect("the walk is in the README");
+    let block = readme[start..]
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .expect("the walk is a sh block")
+        .0;
+    let (before, after) = block
+        .split_once("\nCODE=")
+        .expect("the walk has a CODE= line");
+    let after = after.split_once('\n').map_or("", |(_, rest)| rest);
+    (before.to_owned(), after.to_owned())
+}
+
+fn run_sh(script: &str) -> String {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    assert!(output.status.success(), "{script}\n{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_readme_walk_works_as_written() -> TestResult {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("GRANTDB_REQUIRE_BROWSER").is_none(),
+            "CI needs curl for the README walk"
+        );
+        eprintln!("README walk skipped: curl is not installed");
+        return Ok(());
+    }
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let host = server.base.trim_start_matches("http://");
+    let (before, after) = readme_walk();
+    let credentials = format!("ID={}; SECRET={}", pretix.id, pretix.secret);
+    let here = |part: &str| {
+        part.replace("127.0.0.1:8080", host)
+            .lines()
+            .filter(|line| !line.starts_with("ID="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Step 1: the URL to open, then the browser's part.
+    let url = run_sh(&format!("{credentials}\n{}", here(&before)));
+    let (params, _) = server.approve(url.trim(), "approve");
+    assert_eq!(params["state"], "xyz");
+    // Steps 2 to 5, with the code pasted.
+    let output = run_sh(&format!(
+        "{credentials}\nCODE={}\n{}",
+        params["code"],
+        here(&after)
+    ));
+    let lines: Vec<&str> = output.lines().collect();
+    assert!(lines[0].contains("\"refresh_token\""), "step 2: {output}");
+    assert!(
+        lines[1].contains("\"email\":\"admin@localhost\""),
+        "step 3: {output}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"401"),
+        "step 5 ends the grant: {output}"
+    );
+    Ok(())
+}
