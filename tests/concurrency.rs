@@ -138,10 +138,11 @@ fn r10_revocation_racing_a_refresh_ends_in_one_of_the_allowed_states() -> TestRe
                 assert!(!is_valid(&f.store, access(&tokens)));
                 seen[0] += 1;
             }
-            // Refresh first: the revocation finds a consumed token and is quiet;
-            // the new pair lives.
-            (Revocation::NotActive, Ok(pair)) => {
-                assert!(is_valid(&f.store, access(&pair)));
+            // Refresh first: the revocation finds the rotated token, still
+            // kept for reuse detection, and ends the grant (R10): the new
+            // pair dies with it.
+            (Revocation::Grant, Ok(pair)) => {
+                assert!(!is_valid(&f.store, access(&pair)));
                 assert!(!is_valid(&f.store, access(&tokens)));
                 seen[1] += 1;
             }

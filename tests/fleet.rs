@@ -160,8 +160,9 @@ fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
             (Revocation::Grant, Err(Error::UnknownRefreshToken)) => {
                 assert!(b.validate(tokens.access_token.expose()).is_err());
             }
-            (Revocation::NotActive, Ok(pair)) => {
-                assert!(a.validate(pair.access_token.expose()).is_ok());
+            // Refresh first: revoking the rotated token ends the grant (R10).
+            (Revocation::Grant, Ok(pair)) => {
+                assert!(a.validate(pair.access_token.expose()).is_err());
             }
             other => panic!("outcome not allowed by R07/R10/R11: {other:?}"),
         }
