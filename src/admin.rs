@@ -213,8 +213,8 @@ impl Incoming {
     /// The value to store for one record or index entry, checked.
     fn admit(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>> {
         let damaged = |source: DecodeError| bad_entry(&format!("damaged {table} entry: {source}"));
-        if self.format < crate::FORMAT_VERSION {
-            // Indexes have the same layout in both formats.
+        if self.format < crate::migrate::SEALED_FORMAT {
+            // Indexes have the same layout in every format.
             if let Some(sealed) =
                 crate::migrate::reseal_format_1(table, key, &value, &self.seal).map_err(damaged)?
             {
@@ -362,7 +362,7 @@ pub fn import_into<B: Backend>(
             None => incoming_of(kv, config)?,
         };
         if incoming.format < crate::FORMAT_VERSION {
-            crate::meta::set_current_format(kv)?;
+            crate::meta::finish_import_of_format(kv, incoming.format)?;
         }
         let report = crate::verify::verify(&Sealed::new(&*kv, &incoming.seal))?;
         if let Some(problem) = report.problems.first() {

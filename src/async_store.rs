@@ -367,6 +367,36 @@ impl<B: Backend> AsyncStore<B> {
             .await
     }
 
+    /// See [`Store::revoke_grant`].
+    pub async fn revoke_grant(
+        &self,
+        subject: &str,
+        client_id: &ClientId,
+        grant_id: &GrantId,
+    ) -> Result<bool> {
+        let (subject, client_id, grant_id) = (subject.to_owned(), *client_id, *grant_id);
+        self.run(move |s| s.revoke_grant(&subject, &client_id, &grant_id))
+            .await
+    }
+
+    /// See [`Store::consents_of_subject`].
+    pub async fn consents_of_subject(
+        &self,
+        subject: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Consent>> {
+        let (subject, page) = (subject.to_owned(), page.clone());
+        self.read(move |s| s.consents_of_subject(&subject, &page))
+            .await
+    }
+
+    /// See [`Store::withdraw_consent`].
+    pub async fn withdraw_consent(&self, subject: &str, client_id: &ClientId) -> Result<bool> {
+        let (subject, client_id) = (subject.to_owned(), *client_id);
+        self.run(move |s| s.withdraw_consent(&subject, &client_id))
+            .await
+    }
+
     /// See [`Store::validate`]; where it runs: see
     /// [`lookups_on_blocking_pool`](Self::lookups_on_blocking_pool).
     pub async fn validate(&self, access_token: &str) -> Result<TokenInfo> {

@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::{Event, Listener};
 use crate::ids::ClientId;
+use crate::limits::GrantLimits;
 use crate::secret::{HashingKey, TokenPrefixes};
 use crate::uri::RedirectUriPolicy;
 
@@ -59,6 +60,7 @@ pub struct Config {
     pub(crate) purge_batch_time: Duration,
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
+    pub(crate) grant_limits: GrantLimits,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             purge_batch_time: Duration::from_millis(50),
             issuer: None,
             on_event: None,
+            grant_limits: GrantLimits::default(),
         }
     }
 }
@@ -115,6 +118,7 @@ impl fmt::Debug for Config {
             .field("purge_batch_time", &self.purge_batch_time)
             .field("issuer", &self.issuer)
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
+            .field("grant_limits", &self.grant_limits)
             .finish_non_exhaustive()
     }
 }
@@ -343,6 +347,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Caps on the grants a subject may hold, and what a grant over them
+    /// does (R23). None by default.
+    pub fn grant_limits(mut self, limits: GrantLimits) -> ConfigBuilder {
+        self.config.grant_limits = limits;
+        self
+    }
+
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<Config> {
         let config = self.config;
@@ -364,6 +375,12 @@ impl ConfigBuilder {
         if config.grant_live_pairs < 2 {
             return Err(Error::InvalidConfig {
                 reason: "a grant must keep at least 2 live pairs (R08: a grace pair beside the rotated one)",
+            });
+        }
+        let limits = config.grant_limits;
+        if limits.per_subject == Some(0) || limits.per_subject_at_client == Some(0) {
+            return Err(Error::InvalidConfig {
+                reason: "a grant limit must be at least 1",
             });
         }
         if config.purge_batch == 0 {

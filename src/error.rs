@@ -200,6 +200,9 @@ pub enum Error {
     RefreshTokenReused,
     /// The token was issued to another client (R07, R11).
     TokenClientMismatch,
+    /// The subject holds as many grants as the configured limit allows and
+    /// the limit refuses new ones (R23). `invalid_grant` at the token endpoint.
+    GrantLimitReached,
     /// The access token is not active: unknown, expired, revoked or of the wrong
     /// kind (R13). Maps to RFC 6750 `invalid_token`.
     InactiveToken,
@@ -291,7 +294,8 @@ impl Error {
             | Error::UnknownRefreshToken
             | Error::RefreshTokenExpired
             | Error::RefreshTokenReused
-            | Error::TokenClientMismatch => C::InvalidGrant,
+            | Error::TokenClientMismatch
+            | Error::GrantLimitReached => C::InvalidGrant,
             Error::InactiveToken => C::InvalidToken,
             Error::InvalidConfig { .. }
             | Error::WrongHashingKey
@@ -360,6 +364,7 @@ impl Error {
             Error::RefreshTokenExpired => "refresh_token_expired",
             Error::RefreshTokenReused => "refresh_token_reused",
             Error::TokenClientMismatch => "token_client_mismatch",
+            Error::GrantLimitReached => "grant_limit_reached",
             Error::InactiveToken => "inactive_token",
             Error::InvalidConfig { .. } => "invalid_config",
             Error::WrongHashingKey => "wrong_hashing_key",
@@ -470,6 +475,9 @@ impl fmt::Display for Error {
                 "the refresh token was already used; every token of its grant is revoked",
             ),
             Error::TokenClientMismatch => f.write_str("the token was issued to another client"),
+            Error::GrantLimitReached => {
+                f.write_str("the subject holds as many grants as its limit allows")
+            }
             Error::InactiveToken => f.write_str("the token is not active"),
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
             Error::WrongHashingKey => {
@@ -527,6 +535,7 @@ impl std::error::Error for Error {
             | Error::RefreshTokenExpired
             | Error::RefreshTokenReused
             | Error::TokenClientMismatch
+            | Error::GrantLimitReached
             | Error::InactiveToken
             | Error::InvalidConfig { .. }
             | Error::WrongHashingKey

@@ -83,6 +83,13 @@ pub enum EventKind {
     },
     /// A consent was recorded (R17).
     ConsentRecorded,
+    /// A subject withdrew its consent to a client (R22).
+    ConsentWithdrawn,
+    /// One grant was ended by its subject ("sign out this device", R21).
+    GrantEndedBySubject,
+    /// A new grant made a subject's oldest grant end: the subject had
+    /// reached its grant limit (R23).
+    GrantLimitEndedOldest,
 }
 
 impl EventKind {

@@ -113,6 +113,9 @@ pub(crate) enum Owned {
     Grant(GrantId),
     /// A pending or exchanged code (16-byte id).
     Code(TokenId),
+    /// The subject's consent at the client (no id: one per subject and
+    /// client). Lets a subject's consents be listed without a scan of all.
+    Consent,
 }
 
 impl Owned {
@@ -120,6 +123,7 @@ impl Owned {
         match self {
             Owned::Grant(_) => 1,
             Owned::Code(_) => 2,
+            Owned::Consent => 3,
         }
     }
 
@@ -127,6 +131,7 @@ impl Owned {
         match self {
             Owned::Grant(grant) => key.extend_from_slice(grant.as_bytes()),
             Owned::Code(hash) => key.extend_from_slice(hash.as_bytes()),
+            Owned::Consent => {}
         }
     }
 
@@ -136,6 +141,7 @@ impl Owned {
         match kind {
             1 => Some(Owned::Grant(GrantId(id.try_into().ok()?))),
             2 => Some(Owned::Code(TokenId(id.try_into().ok()?))),
+            3 if id.is_empty() => Some(Owned::Consent),
             _ => None,
         }
     }
@@ -237,5 +243,13 @@ mod tests {
             parse_consent(&consent(&client, "bob")),
             Some((client, "bob".into()))
         );
+        let key = by_subject("bob", &client, Owned::Consent);
+        assert_eq!(
+            parse_by_subject(&key),
+            Some(("bob".into(), client, Owned::Consent))
+        );
+        let mut longer = key.clone();
+        longer.push(0);
+        assert_eq!(parse_by_subject(&longer), None, "a consent entry has no id");
     }
 }

@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod account;
 mod admin;
 #[cfg(feature = "tokio")]
 mod async_store;
@@ -57,6 +58,7 @@ mod grant;
 mod ids;
 mod keys;
 pub mod kv;
+mod limits;
 mod meta;
 mod migrate;
 mod observe;
@@ -93,6 +95,7 @@ pub use event::{Event, EventKind};
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
 pub use ids::{ClientId, GrantId};
 pub use kv::redb::SpaceStats;
+pub use limits::{AtGrantLimit, GrantLimits};
 pub use meta::FORMAT_VERSION;
 pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};

@@ -15,10 +15,11 @@ use crate::migrate;
 use crate::record::Seal;
 use crate::secret::HashingKey;
 
-/// The database format this build writes and the newest it reads. Format 1
-/// (records under a CRC-32) is sealed into format 2 (records under a keyed
-/// MAC) when it is opened.
-pub const FORMAT_VERSION: u32 = 2;
+/// The database format this build writes and the newest it reads. Older
+/// formats are brought up to it when opened: format 1 (records under a
+/// CRC-32) is sealed (format 2: records under a keyed MAC), and format 2
+/// gets its consents indexed by subject (format 3).
+pub const FORMAT_VERSION: u32 = 3;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const FINGERPRINT_KEY: &[u8] = b"key_fingerprint";
@@ -55,8 +56,8 @@ pub(crate) fn init_or_check<B: Backend>(
             if found == FORMAT_VERSION {
                 return Ok((Opened { key, high_water }, TxEnd::Abort));
             }
-            // Format 1: seal every record, in this transaction.
-            migrate::seal_format_1(kv, &Seal::new(&key))?;
+            // An older format: bring it up to date, in this transaction.
+            migrate::upgrade(kv, &Seal::new(&key), found)?;
             kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
             Ok((Opened { key, high_water }, TxEnd::Commit))
         }
@@ -126,9 +127,11 @@ pub(crate) fn check_imported(
     Ok((check_key(kv, supplied)?, format))
 }
 
-/// Marks an imported backup of an older format as now of this build's format
-/// (its records were sealed as they were imported).
-pub(crate) fn set_current_format(kv: &mut impl KvWrite) -> Result<()> {
+/// Brings an imported backup of format `from` up to this build's format
+/// (its records were sealed as they were imported): its indexes, and the
+/// format recorded.
+pub(crate) fn finish_import_of_format(kv: &mut impl KvWrite, from: u32) -> Result<()> {
+    migrate::upgrade_indexes(kv, from)?;
     kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
 }
 

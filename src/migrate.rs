@@ -1,11 +1,17 @@
-//! Format migrations: format 1 databases (records under a plain CRC-32) are
-//! sealed (format 2, records under a keyed MAC, see `record::seal`) at open,
-//! in one transaction, so that existing databases keep working. A format 1
-//! backup is sealed the same way as it is imported.
+//! Format migrations, run at open in one transaction so that existing
+//! databases keep working:
+//!
+//! * format 1 → 2: records under a plain CRC-32 are sealed (records under a
+//!   keyed MAC, see `record::seal`); a format 1 backup is sealed the same way
+//!   as it is imported;
+//! * format 2 → 3: every consent gets its entry in the subject's index
+//!   (`by_subject`, kind 3), so a subject's consents are listed without a
+//!   scan of all (R22); an imported format 1 or 2 backup gets them too.
 
 use std::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
+use crate::keys::Owned;
 use crate::kv::{KeyRange, KvWrite, Table};
 use crate::record::{
     self, ClientRecord, CodeRecord, ConsentRecord, DecodeError, GrantRecord, Record, Seal,
@@ -15,36 +21,88 @@ use crate::record::{
 /// Records rewritten per scan of a table.
 const CHUNK: usize = 10_000;
 
+/// The first format whose records are sealed.
+pub(crate) const SEALED_FORMAT: u32 = 2;
+/// The first format with consents in the subject index.
+pub(crate) const CONSENT_INDEX_FORMAT: u32 = 3;
+
+/// Brings a database of format `from` to the current format, in the
+/// caller's transaction.
+pub(crate) fn upgrade(kv: &mut impl KvWrite, seal: &Seal, from: u32) -> Result<()> {
+    if from < SEALED_FORMAT {
+        seal_format_1(kv, seal)?;
+    }
+    upgrade_indexes(kv, from)
+}
+
+/// The index part of [`upgrade`]: what an imported backup of format `from`
+/// needs once its records are in (they were sealed as they came).
+pub(crate) fn upgrade_indexes(kv: &mut impl KvWrite, from: u32) -> Result<()> {
+    if from < CONSENT_INDEX_FORMAT {
+        index_consents(kv)?;
+    }
+    Ok(())
+}
+
+/// Calls `rewrite` on every entry of `table`, in chunks of [`CHUNK`] read
+/// before any is rewritten (a rewrite may put into the table being read).
+fn each_entry_in_chunks<K: KvWrite>(
+    kv: &mut K,
+    table: Table,
+    mut rewrite: impl FnMut(&mut K, &[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let range = KeyRange {
+            start: after.take().map_or(Bound::Unbounded, Bound::Excluded),
+            end: Bound::Unbounded,
+        };
+        let mut chunk = Vec::with_capacity(CHUNK);
+        kv.scan(table, &range, |key, value| {
+            chunk.push((key.to_vec(), value.to_vec()));
+            Ok(if chunk.len() == CHUNK {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        for (key, value) in &chunk {
+            rewrite(kv, key, value)?;
+        }
+        match chunk.pop() {
+            Some((last, _)) if chunk.len() + 1 == CHUNK => after = Some(last),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Writes the subject-index entry of every consent (format 3). A consent
+/// key that does not parse is left for `verify` to name.
+fn index_consents(kv: &mut impl KvWrite) -> Result<()> {
+    each_entry_in_chunks(
+        kv,
+        Table::Consents,
+        |kv, key, _| match crate::keys::parse_consent(key) {
+            Some((client, subject)) => {
+                let index = crate::keys::by_subject(&subject, &client, Owned::Consent);
+                kv.put(Table::BySubject, &index, &[])
+            }
+            None => Ok(()),
+        },
+    )
+}
+
 /// Seals every format 1 record, table by table, in the caller's transaction.
 /// A record that does not decode as format 1 is left as it is: damage stays
 /// damage, for `verify` to name.
-pub(crate) fn seal_format_1(kv: &mut impl KvWrite, seal: &Seal) -> Result<()> {
+fn seal_format_1(kv: &mut impl KvWrite, seal: &Seal) -> Result<()> {
     for table in Table::ALL {
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let range = KeyRange {
-                start: after.take().map_or(Bound::Unbounded, Bound::Excluded),
-                end: Bound::Unbounded,
-            };
-            let mut chunk = Vec::with_capacity(CHUNK);
-            kv.scan(table, &range, |key, value| {
-                chunk.push((key.to_vec(), value.to_vec()));
-                Ok(if chunk.len() == CHUNK {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                })
-            })?;
-            for (key, value) in &chunk {
-                if let Ok(Some(sealed)) = reseal_format_1(table, key, value, seal) {
-                    kv.put(table, key, &sealed)?;
-                }
+        each_entry_in_chunks(kv, table, |kv, key, value| {
+            match reseal_format_1(table, key, value, seal) {
+                Ok(Some(sealed)) => kv.put(table, key, &sealed),
+                _ => Ok(()),
             }
-            match chunk.pop() {
-                Some((last, _)) if chunk.len() + 1 == CHUNK => after = Some(last),
-                _ => break,
-            }
-        }
+        })?;
     }
     Ok(())
 }

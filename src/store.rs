@@ -297,7 +297,12 @@ impl<B: Backend> Store<B> {
     ///
     /// The operation is observed (span, metrics), and the events it noted
     /// are told to the host's listener once its transaction committed.
-    fn write<T, F>(&self, operation: Operation, client: Option<&ClientId>, mut op: F) -> Result<T>
+    pub(crate) fn write<T, F>(
+        &self,
+        operation: Operation,
+        client: Option<&ClientId>,
+        mut op: F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: for<'a, 'b, 'c, 'd, 'e> FnMut(
@@ -354,7 +359,7 @@ impl<B: Backend> Store<B> {
     }
 
     /// Runs a pure read in one read transaction.
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         operation: Operation,
         client: Option<&ClientId>,
@@ -945,7 +950,12 @@ impl<B: Backend> Store<B> {
     /// assert!(!store.has_consent("alice", &client_id, &Scope::parse("read write")?)?);
     /// # Ok::<(), grantdb::Error>(())
     /// ```
+    ///
+    /// An empty `scope` asks nothing and is refused
+    /// ([`Error::MalformedScope`]): "consent to nothing" is never a reason to
+    /// skip the prompt.
     pub fn has_consent(&self, subject: &str, client_id: &ClientId, scope: &Scope) -> Result<bool> {
+        ops::check_requested_scope(scope)?;
         Ok(self
             .consent(subject, client_id)?
             .is_some_and(|consent| scope.is_subset(&consent.scope)))
@@ -1164,7 +1174,10 @@ impl std::fmt::Debug for Maintenance {
 /// What each writing operation does to the database's size.
 fn write_kind(operation: Operation) -> WriteKind {
     match operation {
-        Operation::Revoke | Operation::Operator => WriteKind::Frees,
+        Operation::Revoke
+        | Operation::Operator
+        | Operation::RevokeGrant
+        | Operation::WithdrawConsent => WriteKind::Frees,
         Operation::DeleteClient
         | Operation::RevokeSubject
         | Operation::RevokeClientGrants

@@ -305,6 +305,9 @@ impl<K: Records> Checker<'_, K> {
                 Owned::Code(id) => self
                     .load::<CodeRecord>(id.as_bytes())
                     .is_some_and(|c| c.subject == subject && c.client == *client.as_bytes()),
+                Owned::Consent => self
+                    .load::<ConsentRecord>(&keys::consent(&client, &subject))
+                    .is_some(),
             };
             if !points_back {
                 self.problem(Table::BySubject, key, "points at nothing of this subject");
@@ -333,7 +336,12 @@ impl<K: Records> Checker<'_, K> {
                 Some((client, _)) if !self.exists(Table::Clients, client.as_bytes())? => {
                     self.problem(Table::Consents, key, "its client is missing");
                 }
-                Some(_) => {}
+                Some((client, subject)) => {
+                    let index = keys::by_subject(&subject, &client, Owned::Consent);
+                    if !self.exists(Table::BySubject, &index)? {
+                        self.problem(Table::Consents, key, "missing from by_subject");
+                    }
+                }
             }
             Ok(())
         })?;

@@ -47,7 +47,8 @@ fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
 /// A confidential client allowed the password and refresh grants.
 fn password_client(node: &Store<PostgresBackend>) -> grantdb::Result<ClientId> {
     let client = NewClient::confidential("fleet")
-        .grant_types([GrantType::Password, GrantType::RefreshToken]);
+        .grant_types([GrantType::Password, GrantType::RefreshToken])
+        .scopes("read")?;
     Ok(node.register_client(&client)?.client.id)
 }
 
@@ -290,8 +291,9 @@ fn r18_nodes_whose_clocks_differ_by_30_seconds_keep_every_rule() -> TestResult {
         assert!(second.validate(again.access_token.expose()).is_err());
         let revoked = second.revoke_subject("alice")?;
         assert_eq!(revoked.damaged, 0);
-        let consent = first.record_consent("alice", &client, &grantdb::Scope::default())?;
-        let later = second.record_consent("alice", &client, &grantdb::Scope::default())?;
+        let read = grantdb::Scope::parse("read")?;
+        let consent = first.record_consent("alice", &client, &read)?;
+        let later = second.record_consent("alice", &client, &read)?;
         assert!(later.granted_at >= consent.granted_at);
     }
     ahead.purge_expired()?;

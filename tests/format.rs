@@ -145,6 +145,18 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
     assert!(store.validate(&manifest.live_access).is_ok(), "{name}");
     assert!(store.validate(&manifest.password_access).is_ok(), "{name}");
     assert!(store.has_consent(&manifest.subject, &pretix, &Scope::parse("read")?)?);
+    // Format 3 indexes consents by subject: an older file's consents are listed.
+    let consents =
+        store.consents_of_subject(&manifest.subject, &grantdb::PageRequest::first(10))?;
+    assert_eq!(
+        consents
+            .items
+            .iter()
+            .map(|c| c.client_id)
+            .collect::<Vec<_>>(),
+        [pretix],
+        "{name}"
+    );
     // R07 on a record written by the old format.
     let rotated = store.refresh(&manifest.password_refresh, &ticketpark, None)?;
     assert!(store.validate(rotated.access_token.expose()).is_ok());
@@ -174,6 +186,60 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
 
 fn config_again(host_key: bool, now: u64) -> Config {
     config(host_key, now).0
+}
+
+/// The entries of a fixture as an export by its own (older) build would
+/// write them: every table read raw with redb, no migration.
+fn raw_entries(db: &Path) -> Result<Vec<grantdb::ExportEntry>, Box<dyn std::error::Error>> {
+    use base64::Engine as _;
+    use redb::ReadableDatabase as _;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let database = redb::Database::open(db)?;
+    let read = database.begin_read()?;
+    let mut entries = Vec::new();
+    for table in grantdb::kv::Table::ALL {
+        let definition = redb::TableDefinition::<&[u8], &[u8]>::new(table.name());
+        let Ok(opened) = read.open_table(definition) else {
+            continue; // a table the older format did not have
+        };
+        for entry in opened.range::<&[u8]>(..)? {
+            let (key, value) = entry?;
+            entries.push(grantdb::ExportEntry {
+                table: table.name().to_owned(),
+                key: encode(key.value()),
+                value: encode(value.value()),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+#[test]
+fn a_backup_of_every_older_format_imports_and_works() -> TestResult {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for entry in std::fs::read_dir(&root)? {
+        let dir = entry?.path();
+        for (name, host_key) in [("generated-key", false), ("host-key", true)] {
+            let manifest: Manifest =
+                serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json")))?)?;
+            let work = tempfile::tempdir()?;
+            let copy = work.path().join("copy.redb");
+            std::fs::copy(dir.join(format!("{name}.redb")), &copy)?;
+            let backup = raw_entries(&copy)?;
+            let target = work.path().join("imported.redb");
+            let (config, _clock) = config(host_key, manifest.written_at + 100);
+            grantdb::import(&target, &config, backup.into_iter().map(Ok))?;
+            let store = Store::open(&target, config)?;
+            assert!(store.verify()?.is_ok(), "{}", dir.display());
+            let pretix: ClientId = manifest.pretix_id.parse()?;
+            let consents =
+                store.consents_of_subject(&manifest.subject, &grantdb::PageRequest::first(10))?;
+            assert_eq!(consents.items.len(), 1, "{}", dir.display());
+            assert_eq!(consents.items[0].client_id, pretix);
+            assert!(store.validate(&manifest.live_access).is_ok());
+        }
+    }
+    Ok(())
 }
 
 #[test]

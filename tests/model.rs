@@ -1,4 +1,4 @@
-//! Model-based property test (R01–R20): random sequences of every store
+//! Model-based property test (R01–R23): random sequences of every store
 //! operation, with a clock that moves, run against the store and against the
 //! reference model in `tests/harness`; every answer must agree.
 //!
@@ -27,7 +27,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (n(), n(), n(), n()).prop_map(|(code, client, redirect, verifier)| Op::ExchangeCode {
             code, client, redirect, verifier
         }),
-        3 => (n(), n(), n()).prop_map(|(client, subject, scope)| Op::Password { client, subject, scope }),
+        10 => (n(), n(), n()).prop_map(|(client, subject, scope)| Op::Password { client, subject, scope }),
         3 => (n(), n()).prop_map(|(client, scope)| Op::ClientCredentials { client, scope }),
         8 => (n(), n(), n()).prop_map(|(token, client, scope)| Op::Refresh { token, client, scope }),
         3 => (n(), any::<bool>(), n()).prop_map(|(token, refresh, client)| Op::Revoke { token, refresh, client }),
@@ -44,6 +44,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n(), n(), n()).prop_map(|(subject, client, scope)| Op::HasConsent { subject, client, scope }),
         1 => n().prop_map(|subject| Op::ListSubject { subject }),
         1 => n().prop_map(|client| Op::ListClient { client }),
+        1 => (n(), n()).prop_map(|(grant, subject)| Op::RevokeGrant { grant, subject }),
+        1 => n().prop_map(|subject| Op::ListConsents { subject }),
+        1 => (n(), n()).prop_map(|(subject, client)| Op::WithdrawConsent { subject, client }),
     ]
 }
 
@@ -57,7 +60,7 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
-    /// Every answer of the store matches the reference model of R01–R20.
+    /// Every answer of the store matches the reference model of R01–R23.
     #[test]
     fn store_agrees_with_the_lifecycle_model(
         preset in 0u8..3,

@@ -4,11 +4,13 @@
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
-use super::{Ctx, check_subject, load_client, tell};
+use super::listing::{encode_cursor, page_range};
+use super::{Ctx, check_requested_scope, check_subject, load_client, tell};
 use crate::error::{Error, Result};
 use crate::event::EventKind;
+use crate::grant::{Page, PageRequest};
 use crate::ids::ClientId;
-use crate::keys;
+use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::{self, ConsentRecord};
 use crate::response::Consent;
@@ -23,6 +25,7 @@ pub(crate) fn record_consent(
     scope: &Scope,
 ) -> Result<Consent> {
     check_subject(subject)?;
+    check_requested_scope(scope)?;
     let client = load_client(kv, client_id)?;
     if !scope.is_subset(&client.scopes) {
         return Err(Error::ScopeNotAllowed);
@@ -31,12 +34,16 @@ pub(crate) fn record_consent(
     // What was approved earlier counts only within what the client may still
     // use: the consent stays within the client's scopes (and so within
     // `MAX_SCOPE_LEN`) however those change.
-    let (merged, granted_at) = match record::load::<ConsentRecord>(kv, &key)? {
-        Some(earlier) => (
+    let (merged, granted_at) = if let Some(earlier) = record::load::<ConsentRecord>(kv, &key)? {
+        (
             earlier.scope.intersection(&client.scopes).union(scope),
             ctx.now.max(earlier.granted_at),
-        ),
-        None => (scope.clone(), ctx.now),
+        )
+    } else {
+        // The subject's own index of consents (R22).
+        let index = keys::by_subject(subject, client_id, Owned::Consent);
+        kv.put(Table::BySubject, &index, &[])?;
+        (scope.clone(), ctx.now)
     };
     let consent = ConsentRecord {
         scope: merged,
@@ -67,7 +74,70 @@ pub(crate) fn get(
     )
 }
 
-/// Forgets every consent given to a client.
+/// The consents a subject gave, ordered by client id (R22): one range read
+/// of the subject's index entries, and a read per consent listed.
+pub(crate) fn consents_of_subject(
+    kv: &impl Records,
+    subject: &str,
+    page: &PageRequest,
+) -> Result<Page<Consent>> {
+    check_subject(subject)?;
+    let range = page_range(&keys::subject_prefix(subject), page)?;
+    let limit = page.effective_limit();
+    let (mut found, mut last_key, mut next) = (Vec::new(), Vec::new(), None);
+    kv.scan(Table::BySubject, &range, |key, _| {
+        let Some((_, client, Owned::Consent)) = keys::parse_by_subject(key) else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        if found.len() == limit {
+            next = Some(encode_cursor(&last_key));
+            return Ok(ControlFlow::Break(()));
+        }
+        found.push(client);
+        last_key = key.to_vec();
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let mut items = Vec::with_capacity(found.len());
+    for client in found {
+        // An index entry without its consent is skipped here and reported by verify.
+        if let Some(consent) = get(kv, subject, &client)? {
+            items.push(consent);
+        }
+    }
+    Ok(Page { items, next })
+}
+
+/// Deletes one consent and its index entry. Returns whether there was one.
+pub(crate) fn forget(kv: &mut impl RecordsMut, subject: &str, client: &ClientId) -> Result<bool> {
+    let key = keys::consent(client, subject);
+    let existed = kv.get(Table::Consents, &key, |_| ())?.is_some();
+    kv.delete(Table::Consents, &key)?;
+    kv.delete(
+        Table::BySubject,
+        &keys::by_subject(subject, client, Owned::Consent),
+    )?;
+    Ok(existed)
+}
+
+/// The subject withdraws its consent to a client (R22): the next
+/// authorization asks again. The client's grants stay; ending them too is
+/// `revoke_subject_at_client` (R12).
+pub(crate) fn withdraw(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    subject: &str,
+    client: &ClientId,
+) -> Result<bool> {
+    check_subject(subject)?;
+    let existed = forget(kv, subject, client)?;
+    if existed {
+        let kind = EventKind::ConsentWithdrawn;
+        tell(kv, ctx, kind, Some(*client), Some(subject), None);
+    }
+    Ok(existed)
+}
+
+/// Forgets every consent given to a client, with their index entries.
 pub(crate) fn forget_all_of_client(kv: &mut impl RecordsMut, client_id: &ClientId) -> Result<()> {
     let mut found = Vec::new();
     kv.scan(
@@ -80,6 +150,12 @@ pub(crate) fn forget_all_of_client(kv: &mut impl RecordsMut, client_id: &ClientI
     )?;
     for key in found {
         kv.delete(Table::Consents, &key)?;
+        if let Some((client, subject)) = keys::parse_consent(&key) {
+            kv.delete(
+                Table::BySubject,
+                &keys::by_subject(&subject, &client, Owned::Consent),
+            )?;
+        }
     }
     Ok(())
 }

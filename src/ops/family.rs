@@ -70,6 +70,9 @@ pub(crate) fn new_grant(
     scope: &Scope,
     origin: GrantOrigin,
 ) -> Result<Grant> {
+    if let Some(subject) = subject {
+        super::limits::make_room_for_grant(kv, ctx, subject, &client)?;
+    }
     let id = GrantId::generate()?;
     if let Some(subject) = subject {
         kv.put(

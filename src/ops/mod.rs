@@ -1,4 +1,4 @@
-//! The lifecycle rules (R01–R20), one module per area.
+//! The lifecycle rules (R01–R23), one module per area.
 //!
 //! Every function here runs inside one transaction handed in as a
 //! [`KvRead`](crate::kv::KvRead) or [`KvWrite`](crate::kv::KvWrite): the rules
@@ -19,6 +19,7 @@ pub(crate) mod codes;
 pub(crate) mod consent;
 pub(crate) mod damage;
 pub(crate) mod family;
+pub(crate) mod limits;
 pub(crate) mod listing;
 pub(crate) mod purge;
 pub(crate) mod revoke;
@@ -101,13 +102,32 @@ pub(crate) fn check_subject(subject: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an empty scope where a request names one (R16): RFC 6749 §3.3's
+/// `scope` is one or more tokens, so `Some(empty)` is a malformed request,
+/// never a silent grant of nothing (or of everything). No scope at all is
+/// `None`.
+pub(crate) fn check_requested_scope(scope: &Scope) -> Result<()> {
+    if scope.is_empty() {
+        return Err(Error::MalformedScope {
+            reason: InputError::Empty,
+        });
+    }
+    Ok(())
+}
+
 /// The scope to grant: the request's, which must lie within `allowed` (R16),
 /// or `allowed` itself when the request names none (RFC 6749 §3.3: "a
 /// pre-defined default value").
 pub(crate) fn resolve_scope(requested: Option<&Scope>, allowed: &Scope) -> Result<Scope> {
     match requested {
         None => Ok(allowed.clone()),
-        Some(scope) if scope.is_subset(allowed) => Ok(scope.clone()),
-        Some(_) => Err(Error::ScopeNotAllowed),
+        Some(scope) => {
+            check_requested_scope(scope)?;
+            if scope.is_subset(allowed) {
+                Ok(scope.clone())
+            } else {
+                Err(Error::ScopeNotAllowed)
+            }
+        }
     }
 }

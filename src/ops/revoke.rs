@@ -80,6 +80,28 @@ pub(crate) fn revoke_token(
     }
 }
 
+/// "Sign out this device" (R21): ends one grant of `subject`. The subject
+/// must be the grant's: another subject's grant, a client-credentials grant
+/// or one that already ended changes nothing and answers `false`.
+pub(crate) fn revoke_grant_of_subject(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    subject: &str,
+    client: &ClientId,
+    grant: &GrantId,
+) -> Result<bool> {
+    let Some(found) = super::family::load_grant(kv, *client, *grant)? else {
+        return Ok(false);
+    };
+    if found.record.subject.as_deref() != Some(subject) {
+        return Ok(false);
+    }
+    let ended = end_grant(kv, *client, *grant, &Damage::fail())?;
+    let kind = EventKind::GrantEndedBySubject;
+    tell(kv, ctx, kind, Some(*client), Some(subject), Some(*grant));
+    Ok(ended)
+}
+
 /// Ends every grant and removes every pending code listed under `prefix` in
 /// the `by_subject` index, skipping damaged records.
 fn revoke_by_subject_prefix(kv: &mut impl RecordsMut, prefix: &[u8]) -> Result<BulkRevocation> {
@@ -96,6 +118,8 @@ fn revoke_by_subject_prefix(kv: &mut impl RecordsMut, prefix: &[u8]) -> Result<B
         match item {
             Owned::Grant(grant) => grants += u64::from(end_grant(kv, client, grant, &damage)?),
             Owned::Code(hash) => remove_code(kv, &hash, &damage)?,
+            // Consents are not revoked with grants: the callers decide.
+            Owned::Consent => {}
         }
     }
     Ok(BulkRevocation {
@@ -145,7 +169,7 @@ pub(crate) fn revoke_subject_at_client(
     client: &ClientId,
 ) -> Result<BulkRevocation> {
     let ended = revoke_by_subject_prefix(kv, &keys::subject_client_prefix(subject, client))?;
-    kv.delete(Table::Consents, &keys::consent(client, subject))?;
+    super::consent::forget(kv, subject, client)?;
     let grants = ended.grants;
     let kind = EventKind::SubjectAtClientRevoked { grants };
     tell(kv, ctx, kind, Some(*client), Some(subject), None);

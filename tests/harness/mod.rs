@@ -20,17 +20,20 @@ use std::time::Duration;
 
 use grantdb::kv::Backend;
 use grantdb::{
-    AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, Error, GrantId,
-    GrantOrigin, GrantType, LifetimeOverrides, ManualClock, NewClient, PageRequest, PkceChallenge,
-    PkceMethod, RefreshLifetime, Revocation, Scope, Store, TokenResponse,
+    AtGrantLimit, AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, Error,
+    GrantId, GrantLimits, GrantOrigin, GrantType, LifetimeOverrides, ManualClock, NewClient,
+    PageRequest, PkceChallenge, PkceMethod, RefreshLifetime, Revocation, Scope, Store,
+    TokenResponse,
 };
 
 /// Start of the manual clock.
 pub const T0: u64 = 1_700_000_000;
 
 const SUBJECTS: [&str; 3] = ["alice", "bob", "carol"];
-const SCOPES: [Option<&str>; 6] = [
+const SCOPES: [Option<&str>; 7] = [
     None,
+    // Named but empty: malformed (R16), never a silent grant of nothing.
+    Some(""),
     Some("read"),
     Some("read write"),
     Some("profile"),
@@ -144,6 +147,20 @@ pub enum Op {
     ListClient {
         client: u8,
     },
+    /// "Sign out this device" (R21): a subject ends one grant.
+    RevokeGrant {
+        grant: u8,
+        subject: u8,
+    },
+    /// The consents of a subject (R22).
+    ListConsents {
+        subject: u8,
+    },
+    /// A subject withdraws one consent (R22).
+    WithdrawConsent {
+        subject: u8,
+        client: u8,
+    },
 }
 
 /// Store configurations the harness runs under.
@@ -153,11 +170,22 @@ pub fn config(preset: u8) -> ConfigBuilder {
         1 => Config::builder()
             .refresh_reuse_grace(Duration::from_secs(30))
             .refresh_reuse_cap(2)
-            .consumed_refresh_retention(Some(Duration::from_mins(10))),
+            .consumed_refresh_retention(Some(Duration::from_mins(10)))
+            .grant_limits(
+                GrantLimits::default()
+                    .per_subject(2)
+                    .when_reached(AtGrantLimit::Refuse),
+            ),
         _ => Config::builder()
             .access_lifetime(Duration::from_mins(10))
             .consumed_refresh_retention(None)
-            .purge_batch_size(2),
+            .purge_batch_size(2)
+            .grant_limits(
+                GrantLimits::default()
+                    .per_subject_at_client(1)
+                    .per_subject(2)
+                    .when_reached(AtGrantLimit::EndOldest),
+            ),
     }
 }
 
@@ -169,18 +197,29 @@ fn policy(preset: u8) -> Policy {
             grace: 0,
             cap: 1,
             retention: Some(30 * 86_400),
+            limits: Limits::default(),
         },
         1 => Policy {
             access: 86_400,
             grace: 30,
             cap: 2,
             retention: Some(600),
+            limits: Limits {
+                per_subject: Some(2),
+                per_subject_at_client: None,
+                refuse: true,
+            },
         },
         _ => Policy {
             access: 600,
             grace: 0,
             cap: 1,
             retention: None,
+            limits: Limits {
+                per_subject: Some(2),
+                per_subject_at_client: Some(1),
+                refuse: false,
+            },
         },
     }
 }
@@ -191,6 +230,15 @@ struct Policy {
     grace: u64,
     cap: u32,
     retention: Option<u64>,
+    limits: Limits,
+}
+
+/// Grant limits (R23) as the model needs them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    per_subject: Option<usize>,
+    per_subject_at_client: Option<usize>,
+    refuse: bool,
 }
 
 /// The client templates: the four seeds' applications and a public app.
@@ -400,6 +448,7 @@ impl Model {
     fn resolve_scope(requested: Option<&Scope>, allowed: &Scope) -> Expect<Scope> {
         match requested {
             None => Ok(allowed.clone()),
+            Some(s) if s.is_empty() => Err("MalformedScope"),
             Some(s) if s.is_subset(allowed) => Ok(s.clone()),
             Some(_) => Err("ScopeNotAllowed"),
         }
@@ -508,6 +557,52 @@ impl Model {
             self.refresh_list.push(plaintext);
         }
         Ok(())
+    }
+
+    /// The subject's grants, at `client` if given, oldest (smallest id) first.
+    fn grants_of(&self, subject: &str, client: Option<&ClientId>) -> Vec<GrantId> {
+        self.grants
+            .iter()
+            .filter(|(_, g)| {
+                g.subject.as_deref() == Some(subject) && client.is_none_or(|c| g.client == *c)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// R23 with `Refuse`: whether one more grant of `subject` at `client` is refused.
+    fn grant_refused(&self, subject: &str, client: &ClientId) -> Expect<()> {
+        let limits = self.policy.limits;
+        let full = |max: Option<usize>, at: Option<&ClientId>| {
+            max.is_some_and(|max| self.grants_of(subject, at).len() >= max)
+        };
+        if limits.refuse
+            && (full(limits.per_subject_at_client, Some(client)) || full(limits.per_subject, None))
+        {
+            return Err("GrantLimitReached");
+        }
+        Ok(())
+    }
+
+    /// R23 with `EndOldest`: ends the oldest grants so that one more fits,
+    /// at the client first, then over all clients.
+    fn make_room_for_grant(&mut self, subject: &str, client: &ClientId) {
+        let limits = self.policy.limits;
+        if limits.refuse {
+            return;
+        }
+        for (max, at) in [
+            (limits.per_subject_at_client, Some(client)),
+            (limits.per_subject, None),
+        ] {
+            let Some(max) = max else { continue };
+            let grants = self.grants_of(subject, at);
+            if grants.len() >= max {
+                for grant in &grants[..=grants.len() - max] {
+                    self.end_grant(grant);
+                }
+            }
+        }
     }
 
     fn new_grant(
@@ -850,6 +945,7 @@ fn apply<B: Backend>(
                 if !pkce_ok {
                     return Err("PkceMismatch");
                 }
+                m.grant_refused(&code.subject, &c.id)?;
                 Ok(code.clone())
             })();
             match expected {
@@ -862,6 +958,7 @@ fn apply<B: Backend>(
                 Ok(code) => {
                     let tokens = actual
                         .map_err(|e| format!("store failed with {e:?}, model expected success"))?;
+                    m.make_room_for_grant(&code.subject, &c.id);
                     m.new_grant(
                         tokens.grant_id,
                         c.id,
@@ -891,10 +988,14 @@ fn apply<B: Backend>(
                 if !c.t.grant_types.contains(&GrantType::Password) {
                     return Err("GrantTypeNotAllowed");
                 }
-                Model::resolve_scope(requested.as_ref(), &Scope::parse(c.t.scopes).unwrap())
+                let scope =
+                    Model::resolve_scope(requested.as_ref(), &Scope::parse(c.t.scopes).unwrap())?;
+                m.grant_refused(subject, &c.id)?;
+                Ok(scope)
             })();
             same_outcome(&actual, &expected)?;
             if let (Ok(tokens), Ok(scope)) = (actual, expected) {
+                m.make_room_for_grant(subject, &c.id);
                 m.new_grant(
                     tokens.grant_id,
                     c.id,
@@ -1137,6 +1238,9 @@ fn apply<B: Backend>(
             let requested = scope_choice(*scope).unwrap_or_default();
             let actual = store.record_consent(subject, &c.id, &requested);
             let expected = (|| {
+                if requested.is_empty() {
+                    return Err("MalformedScope");
+                }
                 let client = m.live_client(&c.id)?;
                 if requested.is_subset(&Scope::parse(client.t.scopes).unwrap()) {
                     Ok(())
@@ -1161,14 +1265,18 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let requested = scope_choice(*scope).unwrap_or_default();
-            let actual = store
-                .has_consent(subject, &c.id, &requested)
-                .map_err(|e| e.to_string())?;
-            let expected = m
-                .consents
-                .get(&(c.id, subject.to_owned()))
-                .is_some_and(|s| requested.is_subset(s));
-            check(actual == expected, "has_consent")?;
+            let actual = store.has_consent(subject, &c.id, &requested);
+            let expected = if requested.is_empty() {
+                Err("MalformedScope")
+            } else {
+                Ok(m.consents
+                    .get(&(c.id, subject.to_owned()))
+                    .is_some_and(|s| requested.is_subset(s)))
+            };
+            same_outcome(&actual, &expected)?;
+            if let (Ok(actual), Ok(expected)) = (actual, expected) {
+                check(actual == expected, "has_consent")?;
+            }
         }
         Op::ListSubject { subject } => {
             let subject = SUBJECTS[usize::from(*subject) % 3];
@@ -1180,6 +1288,61 @@ fn apply<B: Backend>(
                 .map(|(id, g)| (*id, g.clone()))
                 .collect();
             check(listed == expected, "grants of subject")?;
+        }
+        Op::RevokeGrant { grant, subject } => {
+            let grants: Vec<(GrantId, MGrant)> =
+                m.grants.iter().map(|(id, g)| (*id, g.clone())).collect();
+            let Some((id, g)) = pick(&grants, *grant) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let ended = store
+                .revoke_grant(subject, &g.client, &id)
+                .map_err(|e| e.to_string())?;
+            let expected = g.subject.as_deref() == Some(subject);
+            check(
+                ended == expected,
+                "revoke_grant ends the subject's grant only",
+            )?;
+            if expected {
+                m.end_grant(&id);
+            }
+        }
+        Op::ListConsents { subject } => {
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let mut listed = BTreeMap::new();
+            let mut request = PageRequest::first(2);
+            loop {
+                let page = store
+                    .consents_of_subject(subject, &request)
+                    .map_err(|e| e.to_string())?;
+                for consent in page.items {
+                    check(consent.subject == subject, "consent subject")?;
+                    listed.insert(consent.client_id, consent.scope);
+                }
+                match page.next {
+                    Some(cursor) => request = PageRequest::after(cursor, 2),
+                    None => break,
+                }
+            }
+            let expected: BTreeMap<ClientId, Scope> = m
+                .consents
+                .iter()
+                .filter(|((_, s), _)| s == subject)
+                .map(|((client, _), scope)| (*client, scope.clone()))
+                .collect();
+            check(listed == expected, "consents of subject")?;
+        }
+        Op::WithdrawConsent { subject, client } => {
+            let Some(c) = m.client(*client) else {
+                return Ok(());
+            };
+            let subject = SUBJECTS[usize::from(*subject) % 3];
+            let withdrawn = store
+                .withdraw_consent(subject, &c.id)
+                .map_err(|e| e.to_string())?;
+            let existed = m.consents.remove(&(c.id, subject.to_owned())).is_some();
+            check(withdrawn == existed, "withdraw_consent")?;
         }
         Op::ListClient { client } => {
             let Some(c) = m.client(*client) else {
