@@ -14,7 +14,9 @@ use crate::error::{Error, InputError, Result};
 use crate::keys::{self, ExpiryKind};
 use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
-use crate::record::{self, CodeRecord, DecodeError, Seal, Sealed, StoredTokenKind, TokenRecord};
+use crate::record::{
+    self, CodeRecord, DecodeError, JtiRecord, Seal, Sealed, StoredTokenKind, TokenRecord,
+};
 use crate::response::PurgeReport;
 
 /// What the store holds, counted in one snapshot.
@@ -38,6 +40,8 @@ pub struct StoreStats {
     pub codes: u64,
     /// Recorded consents.
     pub consents: u64,
+    /// DPoP proof ids remembered (R27).
+    pub proof_jtis: u64,
     /// Entries of the expiry index that purge will visit, due or not.
     pub expiry_entries: u64,
     /// Token records that did not decode (damage; `verify` names them).
@@ -69,6 +73,7 @@ pub(crate) fn stats(kv: &impl Records, now: u64) -> Result<StoreStats> {
         grants: count(kv, Table::Grants)?,
         codes: count(kv, Table::Codes)?,
         consents: count(kv, Table::Consents)?,
+        proof_jtis: count(kv, Table::ProofJtis)?,
         expiry_entries: count(kv, Table::Expiry)?,
         ..StoreStats::default()
     };
@@ -126,6 +131,11 @@ pub(crate) fn purge_preview(kv: &impl Records, now: u64) -> Result<PurgeReport> 
                 }
                 _ => {}
             },
+            ExpiryKind::ProofJti => {
+                if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|j| j.until == at) {
+                    report.proof_jtis += 1;
+                }
+            }
         }
     }
     Ok(report)

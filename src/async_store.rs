@@ -20,10 +20,10 @@ use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
-use crate::request::{AuthorizationRequest, CodeExchange};
+use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
 use crate::response::{
-    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
-    Revocation, TokenInfo, TokenResponse,
+    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, ProofJti, PurgeReport,
+    RefreshState, Revocation, TokenInfo, TokenResponse,
 };
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -293,13 +293,69 @@ impl<B: Backend> AsyncStore<B> {
         let client_id = exchange.client_id;
         let redirect_uri = exchange.redirect_uri.map(str::to_owned);
         let verifier = exchange.code_verifier.map(|v| Zeroizing::new(v.to_owned()));
+        let resources = exchange.resources.to_vec();
+        let confirmation = exchange.confirmation.cloned();
         self.run(move |s| {
-            let mut exchange = CodeExchange::new(&code, client_id);
+            let mut exchange = CodeExchange::new(&code, client_id).resources(&resources);
             exchange.redirect_uri = redirect_uri.as_deref();
             exchange.code_verifier = verifier.as_deref().map(String::as_str);
+            exchange.confirmation = confirmation.as_ref();
             s.exchange_code(&exchange)
         })
         .await
+    }
+
+    /// See [`Store::issue_for_subject_with`].
+    pub async fn issue_for_subject_with(
+        &self,
+        client_id: &ClientId,
+        subject: &str,
+        scope: Option<&Scope>,
+        options: &IssueOptions,
+    ) -> Result<TokenResponse> {
+        let (client_id, subject, scope) = (*client_id, subject.to_owned(), scope.cloned());
+        let options = options.clone();
+        self.run(move |s| s.issue_for_subject_with(&client_id, &subject, scope.as_ref(), &options))
+            .await
+    }
+
+    /// See [`Store::issue_client_credentials_with`].
+    pub async fn issue_client_credentials_with(
+        &self,
+        client_id: &ClientId,
+        scope: Option<&Scope>,
+        options: &IssueOptions,
+    ) -> Result<TokenResponse> {
+        let (client_id, scope, options) = (*client_id, scope.cloned(), options.clone());
+        self.run(move |s| s.issue_client_credentials_with(&client_id, scope.as_ref(), &options))
+            .await
+    }
+
+    /// See [`Store::refresh_with`].
+    pub async fn refresh_with(&self, request: &RefreshRequest<'_>) -> Result<TokenResponse> {
+        let token = Zeroizing::new(request.refresh_token.to_owned());
+        let (client_id, scope) = (request.client_id, request.scope.cloned());
+        let (resources, confirmation) = (request.resources.to_vec(), request.confirmation.cloned());
+        self.run(move |s| {
+            let mut request = RefreshRequest::new(&token, client_id).resources(&resources);
+            request.scope = scope.as_ref();
+            request.confirmation = confirmation.as_ref();
+            s.refresh_with(&request)
+        })
+        .await
+    }
+
+    /// See [`Store::revoke_session`].
+    pub async fn revoke_session(&self, sid: &str) -> Result<BulkRevocation> {
+        let sid = sid.to_owned();
+        self.run(move |s| s.revoke_session(&sid)).await
+    }
+
+    /// See [`Store::claim_proof_jti`].
+    pub async fn claim_proof_jti(&self, jti: &str, valid_until: u64) -> Result<ProofJti> {
+        let jti = jti.to_owned();
+        self.run(move |s| s.claim_proof_jti(&jti, valid_until))
+            .await
     }
 
     /// See [`Store::issue_for_subject`].
@@ -405,6 +461,15 @@ impl<B: Backend> AsyncStore<B> {
         }
         let token = Zeroizing::new(access_token.to_owned());
         self.read(move |s| s.validate(&token)).await
+    }
+
+    /// See [`Store::validate_for`]; runs where [`validate`](Self::validate) does.
+    pub async fn validate_for(&self, access_token: &str, resource: &str) -> Result<TokenInfo> {
+        if self.inline_lookups {
+            return self.store.validate_for(access_token, resource);
+        }
+        let (token, resource) = (Zeroizing::new(access_token.to_owned()), resource.to_owned());
+        self.read(move |s| s.validate_for(&token, &resource)).await
     }
 
     /// See [`Store::introspect`]; where it runs: see

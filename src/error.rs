@@ -35,6 +35,9 @@ pub enum OAuthErrorCode {
     /// `insufficient_scope` (RFC 6750 §3.1): the token lacks a scope the
     /// resource needs.
     InsufficientScope,
+    /// `invalid_target` (RFC 8707 §2): a resource indicator is malformed or
+    /// not one the grant covers.
+    InvalidTarget,
     /// `server_error`: the server failed (RFC 6749 §4.1.2.1).
     ServerError,
     /// `temporarily_unavailable`: try again later (RFC 6749 §4.1.2.1).
@@ -53,6 +56,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::InvalidToken => "invalid_token",
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
+            OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::ServerError => "server_error",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -148,6 +152,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: InputError,
     },
+    /// A resource indicator is not an absolute URI without a fragment, or
+    /// there are too many (RFC 8707 §2).
+    MalformedResource {
+        /// What is wrong with it.
+        reason: InputError,
+    },
     /// Some other argument is malformed (subject, name, PKCE verifier, nonce, ...).
     InvalidArgument {
         /// Which argument.
@@ -200,6 +210,15 @@ pub enum Error {
     RefreshTokenReused,
     /// The token was issued to another client (R07, R11).
     TokenClientMismatch,
+    /// A token request names a resource its grant does not cover: a refresh
+    /// or an exchange may narrow the resources, never widen them (R25).
+    InvalidTarget,
+    /// The grant is bound to a key or certificate (DPoP, mutual TLS) and the
+    /// request did not present the same one (R24). Nothing changes.
+    ConfirmationMismatch,
+    /// The access token is valid but not for this resource (R25):
+    /// `invalid_token` at a resource server.
+    WrongAudience,
     /// The subject holds as many grants as the configured limit allows and
     /// the limit refuses new ones (R23). `invalid_grant` at the token endpoint.
     GrantLimitReached,
@@ -280,6 +299,7 @@ impl Error {
             Error::MalformedRedirectUri { .. } | Error::InvalidArgument { .. } => C::InvalidRequest,
             Error::UnsupportedGrantType => C::UnsupportedGrantType,
             Error::MalformedScope { .. } | Error::ScopeNotAllowed => C::InvalidScope,
+            Error::MalformedResource { .. } | Error::InvalidTarget => C::InvalidTarget,
             Error::MalformedClientId | Error::UnknownClient | Error::ClientAuthenticationFailed => {
                 C::InvalidClient
             }
@@ -295,8 +315,9 @@ impl Error {
             | Error::RefreshTokenExpired
             | Error::RefreshTokenReused
             | Error::TokenClientMismatch
+            | Error::ConfirmationMismatch
             | Error::GrantLimitReached => C::InvalidGrant,
-            Error::InactiveToken => C::InvalidToken,
+            Error::InactiveToken | Error::WrongAudience => C::InvalidToken,
             Error::InvalidConfig { .. }
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
@@ -365,6 +386,10 @@ impl Error {
             Error::RefreshTokenReused => "refresh_token_reused",
             Error::TokenClientMismatch => "token_client_mismatch",
             Error::GrantLimitReached => "grant_limit_reached",
+            Error::MalformedResource { .. } => "malformed_resource",
+            Error::InvalidTarget => "invalid_target",
+            Error::ConfirmationMismatch => "confirmation_mismatch",
+            Error::WrongAudience => "wrong_audience",
             Error::InactiveToken => "inactive_token",
             Error::InvalidConfig { .. } => "invalid_config",
             Error::WrongHashingKey => "wrong_hashing_key",
@@ -478,6 +503,12 @@ impl fmt::Display for Error {
             Error::GrantLimitReached => {
                 f.write_str("the subject holds as many grants as its limit allows")
             }
+            Error::MalformedResource { reason } => write!(f, "malformed resource: it {reason}"),
+            Error::InvalidTarget => f.write_str("the grant does not cover this resource"),
+            Error::ConfirmationMismatch => {
+                f.write_str("the grant is bound to another key or certificate")
+            }
+            Error::WrongAudience => f.write_str("the token is not for this resource"),
             Error::InactiveToken => f.write_str("the token is not active"),
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
             Error::WrongHashingKey => {
@@ -536,6 +567,10 @@ impl std::error::Error for Error {
             | Error::RefreshTokenReused
             | Error::TokenClientMismatch
             | Error::GrantLimitReached
+            | Error::MalformedResource { .. }
+            | Error::InvalidTarget
+            | Error::ConfirmationMismatch
+            | Error::WrongAudience
             | Error::InactiveToken
             | Error::InvalidConfig { .. }
             | Error::WrongHashingKey

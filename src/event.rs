@@ -87,6 +87,11 @@ pub enum EventKind {
     ConsentWithdrawn,
     /// One grant was ended by its subject ("sign out this device", R21).
     GrantEndedBySubject,
+    /// Every grant of a sign-in session was revoked (R26: OpenID Connect logout).
+    SessionRevoked {
+        /// Grants ended.
+        grants: u64,
+    },
     /// A new grant made a subject's oldest grant end: the subject had
     /// reached its grant limit (R23).
     GrantLimitEndedOldest,

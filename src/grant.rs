@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::binding::{AuthSession, Confirmation};
 use crate::ids::{ClientId, GrantId};
 use crate::scope::Scope;
 
@@ -44,6 +45,18 @@ pub struct GrantSummary {
     /// Opaque host data attached at authorization. Not serialised.
     #[serde(skip)]
     pub host_data: Option<Vec<u8>>,
+    /// The resources the grant covers (RFC 8707); empty: not restricted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The key or certificate its refreshes must present (R24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// The sign-in it came from (OpenID Connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_session: Option<AuthSession>,
+    /// The OpenID Connect nonce of its code. Not serialised.
+    #[serde(skip)]
+    pub nonce: Option<String>,
 }
 
 /// Where a page of a listing starts.

@@ -15,6 +15,8 @@ pub(crate) enum ExpiryKind {
     Code = 1,
     /// A token (in [`Table::Tokens`](crate::kv::Table::Tokens)).
     Token = 2,
+    /// A DPoP proof id (in [`Table::ProofJtis`](crate::kv::Table::ProofJtis)).
+    ProofJti = 3,
 }
 
 /// Length of an expiry key: time (8) + kind (1) + id (16).
@@ -38,6 +40,7 @@ pub(crate) fn parse_expiry(key: &[u8]) -> Option<(u64, ExpiryKind, TokenId)> {
     let kind = match key[8] {
         1 => ExpiryKind::Code,
         2 => ExpiryKind::Token,
+        3 => ExpiryKind::ProofJti,
         _ => return None,
     };
     Some((at, kind, TokenId(key[9..].try_into().ok()?)))
@@ -179,6 +182,22 @@ pub(crate) fn parse_by_subject(key: &[u8]) -> Option<(String, ClientId, Owned)> 
     let rest = key.get(2 + len..)?;
     let client = ClientId(rest.get(..16)?.try_into().ok()?);
     Some((subject, client, Owned::parse(rest.get(16..)?)?))
+}
+
+/// `len(sid) ‖ sid`: the prefix of every entry of one sign-in session.
+pub(crate) fn session_prefix(sid: &str) -> Vec<u8> {
+    subject_prefix(sid)
+}
+
+/// `len(sid) ‖ sid ‖ client ‖ kind ‖ id`: a grant or code of a sign-in
+/// session, in the `by_session` table (the `by_subject` layout).
+pub(crate) fn by_session(sid: &str, client: &ClientId, owned: Owned) -> Vec<u8> {
+    by_subject(sid, client, owned)
+}
+
+/// Splits a `by_session` key; only grants and codes are indexed by session.
+pub(crate) fn parse_by_session(key: &[u8]) -> Option<(String, ClientId, Owned)> {
+    parse_by_subject(key).filter(|(_, _, owned)| *owned != Owned::Consent)
 }
 
 /// `client ‖ len(subject) ‖ subject`.

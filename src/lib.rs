@@ -47,6 +47,7 @@ mod account;
 mod admin;
 #[cfg(feature = "tokio")]
 mod async_store;
+mod binding;
 mod client;
 mod clock;
 mod commit;
@@ -74,6 +75,7 @@ mod request;
 mod response;
 mod scope;
 mod secret;
+mod sessions;
 mod store;
 mod uri;
 mod verify;
@@ -82,6 +84,10 @@ pub use admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_store::AsyncStore;
+pub use binding::{
+    AuthSession, Confirmation, MAX_AMR, MAX_RESOURCE_LEN, MAX_RESOURCES, MAX_SESSION_TEXT_LEN,
+    check_resources,
+};
 pub use client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,
@@ -99,10 +105,10 @@ pub use limits::{AtGrantLimit, GrantLimits};
 pub use meta::FORMAT_VERSION;
 pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};
-pub use request::{AuthorizationRequest, CodeExchange};
+pub use request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
 pub use response::{
-    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, PurgeReport,
-    RefreshState, RefreshTokenInfo, Revocation, TokenInfo, TokenResponse, TokenType,
+    BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, ProofJti,
+    PurgeReport, RefreshState, RefreshTokenInfo, Revocation, TokenInfo, TokenResponse, TokenType,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};

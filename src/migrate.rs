@@ -128,7 +128,14 @@ pub(crate) fn reseal_format_1(
         Table::Grants => reseal::<GrantRecord>(key, value, seal)?,
         Table::Tokens => reseal::<TokenRecord>(key, value, seal)?,
         Table::Consents => reseal::<ConsentRecord>(key, value, seal)?,
-        Table::Meta | Table::Expiry | Table::Consumed | Table::BySubject | Table::ClientCodes => {
+        // Format 1 had no sessions or proof ids; indexes carry no record.
+        Table::Meta
+        | Table::Expiry
+        | Table::Consumed
+        | Table::BySubject
+        | Table::ClientCodes
+        | Table::BySession
+        | Table::ProofJtis => {
             return Ok(None);
         }
     }))

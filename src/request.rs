@@ -1,6 +1,7 @@
 //! Inputs of the grant operations, as a token or authorization endpoint
 //! receives them.
 
+use crate::binding::{AuthSession, Confirmation};
 use crate::ids::ClientId;
 use crate::pkce::PkceChallenge;
 use crate::scope::Scope;
@@ -25,6 +26,13 @@ pub struct AuthorizationRequest {
     /// exchanged, and with the grant afterwards (at most 4 KiB): claims
     /// requests, authentication context, a framework's grant extensions.
     pub host_data: Option<Vec<u8>>,
+    /// The `resource` parameters (RFC 8707): what the grant will cover.
+    pub resources: Vec<String>,
+    /// The `dpop_jkt` parameter (RFC 9449 §10): the code can only be
+    /// exchanged with a DPoP proof of this key.
+    pub dpop_jkt: Option<Confirmation>,
+    /// The sign-in behind the approval (OpenID Connect), kept with the grant.
+    pub auth_session: Option<AuthSession>,
 }
 
 impl AuthorizationRequest {
@@ -38,6 +46,9 @@ impl AuthorizationRequest {
             pkce: None,
             nonce: None,
             host_data: None,
+            resources: Vec::new(),
+            dpop_jkt: None,
+            auth_session: None,
         }
     }
 
@@ -70,6 +81,28 @@ impl AuthorizationRequest {
         self.nonce = Some(nonce.into());
         self
     }
+
+    /// Sets the `resource` parameters (RFC 8707).
+    pub fn resources<S: Into<String>>(
+        mut self,
+        resources: impl IntoIterator<Item = S>,
+    ) -> AuthorizationRequest {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Binds the code to a DPoP key (`dpop_jkt`, RFC 9449 §10); must be a
+    /// [`Confirmation::DpopJkt`].
+    pub fn dpop_jkt(mut self, key: Confirmation) -> AuthorizationRequest {
+        self.dpop_jkt = Some(key);
+        self
+    }
+
+    /// Records the sign-in behind the approval (OpenID Connect).
+    pub fn auth_session(mut self, session: AuthSession) -> AuthorizationRequest {
+        self.auth_session = Some(session);
+        self
+    }
 }
 
 /// A token request with `grant_type=authorization_code` (RFC 6749 §4.1.3),
@@ -85,6 +118,13 @@ pub struct CodeExchange<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The PKCE `code_verifier`, if given.
     pub code_verifier: Option<&'a str>,
+    /// The `resource` parameters: the access token's audiences, within what
+    /// the authorization covers (RFC 8707). Empty: all of it.
+    pub resources: &'a [String],
+    /// The key or certificate the client proved it holds with this request
+    /// (a verified DPoP proof's `jkt`, the TLS client certificate's
+    /// thumbprint): the grant is bound to it (R24).
+    pub confirmation: Option<&'a Confirmation>,
 }
 
 impl std::fmt::Debug for CodeExchange<'_> {
@@ -95,6 +135,8 @@ impl std::fmt::Debug for CodeExchange<'_> {
             .field("client_id", &self.client_id)
             .field("redirect_uri", &self.redirect_uri)
             .field("code_verifier", &redacted(self.code_verifier.is_some()))
+            .field("resources", &self.resources)
+            .field("confirmation", &self.confirmation)
             .finish()
     }
 }
@@ -107,6 +149,8 @@ impl<'a> CodeExchange<'a> {
             client_id,
             redirect_uri: None,
             code_verifier: None,
+            resources: &[],
+            confirmation: None,
         }
     }
 
@@ -119,6 +163,121 @@ impl<'a> CodeExchange<'a> {
     /// Sets the PKCE `code_verifier`.
     pub fn code_verifier(mut self, verifier: &'a str) -> CodeExchange<'a> {
         self.code_verifier = Some(verifier);
+        self
+    }
+
+    /// Sets the `resource` parameters.
+    pub fn resources(mut self, resources: &'a [String]) -> CodeExchange<'a> {
+        self.resources = resources;
+        self
+    }
+
+    /// Sets the key or certificate the client proved it holds.
+    pub fn confirmation(mut self, confirmation: &'a Confirmation) -> CodeExchange<'a> {
+        self.confirmation = Some(confirmation);
+        self
+    }
+}
+
+/// A token request with `grant_type=refresh_token` (RFC 6749 §6), from an
+/// already authenticated client, with the optional parameters of RFC 8707
+/// and a proof of possession. Its `Debug` does not show the token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RefreshRequest<'a> {
+    /// The refresh token presented.
+    pub refresh_token: &'a str,
+    /// The authenticated client.
+    pub client_id: ClientId,
+    /// A narrower scope, if asked for (R07).
+    pub scope: Option<&'a Scope>,
+    /// The new access token's audiences, within the grant's (R25).
+    pub resources: &'a [String],
+    /// The key or certificate the client proved it holds: a bound grant's
+    /// refresh must present its own (R24).
+    pub confirmation: Option<&'a Confirmation>,
+}
+
+impl std::fmt::Debug for RefreshRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"<redacted>")
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .field("resources", &self.resources)
+            .field("confirmation", &self.confirmation)
+            .finish()
+    }
+}
+
+impl<'a> RefreshRequest<'a> {
+    /// A refresh with no optional parameters.
+    pub fn new(refresh_token: &'a str, client_id: ClientId) -> RefreshRequest<'a> {
+        RefreshRequest {
+            refresh_token,
+            client_id,
+            scope: None,
+            resources: &[],
+            confirmation: None,
+        }
+    }
+
+    /// Asks for a narrower scope.
+    pub fn scope(mut self, scope: &'a Scope) -> RefreshRequest<'a> {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// Sets the `resource` parameters.
+    pub fn resources(mut self, resources: &'a [String]) -> RefreshRequest<'a> {
+        self.resources = resources;
+        self
+    }
+
+    /// Sets the key or certificate the client proved it holds.
+    pub fn confirmation(mut self, confirmation: &'a Confirmation) -> RefreshRequest<'a> {
+        self.confirmation = Some(confirmation);
+        self
+    }
+}
+
+/// What a password or client-credentials grant is bound to, beyond scope:
+/// resources (RFC 8707), a key or certificate (RFC 9449, RFC 8705) and, for
+/// the password grant, the sign-in (OpenID Connect).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IssueOptions {
+    /// The resources the grant covers.
+    pub resources: Vec<String>,
+    /// The key or certificate the client proved it holds.
+    pub confirmation: Option<Confirmation>,
+    /// The sign-in (password grant only).
+    pub auth_session: Option<AuthSession>,
+}
+
+impl IssueOptions {
+    /// No options.
+    pub fn new() -> IssueOptions {
+        IssueOptions::default()
+    }
+
+    /// Sets the resources.
+    #[must_use]
+    pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the confirmation.
+    #[must_use]
+    pub fn confirmation(mut self, confirmation: Confirmation) -> Self {
+        self.confirmation = Some(confirmation);
+        self
+    }
+
+    /// Sets the sign-in.
+    #[must_use]
+    pub fn auth_session(mut self, session: AuthSession) -> Self {
+        self.auth_session = Some(session);
         self
     }
 }

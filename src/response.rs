@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::binding::{AuthSession, Confirmation};
 use crate::ids::{ClientId, GrantId};
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -18,6 +19,9 @@ pub enum TokenType {
     /// `"refresh_token"`: an introspected refresh token.
     #[serde(rename = "refresh_token")]
     RefreshToken,
+    /// `"DPoP"` (RFC 9449 §5): an access token bound to a DPoP key.
+    #[serde(rename = "DPoP")]
+    DPoP,
 }
 
 /// An unknown id, for fields a parsed response does not carry.
@@ -74,6 +78,25 @@ pub struct TokenResponse {
     /// Not serialised.
     #[serde(skip)]
     pub host_data: Option<Vec<u8>>,
+    /// The sign-in the grant came from, kept across refreshes, for an ID
+    /// token's `auth_time`, `acr`, `amr` and `sid`. Not serialised.
+    #[serde(skip)]
+    pub auth_session: Option<AuthSession>,
+    /// The access token's audiences (RFC 8707); empty: not restricted. Not
+    /// serialised.
+    #[serde(skip)]
+    pub resources: Vec<String>,
+}
+
+/// What claiming a DPoP proof id found (R27).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofJti {
+    /// Never seen (or seen so long ago that its proof is no longer
+    /// accepted): now remembered; accept the proof.
+    FirstUse,
+    /// Seen before, within its validity: refuse the proof (RFC 9449 §11.1).
+    Replay,
 }
 
 /// A newly issued authorization code.
@@ -104,6 +127,14 @@ pub struct TokenInfo {
     pub issued_at: u64,
     /// Expiry, Unix seconds.
     pub expires_at: u64,
+    /// The resources the token is for (RFC 8707); empty: not restricted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// The key or certificate a request with this token must prove (RFC 9449,
+    /// RFC 8705): the resource server compares it with the DPoP proof's key
+    /// or the TLS client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// An RFC 7662 introspection response: serialises to the JSON an
@@ -141,6 +172,21 @@ pub struct Introspection<E = NoExtensions> {
     /// The audiences the token is for, when known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aud: Vec<String>,
+    /// The key or certificate the token is bound to (RFC 9449 §6.2, RFC 8705 §3.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// When the user authenticated, for a grant that recorded its sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// The sign-in's authentication context class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The sign-in's authentication methods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The sign-in session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Host extension fields, flattened into the object.
     #[serde(flatten)]
     pub extensions: E,
@@ -182,6 +228,11 @@ impl<E> Introspection<E> {
             iat: self.iat,
             iss: self.iss,
             aud: self.aud,
+            cnf: self.cnf,
+            auth_time: self.auth_time,
+            acr: self.acr,
+            amr: self.amr,
+            sid: self.sid,
             extensions,
         }
     }
@@ -291,6 +342,8 @@ pub struct PurgeReport {
     pub consumed_refresh_tokens: u64,
     /// Grants left with no live token (with their consumed refresh tokens).
     pub grants: u64,
+    /// DPoP proof ids past the time their proofs could be accepted (R26).
+    pub proof_jtis: u64,
     /// Damaged records met and skipped: their expiry entries are dropped, the
     /// records stay for [`Store::verify`](crate::Store::verify) to name.
     pub damaged: u64,
@@ -306,6 +359,7 @@ impl PurgeReport {
             + self.refresh_tokens
             + self.consumed_refresh_tokens
             + self.grants
+            + self.proof_jtis
     }
 
     pub(crate) fn add(&mut self, other: &PurgeReport) {
@@ -314,6 +368,7 @@ impl PurgeReport {
         self.refresh_tokens += other.refresh_tokens;
         self.consumed_refresh_tokens += other.consumed_refresh_tokens;
         self.grants += other.grants;
+        self.proof_jtis += other.proof_jtis;
         self.damaged += other.damaged;
         self.more = other.more;
     }

@@ -231,6 +231,18 @@ impl HashingKey {
         out
     }
 
+    /// The id a DPoP proof's `jti` is stored under: a keyed hash, so the
+    /// file holds no proof id (R26). Its own domain byte (0x10) keeps it apart
+    /// from every verifier.
+    fn proof_jti_id(&self, jti: &str) -> [u8; ID_LEN] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(&[0x10]);
+        hasher.update(jti.as_bytes());
+        let mut id = [0u8; ID_LEN];
+        id.copy_from_slice(&hasher.finalize().as_bytes()[..ID_LEN]);
+        id
+    }
+
     fn verifier(&self, kind: TokenKind, id: &[u8; ID_LEN], secret: &[u8; SECRET_LEN]) -> Verifier {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(&[kind.tag()]);
@@ -321,6 +333,11 @@ pub(crate) struct Minter {
 impl Minter {
     pub(crate) fn new(key: HashingKey, prefixes: TokenPrefixes) -> Minter {
         Minter { key, prefixes }
+    }
+
+    /// The id of a DPoP proof's `jti` in the `proof_jtis` table.
+    pub(crate) fn proof_jti_id(&self, jti: &str) -> TokenId {
+        TokenId(self.key.proof_jti_id(jti))
     }
 
     /// A new secret string of `kind`, with the id and verifier to store. The

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use zeroize::Zeroizing;
 
 use crate::admin::{ExportEntry, ExportSummary, StoreStats};
+use crate::binding::Confirmation;
 use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
 use crate::clock::Timekeeper;
 use crate::commit::{GroupCommit, Runner, WriteStats};
@@ -28,7 +29,7 @@ use crate::observe::{Observation, Operation};
 use crate::ops::{self, Ctx};
 use crate::periodic::Periodic;
 use crate::record::{Seal, Sealed};
-use crate::request::{AuthorizationRequest, CodeExchange};
+use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
 use crate::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
     Revocation, TokenInfo, TokenResponse,
@@ -582,12 +583,26 @@ impl<B: Backend> Store<B> {
         subject: &str,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
+        self.issue_for_subject_with(client_id, subject, scope, &IssueOptions::new())
+    }
+
+    /// [`issue_for_subject`](Self::issue_for_subject) with resources, a key
+    /// or certificate binding and the sign-in (R24–R26).
+    pub fn issue_for_subject_with(
+        &self,
+        client_id: &ClientId,
+        subject: &str,
+        scope: Option<&Scope>,
+        options: &IssueOptions,
+    ) -> Result<TokenResponse> {
         let (client_id, subject, scope) = (*client_id, subject.to_owned(), scope.cloned());
+        let options = options.clone();
         self.write(
             Operation::IssueForSubject,
             Some(&client_id),
             move |kv, ctx| {
-                ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope.as_ref())
+                let scope = scope.as_ref();
+                ops::tokens::issue_for_subject(kv, ctx, &client_id, &subject, scope, &options)
             },
         )
     }
@@ -614,12 +629,24 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
-        let (client_id, scope) = (*client_id, scope.cloned());
+        self.issue_client_credentials_with(client_id, scope, &IssueOptions::new())
+    }
+
+    /// [`issue_client_credentials`](Self::issue_client_credentials) with
+    /// resources and a key or certificate binding (R24, R25).
+    pub fn issue_client_credentials_with(
+        &self,
+        client_id: &ClientId,
+        scope: Option<&Scope>,
+        options: &IssueOptions,
+    ) -> Result<TokenResponse> {
+        let (client_id, scope, options) = (*client_id, scope.cloned(), options.clone());
         self.write(
             Operation::IssueClientCredentials,
             Some(&client_id),
             move |kv, ctx| {
-                ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope.as_ref())
+                let scope = scope.as_ref();
+                ops::tokens::issue_client_credentials(kv, ctx, &client_id, scope, &options)
             },
         )
     }
@@ -652,11 +679,21 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         scope: Option<&Scope>,
     ) -> Result<TokenResponse> {
-        let presented = Zeroizing::new(refresh_token.to_owned());
-        let (client_id, scope) = (*client_id, scope.cloned());
-        self.write(Operation::Refresh, Some(&client_id), move |kv, ctx| {
-            ops::tokens::refresh(kv, ctx, &presented, &client_id, scope.as_ref())
-        })
+        let mut request = RefreshRequest::new(refresh_token, *client_id);
+        request.scope = scope;
+        self.refresh_with(&request)
+    }
+
+    /// [`refresh`](Self::refresh) with resources (the new access token's
+    /// audiences, within the grant's: R25) and the key or certificate the
+    /// client proved it holds (a bound grant needs its own: R24).
+    pub fn refresh_with(&self, request: &RefreshRequest<'_>) -> Result<TokenResponse> {
+        let owned = OwnedRefresh::from(request);
+        self.write(
+            Operation::Refresh,
+            Some(&request.client_id),
+            move |kv, ctx| ops::tokens::refresh(kv, ctx, &owned.borrow()),
+        )
     }
 
     // ----- revocation (R09–R12) -----
@@ -791,6 +828,41 @@ impl<B: Backend> Store<B> {
         })
     }
 
+    /// [`validate`](Self::validate) for one resource server (R25): a token
+    /// restricted to other resources (RFC 8707) is
+    /// [`Error::WrongAudience`] (`invalid_token`); a token without audiences
+    /// is valid for every resource. One read, as `validate`.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("prioticket")
+    /// #     .grant_types([GrantType::ClientCredentials]))?;
+    /// let options = IssueOptions::new().resources(["https://api.example/bookings"]);
+    /// let tokens = store.issue_client_credentials_with(&app.client.id, None, &options)?;
+    /// let token = tokens.access_token.expose();
+    /// assert!(store.validate_for(token, "https://api.example/bookings").is_ok());
+    /// assert!(matches!(
+    ///     store.validate_for(token, "https://api.example/payments"),
+    ///     Err(Error::WrongAudience)
+    /// ));
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn validate_for(&self, access_token: &str, resource: &str) -> Result<TokenInfo> {
+        let observation = Observation::start(Operation::Validate, None);
+        let result = (|| {
+            let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
+            self.inner.backend.read_single(|kv| {
+                let token =
+                    ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
+                let now = self.inner.time.now(kv.database_time());
+                ops::validate::validate_for(token, now, resource)
+            })
+        })();
+        observation.finish(&result, None);
+        result
+    }
+
     /// RFC 7662 introspection of an access or refresh token (R13).
     ///
     /// ```
@@ -820,10 +892,20 @@ impl<B: Backend> Store<B> {
             return Ok(Introspection::inactive());
         };
         self.inner.backend.read_single(|kv| {
-            let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
+            let kv = &Sealed::new(kv, &self.inner.seal);
+            let token = ops::family::load_token(kv, &presented)?;
+            // The grant holds the sign-in data (R26): a second read.
+            let grant = match &token {
+                Some(token) => {
+                    ops::family::load_grant(kv, ClientId(token.client), GrantId(token.grant))?
+                        .map(|grant| grant.record)
+                }
+                None => None,
+            };
             let now = self.inner.time.now(kv.database_time());
             Ok(ops::validate::introspect(
                 token,
+                grant,
                 now,
                 self.inner.config.issuer.as_deref(),
             ))
@@ -1182,6 +1264,7 @@ fn write_kind(operation: Operation) -> WriteKind {
         | Operation::RevokeSubject
         | Operation::RevokeClientGrants
         | Operation::RevokeSubjectAtClient
+        | Operation::RevokeSession
         | Operation::Purge => WriteKind::FreesAlone,
         _ => WriteKind::Grows,
     }
@@ -1206,6 +1289,8 @@ struct OwnedExchange {
     client_id: ClientId,
     redirect_uri: Option<String>,
     code_verifier: Option<Zeroizing<String>>,
+    resources: Vec<String>,
+    confirmation: Option<Confirmation>,
 }
 
 impl OwnedExchange {
@@ -1215,6 +1300,8 @@ impl OwnedExchange {
             client_id: exchange.client_id,
             redirect_uri: exchange.redirect_uri.map(str::to_owned),
             code_verifier: exchange.code_verifier.map(|v| Zeroizing::new(v.to_owned())),
+            resources: exchange.resources.to_vec(),
+            confirmation: exchange.confirmation.cloned(),
         }
     }
 
@@ -1224,6 +1311,39 @@ impl OwnedExchange {
             client_id: self.client_id,
             redirect_uri: self.redirect_uri.as_deref(),
             code_verifier: self.code_verifier.as_deref().map(String::as_str),
+            resources: &self.resources,
+            confirmation: self.confirmation.as_ref(),
+        }
+    }
+}
+
+/// A [`RefreshRequest`] with owned values, for the group-commit leader.
+struct OwnedRefresh {
+    refresh_token: Zeroizing<String>,
+    client_id: ClientId,
+    scope: Option<Scope>,
+    resources: Vec<String>,
+    confirmation: Option<Confirmation>,
+}
+
+impl OwnedRefresh {
+    fn from(request: &RefreshRequest<'_>) -> OwnedRefresh {
+        OwnedRefresh {
+            refresh_token: Zeroizing::new(request.refresh_token.to_owned()),
+            client_id: request.client_id,
+            scope: request.scope.cloned(),
+            resources: request.resources.to_vec(),
+            confirmation: request.confirmation.cloned(),
+        }
+    }
+
+    fn borrow(&self) -> RefreshRequest<'_> {
+        RefreshRequest {
+            refresh_token: &self.refresh_token,
+            client_id: self.client_id,
+            scope: self.scope.as_ref(),
+            resources: &self.resources,
+            confirmation: self.confirmation.as_ref(),
         }
     }
 }

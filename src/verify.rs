@@ -33,7 +33,7 @@ use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
 use crate::record::{
-    self, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, Record, TokenRecord,
+    self, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, JtiRecord, Record, TokenRecord,
 };
 use crate::secret::TokenId;
 
@@ -233,6 +233,12 @@ impl<K: Records> Checker<'_, K> {
                     self.problem(Table::Grants, key, "missing from by_subject");
                 }
             }
+            if let Some(sid) = grant.ext.sid() {
+                let index = keys::by_session(sid, &client, Owned::Grant(grant_id));
+                if !self.exists(Table::BySession, &index)? {
+                    self.problem(Table::Grants, key, "missing from by_session");
+                }
+            }
             Ok(())
         })
     }
@@ -266,8 +272,57 @@ impl<K: Records> Checker<'_, K> {
             )? {
                 self.problem(Table::Codes, key, "missing from by_subject");
             }
+            if let Some(sid) = code.ext.session.as_ref().and_then(|s| s.sid.as_deref())
+                && !self.exists(
+                    Table::BySession,
+                    &keys::by_session(sid, &client, Owned::Code(id)),
+                )?
+            {
+                self.problem(Table::Codes, key, "missing from by_session");
+            }
             Ok(())
         })
+    }
+
+    /// The session index (R26) and the proof ids (R27).
+    fn check_sessions_and_proofs(&self) -> Result<()> {
+        self.each_entry(Table::BySession, |key, _| {
+            let Some((sid, client, owned)) = keys::parse_by_session(key) else {
+                self.problem(Table::BySession, key, "malformed key");
+                return Ok(());
+            };
+            let points_back = match owned {
+                Owned::Grant(grant) => self
+                    .load::<GrantRecord>(&keys::grant(&client, &grant))
+                    .is_some_and(|g| g.ext.sid() == Some(sid.as_str())),
+                Owned::Code(id) => self.load::<CodeRecord>(id.as_bytes()).is_some_and(|c| {
+                    c.client == *client.as_bytes()
+                        && c.ext.session.as_ref().and_then(|s| s.sid.as_deref())
+                            == Some(sid.as_str())
+                }),
+                Owned::Consent => false,
+            };
+            if !points_back {
+                self.problem(Table::BySession, key, "points at nothing of this session");
+            }
+            Ok(())
+        })?;
+        self.each_record::<JtiRecord>(|key, seen| {
+            let Ok(id) = <[u8; 16]>::try_from(key).map(TokenId) else {
+                self.problem(Table::ProofJtis, key, "key is not a proof id");
+                return Ok(());
+            };
+            let entry = keys::expiry(seen.until, ExpiryKind::ProofJti, &id);
+            if !self.exists(Table::Expiry, &entry)? {
+                self.problem(
+                    Table::ProofJtis,
+                    key,
+                    "no expiry entry: purge would never remove it",
+                );
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     fn check_indexes(&self) -> Result<()> {
@@ -326,6 +381,9 @@ impl<K: Records> Checker<'_, K> {
                 ExpiryKind::Token => self
                     .load::<TokenRecord>(id.as_bytes())
                     .is_some_and(|t| t.removal_time() == Some(at)),
+                ExpiryKind::ProofJti => self
+                    .load::<JtiRecord>(id.as_bytes())
+                    .is_some_and(|j| j.until == at),
             };
             self.report.borrow_mut().stale_expiry_entries += u64::from(!current);
             Ok(())
@@ -361,5 +419,6 @@ pub(crate) fn verify(kv: &impl Records) -> Result<VerifyReport> {
     checker.check_grants()?;
     checker.check_tokens()?;
     checker.check_indexes()?;
+    checker.check_sessions_and_proofs()?;
     Ok(checker.report.into_inner())
 }

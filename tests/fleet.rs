@@ -364,3 +364,37 @@ fn r19_every_serialization_failure_is_retried_never_a_storage_error() -> TestRes
     assert!(a.verify()?.is_ok());
     Ok(())
 }
+
+#[test]
+fn a_schema_of_the_previous_version_gets_the_new_tables_and_keeps_its_data() -> TestResult {
+    let Some(url) = pg::url() else { return Ok(()) };
+    let schema = format!("oldschema{}", std::process::id());
+    let config = || Config::builder().build().unwrap();
+    let issued = {
+        let store = Store::with_backend(pg::connect(url, &schema, true), config())?;
+        let client = password_client(&store)?;
+        (client, store.issue_for_subject(&client, "alice", None)?)
+    };
+    // Make it a version 1 schema: no session or proof tables, version 1.
+    let mut raw = postgres::Client::connect(url, postgres::NoTls)?;
+    raw.batch_execute(&format!(
+        "DROP TABLE {schema}.by_session; DROP TABLE {schema}.proof_jtis;
+         DELETE FROM {schema}.schema_migrations WHERE version > 1;
+         INSERT INTO {schema}.schema_migrations (version) SELECT 1
+             WHERE NOT EXISTS (SELECT 1 FROM {schema}.schema_migrations);"
+    ))?;
+    let store = Store::with_backend(pg::connect(url, &schema, true), config())?;
+    let (client, tokens) = issued;
+    assert!(store.validate(tokens.access_token.expose()).is_ok());
+    let until = store.now() + 60;
+    assert_eq!(
+        store.claim_proof_jti("after-upgrade", until)?,
+        grantdb::ProofJti::FirstUse
+    );
+    let options = grantdb::IssueOptions::new().auth_session(grantdb::AuthSession::new().sid("s"));
+    store.issue_for_subject_with(&client, "alice", None, &options)?;
+    assert_eq!(store.revoke_session("s")?.grants, 1);
+    assert!(store.verify()?.is_ok());
+    raw.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+    Ok(())
+}

@@ -21,15 +21,15 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n(), any::<bool>()).prop_map(|(client, stale)| Op::Authenticate { client, stale }),
         1 => n().prop_map(|client| Op::RotateSecret { client }),
         1 => n().prop_map(|client| Op::DeleteClient { client }),
-        6 => (n(), n(), n(), n(), n()).prop_map(|(client, subject, scope, redirect, pkce)| Op::IssueCode {
-            client, subject, scope, redirect, pkce
+        6 => (n(), n(), n(), n(), n(), n()).prop_map(|(client, subject, scope, redirect, pkce, binding)| Op::IssueCode {
+            client, subject, scope, redirect, pkce, binding
         }),
-        6 => (n(), n(), n(), n()).prop_map(|(code, client, redirect, verifier)| Op::ExchangeCode {
-            code, client, redirect, verifier
+        6 => (n(), n(), n(), n(), n()).prop_map(|(code, client, redirect, verifier, proof)| Op::ExchangeCode {
+            code, client, redirect, verifier, proof
         }),
         10 => (n(), n(), n()).prop_map(|(client, subject, scope)| Op::Password { client, subject, scope }),
         3 => (n(), n()).prop_map(|(client, scope)| Op::ClientCredentials { client, scope }),
-        8 => (n(), n(), n()).prop_map(|(token, client, scope)| Op::Refresh { token, client, scope }),
+        8 => (n(), n(), n(), n()).prop_map(|(token, client, scope, proof)| Op::Refresh { token, client, scope, proof }),
         3 => (n(), any::<bool>(), n()).prop_map(|(token, refresh, client)| Op::Revoke { token, refresh, client }),
         1 => n().prop_map(|subject| Op::RevokeSubject { subject }),
         1 => n().prop_map(|client| Op::RevokeClient { client }),
@@ -47,6 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n(), n()).prop_map(|(grant, subject)| Op::RevokeGrant { grant, subject }),
         1 => n().prop_map(|subject| Op::ListConsents { subject }),
         1 => (n(), n()).prop_map(|(subject, client)| Op::WithdrawConsent { subject, client }),
+        1 => n().prop_map(|sid| Op::RevokeSession { sid }),
+        2 => (n(), n()).prop_map(|(jti, window)| Op::ClaimJti { jti, window }),
     ]
 }
 

@@ -44,11 +44,19 @@ pub enum Table {
     ClientCodes,
     /// `(client_id, subject) → ConsentRecord`.
     Consents,
+    /// `(session id, client_id, kind, id) → ()`: grants and codes of a
+    /// sign-in session (format 3).
+    BySession,
+    /// `proof jti hash → JtiRecord`: DPoP proof ids seen (format 3).
+    ProofJtis,
 }
 
 impl Table {
+    /// How many tables there are.
+    pub const COUNT: usize = 12;
+
     /// All tables, in a fixed order.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; Table::COUNT] = [
         Table::Meta,
         Table::Clients,
         Table::Codes,
@@ -59,6 +67,8 @@ impl Table {
         Table::BySubject,
         Table::ClientCodes,
         Table::Consents,
+        Table::BySession,
+        Table::ProofJtis,
     ];
 
     /// The table's name in the storage engine.
@@ -74,6 +84,8 @@ impl Table {
             Table::BySubject => "by_subject",
             Table::ClientCodes => "client_codes",
             Table::Consents => "consents",
+            Table::BySession => "by_session",
+            Table::ProofJtis => "proof_jtis",
         }
     }
 

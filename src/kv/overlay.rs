@@ -21,7 +21,7 @@ type Buffer = Writes;
 pub struct Overlay<W: KvWrite> {
     base: W,
     buffering: bool,
-    writes: [Buffer; 10],
+    writes: [Buffer; Table::COUNT],
 }
 
 /// The buffered writes of one table: `Some(value)` puts, `None` deletes.
@@ -61,7 +61,7 @@ impl<W: KvWrite> Overlay<W> {
 
     /// The transaction underneath and the buffered writes, per table in
     /// [`Table::ALL`] order, for a backend that applies them in bulk.
-    pub fn into_parts(self) -> (W, [Writes; 10]) {
+    pub fn into_parts(self) -> (W, [Writes; Table::COUNT]) {
         (self.base, self.writes)
     }
 }

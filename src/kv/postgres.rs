@@ -38,7 +38,7 @@ use crate::error::{Error, InputError, Result};
 const NOW: &str = "floor(extract(epoch FROM statement_timestamp()))::int8";
 
 /// The schema migration this build applies and expects.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 /// Rows written per bulk statement.
 const BULK: usize = 5_000;
 /// Rows fetched per page of a range scan.
@@ -315,13 +315,15 @@ impl PostgresBackend {
                     supported: SCHEMA_VERSION.unsigned_abs(),
                 });
             }
-            Some(_) => {}
-            None => {
+            Some(SCHEMA_VERSION) => {}
+            // A new schema, or one of an earlier version: every table the
+            // current one has (version 2 added `by_session` and `proof_jtis`).
+            _ => {
                 let mut tables = String::new();
                 for table in Table::ALL {
                     let _ = write!(
                         tables,
-                        "CREATE TABLE {schema}.{} (k bytea PRIMARY KEY, v bytea NOT NULL);",
+                        "CREATE TABLE IF NOT EXISTS {schema}.{} (k bytea PRIMARY KEY, v bytea NOT NULL);",
                         table.name()
                     );
                 }
@@ -491,7 +493,7 @@ impl<'a> PgTxn<'a> {
     }
 
     /// Sends the buffered writes, one statement per table and kind, and commits.
-    fn flush_and_commit(self, writes: &[Writes; 10]) -> Result<()> {
+    fn flush_and_commit(self, writes: &[Writes; Table::COUNT]) -> Result<()> {
         for table in Table::ALL {
             let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
             for (key, value) in &writes[table.index()] {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 type Bytes = &'static [u8];
 
 /// The redb table behind each [`Table`], in [`Table::ALL`] order.
-const DEFINITIONS: [TableDefinition<Bytes, Bytes>; 10] = [
+const DEFINITIONS: [TableDefinition<Bytes, Bytes>; Table::COUNT] = [
     TableDefinition::new("grantdb_meta"),
     TableDefinition::new("clients"),
     TableDefinition::new("codes"),
@@ -31,6 +31,8 @@ const DEFINITIONS: [TableDefinition<Bytes, Bytes>; 10] = [
     TableDefinition::new("by_subject"),
     TableDefinition::new("client_codes"),
     TableDefinition::new("consents"),
+    TableDefinition::new("by_session"),
+    TableDefinition::new("proof_jtis"),
 ];
 
 fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
@@ -477,7 +479,7 @@ fn table_error(error: TableError) -> Error {
 /// A read snapshot; tables are opened on first use and kept for the transaction.
 pub struct RedbRead {
     txn: redb::ReadTransaction,
-    tables: [OnceLock<ReadOnlyTable<Bytes, Bytes>>; 10],
+    tables: [OnceLock<ReadOnlyTable<Bytes, Bytes>>; Table::COUNT],
 }
 
 impl RedbRead {
@@ -505,7 +507,7 @@ impl RedbRead {
 /// A write transaction; tables are opened on first use.
 pub struct RedbWrite<'t> {
     txn: &'t redb::WriteTransaction,
-    tables: [OnceCell<redb::Table<'t, Bytes, Bytes>>; 10],
+    tables: [OnceCell<redb::Table<'t, Bytes, Bytes>>; Table::COUNT],
 }
 
 impl<'t> RedbWrite<'t> {

@@ -56,6 +56,9 @@ impl Reserve {
     pub(crate) fn release(&self) -> bool {
         let mut state = self.state.lock();
         let was_held = std::mem::replace(&mut state.held, false);
+        // The space just given back must not count as room that came back:
+        // the next try waits its turn.
+        state.last_try = Some(Instant::now());
         // Gone already is as good as removed.
         let _ = std::fs::remove_file(&self.path);
         was_held
@@ -63,7 +66,9 @@ impl Reserve {
 
     /// Whether the reserve is held, writing it again if it was released and
     /// the last try is more than a second old: true means the disk has room
-    /// again.
+    /// again. Room means twice the reserve: the reserve, and as much again
+    /// for the database (a disk with just the released reserve free is still
+    /// full).
     pub(crate) fn restore(&self) -> bool {
         let mut state = self.state.lock();
         if state.held {
@@ -76,9 +81,20 @@ impl Reserve {
             return false;
         }
         state.last_try = Some(Instant::now());
-        state.held = write_reserve(&self.path, self.bytes).is_ok();
+        state.held = write_reserve(&self.path, self.bytes.saturating_mul(2)).is_ok()
+            && shrink(&self.path, self.bytes).is_ok();
+        if !state.held {
+            let _ = std::fs::remove_file(&self.path);
+        }
         state.held
     }
+}
+
+/// Cuts the reserve file down to `bytes`, durably.
+fn shrink(path: &Path, bytes: u64) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.set_len(bytes)?;
+    file.sync_all()
 }
 
 fn is_whole(path: &Path, bytes: u64) -> bool {

@@ -3,6 +3,7 @@
 use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{Ctx, check_subject, load_client, resolve_scope, tell};
+use crate::binding::{Confirmation, check_resources};
 use crate::client::{ClientKind, GrantType};
 use crate::error::{Error, InputError, Result};
 use crate::event::EventKind;
@@ -11,7 +12,8 @@ use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::Table;
 use crate::pkce::check_pkce_string;
-use crate::record::{self, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
+use crate::record::ext::{CodeExt, GrantExt, StoredConfirmation, StoredSession};
+use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
 use crate::record::{Records, RecordsMut};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{CodeInfo, IssuedCode, TokenResponse};
@@ -41,6 +43,71 @@ pub(crate) fn issue(
     };
     check_subject(&request.subject)?;
     let scope = resolve_scope(request.scope.as_ref(), &client.scopes)?;
+    check_request(ctx, &client, request)?;
+    let ext = code_ext(request)?;
+    let lifetime = ctx
+        .config
+        .lifetimes_for(&request.client_id, client.lifetimes)
+        .code;
+    let expires_at = ctx.now.saturating_add(lifetime);
+    let (code, minted) = ctx.minter.mint(TokenKind::Code)?;
+    let hash = minted.id;
+    let record = CodeRecord {
+        verifier: minted.verifier.0,
+        client: *request.client_id.as_bytes(),
+        subject: request.subject.clone(),
+        scope,
+        redirect_uri: request.redirect_uri.clone(),
+        pkce: request.pkce.clone(),
+        nonce: request.nonce.clone(),
+        host_data: request.host_data.clone(),
+        issued_at: ctx.now,
+        expires_at,
+        exchanged_into: None,
+        ext,
+    };
+    record::save(kv, hash.as_bytes(), &record)?;
+    if let Some(sid) = record.ext.session.as_ref().and_then(|s| s.sid.as_deref()) {
+        let index = keys::by_session(sid, &request.client_id, Owned::Code(hash));
+        kv.put(Table::BySession, &index, &[])?;
+    }
+    kv.put(
+        Table::Expiry,
+        &keys::expiry(expires_at, ExpiryKind::Code, &hash),
+        &[],
+    )?;
+    kv.put(
+        Table::ClientCodes,
+        &keys::client_code(&request.client_id, &hash),
+        &[],
+    )?;
+    kv.put(
+        Table::BySubject,
+        &keys::by_subject(&request.subject, &request.client_id, Owned::Code(hash)),
+        &[],
+    )?;
+    tell(
+        kv,
+        ctx,
+        EventKind::CodeIssued,
+        Some(request.client_id),
+        Some(&request.subject),
+        None,
+    );
+    Ok(IssuedCode {
+        code,
+        redirect_uri,
+        expires_at,
+    })
+}
+
+/// Checks what an authorization request carries besides its client,
+/// redirect URI and scope: PKCE where required, host data, nonce.
+fn check_request(
+    ctx: &Ctx<'_>,
+    client: &ClientRecord,
+    request: &AuthorizationRequest,
+) -> Result<()> {
     if request.pkce.is_none()
         && client.kind == ClientKind::Public
         && ctx.config.require_pkce_for_public
@@ -70,55 +137,44 @@ pub(crate) fn issue(
             reason: InputError::BadStructure,
         });
     }
-    let lifetime = ctx
-        .config
-        .lifetimes_for(&request.client_id, client.lifetimes)
-        .code;
-    let expires_at = ctx.now.saturating_add(lifetime);
-    let (code, minted) = ctx.minter.mint(TokenKind::Code)?;
-    let hash = minted.id;
-    let record = CodeRecord {
-        verifier: minted.verifier.0,
-        client: *request.client_id.as_bytes(),
-        subject: request.subject.clone(),
-        scope,
-        redirect_uri: request.redirect_uri.clone(),
-        pkce: request.pkce.clone(),
-        nonce: request.nonce.clone(),
-        host_data: request.host_data.clone(),
-        issued_at: ctx.now,
-        expires_at,
-        exchanged_into: None,
+    Ok(())
+}
+
+/// The bindings and sign-in of an authorization request, checked (R24–R26).
+fn code_ext(request: &AuthorizationRequest) -> Result<CodeExt> {
+    let dpop_jkt = match &request.dpop_jkt {
+        None => None,
+        Some(key @ Confirmation::DpopJkt(_)) => Some(StoredConfirmation::from(key)),
+        // `dpop_jkt` names a DPoP key; a certificate is bound at the token endpoint.
+        Some(_) => {
+            return Err(Error::InvalidArgument {
+                what: "dpop_jkt",
+                reason: InputError::NotAllowed,
+            });
+        }
     };
-    record::save(kv, hash.as_bytes(), &record)?;
-    kv.put(
-        Table::Expiry,
-        &keys::expiry(expires_at, ExpiryKind::Code, &hash),
-        &[],
-    )?;
-    kv.put(
-        Table::ClientCodes,
-        &keys::client_code(&request.client_id, &hash),
-        &[],
-    )?;
-    kv.put(
-        Table::BySubject,
-        &keys::by_subject(&request.subject, &request.client_id, Owned::Code(hash)),
-        &[],
-    )?;
-    tell(
-        kv,
-        ctx,
-        EventKind::CodeIssued,
-        Some(request.client_id),
-        Some(&request.subject),
-        None,
-    );
-    Ok(IssuedCode {
-        code,
-        redirect_uri,
-        expires_at,
+    if let Some(session) = &request.auth_session {
+        session.check()?;
+    }
+    Ok(CodeExt {
+        resources: check_resources(&request.resources)?,
+        dpop_jkt,
+        session: request.auth_session.as_ref().map(StoredSession::from),
     })
+}
+
+/// The resources an access token is for: those the request names, which
+/// must lie within what the grant covers when it covers any (R25); none
+/// named, all the grant covers.
+pub(crate) fn audiences(requested: &[String], covered: &[String]) -> Result<Vec<String>> {
+    let requested = check_resources(requested)?;
+    if requested.is_empty() {
+        return Ok(covered.to_vec());
+    }
+    if !covered.is_empty() && !requested.iter().all(|r| covered.contains(r)) {
+        return Err(Error::InvalidTarget);
+    }
+    Ok(requested)
 }
 
 /// Exchanges a code for tokens (R04, R06); a replay revokes its grant (R05).
@@ -162,6 +218,13 @@ pub(crate) fn exchange(
     let client = load_client(kv, &exchange.client_id)?;
     check_redirect(&code, &client.redirect_uris, exchange.redirect_uri)?;
     check_pkce(&code, exchange.code_verifier)?;
+    // RFC 9449 §10: a code bound to a DPoP key goes only with a proof of it.
+    if let Some(bound) = &code.ext.dpop_jkt
+        && exchange.confirmation.map(StoredConfirmation::from).as_ref() != Some(bound)
+    {
+        return Err(Error::ConfirmationMismatch);
+    }
+    let aud = audiences(exchange.resources, &code.ext.resources)?;
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(Error::GrantTypeNotAllowed {
             grant_type: GrantType::AuthorizationCode,
@@ -174,6 +237,12 @@ pub(crate) fn exchange(
     if scope.is_empty() && !code.scope.is_empty() {
         return Err(Error::ScopeNotAllowed);
     }
+    let binding = GrantExt {
+        resources: code.ext.resources.clone(),
+        cnf: exchange.confirmation.map(StoredConfirmation::from),
+        session: code.ext.session.clone(),
+        nonce: code.nonce.clone(),
+    };
     let mut grant = new_grant(
         kv,
         ctx,
@@ -181,6 +250,7 @@ pub(crate) fn exchange(
         Some(&code.subject),
         &scope,
         GrantOrigin::AuthorizationCode,
+        binding,
     )?;
     grant.record.host_data.clone_from(&code.host_data);
     code.exchanged_into = Some(*grant.id.as_bytes());
@@ -190,8 +260,8 @@ pub(crate) fn exchange(
     let issue = Issue {
         client: &client,
         scope: &scope,
+        aud: &aud,
         with_refresh: client.allows(GrantType::RefreshToken),
-        nonce: code.nonce.clone(),
     };
     let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
     tell(
@@ -283,5 +353,11 @@ pub(crate) fn remove_code(kv: &mut impl RecordsMut, hash: &TokenId, damage: &Dam
         Table::BySubject,
         &keys::by_subject(&code.subject, &client, Owned::Code(*hash)),
     )?;
+    if let Some(sid) = code.ext.session.as_ref().and_then(|s| s.sid.as_deref()) {
+        kv.delete(
+            Table::BySession,
+            &keys::by_session(sid, &client, Owned::Code(*hash)),
+        )?;
+    }
     Ok(())
 }

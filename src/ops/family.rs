@@ -22,6 +22,7 @@ use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession, TokenExt};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::response::{TokenResponse, TokenType};
 use crate::scope::Scope;
@@ -69,6 +70,7 @@ pub(crate) fn new_grant(
     subject: Option<&str>,
     scope: &Scope,
     origin: GrantOrigin,
+    ext: GrantExt,
 ) -> Result<Grant> {
     if let Some(subject) = subject {
         super::limits::make_room_for_grant(kv, ctx, subject, &client)?;
@@ -78,6 +80,13 @@ pub(crate) fn new_grant(
         kv.put(
             Table::BySubject,
             &keys::by_subject(subject, &client, Owned::Grant(id)),
+            &[],
+        )?;
+    }
+    if let Some(sid) = ext.sid() {
+        kv.put(
+            Table::BySession,
+            &keys::by_session(sid, &client, Owned::Grant(id)),
             &[],
         )?;
     }
@@ -92,17 +101,20 @@ pub(crate) fn new_grant(
             last_refreshed_at: None,
             live: Vec::new(),
             host_data: None,
+            ext,
         },
     })
 }
 
 /// What to issue into a grant.
+#[derive(Clone, Copy)]
 pub(crate) struct Issue<'a> {
     pub client: &'a ClientRecord,
     /// The scope of the new tokens (the grant's, or a narrower one at refresh).
     pub scope: &'a Scope,
+    /// The new access token's audiences (R25); empty: not restricted.
+    pub aud: &'a [String],
     pub with_refresh: bool,
-    pub nonce: Option<String>,
 }
 
 /// Mints an access token, and a refresh token when asked, into a grant (R06),
@@ -140,6 +152,10 @@ pub(crate) fn issue_tokens(
         expires_at,
         partner: partner.map(|hash| *hash.as_bytes()),
         consumed: None,
+        ext: TokenExt {
+            aud: issue.aud.to_vec(),
+            cnf: grant.record.ext.cnf.clone(),
+        },
     };
     let access = token(
         StoredTokenKind::Access,
@@ -164,9 +180,14 @@ pub(crate) fn issue_tokens(
     }
     grant.save(kv)?;
 
+    // RFC 9449 §5: a DPoP-bound access token is of type DPoP.
+    let token_type = match grant.record.ext.cnf {
+        Some(StoredConfirmation::Dpop(_)) => TokenType::DPoP,
+        _ => TokenType::Bearer,
+    };
     Ok(TokenResponse {
         access_token,
-        token_type: TokenType::Bearer,
+        token_type,
         expires_in: lifetimes.access,
         refresh_expires_at: refresh.as_ref().and(refresh_expiry),
         refresh_token: refresh.map(|(secret, _)| secret),
@@ -175,8 +196,15 @@ pub(crate) fn issue_tokens(
         grant_id: grant.id,
         client_id: grant.client,
         subject: grant.record.subject.clone(),
-        nonce: issue.nonce,
+        nonce: grant.record.ext.nonce.clone(),
         host_data: grant.record.host_data.clone(),
+        auth_session: grant
+            .record
+            .ext
+            .session
+            .as_ref()
+            .map(StoredSession::to_public),
+        resources: issue.aud.to_vec(),
     })
 }
 
@@ -309,6 +337,12 @@ pub(crate) fn end_grant(
         kv.delete(
             Table::BySubject,
             &keys::by_subject(subject, &client, Owned::Grant(id)),
+        )?;
+    }
+    if let Some(sid) = grant.record.ext.sid() {
+        kv.delete(
+            Table::BySession,
+            &keys::by_session(sid, &client, Owned::Grant(id)),
         )?;
     }
     Ok(true)

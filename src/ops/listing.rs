@@ -13,6 +13,7 @@ use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::record::ext::{StoredConfirmation, StoredSession};
 use crate::record::{self, ClientRecord, GrantRecord};
 
 /// A page cursor is the last key of the previous page, base64url-encoded.
@@ -55,6 +56,14 @@ pub(crate) fn summary(
         created_at: grant.created_at,
         last_refreshed_at: grant.last_refreshed_at,
         host_data: grant.host_data,
+        cnf: grant
+            .ext
+            .cnf
+            .as_ref()
+            .and_then(StoredConfirmation::to_public),
+        auth_session: grant.ext.session.as_ref().map(StoredSession::to_public),
+        resources: grant.ext.resources,
+        nonce: grant.ext.nonce,
     }
 }
 

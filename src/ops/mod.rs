@@ -23,6 +23,7 @@ pub(crate) mod limits;
 pub(crate) mod listing;
 pub(crate) mod purge;
 pub(crate) mod revoke;
+pub(crate) mod sessions;
 pub(crate) mod tokens;
 pub(crate) mod validate;
 

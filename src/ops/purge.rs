@@ -14,7 +14,7 @@ use crate::event::EventKind;
 use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind};
 use crate::kv::{KeyRange, KvRead, Table};
-use crate::record::{self, CodeRecord, StoredTokenKind, TokenRecord};
+use crate::record::{self, CodeRecord, JtiRecord, StoredTokenKind, TokenRecord};
 use crate::response::PurgeReport;
 
 /// For a networked backend: fetches the due records, then their partners and
@@ -25,6 +25,7 @@ fn prefetch_due(kv: &impl Records, due: &[Vec<u8>]) -> Result<()> {
         match kind {
             ExpiryKind::Code => codes.push(id.as_bytes().to_vec()),
             ExpiryKind::Token => tokens.push(id.as_bytes().to_vec()),
+            ExpiryKind::ProofJti => {}
         }
     }
     kv.prefetch(Table::Codes, &codes)?;
@@ -120,6 +121,15 @@ pub(crate) fn purge_batch(
                 }
                 if remove_live_token(kv, &hash, &token, &damage)? {
                     report.grants += 1;
+                }
+            }
+            ExpiryKind::ProofJti => {
+                if damage
+                    .load::<JtiRecord>(kv, hash.as_bytes())?
+                    .is_some_and(|seen| seen.until == at)
+                {
+                    kv.delete(Table::ProofJtis, hash.as_bytes())?;
+                    report.proof_jtis += 1;
                 }
             }
         }

@@ -112,6 +112,15 @@ fn revoke_by_subject_prefix(kv: &mut impl RecordsMut, prefix: &[u8]) -> Result<B
         }
         Ok(ControlFlow::Continue(()))
     })?;
+    end_owned(kv, owned)
+}
+
+/// Ends the grants and removes the pending codes among `owned` (entries of
+/// the `by_subject` or `by_session` index), skipping damaged records.
+pub(crate) fn end_owned(
+    kv: &mut impl RecordsMut,
+    owned: Vec<(ClientId, Owned)>,
+) -> Result<BulkRevocation> {
     let damage = Damage::skip();
     let mut grants = 0;
     for (client, item) in owned {

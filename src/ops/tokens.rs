@@ -1,21 +1,25 @@
 //! Issuing without a code (password, client credentials) and refreshing with
 //! rotation and reuse detection (R06, R07, R08).
 
+use super::codes::audiences;
 use super::damage::Damage;
 use super::family::{
     Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, make_room,
     new_grant,
 };
 use super::{Ctx, check_subject, load_client, resolve_scope, tell};
+use crate::binding::{Confirmation, check_resources};
 use crate::client::{ClientKind, GrantType};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::event::EventKind;
 use crate::grant::GrantOrigin;
 use crate::ids::{ClientId, GrantId};
 use crate::keys;
 use crate::kv::Table;
+use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession};
 use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::record::{Records, RecordsMut};
+use crate::request::{IssueOptions, RefreshRequest};
 use crate::response::{RefreshState, RefreshTokenInfo, TokenResponse};
 use crate::scope::Scope;
 use crate::secret::TokenKind;
@@ -28,6 +32,27 @@ fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
     }
 }
 
+/// The binding of a grant made without a code (R24, R25, R26): checked
+/// resources, the confirmation presented, and the sign-in (password only).
+fn options_ext(options: &IssueOptions, subject: Option<&str>) -> Result<GrantExt> {
+    if let Some(session) = &options.auth_session {
+        if subject.is_none() {
+            // Client credentials: nobody signed in.
+            return Err(Error::InvalidArgument {
+                what: "auth_session",
+                reason: InputError::NotAllowed,
+            });
+        }
+        session.check()?;
+    }
+    Ok(GrantExt {
+        resources: check_resources(&options.resources)?,
+        cnf: options.confirmation.as_ref().map(StoredConfirmation::from),
+        session: options.auth_session.as_ref().map(StoredSession::from),
+        nonce: None,
+    })
+}
+
 /// Issues tokens to a subject whose password the host has checked
 /// (RFC 6749 §4.3, Ticketpark).
 pub(crate) fn issue_for_subject(
@@ -36,24 +61,21 @@ pub(crate) fn issue_for_subject(
     client_id: &ClientId,
     subject: &str,
     scope: Option<&Scope>,
+    options: &IssueOptions,
 ) -> Result<TokenResponse> {
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::Password)?;
     check_subject(subject)?;
     let scope = resolve_scope(scope, &client.scopes)?;
-    let mut grant = new_grant(
-        kv,
-        ctx,
-        *client_id,
-        Some(subject),
-        &scope,
-        GrantOrigin::Password,
-    )?;
+    let ext = options_ext(options, Some(subject))?;
+    let aud = ext.resources.clone();
+    let origin = GrantOrigin::Password;
+    let mut grant = new_grant(kv, ctx, *client_id, Some(subject), &scope, origin, ext)?;
     let issue = Issue {
         client: &client,
         scope: &scope,
+        aud: &aud,
         with_refresh: client.allows(GrantType::RefreshToken),
-        nonce: None,
     };
     let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
     tell_grant(kv, ctx, EventKind::TokensIssued, &grant);
@@ -68,6 +90,7 @@ pub(crate) fn issue_client_credentials(
     ctx: &Ctx<'_>,
     client_id: &ClientId,
     scope: Option<&Scope>,
+    options: &IssueOptions,
 ) -> Result<TokenResponse> {
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::ClientCredentials)?;
@@ -77,19 +100,15 @@ pub(crate) fn issue_client_credentials(
         });
     }
     let scope = resolve_scope(scope, &client.scopes)?;
-    let mut grant = new_grant(
-        kv,
-        ctx,
-        *client_id,
-        None,
-        &scope,
-        GrantOrigin::ClientCredentials,
-    )?;
+    let ext = options_ext(options, None)?;
+    let aud = ext.resources.clone();
+    let origin = GrantOrigin::ClientCredentials;
+    let mut grant = new_grant(kv, ctx, *client_id, None, &scope, origin, ext)?;
     let issue = Issue {
         client: &client,
         scope: &scope,
+        aud: &aud,
         with_refresh: false,
-        nonce: None,
     };
     let tokens = issue_tokens(kv, ctx, &mut grant, issue)?;
     tell_grant(kv, ctx, EventKind::TokensIssued, &grant);
@@ -99,16 +118,18 @@ pub(crate) fn issue_client_credentials(
 /// Refreshes: rotates an active refresh token (R07), or answers a consumed one
 /// with a grace-period pair or by revoking its whole grant (R08).
 ///
-/// Order of checks: shape (R02), existence, client, expiry, consumption,
-/// grant type, scope. Every failure but a reuse changes nothing.
+/// Order of checks: shape (R02), existence, client, expiry, confirmation
+/// (R24), consumption, grant type, scope, resources (R25). Every failure but
+/// a reuse changes nothing.
 pub(crate) fn refresh(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    presented: &str,
-    client_id: &ClientId,
-    scope: Option<&Scope>,
+    request: &RefreshRequest<'_>,
 ) -> Result<TokenResponse> {
-    let presented = ctx.minter.parse(TokenKind::Refresh, presented)?;
+    let (client_id, scope) = (&request.client_id, request.scope);
+    let presented = ctx
+        .minter
+        .parse(TokenKind::Refresh, request.refresh_token)?;
     let hash = presented.id;
     let token = match load_token(kv, &presented)? {
         Some(token) if token.kind == StoredTokenKind::Refresh => token,
@@ -127,6 +148,7 @@ pub(crate) fn refresh(
     if token.is_expired_at(ctx.now) {
         return Err(Error::RefreshTokenExpired);
     }
+    bind_refresh(&mut grant, request.confirmation)?;
 
     if let Some(consumed) = token.consumed {
         match presented_again(consumed, ctx) {
@@ -146,6 +168,7 @@ pub(crate) fn refresh(
         let client = load_client(kv, client_id)?;
         require(&client, GrantType::RefreshToken)?;
         let scope = refreshed_scope(&mut grant, &client, scope)?;
+        let aud = audiences(request.resources, &grant.record.ext.resources)?;
         // The grant keeps a bounded number of pairs: the oldest goes.
         make_room(kv, &mut grant, 2 * ctx.config.grant_live_pairs, 2)?;
         let counted = TokenRecord {
@@ -157,7 +180,7 @@ pub(crate) fn refresh(
         };
         // Same removal time, so its expiry entry stays right.
         record::save(kv, hash.as_bytes(), &counted)?;
-        let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope)?;
+        let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope, &aud)?;
         tell_grant(kv, ctx, EventKind::RefreshGraceReuse, &grant);
         return Ok(tokens);
     }
@@ -165,6 +188,7 @@ pub(crate) fn refresh(
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::RefreshToken)?;
     let scope = refreshed_scope(&mut grant, &client, scope)?;
+    let aud = audiences(request.resources, &grant.record.ext.resources)?;
 
     // Consume the presented token and revoke its connected access token at once
     // (pretix: "The previous access token will instantly become invalid").
@@ -187,7 +211,7 @@ pub(crate) fn refresh(
     };
     insert_token(kv, &hash, &consumed)?;
     kv.put(Table::Consumed, &keys::consumed(&grant.id, &hash), &[])?;
-    let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope)?;
+    let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope, &aud)?;
     tell_grant(kv, ctx, EventKind::TokensRefreshed, &grant);
     Ok(tokens)
 }
@@ -202,6 +226,23 @@ fn tell_grant(kv: &impl Records, ctx: &Ctx<'_>, kind: EventKind, grant: &Grant) 
         grant.record.subject.as_deref(),
         Some(grant.id),
     );
+}
+
+/// A bound grant refreshes only with the same key or certificate (R24,
+/// RFC 9449 §5, RFC 8705 §3): anything else changes nothing. An unbound grant
+/// refreshed with a proof becomes bound to it, from then on.
+fn bind_refresh(grant: &mut Grant, presented: Option<&Confirmation>) -> Result<()> {
+    let presented = presented.map(StoredConfirmation::from);
+    match (&grant.record.ext.cnf, presented) {
+        (Some(bound), presented) if presented.as_ref() != Some(bound) => {
+            Err(Error::ConfirmationMismatch)
+        }
+        (Some(_), _) | (None, None) => Ok(()),
+        (None, Some(presented)) => {
+            grant.record.ext.cnf = Some(presented);
+            Ok(())
+        }
+    }
 }
 
 /// The scope of a refresh (R07, R16): RFC 6749 §6, the requested scope may
@@ -314,13 +355,14 @@ fn rotate_into_grant(
     grant: &mut Grant,
     client: &ClientRecord,
     scope: &Scope,
+    aud: &[String],
 ) -> Result<TokenResponse> {
     grant.record.last_refreshed_at = Some(ctx.now);
     let issue = Issue {
         client,
         scope,
+        aud,
         with_refresh: true,
-        nonce: None,
     };
     issue_tokens(kv, ctx, grant, issue)
 }

@@ -58,6 +58,7 @@ impl ClientRecord {
 impl Record for ClientRecord {
     const TABLE: Table = Table::Clients;
     const NAME: &'static str = "client";
+    super::no_extension!();
 
     fn check(&self) -> Result<(), &'static str> {
         if self.name.is_empty() || !text_ok(&self.name, MAX_CLIENT_NAME_LEN) {

@@ -32,13 +32,26 @@ pub(crate) struct CodeRecord {
     pub exchanged_into: Option<[u8; 16]>,
     /// Opaque host data, handed on to the grant at the exchange.
     pub host_data: Option<Vec<u8>>,
+    /// Fields of record version 3 (see [`super::ext`]).
+    #[serde(skip)]
+    pub ext: super::ext::CodeExt,
 }
 
 impl Record for CodeRecord {
     const TABLE: Table = Table::Codes;
     const NAME: &'static str = "code";
+    type Ext = super::ext::CodeExt;
+
+    fn ext(&self) -> &super::ext::CodeExt {
+        &self.ext
+    }
+
+    fn with_ext(self, ext: super::ext::CodeExt) -> Self {
+        CodeRecord { ext, ..self }
+    }
 
     fn check(&self) -> Result<(), &'static str> {
+        self.ext.check()?;
         if self.subject.is_empty() || !text_ok(&self.subject, MAX_SUBJECT_LEN) {
             return Err("subject");
         }

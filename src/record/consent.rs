@@ -16,6 +16,7 @@ pub(crate) struct ConsentRecord {
 impl Record for ConsentRecord {
     const TABLE: Table = Table::Consents;
     const NAME: &'static str = "consent";
+    super::no_extension!();
 
     fn check(&self) -> Result<(), &'static str> {
         Ok(())

@@ -26,13 +26,26 @@ pub(crate) struct GrantRecord {
     /// Opaque host data carried over from the code (see
     /// [`AuthorizationRequest::host_data`](crate::AuthorizationRequest::host_data)).
     pub host_data: Option<Vec<u8>>,
+    /// Fields of record version 3 (see [`super::ext`]).
+    #[serde(skip)]
+    pub ext: super::ext::GrantExt,
 }
 
 impl Record for GrantRecord {
     const TABLE: Table = Table::Grants;
     const NAME: &'static str = "grant";
+    type Ext = super::ext::GrantExt;
+
+    fn ext(&self) -> &super::ext::GrantExt {
+        &self.ext
+    }
+
+    fn with_ext(self, ext: super::ext::GrantExt) -> Self {
+        GrantRecord { ext, ..self }
+    }
 
     fn check(&self) -> Result<(), &'static str> {
+        self.ext.check()?;
         match (&self.subject, self.origin) {
             (None, GrantOrigin::ClientCredentials) => {}
             (Some(subject), GrantOrigin::AuthorizationCode | GrantOrigin::Password)

@@ -2,8 +2,12 @@
 //! followed by a seal (see [`seal`]).
 //!
 //! ```text
-//! value = version (2) ‖ postcard body ‖ BLAKE3-keyed MAC (8 bytes)
+//! value = version (3) ‖ postcard body ‖ postcard extension ‖ BLAKE3-keyed MAC (8 bytes)
 //! ```
+//!
+//! The extension holds the fields added in record version 3 (bindings and
+//! sign-in data, see [`ext`]); a version 2 value has none and reads as the
+//! default extension, so records written by format 2 need no rewrite.
 //!
 //! The seal covers the key and table too, so a value that was damaged or
 //! changed, or that landed under another key, is refused instead of being read
@@ -27,7 +31,9 @@ use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 mod client;
 mod code;
 mod consent;
+pub(crate) mod ext;
 mod grant;
+mod jti;
 pub(crate) mod seal;
 mod token;
 
@@ -35,12 +41,15 @@ pub(crate) use client::{ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS};
 pub(crate) use code::{CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, MAX_SUBJECT_LEN};
 pub(crate) use consent::ConsentRecord;
 pub(crate) use grant::GrantRecord;
+pub(crate) use jti::JtiRecord;
 pub(crate) use seal::Seal;
 pub(crate) use token::{Consumed, StoredTokenKind, TokenRecord};
 
-/// The record format this build writes, and the only one it reads outside
-/// the migration from format 1.
-pub(crate) const RECORD_VERSION: u8 = 2;
+/// The record format this build writes.
+pub(crate) const RECORD_VERSION: u8 = 3;
+/// The records of format 2 databases: the same bodies without extension,
+/// read as they are.
+const RECORD_VERSION_2: u8 = 2;
 /// The records of format 1 databases: the same bodies under a CRC-32.
 const RECORD_VERSION_1: u8 = 1;
 
@@ -101,10 +110,36 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
     /// Its name in error messages.
     const NAME: &'static str;
 
+    /// The fields added in record version 3, encoded after the body (the
+    /// record's own field of this type is skipped by its serde derive).
+    type Ext: Serialize + DeserializeOwned + Default;
+
+    /// The record's extension.
+    fn ext(&self) -> &Self::Ext;
+
+    /// The record with `ext` as its extension.
+    fn with_ext(self, ext: Self::Ext) -> Self;
+
     /// Checks what the encoding cannot: values in range, strings well formed.
     /// Returns the name of the first bad field.
     fn check(&self) -> Result<(), &'static str>;
 }
+
+/// For records with no extension fields.
+macro_rules! no_extension {
+    () => {
+        type Ext = ();
+
+        fn ext(&self) -> &() {
+            &()
+        }
+
+        fn with_ext(self, (): ()) -> Self {
+            self
+        }
+    };
+}
+pub(crate) use no_extension;
 
 /// Encodes `record` for storage under `key`, sealed.
 pub(crate) fn encode<R: Record>(seal: &Seal, key: &[u8], record: &R) -> Vec<u8> {
@@ -113,6 +148,8 @@ pub(crate) fn encode<R: Record>(seal: &Seal, key: &[u8], record: &R) -> Vec<u8> 
     // cannot fail; an empty body would fail its decode loudly rather than silently.
     let body = postcard::to_extend(record, Vec::with_capacity(96)).unwrap_or_default();
     bytes.extend_from_slice(&body);
+    let ext = postcard::to_extend(record.ext(), Vec::new()).unwrap_or_default();
+    bytes.extend_from_slice(&ext);
     let mac = seal.mac(R::TABLE, key, &bytes);
     bytes.extend_from_slice(&mac);
     bytes
@@ -133,7 +170,8 @@ pub(crate) fn decode_in<R: Record>(
         return Err(DecodeError::ChecksumMismatch);
     }
     match versioned_body.split_first() {
-        Some((&RECORD_VERSION, body)) => decode_body(body),
+        Some((&RECORD_VERSION, body)) => decode_body(body, true),
+        Some((&RECORD_VERSION_2, body)) => decode_body(body, false),
         Some((&found, _)) => Err(DecodeError::UnknownVersion { found }),
         None => Err(DecodeError::TooShort),
     }
@@ -151,15 +189,22 @@ pub(crate) fn decode_v1<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, Decode
         return Err(DecodeError::ChecksumMismatch);
     }
     match versioned_body.split_first() {
-        Some((&RECORD_VERSION_1, body)) => decode_body(body),
+        Some((&RECORD_VERSION_1, body)) => decode_body(body, false),
         Some((&found, _)) => Err(DecodeError::UnknownVersion { found }),
         None => Err(DecodeError::TooShort),
     }
 }
 
-fn decode_body<R: Record>(body: &[u8]) -> Result<R, DecodeError> {
-    let (record, rest): (R, &[u8]) =
-        postcard::take_from_bytes(body).map_err(|_| DecodeError::Body { record: R::NAME })?;
+/// Decodes a body, followed by its extension when `extended` (version 3).
+fn decode_body<R: Record>(body: &[u8], extended: bool) -> Result<R, DecodeError> {
+    let undecodable = |_| DecodeError::Body { record: R::NAME };
+    let (record, rest): (R, &[u8]) = postcard::take_from_bytes(body).map_err(undecodable)?;
+    let (record, rest) = if extended {
+        let (ext, rest): (R::Ext, &[u8]) = postcard::take_from_bytes(rest).map_err(undecodable)?;
+        (record.with_ext(ext), rest)
+    } else {
+        (record, rest)
+    };
     if !rest.is_empty() {
         return Err(DecodeError::Body { record: R::NAME });
     }
@@ -375,6 +420,11 @@ pub(crate) fn decode_entry(
             key_ok(crate::keys::parse_consent(key).is_some())?;
             decode_in::<ConsentRecord>(seal, key, bytes).map(drop)
         }
+        Table::ProofJtis => {
+            key_ok(key.len() == 16)?;
+            decode_in::<JtiRecord>(seal, key, bytes).map(drop)
+        }
+        Table::BySession => index_ok(crate::keys::parse_by_session(key).is_some()),
         // Index entries: the key says it all, the value is empty.
         Table::Expiry => index_ok(crate::keys::parse_expiry(key).is_some()),
         Table::Consumed => index_ok(crate::keys::parse_consumed(key).is_some()),

@@ -43,6 +43,9 @@ pub(crate) struct TokenRecord {
     pub partner: Option<[u8; 16]>,
     /// Refresh tokens only: set when rotation consumed it.
     pub consumed: Option<Consumed>,
+    /// Fields of record version 3 (see [`super::ext`]).
+    #[serde(skip)]
+    pub ext: super::ext::TokenExt,
 }
 
 impl TokenRecord {
@@ -70,8 +73,18 @@ impl TokenRecord {
 impl Record for TokenRecord {
     const TABLE: Table = Table::Tokens;
     const NAME: &'static str = "token";
+    type Ext = super::ext::TokenExt;
+
+    fn ext(&self) -> &super::ext::TokenExt {
+        &self.ext
+    }
+
+    fn with_ext(self, ext: super::ext::TokenExt) -> Self {
+        TokenRecord { ext, ..self }
+    }
 
     fn check(&self) -> Result<(), &'static str> {
+        self.ext.check()?;
         if self
             .subject
             .as_deref()

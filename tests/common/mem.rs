@@ -20,7 +20,7 @@ type Tables = Vec<BTreeMap<Vec<u8>, Vec<u8>>>;
 pub struct Counters {
     pub gets: AtomicU64,
     /// Entries visited by scans, per table.
-    pub scanned: [AtomicU64; 10],
+    pub scanned: [AtomicU64; Table::COUNT],
 }
 
 #[derive(Clone)]

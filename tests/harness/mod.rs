@@ -52,6 +52,61 @@ const VERIFIERS: [&str; 3] = [
     "wrong-verifier-wrong-verifier-wrong-verifier",
 ];
 const S256_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// Resource indicators (RFC 8707, R25).
+const RESOURCE_A: &str = "https://a.example/api";
+const RESOURCE_B: &str = "https://b.example/api";
+/// Two DPoP key thumbprints (R24).
+const KEYS: [&str; 2] = [
+    "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+    "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+];
+/// Sign-in session ids (R26).
+const SIDS: [&str; 2] = ["sid-1", "sid-2"];
+/// DPoP proof ids and how long they are claimed for (R27).
+const JTIS: [&str; 3] = ["jti-a", "jti-b", "jti-c"];
+const JTI_WINDOWS: [u64; 3] = [1, 60, 3_600];
+
+/// What an authorization covers: no resources, A, or A and B.
+fn code_resources(choice: u8) -> Vec<String> {
+    match choice % 3 {
+        0 => vec![],
+        1 => vec![RESOURCE_A.to_owned()],
+        _ => vec![RESOURCE_A.to_owned(), RESOURCE_B.to_owned()],
+    }
+}
+
+/// What a token request names: nothing, A, or B.
+fn requested_resources(choice: u8) -> Vec<String> {
+    match choice % 3 {
+        0 => vec![],
+        1 => vec![RESOURCE_A.to_owned()],
+        _ => vec![RESOURCE_B.to_owned()],
+    }
+}
+
+/// The key a request proves: none, the first or the second.
+fn proof_key(choice: u8) -> Option<usize> {
+    match choice % 3 {
+        0 => None,
+        n => Some(usize::from(n) - 1),
+    }
+}
+
+fn confirmation(key: usize) -> grantdb::Confirmation {
+    grantdb::Confirmation::dpop(KEYS[key]).unwrap()
+}
+
+/// The model's audiences of a token request (R25): what it names, within what
+/// the grant covers when it covers anything; nothing named, all it covers.
+fn model_audiences(requested: &[String], covered: &[String]) -> Expect<Vec<String>> {
+    if requested.is_empty() {
+        return Ok(covered.to_vec());
+    }
+    if !covered.is_empty() && !requested.iter().all(|r| covered.contains(r)) {
+        return Err("InvalidTarget");
+    }
+    Ok(requested.to_vec())
+}
 
 /// One operation on the store, with small bounded indices that the runner
 /// resolves against what has been issued so far.
@@ -76,12 +131,16 @@ pub enum Op {
         scope: u8,
         redirect: u8,
         pkce: u8,
+        /// Resources, a `dpop_jkt` and a session id (R24–R26).
+        binding: u8,
     },
     ExchangeCode {
         code: u8,
         client: u8,
         redirect: u8,
         verifier: u8,
+        /// The key proved and the resources named (R24, R25).
+        proof: u8,
     },
     Password {
         client: u8,
@@ -96,6 +155,8 @@ pub enum Op {
         token: u8,
         client: u8,
         scope: u8,
+        /// The key proved and the resources named (R24, R25).
+        proof: u8,
     },
     Revoke {
         token: u8,
@@ -160,6 +221,15 @@ pub enum Op {
     WithdrawConsent {
         subject: u8,
         client: u8,
+    },
+    /// OpenID Connect logout: every grant and code of a session id (R26).
+    RevokeSession {
+        sid: u8,
+    },
+    /// A DPoP proof id is claimed (R27).
+    ClaimJti {
+        jti: u8,
+        window: u8,
     },
 }
 
@@ -351,6 +421,10 @@ struct MCode {
     pkce: Option<usize>,
     expires_at: u64,
     exchanged_into: Option<GrantId>,
+    resources: Vec<String>,
+    /// Bound to `KEYS[0]` with `dpop_jkt`.
+    dpop: bool,
+    sid: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,6 +435,10 @@ struct MGrant {
     origin: GrantOrigin,
     created_at: u64,
     last_refreshed_at: Option<u64>,
+    resources: Vec<String>,
+    /// The key index it is bound to.
+    cnf: Option<usize>,
+    sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +456,8 @@ struct MToken {
     /// Order of issue: the grant's oldest live token goes first when a grace
     /// pair needs room.
     seq: u64,
+    aud: Vec<String>,
+    cnf: Option<usize>,
 }
 
 impl MToken {
@@ -409,6 +489,8 @@ struct Model {
     refresh_list: Vec<String>,
     consents: BTreeMap<(ClientId, String), Scope>,
     issued: u64,
+    /// DPoP proof ids claimed, and until when.
+    jtis: HashMap<&'static str, u64>,
 }
 
 /// Pairs a grant keeps live at most (the default `grant_live_pairs`).
@@ -513,6 +595,7 @@ impl Model {
         client: &MClient,
         scope: &Scope,
         with_refresh: bool,
+        aud: &[String],
     ) -> Result<(), String> {
         let access_life = client.t.access.unwrap_or(self.policy.access);
         let g = self
@@ -529,6 +612,16 @@ impl Model {
             "refresh presence",
         )?;
         check(actual.subject == g.subject, "subject")?;
+        check(actual.resources == aud, "audiences")?;
+        let dpop = g.cnf.is_some();
+        check(
+            (actual.token_type == grantdb::TokenType::DPoP) == dpop,
+            "token_type DPoP for a key-bound grant",
+        )?;
+        check(
+            actual.auth_session.as_ref().and_then(|s| s.sid.clone()) == g.sid,
+            "sign-in session travels with the grant",
+        )?;
         let access = actual.access_token.expose().to_owned();
         let refresh = actual.refresh_token.as_ref().map(|r| r.expose().to_owned());
         let seq = self.issued;
@@ -544,6 +637,8 @@ impl Model {
             partner,
             consumed: None,
             seq: seq + u64::from(is_refresh),
+            aud: aud.to_vec(),
+            cnf: g.cnf,
         };
         let access_token = token(false, Some(self.now + access_life), refresh.clone());
         let refresh_expiry = client.t.refresh.map(|s| g.created_at + s);
@@ -622,6 +717,9 @@ impl Model {
                 origin,
                 created_at: self.now,
                 last_refreshed_at: None,
+                resources: Vec::new(),
+                cnf: None,
+                sid: None,
             },
         );
     }
@@ -713,6 +811,7 @@ pub fn run_on<B: Backend>(
         refresh_list: vec![],
         consents: BTreeMap::new(),
         issued: 0,
+        jtis: HashMap::new(),
     };
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
@@ -830,6 +929,7 @@ fn apply<B: Backend>(
             scope,
             redirect,
             pkce,
+            binding,
         } => {
             let Some(c) = m.client(*client) else {
                 return Ok(());
@@ -845,7 +945,19 @@ fn apply<B: Backend>(
                 0 => None,
                 n => Some(usize::from(n) - 1),
             };
-            let mut request = AuthorizationRequest::new(c.id, subject);
+            let resources = code_resources(*binding);
+            let dpop = (binding / 3) % 2 == 1;
+            let sid = match (binding / 6) % 3 {
+                0 => None,
+                n => Some(SIDS[usize::from(n) - 1]),
+            };
+            let mut request = AuthorizationRequest::new(c.id, subject).resources(resources.clone());
+            if dpop {
+                request = request.dpop_jkt(confirmation(0));
+            }
+            if let Some(sid) = sid {
+                request = request.auth_session(grantdb::AuthSession::new().sid(sid).auth_time(now));
+            }
             request.scope.clone_from(&requested);
             request.redirect_uri.clone_from(&redirect_uri);
             request.pkce = pkce_choice.map(|v| match v {
@@ -885,6 +997,9 @@ fn apply<B: Backend>(
                         pkce: pkce_choice,
                         expires_at: now + c.t.code,
                         exchanged_into: None,
+                        resources,
+                        dpop,
+                        sid,
                     },
                 );
                 m.code_list.push(plaintext);
@@ -895,6 +1010,7 @@ fn apply<B: Backend>(
             client,
             redirect,
             verifier,
+            proof,
         } => {
             let (Some(plaintext), Some(c)) = (pick(&m.code_list, *code), m.client(*client)) else {
                 return Ok(());
@@ -909,9 +1025,13 @@ fn apply<B: Backend>(
                 0 => None,
                 n => Some(VERIFIERS[usize::from(n) - 1]),
             };
-            let mut exchange = CodeExchange::new(&plaintext, c.id);
+            let key = proof_key(*proof);
+            let proved = key.map(confirmation);
+            let named = requested_resources(proof / 3);
+            let mut exchange = CodeExchange::new(&plaintext, c.id).resources(&named);
             exchange.redirect_uri = presented_uri.as_deref();
             exchange.code_verifier = presented_verifier;
+            exchange.confirmation = proved.as_ref();
             let actual = store.exchange_code(&exchange);
             let expected = (|| {
                 let code = m.codes.get(&plaintext).ok_or("UnknownCode")?;
@@ -945,8 +1065,12 @@ fn apply<B: Backend>(
                 if !pkce_ok {
                     return Err("PkceMismatch");
                 }
+                if code.dpop && key != Some(0) {
+                    return Err("ConfirmationMismatch");
+                }
+                let aud = model_audiences(&named, &code.resources)?;
                 m.grant_refused(&code.subject, &c.id)?;
-                Ok(code.clone())
+                Ok((code.clone(), aud))
             })();
             match expected {
                 Err("CodeReplayed+") => {
@@ -955,7 +1079,7 @@ fn apply<B: Backend>(
                     m.end_grant(&grant);
                 }
                 Err(want) => same_outcome(&actual, &Expect::<()>::Err(want))?,
-                Ok(code) => {
+                Ok((code, aud)) => {
                     let tokens = actual
                         .map_err(|e| format!("store failed with {e:?}, model expected success"))?;
                     m.make_room_for_grant(&code.subject, &c.id);
@@ -966,9 +1090,20 @@ fn apply<B: Backend>(
                         code.scope.clone(),
                         GrantOrigin::AuthorizationCode,
                     );
+                    let grant = m.grants.get_mut(&tokens.grant_id).unwrap();
+                    grant.resources.clone_from(&code.resources);
+                    grant.cnf = key;
+                    grant.sid = code.sid.map(str::to_owned);
                     m.codes.get_mut(&plaintext).unwrap().exchanged_into = Some(tokens.grant_id);
                     let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
-                    m.accept_issue(&tokens, tokens.grant_id, &c, &code.scope, with_refresh)?;
+                    m.accept_issue(
+                        &tokens,
+                        tokens.grant_id,
+                        &c,
+                        &code.scope,
+                        with_refresh,
+                        &aud,
+                    )?;
                 }
             }
         }
@@ -1004,7 +1139,7 @@ fn apply<B: Backend>(
                     GrantOrigin::Password,
                 );
                 let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
-                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, with_refresh)?;
+                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, with_refresh, &[])?;
             }
         }
         Op::ClientCredentials { client, scope } => {
@@ -1029,21 +1164,33 @@ fn apply<B: Backend>(
                     scope.clone(),
                     GrantOrigin::ClientCredentials,
                 );
-                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, false)?;
+                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, false, &[])?;
             }
         }
         Op::Refresh {
             token,
             client,
             scope,
+            proof,
         } => {
             let (Some(plaintext), Some(c)) = (pick(&m.refresh_list, *token), m.client(*client))
             else {
                 return Ok(());
             };
             let requested = scope_choice(*scope);
-            let actual = store.refresh(&plaintext, &c.id, requested.as_ref());
-            refresh_model(m, &plaintext, &c, requested.as_ref(), actual)?;
+            let key = proof_key(*proof);
+            let proved = key.map(confirmation);
+            let named = requested_resources(proof / 3);
+            let mut request = grantdb::RefreshRequest::new(&plaintext, c.id).resources(&named);
+            request.scope = requested.as_ref();
+            request.confirmation = proved.as_ref();
+            let actual = store.refresh_with(&request);
+            let asked = Asked {
+                scope: requested.as_ref(),
+                key,
+                resources: &named,
+            };
+            refresh_model(m, &plaintext, &c, &asked, actual)?;
         }
         Op::Revoke {
             token,
@@ -1170,6 +1317,20 @@ fn apply<B: Backend>(
                     Some(info.expires_at) == t.expires_at && info.issued_at == t.issued_at,
                     "token times",
                 )?;
+                check(info.aud == t.aud, "token audiences")?;
+                check(info.cnf == t.cnf.map(confirmation), "token confirmation")?;
+                let other = if t.aud.first().map(String::as_str) == Some(RESOURCE_A) {
+                    RESOURCE_B
+                } else {
+                    RESOURCE_A
+                };
+                let for_other = store.validate_for(&plaintext, other);
+                let expected = if t.aud.is_empty() || t.aud.iter().any(|a| a == other) {
+                    Ok(())
+                } else {
+                    Err("WrongAudience")
+                };
+                same_outcome(&for_other, &expected)?;
             }
         }
         Op::Introspect { token, refresh } => {
@@ -1211,6 +1372,12 @@ fn apply<B: Backend>(
         Op::Purge => {
             let report = store.purge_expired().map_err(|e| e.to_string())?;
             let (codes, access, refresh, grants) = m.purge();
+            let jtis_before = m.jtis.len();
+            m.jtis.retain(|_, until| *until > now);
+            check(
+                report.proof_jtis == (jtis_before - m.jtis.len()) as u64,
+                "purged proof ids",
+            )?;
             check(report.codes == codes, "purged codes")?;
             check(report.access_tokens == access, "purged access tokens")?;
             check(report.refresh_tokens == refresh, "purged refresh tokens")?;
@@ -1344,6 +1511,37 @@ fn apply<B: Backend>(
             let existed = m.consents.remove(&(c.id, subject.to_owned())).is_some();
             check(withdrawn == existed, "withdraw_consent")?;
         }
+        Op::RevokeSession { sid } => {
+            let sid = SIDS[usize::from(*sid) % SIDS.len()];
+            let ended = store.revoke_session(sid).map_err(|e| e.to_string())?.grants;
+            let grants: Vec<_> = m
+                .grants
+                .iter()
+                .filter(|(_, g)| g.sid.as_deref() == Some(sid))
+                .map(|(k, _)| *k)
+                .collect();
+            check(ended == grants.len() as u64, "grants of the session ended")?;
+            for g in grants {
+                m.end_grant(&g);
+            }
+            // Its codes go too, pending or exchanged (as with R12).
+            m.codes.retain(|_, code| code.sid != Some(sid));
+        }
+        Op::ClaimJti { jti, window } => {
+            let jti = JTIS[usize::from(*jti) % JTIS.len()];
+            let until = now + JTI_WINDOWS[usize::from(*window) % JTI_WINDOWS.len()];
+            let claimed = store
+                .claim_proof_jti(jti, until)
+                .map_err(|e| e.to_string())?;
+            let replay = m.jtis.get(jti).is_some_and(|seen| now < *seen);
+            let expected = if replay {
+                grantdb::ProofJti::Replay
+            } else {
+                m.jtis.insert(jti, until);
+                grantdb::ProofJti::FirstUse
+            };
+            check(claimed == expected, "proof id claim")?;
+        }
         Op::ListClient { client } => {
             let Some(c) = m.client(*client) else {
                 return Ok(());
@@ -1388,6 +1586,12 @@ fn list_all(
                 origin: g.origin,
                 created_at: g.created_at,
                 last_refreshed_at: g.last_refreshed_at,
+                resources: g.resources,
+                cnf: g
+                    .cnf
+                    .as_ref()
+                    .and_then(|cnf| KEYS.iter().position(|k| *k == cnf.thumbprint())),
+                sid: g.auth_session.and_then(|s| s.sid),
             };
             if all.insert(g.grant_id, grant).is_some() {
                 return Err("a grant listed twice".into());
@@ -1402,20 +1606,29 @@ fn list_all(
 
 /// What the model decides a refresh does.
 enum Plan {
-    Rotate(Scope),
-    Grace(Scope),
+    Rotate(Scope, Vec<String>),
+    Grace(Scope, Vec<String>),
     Reuse,
 }
 
 /// The model of a refresh (R07, R08), compared with the store's answer.
+/// What a refresh asks for beyond the token: a narrower scope, the key it
+/// proves, the resources it names.
+struct Asked<'a> {
+    scope: Option<&'a Scope>,
+    key: Option<usize>,
+    resources: &'a [String],
+}
+
 fn refresh_model(
     m: &mut Model,
     plaintext: &str,
     c: &MClient,
-    requested: Option<&Scope>,
+    asked: &Asked<'_>,
     actual: grantdb::Result<TokenResponse>,
 ) -> Result<(), String> {
     let now = m.now;
+    let requested = asked.scope;
     let plan = (|| {
         let token = m
             .tokens
@@ -1429,18 +1642,26 @@ fn refresh_model(
             return Err("RefreshTokenExpired");
         }
         let grant = m.grants.get(&token.grant).ok_or("UnknownRefreshToken")?;
+        // R24: a bound grant only with its key; changes nothing otherwise.
+        if grant.cnf.is_some() && asked.key != grant.cnf {
+            return Err("ConfirmationMismatch");
+        }
         if let Some((at, reuses, retain_until)) = token.consumed {
             if retain_until.is_some_and(|until| now >= until) {
                 return Err("UnknownRefreshToken");
             }
             if now < at + m.policy.grace && reuses < m.policy.cap {
                 m.live_client(&c.id)?;
-                return Model::resolve_scope(requested, &grant.scope).map(Plan::Grace);
+                let scope = Model::resolve_scope(requested, &grant.scope)?;
+                let aud = model_audiences(asked.resources, &grant.resources)?;
+                return Ok(Plan::Grace(scope, aud));
             }
             return Ok(Plan::Reuse);
         }
         m.live_client(&c.id)?;
-        Model::resolve_scope(requested, &grant.scope).map(Plan::Rotate)
+        let scope = Model::resolve_scope(requested, &grant.scope)?;
+        let aud = model_audiences(asked.resources, &grant.resources)?;
+        Ok(Plan::Rotate(scope, aud))
     })();
     match plan {
         Err(want) => same_outcome(&actual, &Expect::<()>::Err(want)),
@@ -1450,7 +1671,7 @@ fn refresh_model(
             m.end_grant(&grant);
             Ok(())
         }
-        Ok(Plan::Grace(scope)) => {
+        Ok(Plan::Grace(scope, aud)) => {
             let tokens = actual
                 .map_err(|e| format!("store failed with {e:?}, model expected a grace pair"))?;
             let token = m.tokens.get_mut(plaintext).unwrap();
@@ -1458,11 +1679,14 @@ fn refresh_model(
                 .consumed
                 .map(|(at, reuses, until)| (at, reuses + 1, until));
             let grant = token.grant;
-            m.grants.get_mut(&grant).unwrap().last_refreshed_at = Some(now);
+            let g = m.grants.get_mut(&grant).unwrap();
+            g.last_refreshed_at = Some(now);
+            // An unbound grant refreshed with a proof is bound from now on.
+            g.cnf = g.cnf.or(asked.key);
             m.make_room(&grant);
-            m.accept_issue(&tokens, grant, c, &scope, true)
+            m.accept_issue(&tokens, grant, c, &scope, true, &aud)
         }
-        Ok(Plan::Rotate(scope)) => {
+        Ok(Plan::Rotate(scope, aud)) => {
             let tokens = actual
                 .map_err(|e| format!("store failed with {e:?}, model expected a rotation"))?;
             let token = m.tokens[plaintext].clone();
@@ -1473,8 +1697,10 @@ fn refresh_model(
             let t = m.tokens.get_mut(plaintext).unwrap();
             t.partner = None;
             t.consumed = Some((now, 0, retention));
-            m.grants.get_mut(&token.grant).unwrap().last_refreshed_at = Some(now);
-            m.accept_issue(&tokens, token.grant, c, &scope, true)
+            let g = m.grants.get_mut(&token.grant).unwrap();
+            g.last_refreshed_at = Some(now);
+            g.cnf = g.cnf.or(asked.key);
+            m.accept_issue(&tokens, token.grant, c, &scope, true, &aud)
         }
     }
 }

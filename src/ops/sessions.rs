@@ -1,0 +1,108 @@
+//! Sign-in sessions (R26): every grant and pending code of one session id
+//! ended at once, for OpenID Connect front- and back-channel logout; and DPoP
+//! proof ids seen (R27), so a replayed proof is refused.
+
+use std::ops::ControlFlow;
+
+use super::revoke::end_owned;
+use super::{Ctx, tell};
+use crate::binding::MAX_SESSION_TEXT_LEN;
+use crate::error::{Error, InputError, Result};
+use crate::event::EventKind;
+use crate::ids::ClientId;
+use crate::keys::{self, ExpiryKind, Owned};
+use crate::kv::{KeyRange, Table};
+use crate::record::{self, JtiRecord, RecordsMut, text_ok};
+use crate::response::{BulkRevocation, ProofJti};
+
+/// Longest proof id, in bytes.
+pub(crate) const MAX_JTI_LEN: usize = 256;
+/// How long after now a proof id may be remembered: a DPoP proof is
+/// accepted for minutes (RFC 9449 §11.1), never for more than this.
+pub(crate) const MAX_PROOF_WINDOW: u64 = 3_600;
+
+fn check_text(what: &'static str, text: &str, max: usize) -> Result<()> {
+    if text.is_empty() {
+        return Err(Error::InvalidArgument {
+            what,
+            reason: InputError::Empty,
+        });
+    }
+    if !text_ok(text, max) {
+        return Err(Error::InvalidArgument {
+            what,
+            reason: if text.len() > max {
+                InputError::TooLong { max }
+            } else {
+                InputError::BadCharacter
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Checks a session id as a caller gives it.
+pub(crate) fn check_sid(sid: &str) -> Result<()> {
+    check_text("sid", sid, MAX_SESSION_TEXT_LEN)
+}
+
+/// Ends every grant and removes every pending code of session `sid`, in one
+/// transaction (R26), skipping damaged records.
+pub(crate) fn revoke_session(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    sid: &str,
+) -> Result<BulkRevocation> {
+    let mut owned: Vec<(ClientId, Owned)> = Vec::new();
+    kv.scan(
+        Table::BySession,
+        &KeyRange::prefix(&keys::session_prefix(sid)),
+        |key, _| {
+            if let Some((_, client, item)) = keys::parse_by_session(key) {
+                owned.push((client, item));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    let revoked = end_owned(kv, owned)?;
+    let kind = EventKind::SessionRevoked {
+        grants: revoked.grants,
+    };
+    tell(kv, ctx, kind, None, None, None);
+    Ok(revoked)
+}
+
+/// Claims a DPoP proof id (R27): the first claim of `jti` is
+/// [`ProofJti::FirstUse`] and is remembered until `valid_until`; another one
+/// before then is [`ProofJti::Replay`] and changes nothing.
+pub(crate) fn claim_proof_jti(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    jti: &str,
+    valid_until: u64,
+) -> Result<ProofJti> {
+    check_text("jti", jti, MAX_JTI_LEN)?;
+    if valid_until <= ctx.now || valid_until - ctx.now > MAX_PROOF_WINDOW {
+        return Err(Error::InvalidArgument {
+            what: "proof validity (after now, within an hour)",
+            reason: InputError::NotAllowed,
+        });
+    }
+    let id = ctx.minter.proof_jti_id(jti);
+    // Seen before and not yet past: a replay. Past (purge not yet run): the
+    // old record is overwritten, its expiry entry left for purge to drop.
+    if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|seen| ctx.now < seen.until) {
+        return Ok(ProofJti::Replay);
+    }
+    let seen = JtiRecord {
+        seen_at: ctx.now,
+        until: valid_until,
+    };
+    record::save(kv, id.as_bytes(), &seen)?;
+    kv.put(
+        Table::Expiry,
+        &keys::expiry(valid_until, ExpiryKind::ProofJti, &id),
+        &[],
+    )?;
+    Ok(ProofJti::FirstUse)
+}

@@ -1,0 +1,63 @@
+//! Sign-in sessions and proofs of possession, on the store: OpenID Connect
+//! logout by session id (R26) and DPoP proof replay detection (R27).
+
+use crate::error::Result;
+use crate::kv::Backend;
+use crate::observe::Operation;
+use crate::ops;
+use crate::response::{BulkRevocation, ProofJti};
+use crate::store::Store;
+
+impl<B: Backend> Store<B> {
+    /// Ends every grant, and removes every pending code, of the sign-in
+    /// session `sid` (the `sid` of [`AuthSession`](crate::AuthSession)), in
+    /// one transaction (R26): OpenID Connect front- and back-channel logout.
+    /// Other sessions of the same user stay.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// let on = |sid: &str| IssueOptions::new().auth_session(AuthSession::new().sid(sid));
+    /// let phone = store.issue_for_subject_with(&app.client.id, "alice", None, &on("s-phone"))?;
+    /// let laptop = store.issue_for_subject_with(&app.client.id, "alice", None, &on("s-laptop"))?;
+    /// assert_eq!(store.revoke_session("s-phone")?.grants, 1);
+    /// assert!(store.validate(phone.access_token.expose()).is_err());
+    /// assert!(store.validate(laptop.access_token.expose()).is_ok());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn revoke_session(&self, sid: &str) -> Result<BulkRevocation> {
+        ops::sessions::check_sid(sid)?;
+        let sid = sid.to_owned();
+        self.write(Operation::RevokeSession, None, move |kv, ctx| {
+            ops::sessions::revoke_session(kv, ctx, &sid)
+        })
+    }
+
+    /// Claims a DPoP proof's `jti` (R27, RFC 9449 §11.1): the first claim
+    /// answers [`ProofJti::FirstUse`] and remembers it until `valid_until`
+    /// (Unix seconds, at most an hour ahead: when the host would stop
+    /// accepting the proof anyway); a second claim before then answers
+    /// [`ProofJti::Replay`]. One transaction, so two requests racing with the
+    /// same proof cannot both win. Only a keyed hash of the id is stored, and
+    /// purge removes it when it is due. The host checks the proof's signature,
+    /// `htm`, `htu` and `iat` itself; scope `jti` by key if it wants (for
+    /// example `"{jkt}:{jti}"`).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// let until = store.now() + 300;
+    /// assert_eq!(store.claim_proof_jti("e1j3V_bKic8-LAEB", until)?, ProofJti::FirstUse);
+    /// assert_eq!(store.claim_proof_jti("e1j3V_bKic8-LAEB", until)?, ProofJti::Replay);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn claim_proof_jti(&self, jti: &str, valid_until: u64) -> Result<ProofJti> {
+        let jti = jti.to_owned();
+        self.write(Operation::ClaimProofJti, None, move |kv, ctx| {
+            ops::sessions::claim_proof_jti(kv, ctx, &jti, valid_until)
+        })
+    }
+}
