@@ -285,11 +285,12 @@ pub fn import(
     moved
 }
 
-/// The key and format of the backup whose meta entries are in `kv`.
-fn incoming_of(kv: &impl KvRead, config: &Config) -> Result<Incoming> {
-    let (key, format) = crate::meta::check_imported(kv, config.hashing_key.as_ref())?;
+/// The keys and format of the backup whose meta entries are in `kv` (a
+/// backup of format 3 or older has its one key adopted as key 1).
+fn incoming_of(kv: &mut impl KvWrite, config: &Config) -> Result<Incoming> {
+    let (keys, format) = crate::meta::check_imported(kv, &config.hashing_keys, &config.prefixes)?;
     Ok(Incoming {
-        seal: Seal::new(&key),
+        seal: keys.seal,
         format,
     })
 }

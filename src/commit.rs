@@ -19,10 +19,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Timekeeper;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::keyring::KeySet;
 use crate::kv::overlay::Overlay;
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
@@ -157,8 +160,12 @@ pub(crate) struct Runner<'s, B: Backend> {
     pub backend: &'s B,
     /// The store's time, read once per transaction.
     pub time: &'s Timekeeper,
-    /// Builds the context of a transaction running at the given time.
-    pub ctx: &'s dyn Fn(u64) -> Ctx<'s>,
+    /// The store's configuration.
+    pub config: &'s Config,
+    /// The key ring: each transaction works with the set current when it
+    /// starts (loaded under the backend's write lock, so a transaction that
+    /// starts after a ring change committed and was published sees it).
+    pub keys: &'s ArcSwap<KeySet>,
     /// Chooses durable or lazy commit for each transaction.
     pub mode: &'s dyn Fn() -> CommitMode,
 }
@@ -254,7 +261,13 @@ fn run_batch<B: Backend>(runner: &Runner<'_, B>, mut jobs: Vec<Box<dyn Job<B>>>)
             // Read inside the transaction: a backend may take the time from
             // the database server.
             let now = runner.time.now(kv.database_time());
-            let ctx = (runner.ctx)(now);
+            let keys = runner.keys.load();
+            let ctx = Ctx {
+                config: runner.config,
+                minter: &keys.minter,
+                seal: &keys.seal,
+                now,
+            };
             let keep = if alone {
                 let mut direct = Overlay::direct(&mut *kv);
                 let mut keep = false;

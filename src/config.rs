@@ -48,7 +48,7 @@ pub struct Config {
     pub(crate) prefixes: TokenPrefixes,
     pub(crate) durability: Durability,
     pub(crate) fast_flush_interval: Duration,
-    pub(crate) hashing_key: Option<HashingKey>,
+    pub(crate) hashing_keys: Vec<HashingKey>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cache_bytes: usize,
     pub(crate) purge_batch: usize,
@@ -76,7 +76,7 @@ impl Default for Config {
             prefixes: TokenPrefixes::default(),
             durability: Durability::Durable,
             fast_flush_interval: Duration::from_secs(1),
-            hashing_key: None,
+            hashing_keys: Vec::new(),
             clock: Arc::new(SystemClock),
             cache_bytes: 64 * 1024 * 1024,
             purge_batch: 2_000,
@@ -107,8 +107,8 @@ impl fmt::Debug for Config {
             .field("durability", &self.durability)
             .field("fast_flush_interval", &self.fast_flush_interval)
             .field(
-                "hashing_key",
-                &self.hashing_key.as_ref().map(|_| "<host supplied>"),
+                "hashing_keys",
+                &format_args!("<{} host supplied>", self.hashing_keys.len()),
             )
             .field("cache_bytes", &self.cache_bytes)
             .field("purge_batch", &self.purge_batch)
@@ -237,9 +237,21 @@ impl ConfigBuilder {
         self
     }
 
-    /// A host-supplied hashing key (recommended in production; see [`HashingKey`]).
-    pub fn hashing_key(mut self, key: HashingKey) -> ConfigBuilder {
-        self.config.hashing_key = Some(key);
+    /// A host-supplied hashing key (recommended in production; see
+    /// [`HashingKey`]): a ring of this one key.
+    pub fn hashing_key(self, key: HashingKey) -> ConfigBuilder {
+        self.hashing_keys([key])
+    }
+
+    /// The host's key ring, in any order: every key the database uses and
+    /// has not removed must be there (opening fails otherwise, naming the
+    /// missing fingerprints). A new database registers them in the order
+    /// given, the last one minting; an existing one matches them to its
+    /// keys by fingerprint and holds back those it does not know until
+    /// [`Store::add_hashing_key`](crate::Store::add_hashing_key) adds them.
+    /// See `docs/design.md`, "Rotating the hashing key".
+    pub fn hashing_keys(mut self, keys: impl IntoIterator<Item = HashingKey>) -> ConfigBuilder {
+        self.config.hashing_keys = keys.into_iter().collect();
         self
     }
 

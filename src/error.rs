@@ -236,6 +236,18 @@ pub enum Error {
     WrongHashingKey,
     /// The database was created with a host-supplied hashing key, and none was given.
     HashingKeyRequired,
+    /// The configured key ring lacks keys the database still uses (active or
+    /// retired, not removed): their fingerprints.
+    MissingHashingKeys {
+        /// The fingerprints of the missing keys.
+        fingerprints: Vec<crate::KeyFingerprint>,
+    },
+    /// A key-ring change that the ring's rules refuse (retiring the last
+    /// active key, removing a key not retired, adding a key twice, …).
+    KeyRing {
+        /// What the rule is.
+        reason: &'static str,
+    },
     /// The database file is not a grantdb database (another program wrote it, or
     /// its grantdb tables are missing).
     NotAGrantdbDatabase,
@@ -321,6 +333,8 @@ impl Error {
             Error::InvalidConfig { .. }
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
+            | Error::MissingHashingKeys { .. }
+            | Error::KeyRing { .. }
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
@@ -394,6 +408,8 @@ impl Error {
             Error::InvalidConfig { .. } => "invalid_config",
             Error::WrongHashingKey => "wrong_hashing_key",
             Error::HashingKeyRequired => "hashing_key_required",
+            Error::MissingHashingKeys { .. } => "missing_hashing_keys",
+            Error::KeyRing { .. } => "key_ring",
             Error::NotAGrantdbDatabase => "not_a_grantdb_database",
             Error::UnsupportedFormatVersion { .. } => "unsupported_format_version",
             Error::DatabaseInUse => "database_in_use",
@@ -517,6 +533,13 @@ impl fmt::Display for Error {
             Error::HashingKeyRequired => f.write_str(
                 "this database uses a host-supplied hashing key, and none was configured",
             ),
+            Error::MissingHashingKeys { fingerprints } => {
+                f.write_str(
+                    "the key ring lacks hashing keys this database still uses; fingerprints:",
+                )?;
+                fingerprints.iter().try_for_each(|fp| write!(f, " {fp}"))
+            }
+            Error::KeyRing { reason } => write!(f, "key ring: {reason}"),
             Error::NotAGrantdbDatabase => f.write_str("the file is not a grantdb database"),
             Error::UnsupportedFormatVersion { found, supported } => write!(
                 f,
@@ -575,6 +598,8 @@ impl std::error::Error for Error {
             | Error::InvalidConfig { .. }
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
+            | Error::MissingHashingKeys { .. }
+            | Error::KeyRing { .. }
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse

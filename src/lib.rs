@@ -57,6 +57,8 @@ mod error_response;
 mod event;
 mod grant;
 mod ids;
+mod key_rotation;
+mod keyring;
 mod keys;
 pub mod kv;
 mod limits;
@@ -100,6 +102,7 @@ pub use error_response::ErrorResponse;
 pub use event::{Event, EventKind};
 pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
 pub use ids::{ClientId, GrantId};
+pub use keyring::{KeyId, KeyInfo, KeyState};
 pub use kv::redb::SpaceStats;
 pub use limits::{AtGrantLimit, GrantLimits};
 pub use meta::FORMAT_VERSION;
@@ -111,7 +114,7 @@ pub use response::{
     PurgeReport, RefreshState, RefreshTokenInfo, Revocation, TokenInfo, TokenResponse, TokenType,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
-pub use secret::{HashingKey, Secret, TokenId, TokenKind, TokenPrefixes};
+pub use secret::{HashingKey, KeyFingerprint, Secret, TokenId, TokenKind, TokenPrefixes};
 pub use store::{Maintenance, Store};
 pub use uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
 pub use verify::{Problem, VerifyReport};

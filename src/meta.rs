@@ -1,65 +1,83 @@
-//! The `grantdb_meta` table: format version and hashing key, checked at open.
+//! The `grantdb_meta` table: format version and hashing keys, checked at open.
 //!
-//! | key               | value                                                  |
-//! |-------------------|--------------------------------------------------------|
-//! | `format_version`  | u32, big-endian                                        |
-//! | `key_fingerprint` | 16 bytes: keyed BLAKE3 of a fixed label                |
-//! | `generated_key`   | 32 bytes, only when the store generated its own key    |
-//! | `time_high_water` | u64, big-endian: the latest time the store handed out  |
+//! | key                  | value                                               |
+//! |----------------------|-----------------------------------------------------|
+//! | `format_version`     | u32, big-endian                                     |
+//! | `hashing_key/<id>`   | one per key of the ring (see [`crate::keyring`])    |
+//! | `time_high_water`    | u64, big-endian: the latest time the store handed out |
+//!
+//! Format 3 and older kept one key as `key_fingerprint` (and `generated_key`);
+//! it becomes key 1 of the ring when such a database is opened.
 
 use crate::error::{Error, Result};
+use crate::keyring::{self, KeySet};
 use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
-use zeroize::Zeroizing;
 
 use crate::migrate;
-use crate::record::Seal;
-use crate::secret::HashingKey;
+use crate::secret::{HashingKey, TokenPrefixes};
 
 /// The database format this build writes and the newest it reads. Older
 /// formats are brought up to it when opened: format 1 (records under a
-/// CRC-32) is sealed (format 2: records under a keyed MAC), and format 2
-/// gets its consents indexed by subject (format 3).
-pub const FORMAT_VERSION: u32 = 3;
+/// CRC-32) is sealed (format 2: records under a keyed MAC), format 2 gets
+/// its consents indexed by subject (format 3), and format 3's one hashing
+/// key becomes key 1 of a key ring (format 4).
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The first format with a key ring.
+const KEY_RING_FORMAT: u32 = 4;
 
 const FORMAT_KEY: &[u8] = b"format_version";
-const FINGERPRINT_KEY: &[u8] = b"key_fingerprint";
-const GENERATED_KEY: &[u8] = b"generated_key";
 const HIGH_WATER_KEY: &[u8] = b"time_high_water";
 
 /// What opening a database learns from its meta table.
 pub(crate) struct Opened {
-    /// The hashing key to use.
-    pub key: HashingKey,
+    /// The keys to work with.
+    pub keys: KeySet,
     /// The latest time the store recorded handing out (0 if none): the
     /// store's time never goes below it (see [`crate::clock::Timekeeper`]).
     pub high_water: u64,
 }
 
-/// Initialises a new database, or checks an existing one, and returns the
-/// hashing key to use.
+/// Initialises a new database, or checks an existing one (bringing an older
+/// format up to date), and returns the keys to use.
 pub(crate) fn init_or_check<B: Backend>(
     backend: &B,
-    supplied: Option<&HashingKey>,
+    supplied: &[HashingKey],
+    prefixes: &TokenPrefixes,
 ) -> Result<Opened> {
     let generated_allowed = backend.allows_generated_key();
     backend.write(CommitMode::Durable, |kv| match read_version(kv)? {
         // A shared database keeps no generated key unless its operator allowed it.
-        None if supplied.is_none() && !generated_allowed => Err(Error::HashingKeyRequired),
-        None => initialise(kv, supplied).map(|key| (Opened { key, high_water: 0 }, TxEnd::Commit)),
+        None if supplied.is_empty() && !generated_allowed => Err(Error::HashingKeyRequired),
+        None => {
+            kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            keyring::initialise(kv, supplied)?;
+            let keys = KeySet::build(keyring::read_entries(kv)?, supplied, prefixes)?;
+            Ok((
+                Opened {
+                    keys,
+                    high_water: 0,
+                },
+                TxEnd::Commit,
+            ))
+        }
         Some(found) if found > FORMAT_VERSION => Err(Error::UnsupportedFormatVersion {
             found,
             supported: FORMAT_VERSION,
         }),
         Some(found) => {
-            let key = check_key(kv, supplied)?;
+            if found < KEY_RING_FORMAT {
+                keyring::adopt_legacy_key(kv)?;
+            }
+            let keys = KeySet::build(keyring::read_entries(kv)?, supplied, prefixes)?;
             let high_water = read_high_water(kv)?;
             if found == FORMAT_VERSION {
-                return Ok((Opened { key, high_water }, TxEnd::Abort));
+                return Ok((Opened { keys, high_water }, TxEnd::Abort));
             }
             // An older format: bring it up to date, in this transaction.
-            migrate::upgrade(kv, &Seal::new(&key), found)?;
+            migrate::upgrade(kv, &keys.seal, found)?;
             kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
-            Ok((Opened { key, high_water }, TxEnd::Commit))
+            Ok((Opened { keys, high_water }, TxEnd::Commit))
         }
     })
 }
@@ -86,27 +104,16 @@ fn read_version(kv: &impl KvRead) -> Result<Option<u32>> {
     Ok(Some(u32::from_be_bytes(bytes)))
 }
 
-fn initialise(kv: &mut impl KvWrite, supplied: Option<&HashingKey>) -> Result<HashingKey> {
-    let key = if let Some(key) = supplied {
-        key.clone()
-    } else {
-        // The quickstart default: a random key kept in the file itself.
-        let key = HashingKey::generate()?;
-        kv.put(Table::Meta, GENERATED_KEY, key.bytes())?;
-        key
-    };
-    kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
-    kv.put(Table::Meta, FINGERPRINT_KEY, &key.fingerprint())?;
-    Ok(key)
-}
-
-/// Checks the meta entries of an imported backup: they are there, of a format
-/// this build reads, and name the key `supplied` (or the generated key the
-/// backup carries). Returns the key and the backup's format.
+/// Checks the meta entries of an imported backup (in the transaction that
+/// imports it): they are there, of a format this build reads, and name keys
+/// `supplied` holds (or keys the backup carries). A backup of format 3 or
+/// older has its one key adopted as key 1. Returns the keys and the
+/// backup's format.
 pub(crate) fn check_imported(
-    kv: &impl KvRead,
-    supplied: Option<&HashingKey>,
-) -> Result<(HashingKey, u32)> {
+    kv: &mut impl KvWrite,
+    supplied: &[HashingKey],
+    prefixes: &TokenPrefixes,
+) -> Result<(KeySet, u32)> {
     let missing = || Error::BadBackup {
         line: None,
         reason: "no grantdb_meta entries: not a whole grantdb backup".to_owned(),
@@ -121,10 +128,14 @@ pub(crate) fn check_imported(
         }
         Some(found) => found,
     };
-    if kv.get(Table::Meta, FINGERPRINT_KEY, |_| ())?.is_none() {
+    if format < KEY_RING_FORMAT {
+        keyring::adopt_legacy_key(kv)?;
+    }
+    let entries = keyring::read_entries(kv)?;
+    if entries.is_empty() {
         return Err(missing());
     }
-    Ok((check_key(kv, supplied)?, format))
+    Ok((KeySet::build(entries, supplied, prefixes)?, format))
 }
 
 /// Brings an imported backup of format `from` up to this build's format
@@ -133,29 +144,4 @@ pub(crate) fn check_imported(
 pub(crate) fn finish_import_of_format(kv: &mut impl KvWrite, from: u32) -> Result<()> {
     migrate::upgrade_indexes(kv, from)?;
     kv.put(Table::Meta, FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
-}
-
-fn check_key(kv: &impl KvRead, supplied: Option<&HashingKey>) -> Result<HashingKey> {
-    let fingerprint = kv
-        .get(Table::Meta, FINGERPRINT_KEY, <[u8]>::to_vec)?
-        .ok_or(Error::NotAGrantdbDatabase)?;
-    // Copied straight into memory that is zeroed on drop.
-    let generated = kv.get(Table::Meta, GENERATED_KEY, |bytes| {
-        let mut key = Zeroizing::new([0u8; 32]);
-        (bytes.len() == key.len()).then(|| {
-            key.copy_from_slice(bytes);
-            HashingKey::from_zeroizing(key)
-        })
-    })?;
-    let key = match (supplied, generated) {
-        (Some(key), _) => key.clone(),
-        (None, Some(Some(key))) => key,
-        (None, Some(None)) => return Err(Error::WrongHashingKey),
-        (None, None) => return Err(Error::HashingKeyRequired),
-    };
-    if key.fingerprint().as_slice() == fingerprint.as_slice() {
-        Ok(key)
-    } else {
-        Err(Error::WrongHashingKey)
-    }
 }

@@ -6,7 +6,9 @@
 //!   as it is imported;
 //! * format 2 → 3: every consent gets its entry in the subject's index
 //!   (`by_subject`, kind 3), so a subject's consents are listed without a
-//!   scan of all (R22); an imported format 1 or 2 backup gets them too.
+//!   scan of all (R22); an imported format 1 or 2 backup gets them too;
+//! * format 3 → 4: the one hashing key becomes key 1 of the key ring (see
+//!   `keyring`); strings minted before keep working under it.
 
 use std::ops::{Bound, ControlFlow};
 
@@ -90,6 +92,40 @@ fn index_consents(kv: &mut impl KvWrite) -> Result<()> {
             None => Ok(()),
         },
     )
+}
+
+/// The tables whose values are sealed records (the others hold index
+/// entries with empty values, or meta entries).
+const RECORD_TABLES: [Table; 6] = [
+    Table::Clients,
+    Table::Codes,
+    Table::Grants,
+    Table::Tokens,
+    Table::Consents,
+    Table::ProofJtis,
+];
+
+/// Seals again, under `seal`'s sealing key, every record sealed under key
+/// `key_id` (before that key is removed from the ring), in the caller's
+/// transaction. Returns how many were re-sealed. A record no key of the
+/// ring seals is left as it is, for `verify` to name.
+pub(crate) fn reseal_under_newest(kv: &mut impl KvWrite, seal: &Seal, key_id: u8) -> Result<u64> {
+    let mut resealed = 0;
+    for table in RECORD_TABLES {
+        each_entry_in_chunks(kv, table, |kv, key, value| {
+            let Some((versioned_body, mac)) = record::split_seal(value) else {
+                return Ok(());
+            };
+            if seal.sealed_by(table, key, versioned_body, mac) != Some(key_id) {
+                return Ok(());
+            }
+            let mut sealed = versioned_body.to_vec();
+            sealed.extend_from_slice(&seal.mac(table, key, versioned_body));
+            resealed += 1;
+            kv.put(table, key, &sealed)
+        })?;
+    }
+    Ok(resealed)
 }
 
 /// Seals every format 1 record, table by table, in the caller's transaction.

@@ -15,6 +15,7 @@ pub(crate) enum Operation {
     RegisterClient,
     AuthenticateClient,
     RotateClientSecret,
+    RehashClientSecret,
     UpdateClient,
     DeleteClient,
     ReadClients,
@@ -40,6 +41,7 @@ pub(crate) enum Operation {
     WithdrawConsent,
     Inspect,
     Operator,
+    KeyRing,
 }
 
 impl Operation {
@@ -50,6 +52,7 @@ impl Operation {
             Operation::RegisterClient => "register_client",
             Operation::AuthenticateClient => "authenticate_client",
             Operation::RotateClientSecret => "rotate_client_secret",
+            Operation::RehashClientSecret => "rehash_client_secret",
             Operation::UpdateClient => "update_client",
             Operation::DeleteClient => "delete_client",
             Operation::ReadClients => "read_clients",
@@ -75,6 +78,7 @@ impl Operation {
             Operation::WithdrawConsent => "withdraw_consent",
             Operation::Inspect => "inspect",
             Operation::Operator => "operator",
+            Operation::KeyRing => "key_ring",
         }
     }
 }

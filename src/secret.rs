@@ -1,7 +1,12 @@
 //! Tokens, codes and client secrets: minting, shape checks and keyed hashing.
 //!
-//! A grantdb secret string is `prefix ‖ base64url(id[16] ‖ secret[32] ‖ crc32[4])`:
+//! A grantdb secret string is
+//! `prefix ‖ base64url(key_id[1] ‖ id[16] ‖ secret[32] ‖ crc32[4])` (71
+//! characters after the prefix):
 //!
+//! * `key_id` names the hashing key of the ring the string was minted under
+//!   (see [`crate::keyring`]); strings minted before the ring existed have no
+//!   key id (70 characters) and name key 1;
 //! * `id` names the record: 8 bytes of issue time (nanoseconds, big-endian)
 //!   and 8 random bytes. It is an identifier, not a credential: records are
 //!   stored under it, so tokens issued together land together in the B-tree and
@@ -9,8 +14,8 @@
 //! * `secret` is 32 bytes from a CSPRNG (R01: 256 bits of entropy);
 //! * the kind prefix (`gdbat_`, `gdbrt_`, `gdbac_`, `gdbcs_` by default) makes a
 //!   leaked string recognisable to secret scanners and a mistyped kind refused;
-//! * a CRC-32 over the kind, the id and the secret rejects a truncated or
-//!   mistyped string before any database read (R02).
+//! * a CRC-32 over the kind, the key id, the id and the secret rejects a
+//!   truncated or mistyped string before any database read (R02).
 //!
 //! The record keeps only the verifier `BLAKE3-keyed(key, kind ‖ id ‖ secret)`,
 //! compared in constant time (R01): the file never holds the secret part.
@@ -24,14 +29,26 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// Bytes of the record id at the start of every string.
+/// Bytes of the record id in every string.
 const ID_LEN: usize = 16;
 /// Secret random bytes in every token, code and secret (R01: at least 256 bits).
 const SECRET_LEN: usize = 32;
-/// Id, secret and the 4-byte checksum.
-const RAW_LEN: usize = ID_LEN + SECRET_LEN + 4;
-/// Length of the base64url body after the prefix (52 bytes encode to 70 chars).
+/// Key id, record id, secret and the 4-byte checksum.
+const RAW_LEN: usize = 1 + ID_LEN + SECRET_LEN + 4;
+/// Length of the base64url body after the prefix (53 bytes encode to 71 chars).
 const BODY_LEN: usize = (RAW_LEN * 4).div_ceil(3);
+/// A string minted before the key ring: no key id (52 bytes, 70 chars).
+const LEGACY_RAW_LEN: usize = RAW_LEN - 1;
+/// Length of a pre-ring body.
+const LEGACY_BODY_LEN: usize = (LEGACY_RAW_LEN * 4).div_ceil(3);
+/// The key a pre-ring string names: the database's only key then.
+const LEGACY_KEY_ID: u8 = 1;
+/// Where each part starts in the raw (decoded) bytes.
+const ID_AT: usize = 1;
+const SECRET_AT: usize = ID_AT + ID_LEN;
+const SUM_AT: usize = SECRET_AT + SECRET_LEN;
+/// The end of the id's issue time (its first 8 bytes).
+const TIME_END: usize = ID_AT + 8;
 
 /// What a secret string is for; each kind has its own prefix and hash domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -169,11 +186,35 @@ impl fmt::Debug for Verifier {
 }
 
 /// What a presented string resolves to: the record to read and the verifier
-/// that record must hold.
+/// that record must hold. No verifier when the string names a key the store
+/// does not accept (retired, removed or unknown): it then matches no record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Presented {
     pub id: TokenId,
+    pub verifier: Option<Verifier>,
+}
+
+impl Presented {
+    /// Whether the record's stored verifier is this string's (R01, R03).
+    pub(crate) fn matches(&self, stored: &[u8; 16]) -> bool {
+        self.verifier
+            .is_some_and(|verifier| verifier.matches(stored))
+    }
+}
+
+/// A newly minted string's record id and verifier, under the minting key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Minted {
+    pub id: TokenId,
     pub verifier: Verifier,
+}
+
+/// A presented client secret, parsed: its verifier depends on the key the
+/// client's record names (a secret is re-hashed under a newer key without
+/// changing the string), so the secret part is kept, zeroed on drop.
+pub(crate) struct ParsedSecret {
+    id: [u8; ID_LEN],
+    secret: Zeroizing<[u8; SECRET_LEN]>,
 }
 
 /// The 32-byte key of the keyed BLAKE3 hashes.
@@ -206,11 +247,6 @@ impl HashingKey {
         Ok(HashingKey(key))
     }
 
-    /// A key from bytes already in memory that is zeroed on drop.
-    pub(crate) fn from_zeroizing(bytes: Zeroizing<[u8; 32]>) -> HashingKey {
-        HashingKey(bytes)
-    }
-
     /// A fresh random key, from the operating system's random source.
     pub fn generate() -> Result<HashingKey> {
         let mut bytes = Zeroizing::new([0u8; 32]);
@@ -224,7 +260,11 @@ impl HashingKey {
 
     /// A value that identifies the key without revealing it, recorded in the
     /// database so that opening with another key fails loudly.
-    pub(crate) fn fingerprint(&self) -> [u8; 16] {
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        KeyFingerprint(self.fingerprint_bytes())
+    }
+
+    pub(crate) fn fingerprint_bytes(&self) -> [u8; 16] {
         let full = blake3::keyed_hash(&self.0, b"grantdb key fingerprint v1");
         let mut out = [0u8; 16];
         out.copy_from_slice(&full.as_bytes()[..16]);
@@ -257,6 +297,24 @@ impl HashingKey {
 impl fmt::Debug for HashingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HashingKey(<redacted>)")
+    }
+}
+
+/// What identifies a hashing key without revealing it: 16 bytes of a keyed
+/// BLAKE3 hash of a fixed label, shown as 32 hex digits. The database keeps
+/// the fingerprint of every key it has used.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyFingerprint(pub(crate) [u8; 16]);
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
     }
 }
 
@@ -323,78 +381,168 @@ impl TokenPrefixes {
     }
 }
 
-/// Mints secret strings and turns presented ones into their stored hashes.
+/// Mints secret strings and turns presented ones into their stored hashes,
+/// under the keys of the ring the store accepts.
 #[derive(Debug, Clone)]
 pub(crate) struct Minter {
-    key: HashingKey,
+    /// The accepted (active) keys by id.
+    keys: Vec<(u8, HashingKey)>,
+    /// The id and key new strings are minted under: the newest accepted key.
+    minting: (u8, HashingKey),
     prefixes: TokenPrefixes,
 }
 
 impl Minter {
+    /// A minter with one key, id 1 (tests).
+    #[cfg(test)]
     pub(crate) fn new(key: HashingKey, prefixes: TokenPrefixes) -> Minter {
-        Minter { key, prefixes }
+        Minter {
+            keys: vec![(LEGACY_KEY_ID, key.clone())],
+            minting: (LEGACY_KEY_ID, key),
+            prefixes,
+        }
     }
 
-    /// The id of a DPoP proof's `jti` in the `proof_jtis` table.
-    pub(crate) fn proof_jti_id(&self, jti: &str) -> TokenId {
-        TokenId(self.key.proof_jti_id(jti))
+    /// A minter accepting `keys`: the one with the highest id mints.
+    /// `None` for an empty ring.
+    pub(crate) fn with_keys(
+        mut keys: Vec<(u8, HashingKey)>,
+        prefixes: TokenPrefixes,
+    ) -> Option<Minter> {
+        keys.sort_by_key(|(id, _)| *id);
+        let minting = keys.last()?.clone();
+        Some(Minter {
+            keys,
+            minting,
+            prefixes,
+        })
+    }
+
+    /// The id and key new strings are minted under.
+    fn minting(&self) -> (u8, &HashingKey) {
+        (self.minting.0, &self.minting.1)
+    }
+
+    /// The id of the key new strings are minted under.
+    pub(crate) fn minting_key_id(&self) -> u8 {
+        self.minting.0
+    }
+
+    /// The accepted key with id `key_id`.
+    fn key(&self, key_id: u8) -> Option<&HashingKey> {
+        self.keys
+            .iter()
+            .find(|(id, _)| *id == key_id)
+            .map(|(_, key)| key)
+    }
+
+    /// The ids a DPoP proof's `jti` may be stored under in the
+    /// `proof_jtis` table, one per accepted key, the minting key's first (a
+    /// proof seen before a key was added is still found after).
+    pub(crate) fn proof_jti_ids(&self, jti: &str) -> Vec<TokenId> {
+        self.keys
+            .iter()
+            .rev()
+            .map(|(_, key)| TokenId(key.proof_jti_id(jti)))
+            .collect()
     }
 
     /// A new secret string of `kind`, with the id and verifier to store. The
     /// random part of the id and the secret come from one draw of the
     /// operating system's random source.
-    pub(crate) fn mint(&self, kind: TokenKind) -> Result<(Secret, Presented)> {
+    pub(crate) fn mint(&self, kind: TokenKind) -> Result<(Secret, Minted)> {
+        let (key_id, key) = self.minting();
         let mut raw = Zeroizing::new([0u8; RAW_LEN]);
-        crate::random::fill(&mut raw[8..ID_LEN + SECRET_LEN])?;
-        raw[..8].copy_from_slice(&id_time());
+        raw[0] = key_id;
+        crate::random::fill(&mut raw[TIME_END..SUM_AT])?;
+        raw[ID_AT..TIME_END].copy_from_slice(&id_time());
         let mut id = [0u8; ID_LEN];
-        id.copy_from_slice(&raw[..ID_LEN]);
+        id.copy_from_slice(&raw[ID_AT..SECRET_AT]);
         let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
-        secret.copy_from_slice(&raw[ID_LEN..ID_LEN + SECRET_LEN]);
-        let sum = checksum(kind, &raw[..ID_LEN + SECRET_LEN]);
-        raw[ID_LEN + SECRET_LEN..].copy_from_slice(&sum.to_le_bytes());
+        secret.copy_from_slice(&raw[SECRET_AT..SUM_AT]);
+        let sum = checksum(kind, &raw[..SUM_AT]);
+        raw[SUM_AT..].copy_from_slice(&sum.to_le_bytes());
 
         let prefix = self.prefixes.get(kind);
         let mut text = Zeroizing::new(String::with_capacity(prefix.len() + BODY_LEN));
         text.push_str(prefix);
         URL_SAFE_NO_PAD.encode_string(raw.as_slice(), &mut text);
-        let presented = Presented {
+        let minted = Minted {
             id: TokenId(id),
-            verifier: self.key.verifier(kind, &id, &secret),
+            verifier: key.verifier(kind, &id, &secret),
         };
-        Ok((Secret(text), presented))
+        Ok((Secret(text), minted))
     }
 
     /// Checks the shape of `presented` as a `kind` string and returns the id
-    /// to look up and the verifier to compare (R02).
+    /// to look up and the verifier to compare (R02), under the key the string
+    /// names.
     ///
     /// Reads nothing: a malformed string is refused here, before any lookup.
     pub(crate) fn parse(&self, kind: TokenKind, presented: &str) -> Result<Presented> {
-        let malformed = Error::MalformedToken { expected: kind };
+        let (key_id, parsed) = self.parse_parts(kind, presented)?;
+        Ok(Presented {
+            id: TokenId(parsed.id),
+            verifier: self.key(key_id).map(|key| parsed.verifier_under(kind, key)),
+        })
+    }
+
+    /// Checks the shape of a presented client secret (R02) and keeps its
+    /// parts, to be hashed under the key the client's record names.
+    pub(crate) fn parse_client_secret(&self, presented: &str) -> Result<ParsedSecret> {
+        self.parse_parts(TokenKind::ClientSecret, presented)
+            .map(|(_, parsed)| parsed)
+    }
+
+    /// The verifier of a client secret under accepted key `key_id`, if the
+    /// store accepts that key.
+    pub(crate) fn client_secret_verifier(
+        &self,
+        parsed: &ParsedSecret,
+        key_id: u8,
+    ) -> Option<Verifier> {
+        self.key(key_id)
+            .map(|key| parsed.verifier_under(TokenKind::ClientSecret, key))
+    }
+
+    /// The verifier of a client secret under the minting key, and that key's id.
+    pub(crate) fn client_secret_rehashed(&self, parsed: &ParsedSecret) -> (u8, Verifier) {
+        let (key_id, key) = self.minting();
+        (key_id, parsed.verifier_under(TokenKind::ClientSecret, key))
+    }
+
+    /// The key id and parts of a well-formed `kind` string.
+    fn parse_parts(&self, kind: TokenKind, presented: &str) -> Result<(u8, ParsedSecret)> {
+        let malformed = || Error::MalformedToken { expected: kind };
         let body = presented
             .strip_prefix(self.prefixes.get(kind))
-            .ok_or(Error::MalformedToken { expected: kind })?;
-        if body.len() != BODY_LEN {
-            return Err(malformed);
-        }
+            .ok_or_else(malformed)?;
+        // A pre-ring string has no key byte: decode it one byte in, so both
+        // layouts share the offsets below.
+        let (key_len, raw_len) = match body.len() {
+            BODY_LEN => (1, RAW_LEN),
+            LEGACY_BODY_LEN => (0, LEGACY_RAW_LEN),
+            _ => return Err(malformed()),
+        };
         let mut raw = Zeroizing::new([0u8; RAW_LEN + 2]);
-        match URL_SAFE_NO_PAD.decode_slice(body, raw.as_mut_slice()) {
-            Ok(RAW_LEN) => {}
-            _ => return Err(malformed),
+        raw[0] = LEGACY_KEY_ID;
+        let start = 1 - key_len;
+        match URL_SAFE_NO_PAD.decode_slice(body, &mut raw[start..]) {
+            Ok(decoded) if decoded == raw_len => {}
+            _ => return Err(malformed()),
         }
         let mut stored_sum = [0u8; 4];
-        stored_sum.copy_from_slice(&raw[ID_LEN + SECRET_LEN..RAW_LEN]);
-        if u32::from_le_bytes(stored_sum) != checksum(kind, &raw[..ID_LEN + SECRET_LEN]) {
-            return Err(malformed);
+        stored_sum.copy_from_slice(&raw[SUM_AT..RAW_LEN]);
+        if u32::from_le_bytes(stored_sum) != checksum(kind, &raw[start..SUM_AT]) {
+            return Err(malformed());
         }
-        let mut id = [0u8; ID_LEN];
-        id.copy_from_slice(&raw[..ID_LEN]);
-        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
-        secret.copy_from_slice(&raw[ID_LEN..ID_LEN + SECRET_LEN]);
-        Ok(Presented {
-            id: TokenId(id),
-            verifier: self.key.verifier(kind, &id, &secret),
-        })
+        let mut parsed = ParsedSecret {
+            id: [0u8; ID_LEN],
+            secret: Zeroizing::new([0u8; SECRET_LEN]),
+        };
+        parsed.id.copy_from_slice(&raw[ID_AT..SECRET_AT]);
+        parsed.secret.copy_from_slice(&raw[SECRET_AT..SUM_AT]);
+        Ok((raw[0], parsed))
     }
 
     /// The kind whose prefix `presented` starts with, if any.
@@ -402,6 +550,12 @@ impl Minter {
         TokenKind::ALL
             .into_iter()
             .find(|kind| presented.starts_with(self.prefixes.get(*kind)))
+    }
+}
+
+impl ParsedSecret {
+    fn verifier_under(&self, kind: TokenKind, key: &HashingKey) -> Verifier {
+        key.verifier(kind, &self.id, &self.secret)
     }
 }
 
@@ -428,7 +582,7 @@ mod tests {
             assert!(secret.expose().starts_with(minter.prefixes.get(kind)));
             let parsed = minter.parse(kind, secret.expose()).unwrap();
             assert_eq!(parsed.id, issued.id);
-            assert!(parsed.verifier.matches(&issued.verifier.0));
+            assert!(parsed.matches(&issued.verifier.0));
             assert_eq!(minter.kind_of(secret.expose()), Some(kind));
         }
     }
@@ -471,7 +625,76 @@ mod tests {
         let (secret, minted) = a.mint(TokenKind::Access).expect("random bytes");
         let parsed = b.parse(TokenKind::Access, secret.expose()).unwrap();
         assert_eq!(parsed.id, minted.id);
-        assert!(!parsed.verifier.matches(&minted.verifier.0));
+        assert!(!parsed.matches(&minted.verifier.0));
+    }
+
+    fn ring(ids: &[u8]) -> Minter {
+        let keys = ids
+            .iter()
+            .map(|id| (*id, HashingKey::from_bytes([*id; 32])))
+            .collect();
+        Minter::with_keys(keys, TokenPrefixes::default()).expect("a key")
+    }
+
+    #[test]
+    fn r28_strings_name_their_key_and_verify_under_it() {
+        let old = ring(&[1]);
+        let rotated = ring(&[1, 2]);
+        let (before, minted_before) = old.mint(TokenKind::Access).expect("random bytes");
+        let (after, minted_after) = rotated.mint(TokenKind::Access).expect("random bytes");
+        // Minted under key 1, verified under key 1 by the rotated ring.
+        let parsed = rotated.parse(TokenKind::Access, before.expose()).unwrap();
+        assert!(parsed.matches(&minted_before.verifier.0));
+        // The rotated ring mints under key 2, which the old ring lacks.
+        let parsed = rotated.parse(TokenKind::Access, after.expose()).unwrap();
+        assert!(parsed.matches(&minted_after.verifier.0));
+        let unknown = old.parse(TokenKind::Access, after.expose()).unwrap();
+        assert!(unknown.verifier.is_none() && !unknown.matches(&minted_after.verifier.0));
+        // Key 1 retired: its strings parse but match nothing.
+        let retired = ring(&[2]);
+        assert!(
+            !retired
+                .parse(TokenKind::Access, before.expose())
+                .unwrap()
+                .matches(&minted_before.verifier.0)
+        );
+    }
+
+    #[test]
+    fn r28_a_string_from_before_the_ring_names_key_1() {
+        // The pre-ring layout: id ‖ secret ‖ crc32(kind ‖ id ‖ secret), 70 chars.
+        let mut raw = [0u8; LEGACY_RAW_LEN];
+        raw[..ID_LEN + SECRET_LEN].fill(0x5a);
+        let sum = checksum(TokenKind::Refresh, &raw[..ID_LEN + SECRET_LEN]);
+        raw[ID_LEN + SECRET_LEN..].copy_from_slice(&sum.to_le_bytes());
+        let text = format!("gdbrt_{}", URL_SAFE_NO_PAD.encode(raw));
+        assert_eq!(text.len(), 6 + LEGACY_BODY_LEN);
+        let under_1 = HashingKey::from_bytes([1; 32]).verifier(
+            TokenKind::Refresh,
+            &[0x5a; ID_LEN],
+            &[0x5a; SECRET_LEN],
+        );
+        let parsed = ring(&[1, 2]).parse(TokenKind::Refresh, &text).unwrap();
+        assert!(parsed.matches(&under_1.0));
+        assert!(
+            ring(&[2])
+                .parse(TokenKind::Refresh, &text)
+                .unwrap()
+                .verifier
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn r02_the_key_id_is_covered_by_the_checksum() {
+        let minter = ring(&[1, 2]);
+        let (secret, _) = minter.mint(TokenKind::Code).expect("random bytes");
+        let body = secret.expose().strip_prefix("gdbac_").unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(body).unwrap();
+        assert_eq!(raw[0], 2);
+        raw[0] = 1;
+        let changed = format!("gdbac_{}", URL_SAFE_NO_PAD.encode(raw));
+        assert!(minter.parse(TokenKind::Code, &changed).is_err());
     }
 
     #[test]

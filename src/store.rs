@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::OnceLock;
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
+use crate::keyring::KeySet;
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
@@ -28,14 +30,14 @@ use crate::meta;
 use crate::observe::{Observation, Operation};
 use crate::ops::{self, Ctx};
 use crate::periodic::Periodic;
-use crate::record::{Seal, Sealed};
+use crate::record::Sealed;
 use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
 use crate::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
     Revocation, TokenInfo, TokenResponse,
 };
 use crate::scope::Scope;
-use crate::secret::{Minter, Secret, TokenKind};
+use crate::secret::{Secret, TokenKind};
 use crate::verify::VerifyReport;
 
 /// The token store. Cheap to clone and share across threads (`Send + Sync`);
@@ -90,11 +92,15 @@ impl<B: Backend> std::fmt::Debug for Store<B> {
 struct Inner<B: Backend> {
     backend: B,
     config: Config,
-    minter: Minter,
+    /// The key ring as this store works with it: minting, accepted keys and
+    /// the seal. Replaced whole when the ring changes; each transaction
+    /// works with the set it loaded first.
+    keys: ArcSwap<KeySet>,
+    /// Held while the key ring changes and the new set is published, so
+    /// that sets are published in the order their changes committed.
+    key_changes: Mutex<()>,
     /// The store's time: never runs backwards (see `docs/design.md`, "Time").
     time: Timekeeper,
-    /// Seals and checks records under the hashing key.
-    seal: Seal,
     /// [`Durability::Fast`]: lazy commits not yet made durable.
     unflushed: AtomicBool,
     /// [`Durability::Fast`]: the last background flush failed, so commits are
@@ -209,9 +215,7 @@ impl<B: Backend> Store<B> {
     /// A store on any [`Backend`]: checks the format version and hashing key,
     /// initialising a new database.
     pub fn with_backend(backend: B, config: Config) -> Result<Store<B>> {
-        let opened = meta::init_or_check(&backend, config.hashing_key.as_ref())?;
-        let seal = Seal::new(&opened.key);
-        let minter = Minter::new(opened.key, config.prefixes.clone());
+        let opened = meta::init_or_check(&backend, &config.hashing_keys, &config.prefixes)?;
         let time = Timekeeper::new(
             Arc::clone(&config.clock),
             opened.high_water,
@@ -221,9 +225,9 @@ impl<B: Backend> Store<B> {
             inner: Arc::new(Inner {
                 backend,
                 config,
-                minter,
+                keys: ArcSwap::from_pointee(opened.keys),
+                key_changes: Mutex::new(()),
                 time,
-                seal,
                 unflushed: AtomicBool::new(false),
                 flush_failed: AtomicBool::new(false),
                 flusher: OnceLock::new(),
@@ -264,12 +268,37 @@ impl<B: Backend> Store<B> {
         &self.inner.backend
     }
 
-    /// The context of an operation running at `now`.
-    fn ctx_at(&self, now: u64) -> Ctx<'_> {
+    /// The key set operations start with now.
+    pub(crate) fn keys(&self) -> arc_swap::Guard<Arc<KeySet>> {
+        self.inner.keys.load()
+    }
+
+    /// Runs a change of the key ring, then publishes the key set read back
+    /// from the database, built from `host_keys` (see [`crate::keyring`]).
+    /// Ring changes on one store run one at a time.
+    pub(crate) fn change_keys<T>(
+        &self,
+        change: impl FnOnce() -> Result<T>,
+        host_keys: impl FnOnce(&KeySet) -> Vec<crate::HashingKey>,
+    ) -> Result<T> {
+        let _one_at_a_time = self.inner.key_changes.lock();
+        let changed = change()?;
+        let host_keys = host_keys(&self.keys());
+        let entries = self
+            .inner
+            .backend
+            .read(|kv| crate::keyring::read_entries(kv))?;
+        let set = KeySet::build(entries, &host_keys, &self.inner.config.prefixes)?;
+        self.inner.keys.store(Arc::new(set));
+        Ok(changed)
+    }
+
+    /// The context of an operation running at `now` with `keys`.
+    fn ctx_at<'a>(&'a self, keys: &'a KeySet, now: u64) -> Ctx<'a> {
         Ctx {
             config: &self.inner.config,
-            minter: &self.inner.minter,
-            seal: &self.inner.seal,
+            minter: &keys.minter,
+            seal: &keys.seal,
             now,
         }
     }
@@ -320,12 +349,12 @@ impl<B: Backend> Store<B> {
             observation.finish(&refused, None);
             return refused;
         }
-        let ctx = |now| self.ctx_at(now);
         let mode = || self.commit_mode();
         let runner = Runner {
             backend: &self.inner.backend,
             time: &self.inner.time,
-            ctx: &ctx,
+            config: &self.inner.config,
+            keys: &self.inner.keys,
             mode: &mode,
         };
         let exclusive = kind == WriteKind::FreesAlone;
@@ -367,9 +396,10 @@ impl<B: Backend> Store<B> {
         op: impl FnOnce(&Sealed<'_, &B::Read<'_>>, &Ctx<'_>) -> Result<T>,
     ) -> Result<T> {
         let observation = Observation::start(operation, client);
+        let keys = self.keys();
         let result = self.inner.backend.read(|kv| {
-            let ctx = self.ctx_at(self.inner.time.now(kv.database_time()));
-            op(&Sealed::new(kv, &self.inner.seal), &ctx)
+            let ctx = self.ctx_at(&keys, self.inner.time.now(kv.database_time()));
+            op(&Sealed::new(kv, ctx.seal), &ctx)
         });
         observation.finish(&result, None);
         result
@@ -423,9 +453,23 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         secret: Option<&str>,
     ) -> Result<Client> {
-        self.read(Operation::AuthenticateClient, Some(client_id), |kv, ctx| {
-            ops::clients::authenticate(kv, ctx, client_id, secret)
-        })
+        let authenticated =
+            self.read(Operation::AuthenticateClient, Some(client_id), |kv, ctx| {
+                ops::clients::authenticate(kv, ctx, client_id, secret)
+            })?;
+        if let (true, Some(secret)) = (authenticated.stale_key, secret) {
+            // Hashed under an older key of the ring: moved to the minting
+            // key now (R28). The client authenticated either way; a failed
+            // move (a full disk) is tried again at its next authentication.
+            let id = *client_id;
+            let secret = Zeroizing::new(secret.to_owned());
+            let _ = self.write(
+                Operation::RehashClientSecret,
+                Some(client_id),
+                move |kv, ctx| ops::clients::rehash_secret(kv, ctx, &id, &secret),
+            );
+        }
+        Ok(authenticated.client)
     }
 
     /// Issues a new client secret; the old one fails from now on (R03).
@@ -819,9 +863,10 @@ impl<B: Backend> Store<B> {
     }
 
     fn validate_unobserved(&self, access_token: &str) -> Result<TokenInfo> {
-        let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
+        let keys = self.keys();
+        let presented = keys.minter.parse(TokenKind::Access, access_token)?;
         self.inner.backend.read_single(|kv| {
-            let token = ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
+            let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
             // After the read: a backend may learn the database's time from it.
             let now = self.inner.time.now(kv.database_time());
             ops::validate::validate(token, now)
@@ -851,10 +896,10 @@ impl<B: Backend> Store<B> {
     pub fn validate_for(&self, access_token: &str, resource: &str) -> Result<TokenInfo> {
         let observation = Observation::start(Operation::Validate, None);
         let result = (|| {
-            let presented = self.inner.minter.parse(TokenKind::Access, access_token)?;
+            let keys = self.keys();
+            let presented = keys.minter.parse(TokenKind::Access, access_token)?;
             self.inner.backend.read_single(|kv| {
-                let token =
-                    ops::family::load_token(&Sealed::new(kv, &self.inner.seal), &presented)?;
+                let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
                 let now = self.inner.time.now(kv.database_time());
                 ops::validate::validate_for(token, now, resource)
             })
@@ -888,11 +933,12 @@ impl<B: Backend> Store<B> {
     }
 
     fn introspect_unobserved(&self, token: &str) -> Result<Introspection> {
-        let Some((_, presented)) = ops::validate::parse_any(&self.inner.minter, token) else {
+        let keys = self.keys();
+        let Some((_, presented)) = ops::validate::parse_any(&keys.minter, token) else {
             return Ok(Introspection::inactive());
         };
         self.inner.backend.read_single(|kv| {
-            let kv = &Sealed::new(kv, &self.inner.seal);
+            let kv = &Sealed::new(kv, &keys.seal);
             let token = ops::family::load_token(kv, &presented)?;
             // The grant holds the sign-in data (R26): a second read.
             let grant = match &token {
@@ -1158,7 +1204,7 @@ impl<B: Backend> Store<B> {
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner
             .backend
-            .read(|kv| crate::verify::verify(&Sealed::new(kv, &self.inner.seal)))
+            .read(|kv| crate::verify::verify(&Sealed::new(kv, &self.keys().seal)))
     }
 
     // ----- durability -----
@@ -1183,6 +1229,10 @@ impl<B: Backend> Store<B> {
         let store = self.clone();
         let seen = Arc::clone(&state);
         let thread = Periodic::start("gdbpurge", interval, move || {
+            // Key-ring changes another node of a fleet made are learnt here
+            // too; a ring this node cannot follow (a key it lacks) keeps
+            // the set it has, and says so in the state.
+            let reloaded = store.reload_hashing_keys();
             let outcome = store.purge_expired();
             let mut state = seen.lock();
             state.runs += 1;
@@ -1192,6 +1242,9 @@ impl<B: Backend> Store<B> {
                     state.last_error = None;
                 }
                 Err(error) => state.last_error = Some(error.to_string()),
+            }
+            if let Err(error) = reloaded {
+                state.last_error = Some(error.to_string());
             }
             true
         });
@@ -1265,7 +1318,9 @@ fn write_kind(operation: Operation) -> WriteKind {
         | Operation::RevokeClientGrants
         | Operation::RevokeSubjectAtClient
         | Operation::RevokeSession
-        | Operation::Purge => WriteKind::FreesAlone,
+        | Operation::Purge
+        // A key-ring change: rare, and removing a key re-seals records.
+        | Operation::KeyRing => WriteKind::FreesAlone,
         _ => WriteKind::Grows,
     }
 }

@@ -76,9 +76,9 @@ fn r01_secrets_are_long_random_and_never_in_debug_output<B: Backend>(
     let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    // A 16-byte id, 32 secret random bytes and a 4-byte checksum in base64url:
-    // 70 characters after the prefix.
-    assert_eq!(access(&tokens).len(), "gdbat_".len() + 70);
+    // A key id, a 16-byte id, 32 secret random bytes and a 4-byte checksum
+    // in base64url: 71 characters after the prefix.
+    assert_eq!(access(&tokens).len(), "gdbat_".len() + 71);
     assert_ne!(access(&tokens), refresh(&tokens));
     let debug = format!("{tokens:?}");
     assert!(!debug.contains(&access(&tokens)[6..]));

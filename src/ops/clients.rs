@@ -12,8 +12,9 @@ use crate::grant::{Page, PageRequest};
 use crate::ids::ClientId;
 use crate::keys;
 use crate::kv::{KeyRange, KvRead, Table};
+use crate::record::ext::ClientExt;
 use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
-use crate::secret::{Secret, TokenKind};
+use crate::secret::{ParsedSecret, Secret, TokenKind};
 use crate::uri::RedirectUriPolicy;
 
 use super::codes::remove_code;
@@ -116,6 +117,7 @@ pub(crate) fn register(
     let secret =
         (new.kind == ClientKind::Confidential).then(|| ctx.minter.mint(TokenKind::ClientSecret));
     let secret = secret.transpose()?;
+    let secret_key = secret.is_some().then(|| ctx.minter.minting_key_id());
     let client = ClientRecord {
         name: new.name.clone(),
         redirect_uris: new.redirect_uris.clone(),
@@ -125,6 +127,7 @@ pub(crate) fn register(
         scopes: new.scopes.clone(),
         lifetimes: new.lifetimes,
         created_at: ctx.now,
+        ext: ClientExt { secret_key },
     };
     record::save(kv, id.as_bytes(), &client)?;
     tell(kv, ctx, EventKind::ClientRegistered, Some(id), None, None);
@@ -138,25 +141,76 @@ pub(crate) fn register(
 ///
 /// A confidential client must present its secret; a public client must present
 /// none. Any mismatch is `ClientAuthenticationFailed` (`invalid_client`).
+/// The secret is hashed under the ring key the client's record names (R28);
+/// [`Authenticated::stale_key`] says it should move to the minting key.
 pub(crate) fn authenticate(
     kv: &impl Records,
     ctx: &Ctx<'_>,
     id: &ClientId,
     secret: Option<&str>,
-) -> Result<Client> {
+) -> Result<Authenticated> {
     // A malformed secret is refused before any read (R02), and is just a
     // wrong secret: no hint about which part failed.
     let presented = secret
-        .map(|secret| ctx.minter.parse(TokenKind::ClientSecret, secret))
+        .map(|secret| ctx.minter.parse_client_secret(secret))
         .transpose()
         .map_err(|_| Error::ClientAuthenticationFailed)?;
     let client = load_client(kv, id)?;
-    match (client.secret_hash, presented) {
-        (Some(stored), Some(presented)) if presented.verifier.matches(&stored) => {}
-        (None, None) => {}
-        _ => return Err(Error::ClientAuthenticationFailed),
+    let verified = match &presented {
+        Some(presented) => secret_verifies(ctx, &client, presented),
+        None => client.secret_hash.is_none(),
+    };
+    if !verified {
+        return Err(Error::ClientAuthenticationFailed);
     }
-    Ok(client.to_client(*id))
+    Ok(Authenticated {
+        client: client.to_client(*id),
+        stale_key: client.secret_hash.is_some()
+            && client.ext.secret_key_id() != ctx.minter.minting_key_id(),
+    })
+}
+
+/// Whether `presented` is the client's secret, hashed under the ring key
+/// its record names (R03, R28). A client without a secret has none to match.
+fn secret_verifies(ctx: &Ctx<'_>, client: &ClientRecord, presented: &ParsedSecret) -> bool {
+    client.secret_hash.is_some_and(|stored| {
+        ctx.minter
+            .client_secret_verifier(presented, client.ext.secret_key_id())
+            .is_some_and(|verifier| verifier.matches(&stored))
+    })
+}
+
+/// A client that authenticated.
+pub(crate) struct Authenticated {
+    pub client: Client,
+    /// Its secret is hashed under an older key of the ring than the minting
+    /// one: [`rehash_secret`] moves it (R28).
+    pub stale_key: bool,
+}
+
+/// Hashes a client's secret again under the minting key, once it verified
+/// under the key its record names (R28); the string the client holds does
+/// not change. Answers whether the record changed: not when the secret no
+/// longer verifies (rotated meanwhile) or is already under the minting key.
+pub(crate) fn rehash_secret(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    id: &ClientId,
+    secret: &str,
+) -> Result<bool> {
+    let Ok(presented) = ctx.minter.parse_client_secret(secret) else {
+        return Ok(false);
+    };
+    let mut client = load_client(kv, id)?;
+    let current = client.ext.secret_key_id() == ctx.minter.minting_key_id();
+    if current || !secret_verifies(ctx, &client, &presented) {
+        return Ok(false);
+    }
+    let (newest_key, rehashed) = ctx.minter.client_secret_rehashed(&presented);
+    client.secret_hash = Some(rehashed.0);
+    client.ext.secret_key = Some(newest_key);
+    record::save(kv, id.as_bytes(), &client)?;
+    Ok(true)
 }
 
 /// Issues a new secret; the old one fails from this commit on (R03).
@@ -174,6 +228,7 @@ pub(crate) fn rotate_secret(
     }
     let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret)?;
     client.secret_hash = Some(minted.verifier.0);
+    client.ext.secret_key = Some(ctx.minter.minting_key_id());
     record::save(kv, id.as_bytes(), &client)?;
     tell(
         kv,

@@ -189,7 +189,7 @@ pub(crate) fn exchange(
     let presented = ctx.minter.parse(TokenKind::Code, exchange.code)?;
     let hash = presented.id;
     let mut code = match record::load::<CodeRecord>(kv, hash.as_bytes())? {
-        Some(code) if presented.verifier.matches(&code.verifier) => code,
+        Some(code) if presented.matches(&code.verifier) => code,
         _ => return Err(Error::UnknownCode),
     };
     // The tokens it issues are no older than the code.
@@ -321,9 +321,7 @@ pub(crate) fn inspect(
         return Ok(None);
     };
     let code = match record::load::<CodeRecord>(kv, presented.id.as_bytes())? {
-        Some(code) if presented.verifier.matches(&code.verifier) && ctx.now < code.expires_at => {
-            code
-        }
+        Some(code) if presented.matches(&code.verifier) && ctx.now < code.expires_at => code,
         _ => return Ok(None),
     };
     Ok(Some(CodeInfo {

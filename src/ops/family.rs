@@ -26,7 +26,7 @@ use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession, TokenExt};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::response::{TokenResponse, TokenType};
 use crate::scope::Scope;
-use crate::secret::{Presented, TokenId, TokenKind};
+use crate::secret::{Minted, Presented, TokenId, TokenKind};
 
 /// A grant being worked on, with the ids that make up its key.
 pub(crate) struct Grant {
@@ -141,7 +141,7 @@ pub(crate) fn issue_tokens(
         }
     };
 
-    let token = |kind, minted: &Presented, expires_at, partner: Option<&TokenId>| TokenRecord {
+    let token = |kind, minted: &Minted, expires_at, partner: Option<&TokenId>| TokenRecord {
         kind,
         verifier: minted.verifier.0,
         grant: *grant.id.as_bytes(),
@@ -233,7 +233,7 @@ pub(crate) fn make_room(
 /// Reads the token `presented` names, if it exists and its verifier matches.
 pub(crate) fn load_token(kv: &impl Records, presented: &Presented) -> Result<Option<TokenRecord>> {
     Ok(record::load::<TokenRecord>(kv, presented.id.as_bytes())?
-        .filter(|token| presented.verifier.matches(&token.verifier)))
+        .filter(|token| presented.matches(&token.verifier)))
 }
 
 /// Writes a token record and its expiry-index entry.

@@ -88,12 +88,19 @@ pub(crate) fn claim_proof_jti(
             reason: InputError::NotAllowed,
         });
     }
-    let id = ctx.minter.proof_jti_id(jti);
+    // One id per accepted key of the ring, the minting key's first: a proof
+    // remembered before a key was added is still found after.
+    let ids = ctx.minter.proof_jti_ids(jti);
     // Seen before and not yet past: a replay. Past (purge not yet run): the
     // old record is overwritten, its expiry entry left for purge to drop.
-    if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|seen| ctx.now < seen.until) {
-        return Ok(ProofJti::Replay);
+    for id in &ids {
+        if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|seen| ctx.now < seen.until) {
+            return Ok(ProofJti::Replay);
+        }
     }
+    let Some(id) = ids.first().copied() else {
+        return Ok(ProofJti::Replay);
+    };
     let seen = JtiRecord {
         seen_at: ctx.now,
         until: valid_until,

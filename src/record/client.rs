@@ -27,6 +27,9 @@ pub(crate) struct ClientRecord {
     pub scopes: Scope,
     pub lifetimes: LifetimeOverrides,
     pub created_at: u64,
+    /// Fields of record version 3 (see [`super::ext`]).
+    #[serde(skip)]
+    pub ext: super::ext::ClientExt,
 }
 
 impl ClientRecord {
@@ -58,7 +61,15 @@ impl ClientRecord {
 impl Record for ClientRecord {
     const TABLE: Table = Table::Clients;
     const NAME: &'static str = "client";
-    super::no_extension!();
+    type Ext = super::ext::ClientExt;
+
+    fn ext(&self) -> &super::ext::ClientExt {
+        &self.ext
+    }
+
+    fn with_ext(self, ext: super::ext::ClientExt) -> Self {
+        ClientRecord { ext, ..self }
+    }
 
     fn check(&self) -> Result<(), &'static str> {
         if self.name.is_empty() || !text_ok(&self.name, MAX_CLIENT_NAME_LEN) {

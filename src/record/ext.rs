@@ -1,4 +1,4 @@
-//! The record fields added in record version 3 (database format 3), stored
+//! The record fields added in record version 3 (database formats 3 and 4), stored
 //! after the version 2 body: resources (RFC 8707), confirmations (RFC 9449,
 //! RFC 8705) and sign-in data (OpenID Connect). A version 2 record reads as
 //! having none of them.
@@ -78,6 +78,21 @@ fn resources_ok(resources: &[String]) -> bool {
 
 fn confirmation_ok(cnf: Option<&StoredConfirmation>) -> bool {
     cnf.is_none_or(|cnf| cnf.to_public().is_some())
+}
+
+/// What a client carries beyond format 3.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub(crate) struct ClientExt {
+    /// The id of the ring key the secret's hash is under; `None` for a
+    /// secret hashed before the key ring (key 1).
+    pub secret_key: Option<u8>,
+}
+
+impl ClientExt {
+    /// The id of the key the secret's hash is under.
+    pub(crate) fn secret_key_id(&self) -> u8 {
+        self.secret_key.unwrap_or(1)
+    }
 }
 
 /// What a code carries beyond format 2.

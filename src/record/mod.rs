@@ -155,6 +155,11 @@ pub(crate) fn encode<R: Record>(seal: &Seal, key: &[u8], record: &R) -> Vec<u8> 
     bytes
 }
 
+/// A sealed value's versioned body and MAC, if it is long enough to hold both.
+pub(crate) fn split_seal(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    (bytes.len() > seal::MAC_LEN).then(|| bytes.split_at(bytes.len() - seal::MAC_LEN))
+}
+
 /// Decodes a value stored under `key`, checking its seal (when one is given)
 /// and every field.
 pub(crate) fn decode_in<R: Record>(
@@ -162,10 +167,7 @@ pub(crate) fn decode_in<R: Record>(
     key: &[u8],
     bytes: &[u8],
 ) -> Result<R, DecodeError> {
-    if bytes.len() < 1 + seal::MAC_LEN {
-        return Err(DecodeError::TooShort);
-    }
-    let (versioned_body, mac) = bytes.split_at(bytes.len() - seal::MAC_LEN);
+    let (versioned_body, mac) = split_seal(bytes).ok_or(DecodeError::TooShort)?;
     if seal.is_some_and(|seal| !seal.verifies(R::TABLE, key, versioned_body, mac)) {
         return Err(DecodeError::ChecksumMismatch);
     }
@@ -199,10 +201,12 @@ pub(crate) fn decode_v1<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R, Decode
 fn decode_body<R: Record>(body: &[u8], extended: bool) -> Result<R, DecodeError> {
     let undecodable = |_| DecodeError::Body { record: R::NAME };
     let (record, rest): (R, &[u8]) = postcard::take_from_bytes(body).map_err(undecodable)?;
-    let (record, rest) = if extended {
+    let (record, rest) = if extended && !rest.is_empty() {
         let (ext, rest): (R::Ext, &[u8]) = postcard::take_from_bytes(rest).map_err(undecodable)?;
         (record.with_ext(ext), rest)
     } else {
+        // Version 2, or a version 3 record written while its kind had no
+        // extension yet (a client before the key ring): the default one.
         (record, rest)
     };
     if !rest.is_empty() {

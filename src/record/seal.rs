@@ -8,6 +8,10 @@
 //! seal key = BLAKE3-derive-key("grantdb record seal v2", hashing key)
 //! ```
 //!
+//! With a key ring, new seals are made under the minting key and a stored
+//! seal checks under any key of the ring not yet removed; removing a key
+//! first re-seals the records still sealed under it.
+//!
 //! The MAC covers the table and the key too: a value moved under another key
 //! fails it. Version 1 records (format 1 databases) carry a plain CRC-32
 //! instead; they are read only by the migration that seals them at open.
@@ -20,39 +24,57 @@ use crate::secret::HashingKey;
 /// Bytes of the MAC at the end of a sealed value.
 pub(crate) const MAC_LEN: usize = 8;
 
-/// Seals and checks records under one hashing key.
+/// Seals records under the minting key of the ring and checks them under any
+/// key of it that is not removed: a record sealed before a key was added
+/// still checks, and is sealed under the newest key when next written.
 #[derive(Clone)]
 pub(crate) struct Seal {
-    key: Zeroizing<[u8; 32]>,
+    /// The id and derived key new seals are made with.
+    sealing: (u8, Zeroizing<[u8; 32]>),
+    /// The other keys a stored seal may have been made with.
+    others: Vec<(u8, Zeroizing<[u8; 32]>)>,
+}
+
+/// The seal key derived from a hashing key, so the MAC and the token
+/// verifiers never share a key.
+fn seal_key(hashing_key: &HashingKey) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(blake3::derive_key(
+        "grantdb record seal v2",
+        hashing_key.bytes(),
+    ))
 }
 
 impl Seal {
-    /// The seal of records under `hashing_key` (a key derived from it, so the
-    /// MAC and the token verifiers never share a key).
+    /// The seal of records under one hashing key (key id 1).
     pub(crate) fn new(hashing_key: &HashingKey) -> Seal {
         Seal {
-            key: Zeroizing::new(blake3::derive_key(
-                "grantdb record seal v2",
-                hashing_key.bytes(),
-            )),
+            sealing: (1, seal_key(hashing_key)),
+            others: Vec::new(),
+        }
+    }
+
+    /// Seals under `sealing`, checks under it and `others`.
+    pub(crate) fn ring<'k>(
+        sealing: (u8, &HashingKey),
+        others: impl IntoIterator<Item = (u8, &'k HashingKey)>,
+    ) -> Seal {
+        Seal {
+            sealing: (sealing.0, seal_key(sealing.1)),
+            others: others
+                .into_iter()
+                .filter(|(id, _)| *id != sealing.0)
+                .map(|(id, key)| (id, seal_key(key)))
+                .collect(),
         }
     }
 
     /// The MAC of `versioned_body` stored under `key` in `table`.
     pub(crate) fn mac(&self, table: Table, key: &[u8], versioned_body: &[u8]) -> [u8; MAC_LEN] {
-        let mut hasher = blake3::Hasher::new_keyed(&self.key);
-        hasher.update(&[table.tag()]);
-        // The key's length first: the boundary between key and body is
-        // part of what is authenticated.
-        hasher.update(&(key.len() as u64).to_le_bytes());
-        hasher.update(key);
-        hasher.update(versioned_body);
-        let mut mac = [0u8; MAC_LEN];
-        mac.copy_from_slice(&hasher.finalize().as_bytes()[..MAC_LEN]);
-        mac
+        mac_under(&self.sealing.1, table, key, versioned_body)
     }
 
-    /// Whether `mac` is the MAC of `versioned_body`, compared in constant time.
+    /// Whether `mac` is the MAC of `versioned_body` under a key of the ring,
+    /// compared in constant time.
     pub(crate) fn verifies(
         &self,
         table: Table,
@@ -60,8 +82,46 @@ impl Seal {
         versioned_body: &[u8],
         mac: &[u8],
     ) -> bool {
-        constant_time_eq::constant_time_eq(&self.mac(table, key, versioned_body), mac)
+        self.sealed_by(table, key, versioned_body, mac).is_some()
     }
+
+    /// The id of the ring's key that made `mac`, if any: the sealing key is
+    /// tried first (what almost every record is sealed under).
+    pub(crate) fn sealed_by(
+        &self,
+        table: Table,
+        key: &[u8],
+        versioned_body: &[u8],
+        mac: &[u8],
+    ) -> Option<u8> {
+        std::iter::once(&self.sealing)
+            .chain(&self.others)
+            .find(|(_, seal_key)| {
+                constant_time_eq::constant_time_eq(
+                    &mac_under(seal_key, table, key, versioned_body),
+                    mac,
+                )
+            })
+            .map(|(id, _)| *id)
+    }
+}
+
+fn mac_under(
+    seal_key: &[u8; 32],
+    table: Table,
+    key: &[u8],
+    versioned_body: &[u8],
+) -> [u8; MAC_LEN] {
+    let mut hasher = blake3::Hasher::new_keyed(seal_key);
+    hasher.update(&[table.tag()]);
+    // The key's length first: the boundary between key and body is
+    // part of what is authenticated.
+    hasher.update(&(key.len() as u64).to_le_bytes());
+    hasher.update(key);
+    hasher.update(versioned_body);
+    let mut mac = [0u8; MAC_LEN];
+    mac.copy_from_slice(&hasher.finalize().as_bytes()[..MAC_LEN]);
+    mac
 }
 
 impl std::fmt::Debug for Seal {

@@ -1,0 +1,410 @@
+//! Rotating the hashing key (R28, R29): a key ring whose newest active key
+//! mints, older active keys still accepted, client secrets moved to the
+//! newest key as they authenticate, retired keys refused, removed keys
+//! forgotten but for their fingerprint; opening with a ring that lacks a
+//! key in use names it. Each test is named after its rule of
+//! `docs/lifecycle.md`, on every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use common::*;
+use grantdb::kv::Backend;
+use grantdb::{
+    AuthorizationRequest, CodeExchange, Config, ConfigBuilder, Error, HashingKey, KeyId, KeyState,
+    Store,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn key(byte: u8) -> HashingKey {
+    HashingKey::from_bytes([byte; 32])
+}
+
+/// The ring's entry for `id`.
+fn entry<B: Backend>(store: &Store<B>, id: u8) -> grantdb::KeyInfo {
+    store
+        .hashing_keys()
+        .unwrap()
+        .into_iter()
+        .find(|info| info.id == KeyId::new(id))
+        .expect("a key with this id")
+}
+
+// ---------------------------------------------------------------- R28
+
+fn r28_a_new_key_mints_and_what_older_keys_minted_keeps_working<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let app = ticketpark_app(&f.store);
+    let pretix = pretix_app(&f.store);
+    let before = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let pending = f
+        .store
+        .issue_code(&AuthorizationRequest::new(pretix.id, "bob"))?;
+
+    let added = f.store.add_hashing_key(Some(key(2)))?;
+    assert_eq!(
+        (added.id, added.state, added.minting),
+        (KeyId::new(2), KeyState::Active, true)
+    );
+    assert_eq!(added.fingerprint, key(2).fingerprint());
+    assert!(!entry(&f.store, 1).minting);
+
+    // Minted under key 1: still accepted while key 1 is active.
+    assert!(is_valid(&f.store, access(&before)));
+    assert!(f.store.introspect(refresh(&before))?.active);
+    let exchanged = f
+        .store
+        .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))?;
+    // A refresh re-mints under the newest key: the pair survives key 1's
+    // retirement, the tokens minted under key 1 do not.
+    let refreshed = f.store.refresh(refresh(&before), &app.id, None)?;
+    let fresh = f.store.issue_for_subject(&app.id, "carol", None)?;
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    assert!(is_valid(&f.store, access(&refreshed)));
+    assert!(is_valid(&f.store, access(&fresh)));
+    assert!(is_valid(&f.store, access(&exchanged)));
+    assert!(f.store.refresh(refresh(&refreshed), &app.id, None).is_ok());
+    Ok(())
+}
+
+fn r28_a_client_secret_moves_to_the_newest_key_when_it_authenticates<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let active = pretix_app(&f.store);
+    let dormant = eventpop_app(&f.store);
+    f.store.add_hashing_key(Some(key(2)))?;
+    assert_eq!(entry(&f.store, 1).client_secrets, 2);
+    assert_eq!(entry(&f.store, 2).client_secrets, 0);
+
+    // Verified under key 1, then hashed again under key 2: the string the
+    // client holds does not change.
+    f.store
+        .authenticate_client(&active.id, Some(active.secret()))?;
+    assert_eq!(entry(&f.store, 1).client_secrets, 1);
+    assert_eq!(entry(&f.store, 2).client_secrets, 1);
+    // A wrong secret moves nothing.
+    assert!(matches!(
+        f.store
+            .authenticate_client(&dormant.id, Some(active.secret())),
+        Err(Error::ClientAuthenticationFailed)
+    ));
+    assert_eq!(entry(&f.store, 1).client_secrets, 1);
+
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    f.store
+        .authenticate_client(&active.id, Some(active.secret()))?;
+    // A client that never authenticated while both keys were active keeps a
+    // hash under the retired key: its secret fails (documented; `keys list`
+    // counts such clients before a key is retired).
+    assert!(matches!(
+        f.store
+            .authenticate_client(&dormant.id, Some(dormant.secret())),
+        Err(Error::ClientAuthenticationFailed)
+    ));
+    // A new secret is hashed under the minting key.
+    let new_secret = f.store.rotate_client_secret(&dormant.id)?;
+    f.store
+        .authenticate_client(&dormant.id, Some(new_secret.expose()))?;
+    assert_eq!(entry(&f.store, 2).client_secrets, 2);
+    Ok(())
+}
+
+fn r28_a_proof_id_seen_under_an_older_key_is_still_a_replay<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let until = f.store.now() + 60;
+    assert_eq!(
+        f.store.claim_proof_jti("proof-1", until)?,
+        grantdb::ProofJti::FirstUse
+    );
+    f.store.add_hashing_key(Some(key(2)))?;
+    assert_eq!(
+        f.store.claim_proof_jti("proof-1", until)?,
+        grantdb::ProofJti::Replay
+    );
+    assert_eq!(
+        f.store.claim_proof_jti("proof-2", until)?,
+        grantdb::ProofJti::FirstUse
+    );
+    assert_eq!(
+        f.store.claim_proof_jti("proof-2", until)?,
+        grantdb::ProofJti::Replay
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- R29
+
+fn r29_retiring_a_key_ends_what_was_minted_under_it_and_removing_it_reseals<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let app = ticketpark_app(&f.store);
+    let pretix = pretix_app(&f.store);
+    let old = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let pending = f
+        .store
+        .issue_code(&AuthorizationRequest::new(pretix.id, "bob"))?;
+
+    // The last active key cannot be retired; nor can an unknown one.
+    assert!(matches!(
+        f.store.retire_hashing_key(KeyId::new(1)),
+        Err(Error::KeyRing { .. })
+    ));
+    assert!(matches!(
+        f.store.retire_hashing_key(KeyId::new(9)),
+        Err(Error::KeyRing { .. })
+    ));
+    f.store.add_hashing_key(Some(key(2)))?;
+    // Adding a key twice is refused.
+    assert!(matches!(
+        f.store.add_hashing_key(Some(key(2))),
+        Err(Error::KeyRing { .. })
+    ));
+    // Removing an active key is refused: retire first.
+    assert!(matches!(
+        f.store.remove_hashing_key(KeyId::new(1)),
+        Err(Error::KeyRing { .. })
+    ));
+    let retired = f.store.retire_hashing_key(KeyId::new(1))?;
+    assert_eq!((retired.state, retired.minting), (KeyState::Retired, false));
+
+    // What key 1 minted fails, as an unknown string would.
+    assert!(matches!(
+        f.store.validate(access(&old)),
+        Err(Error::InactiveToken)
+    ));
+    assert!(!f.store.introspect(access(&old))?.active);
+    assert!(f.store.refresh(refresh(&old), &app.id, None).is_err());
+    assert!(
+        f.store
+            .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))
+            .is_err()
+    );
+    // The records are still there and read (sealed under key 1).
+    assert_eq!(
+        f.store
+            .grants_of_subject("alice", &grantdb::PageRequest::first(10))?
+            .items
+            .len(),
+        1
+    );
+    assert!(f.store.verify()?.is_ok());
+
+    // Removing re-seals what key 1 sealed; the fingerprint stays.
+    let resealed = f.store.remove_hashing_key(KeyId::new(1))?;
+    assert!(resealed >= 4, "clients, grant, tokens, code: {resealed}");
+    let removed = entry(&f.store, 1);
+    assert_eq!(removed.state, KeyState::Removed);
+    assert_eq!(removed.fingerprint, key(1).fingerprint());
+    assert!(f.store.verify()?.is_ok());
+    assert_eq!(
+        f.store
+            .grants_of_subject("alice", &grantdb::PageRequest::first(10))?
+            .items
+            .len(),
+        1
+    );
+    // Nothing is left to re-seal.
+    assert!(matches!(
+        f.store.remove_hashing_key(KeyId::new(1)),
+        Err(Error::KeyRing { .. })
+    ));
+    Ok(())
+}
+
+fn r29_a_database_that_keeps_its_keys_generates_the_next_one<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let app = prioticket_app(&f.store);
+    let before = f.store.issue_client_credentials(&app.id, None)?;
+    let added = f.store.add_hashing_key(None)?;
+    assert!(added.kept_in_database && added.minting);
+    let after = f.store.issue_client_credentials(&app.id, None)?;
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    assert!(!is_valid(&f.store, access(&before)));
+    assert!(is_valid(&f.store, access(&after)));
+    f.store.remove_hashing_key(KeyId::new(1))?;
+    assert!(
+        !entry(&f.store, 1).kept_in_database,
+        "the removed key is dropped"
+    );
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+fn r29_a_host_keyed_database_refuses_to_generate_a_key<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    assert!(matches!(
+        f.store.add_hashing_key(None),
+        Err(Error::KeyRing { .. })
+    ));
+    assert_eq!(f.store.hashing_keys()?.len(), 1);
+    Ok(())
+}
+
+rule_suite!(
+    r28_a_new_key_mints_and_what_older_keys_minted_keeps_working,
+    r28_a_client_secret_moves_to_the_newest_key_when_it_authenticates,
+    r28_a_proof_id_seen_under_an_older_key_is_still_a_replay,
+    r29_retiring_a_key_ends_what_was_minted_under_it_and_removing_it_reseals,
+    r29_a_database_that_keeps_its_keys_generates_the_next_one,
+    r29_a_host_keyed_database_refuses_to_generate_a_key,
+);
+
+// ------------------------------------------------- opening with a ring
+
+/// The open checks of R29 on any backend: `open` opens the same database
+/// with the ring of the configuration it is given.
+fn ring_checks_at_open<B: Backend>(
+    open: impl Fn(Config) -> grantdb::Result<Store<B>>,
+) -> TestResult {
+    let ring = |keys: &[u8]| {
+        Config::builder()
+            .hashing_keys(keys.iter().map(|b| key(*b)))
+            .build()
+            .unwrap()
+    };
+    let tokens = {
+        let store = open(ring(&[1]))?;
+        let app = ticketpark_app(&store);
+        store.add_hashing_key(Some(key(2)))?;
+        store.issue_for_subject(&app.id, "alice", None)?
+    };
+    // A ring lacking a key in use: the error names its fingerprint.
+    match open(ring(&[2])) {
+        Err(Error::MissingHashingKeys { fingerprints }) => {
+            assert_eq!(fingerprints, [key(1).fingerprint()]);
+            let message = Error::MissingHashingKeys { fingerprints }.to_string();
+            assert!(
+                message.contains(&key(1).fingerprint().to_string()),
+                "{message}"
+            );
+        }
+        other => panic!("expected MissingHashingKeys, got {:?}", other.map(|_| ())),
+    }
+    assert!(matches!(
+        open(ring(&[1])),
+        Err(Error::MissingHashingKeys { fingerprints }) if fingerprints == [key(2).fingerprint()]
+    ));
+    // A ring sharing no key with the database is the wrong one.
+    assert!(matches!(open(ring(&[3])), Err(Error::WrongHashingKey)));
+    // Any order; a key the database does not know yet is held back.
+    {
+        let store = open(ring(&[2, 3, 1]))?;
+        assert!(is_valid(&store, access(&tokens)));
+        assert_eq!(store.hashing_keys()?.len(), 2);
+        store.retire_hashing_key(KeyId::new(1))?;
+    }
+    // Retired is still in use (records sealed under it): still required.
+    assert!(matches!(
+        open(ring(&[2])),
+        Err(Error::MissingHashingKeys { .. })
+    ));
+    {
+        let store = open(ring(&[1, 2]))?;
+        store.remove_hashing_key(KeyId::new(1))?;
+    }
+    // Removed: the ring may drop it, and the records read.
+    let store = open(ring(&[2]))?;
+    assert!(is_valid(&store, access(&tokens)));
+    assert!(store.verify()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn r29_opening_with_a_ring_that_lacks_a_key_in_use_names_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ring.redb");
+    ring_checks_at_open(|config| Store::open(&path, config))
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn r29_opening_with_a_ring_that_lacks_a_key_in_use_names_it_on_postgres() -> TestResult {
+    let Some(url) = common::pg::url() else {
+        return Ok(());
+    };
+    let schema = format!("keyring_{}", std::process::id());
+    ring_checks_at_open(|config| {
+        Store::with_backend(common::pg::connect(url, &schema, false), config)
+    })
+}
+
+// ------------------------------------------------- rotation under load
+
+/// Rotating while 32 threads validate and refresh makes no request fail
+/// (R28): each thread keeps one grant alive, validating its access token and
+/// refreshing it in a loop, while keys are added, the first retired once
+/// every thread holds tokens of the newer key, and another added.
+#[test]
+fn r28_rotating_while_32_threads_validate_and_refresh_fails_no_request() -> TestResult {
+    const THREADS: usize = 32;
+    let dir = tempfile::tempdir()?;
+    let config = Config::builder()
+        .hashing_key(key(1))
+        .durability(grantdb::Durability::Fast)
+        .build()?;
+    let store = Store::open(dir.path().join("rotate.redb"), config)?;
+    let app = ticketpark_app(&store);
+    let stop = AtomicBool::new(false);
+    let failures = AtomicU64::new(0);
+    let rounds: Vec<AtomicU64> = (0..THREADS).map(|_| AtomicU64::new(0)).collect();
+    // Every thread's rounds reach `at_least` beyond `from`.
+    let wait_for_all = |from: &[u64], at_least: u64| {
+        while rounds
+            .iter()
+            .zip(from)
+            .any(|(r, f)| r.load(Ordering::SeqCst) < f + at_least)
+        {
+            assert_eq!(failures.load(Ordering::SeqCst), 0, "a request failed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let snapshot = || -> Vec<u64> { rounds.iter().map(|r| r.load(Ordering::SeqCst)).collect() };
+    std::thread::scope(|scope| -> TestResult {
+        for (i, done) in rounds.iter().enumerate() {
+            let (store, stop, failures, app_id) = (&store, &stop, &failures, app.id);
+            scope.spawn(move || {
+                let mut tokens = store
+                    .issue_for_subject(&app_id, &format!("user-{i}"), None)
+                    .unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    if store.validate(access(&tokens)).is_err() {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let Ok(next) = store.refresh(refresh(&tokens), &app_id, None) else {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    };
+                    tokens = next;
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        wait_for_all(&vec![0; THREADS], 3);
+        store.add_hashing_key(Some(key(2)))?;
+        // Two more refreshes each: every thread's pair is under key 2.
+        wait_for_all(&snapshot(), 2);
+        store.retire_hashing_key(KeyId::new(1))?;
+        wait_for_all(&snapshot(), 3);
+        store.add_hashing_key(Some(key(3)))?;
+        wait_for_all(&snapshot(), 3);
+        stop.store(true, Ordering::SeqCst);
+        Ok(())
+    })?;
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "no request failed");
+    assert!(store.verify()?.is_ok());
+    Ok(())
+}
