@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
 use crate::kv::{Backend, KeyRange, KvWrite, Table};
 use crate::observe::Operation;
-use crate::record::{ClientRecord, Records};
+use crate::record::{ClientRecord, JtiRecord, Records};
 use crate::secret::HashingKey;
 use crate::store::Store;
 
@@ -150,6 +150,12 @@ impl<B: Backend> Store<B> {
                             reason: "only a retired key can be removed: retire it first",
                         });
                     }
+                    if proof_ids_still_claimed_under(kv, id, ctx.now)? {
+                        return Err(Error::KeyRing {
+                            reason: "DPoP proof ids claimed under this key have not expired \
+                                     yet (at most an hour after it was retired): remove it later",
+                        });
+                    }
                     let resealed = crate::migrate::reseal_under_newest(kv, ctx.seal, id)?;
                     entry.state = KeyState::Removed;
                     entry.kept = None;
@@ -243,6 +249,22 @@ fn minting_id(entries: &[KeyEntry]) -> Option<u8> {
         .filter(|e| e.state == KeyState::Active)
         .map(|e| e.id)
         .max()
+}
+
+/// Whether a proof id claimed under key `id` could still be replayed: once
+/// the key is gone its ids cannot be computed, so the replay would pass.
+fn proof_ids_still_claimed_under(kv: &impl Records, id: u8, now: u64) -> Result<bool> {
+    let mut claimed = false;
+    kv.scan(Table::ProofJtis, &KeyRange::all(), |key, value| {
+        let decoded = crate::record::decode_in::<JtiRecord>(Some(kv.seal()), key, value);
+        claimed = decoded.is_ok_and(|seen| seen.ext.key_id() == id && now < seen.until);
+        Ok(if claimed {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    Ok(claimed)
 }
 
 /// How many client secrets are hashed under each key id (index = id).

@@ -66,7 +66,8 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        // As the number, honouring width and alignment.
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -317,8 +318,13 @@ impl KeySet {
             .filter(|(_, state, _)| *state == KeyState::Active)
             .map(|(id, _, key)| (*id, key.clone()))
             .collect();
-        let minter =
-            Minter::with_keys(active, prefixes.clone()).ok_or(Error::NotAGrantdbDatabase)?;
+        let retired = material
+            .iter()
+            .filter(|(_, state, _)| *state == KeyState::Retired)
+            .map(|(id, _, key)| (*id, key.clone()))
+            .collect();
+        let minter = Minter::with_keys(active, retired, prefixes.clone())
+            .ok_or(Error::NotAGrantdbDatabase)?;
         let minting = minter.minting_key_id();
         let sealing = material
             .iter()

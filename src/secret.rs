@@ -258,6 +258,12 @@ impl HashingKey {
         &self.0
     }
 
+    /// The key itself, to keep in a secret manager or a key file (as the
+    /// `grantdb keys add` command does with a key it generates). Do not log it.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// A value that identifies the key without revealing it, recorded in the
     /// database so that opening with another key fails loudly.
     pub fn fingerprint(&self) -> KeyFingerprint {
@@ -389,6 +395,9 @@ pub(crate) struct Minter {
     keys: Vec<(u8, HashingKey)>,
     /// The id and key new strings are minted under: the newest accepted key.
     minting: (u8, HashingKey),
+    /// Every key not removed (active and retired): DPoP proof ids are looked
+    /// up under each.
+    proof_keys: Vec<(u8, HashingKey)>,
     prefixes: TokenPrefixes,
 }
 
@@ -398,22 +407,27 @@ impl Minter {
     pub(crate) fn new(key: HashingKey, prefixes: TokenPrefixes) -> Minter {
         Minter {
             keys: vec![(LEGACY_KEY_ID, key.clone())],
-            minting: (LEGACY_KEY_ID, key),
+            minting: (LEGACY_KEY_ID, key.clone()),
+            proof_keys: vec![(LEGACY_KEY_ID, key)],
             prefixes,
         }
     }
 
     /// A minter accepting `keys`: the one with the highest id mints.
-    /// `None` for an empty ring.
+    /// `retired` keys are accepted for nothing but finding DPoP proof ids
+    /// seen before. `None` for an empty ring.
     pub(crate) fn with_keys(
         mut keys: Vec<(u8, HashingKey)>,
+        retired: Vec<(u8, HashingKey)>,
         prefixes: TokenPrefixes,
     ) -> Option<Minter> {
         keys.sort_by_key(|(id, _)| *id);
         let minting = keys.last()?.clone();
+        let proof_keys = keys.iter().cloned().chain(retired).collect();
         Some(Minter {
             keys,
             minting,
+            proof_keys,
             prefixes,
         })
     }
@@ -437,13 +451,17 @@ impl Minter {
     }
 
     /// The ids a DPoP proof's `jti` may be stored under in the
-    /// `proof_jtis` table, one per accepted key, the minting key's first (a
-    /// proof seen before a key was added is still found after).
-    pub(crate) fn proof_jti_ids(&self, jti: &str) -> Vec<TokenId> {
-        self.keys
-            .iter()
-            .rev()
-            .map(|(_, key)| TokenId(key.proof_jti_id(jti)))
+    /// `proof_jtis` table, with their keys' ids: one per key of the ring not
+    /// removed (retired keys too: a proof seen before its key was retired
+    /// is still a replay after), the minting key's first.
+    pub(crate) fn proof_jti_ids(&self, jti: &str) -> Vec<(u8, TokenId)> {
+        std::iter::once(&self.minting)
+            .chain(
+                self.proof_keys
+                    .iter()
+                    .filter(|(id, _)| *id != self.minting.0),
+            )
+            .map(|(id, key)| (*id, TokenId(key.proof_jti_id(jti))))
             .collect()
     }
 
@@ -633,7 +651,7 @@ mod tests {
             .iter()
             .map(|id| (*id, HashingKey::from_bytes([*id; 32])))
             .collect();
-        Minter::with_keys(keys, TokenPrefixes::default()).expect("a key")
+        Minter::with_keys(keys, Vec::new(), TokenPrefixes::default()).expect("a key")
     }
 
     #[test]

@@ -138,6 +138,20 @@ fn r28_a_proof_id_seen_under_an_older_key_is_still_a_replay<B: Backend>(
         f.store.claim_proof_jti("proof-2", until)?,
         grantdb::ProofJti::Replay
     );
+    // Retired, key 1 still finds the proof ids it saw; it cannot be removed
+    // while one of them could be replayed (R29).
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    assert_eq!(
+        f.store.claim_proof_jti("proof-1", until)?,
+        grantdb::ProofJti::Replay
+    );
+    assert!(matches!(
+        f.store.remove_hashing_key(KeyId::new(1)),
+        Err(Error::KeyRing { .. })
+    ));
+    f.clock.advance(60);
+    f.store.remove_hashing_key(KeyId::new(1))?;
+    assert!(f.store.verify()?.is_ok());
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Model-based property test (R01–R23): random sequences of every store
+//! Model-based property test (R01–R29): random sequences of every store
 //! operation, with a clock that moves, run against the store and against the
 //! reference model in `tests/harness`; every answer must agree.
 //!
@@ -49,6 +49,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n(), n()).prop_map(|(subject, client)| Op::WithdrawConsent { subject, client }),
         1 => n().prop_map(|sid| Op::RevokeSession { sid }),
         2 => (n(), n()).prop_map(|(jti, window)| Op::ClaimJti { jti, window }),
+        1 => Just(Op::AddKey),
+        1 => n().prop_map(|key| Op::RetireKey { key }),
     ]
 }
 
@@ -62,7 +64,7 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
-    /// Every answer of the store matches the reference model of R01–R23.
+    /// Every answer of the store matches the reference model of R01–R29.
     #[test]
     fn store_agrees_with_the_lifecycle_model(
         preset in 0u8..3,

@@ -62,17 +62,14 @@ impl From<serde_json::Error> for Failure {
     }
 }
 
-type Outcome = Result<ExitCode, Failure>;
+pub(crate) type Outcome = Result<ExitCode, Failure>;
 
-fn config(cli: &Cli) -> Result<Config, Failure> {
-    let mut builder = Config::builder();
-    if let Some(key) = crate::key::load(cli.key_file.as_deref())? {
-        builder = builder.hashing_key(key);
-    }
-    Ok(builder.build()?)
+pub(crate) fn config(cli: &Cli) -> Result<Config, Failure> {
+    let keys = crate::key::load(&cli.key_file)?;
+    Ok(Config::builder().hashing_keys(keys).build()?)
 }
 
-fn open(cli: &Cli) -> Result<Store, Failure> {
+pub(crate) fn open(cli: &Cli) -> Result<Store, Failure> {
     if !cli.db.exists() {
         return Err(Failure(format!(
             "no database at {} (`clients create --init` creates one)",
@@ -103,7 +100,7 @@ fn client_id(text: &str) -> Result<ClientId, Failure> {
         .map_err(|_| Failure(format!("{text:?} is not a client id")))
 }
 
-fn print_json(value: &impl serde::Serialize) -> Outcome {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Outcome {
     out!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -130,6 +127,7 @@ pub fn run(cli: &Cli) -> Outcome {
             json,
         }) => grants(cli, subject.as_deref(), client.as_deref(), *json),
         Command::Revoke(args) => revoke(cli, args),
+        Command::Keys(command) => crate::ring::run(cli, command),
         Command::Export { output } => export(cli, output.as_deref()),
         Command::Import { input } => import(cli, input.as_deref()),
     }
@@ -472,7 +470,7 @@ fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
 
 /// Creates a file readable and writable by its owner only, whatever the
 /// umask (Unix).
-fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

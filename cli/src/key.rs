@@ -1,31 +1,57 @@
-//! The hashing key of a database created with a host-supplied key: from
-//! `--key-file` (32 raw bytes, or 64 hex digits) or `GRANTDB_KEY` (64 hex
-//! digits). Every copy of the key is zeroed when dropped.
+//! The hashing keys of a database created with host-supplied keys: from
+//! `--key-file` (each 32 raw bytes, or 64 hex digits; repeat for a ring) or
+//! `GRANTDB_KEY` (64 hex digits, several separated by commas). Every copy of
+//! a key is zeroed when dropped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use grantdb::HashingKey;
 use zeroize::Zeroizing;
 
-/// Reads the key from `--key-file` or `GRANTDB_KEY`; `None` when neither is
-/// given (the database then must hold its own generated key).
-pub fn load(key_file: Option<&Path>) -> Result<Option<HashingKey>, String> {
-    match (key_file, std::env::var("GRANTDB_KEY")) {
-        (Some(path), _) => {
-            let bytes = Zeroizing::new(
-                std::fs::read(path)
-                    .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?,
-            );
-            from_file_bytes(&bytes).map(Some)
-        }
-        (None, Ok(text)) => {
-            let text = Zeroizing::new(text);
-            from_hex(text.trim().as_bytes())
-                .map(Some)
-                .map_err(|found| format!("GRANTDB_KEY must be 64 hex digits; it {found}"))
-        }
-        (None, Err(_)) => Ok(None),
+/// Reads the ring from the `--key-file`s or `GRANTDB_KEY`; empty when
+/// neither is given (the database then must hold its own generated key).
+pub fn load(key_files: &[PathBuf]) -> Result<Vec<HashingKey>, String> {
+    if !key_files.is_empty() {
+        return key_files.iter().map(|path| read_file(path)).collect();
     }
+    let Ok(text) = std::env::var("GRANTDB_KEY") else {
+        return Ok(Vec::new());
+    };
+    let text = Zeroizing::new(text);
+    text.split(',')
+        .map(|hex| {
+            from_hex(hex.trim().as_bytes())
+                .map_err(|found| format!("GRANTDB_KEY must be 64 hex digits; one key {found}"))
+        })
+        .collect()
+}
+
+/// Reads one key file.
+pub fn read_file(path: &Path) -> Result<HashingKey, String> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?,
+    );
+    from_file_bytes(&bytes)
+}
+
+/// Writes `key` to a new file at `path` as 64 hex digits and a newline,
+/// readable by its owner only.
+pub fn write_new_file(path: &Path, key: &HashingKey) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create the key file {}: {e}", path.display()))?;
+    let mut text = Zeroizing::new([b'\n'; 65]);
+    hex::encode_to_slice(key.expose_bytes(), &mut text[..64])
+        .map_err(|e| format!("cannot encode the key: {e}"))?;
+    file.write_all(text.as_slice())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))
 }
 
 /// A key file holds 64 hex digits (a trailing newline allowed) or 32 raw

@@ -3,7 +3,7 @@
 //! database file.
 //!
 //! ```text
-//! grantdb [--db PATH] [--key-file PATH] <stats|verify|purge|compact|clients|grants|revoke|export|import>
+//! grantdb [--db PATH] [--key-file PATH]... <stats|verify|purge|compact|clients|grants|revoke|keys|export|import>
 //! ```
 
 #![forbid(unsafe_code)]
@@ -24,6 +24,7 @@ mod commands;
 mod holder;
 mod key;
 mod progress;
+mod ring;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,10 +45,11 @@ struct Cli {
     /// The database file.
     #[arg(long, global = true, default_value = "data/grantdb.redb")]
     db: PathBuf,
-    /// File holding the hashing key (32 raw bytes, or 64 hex digits), for a
-    /// database created with a host-supplied key. `GRANTDB_KEY` (hex) works too.
+    /// File holding a hashing key (32 raw bytes, or 64 hex digits), for a
+    /// database created with a host-supplied key; repeat for each key of the
+    /// ring. `GRANTDB_KEY` (hex, several separated by commas) works too.
     #[arg(long, global = true)]
-    key_file: Option<PathBuf>,
+    key_file: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +87,9 @@ enum Command {
     Grants(GrantsCommand),
     /// Revoke every grant of a subject or a client, or one token.
     Revoke(RevokeArgs),
+    /// The hashing-key ring: list, add, retire or remove keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Write a logical backup (JSON lines) of every table.
     Export {
         /// Output file (default: standard output).
@@ -148,6 +153,38 @@ pub struct CreateClient {
     /// file is an error: a mistyped path must not become a new database).
     #[arg(long)]
     pub init: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the keys of the ring: id, state, which one mints, client
+    /// secrets still hashed under each, fingerprint.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key; it mints from now on. For a database whose keys come from
+    /// the host, the new key is read from `--new-key-file`, or generated and
+    /// written there (owner-only) when that file does not exist; pass it
+    /// with `--key-file` from then on. A database that keeps its own key
+    /// gets a generated one.
+    Add {
+        /// Where the new host key is (or is to be written).
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
+    /// Retire a key: what was minted under it stops working.
+    Retire {
+        /// The key id (as `keys list` shows it).
+        id: u8,
+    },
+    /// Remove a retired key: the records it sealed are sealed again under
+    /// the minting key; the key may then leave the ring.
+    Remove {
+        /// The key id.
+        id: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]

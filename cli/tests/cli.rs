@@ -576,3 +576,137 @@ fn times_are_rfc3339_and_verify_json_is_an_object() -> TestResult {
     assert!(help.contains("Exit codes"), "{help}");
     Ok(())
 }
+
+/// A database under host key 0x42… with one client; returns an access token
+/// minted under that key.
+fn keyed_db_with_a_token(db: &Path) -> Result<String, Box<dyn std::error::Error>> {
+    let config = Config::builder()
+        .hashing_key(grantdb::HashingKey::from_bytes([0x42; 32]))
+        .build()?;
+    let store = Store::open(db, config)?;
+    let app = store.register_client(
+        &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    )?;
+    let tokens = store.issue_client_credentials(&app.client.id, None)?;
+    Ok(tokens.access_token.expose().to_owned())
+}
+
+#[test]
+fn keys_list_add_retire_remove_on_a_host_keyed_database() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("ring.redb");
+    let first = dir.path().join("first.hex");
+    std::fs::write(&first, "42".repeat(32))?;
+    let old_token = keyed_db_with_a_token(&db)?;
+    let listed = stdout(
+        grantdb(&db)
+            .arg("--key-file")
+            .arg(&first)
+            .args(["keys", "list"]),
+    );
+    assert!(listed.contains("1   active   yes"), "{listed}");
+
+    // A new key, generated into a file readable by its owner only.
+    let second = dir.path().join("second.hex");
+    let added = stdout(
+        grantdb(&db)
+            .arg("--key-file")
+            .arg(&first)
+            .args(["keys", "add", "--new-key-file"])
+            .arg(&second),
+    );
+    assert!(added.contains("added key 2"), "{added}");
+    let written = std::fs::read(&second)?;
+    assert_eq!(written.len(), 65, "64 hex digits and a newline");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&second)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let second_key = grantdb::HashingKey::from_slice(&hex_decode(&written[..64]))?;
+
+    // The ring now needs both keys: without the new one, the error names it.
+    let output = grantdb(&db)
+        .arg("--key-file")
+        .arg(&first)
+        .args(["keys", "list"])
+        .output()?;
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(
+        stderr.contains(&second_key.fingerprint().to_string()),
+        "{stderr}"
+    );
+    // Both keys, from the environment, separated by commas.
+    let ring = format!(
+        "{},{}",
+        "42".repeat(32),
+        String::from_utf8(written[..64].to_vec())?
+    );
+    let listed = stdout(
+        grantdb(&db)
+            .env("GRANTDB_KEY", &ring)
+            .args(["keys", "list", "--json"]),
+    );
+    let keys: serde_json::Value = serde_json::from_str(&listed)?;
+    assert_eq!(keys[1]["minting"], true);
+    assert_eq!(keys[0]["client_secrets"], 1);
+
+    let with_both = |command: &mut Command| {
+        command
+            .arg("--key-file")
+            .arg(&first)
+            .arg("--key-file")
+            .arg(&second);
+    };
+    let mut retire = grantdb(&db);
+    with_both(&mut retire);
+    assert!(stdout(retire.args(["keys", "retire", "1"])).contains("retired key 1"));
+    {
+        let config = Config::builder()
+            .hashing_keys([
+                grantdb::HashingKey::from_bytes([0x42; 32]),
+                second_key.clone(),
+            ])
+            .build()?;
+        let store = Store::open(&db, config)?;
+        assert!(
+            store.validate(&old_token).is_err(),
+            "minted under the retired key"
+        );
+    }
+    let mut remove = grantdb(&db);
+    with_both(&mut remove);
+    assert!(stdout(remove.args(["keys", "remove", "1"])).contains("removed key 1"));
+    // The removed key may leave the ring; the last active key stays.
+    stdout(grantdb(&db).arg("--key-file").arg(&second).arg("verify"));
+    let output = grantdb(&db)
+        .arg("--key-file")
+        .arg(&second)
+        .args(["keys", "retire", "2"])
+        .output()?;
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8(output.stderr)?.contains("key ring"));
+    Ok(())
+}
+
+#[test]
+fn keys_add_on_a_database_that_keeps_its_key_generates_one_inside() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let added = stdout(grantdb(&db).args(["keys", "add"]));
+    assert!(added.contains("added key 2"), "{added}");
+    let listed = stdout(grantdb(&db).args(["keys", "list"]));
+    assert!(listed.contains("2   active   yes      yes"), "{listed}");
+    stdout(grantdb(&db).arg("verify"));
+    Ok(())
+}
+
+fn hex_decode(text: &[u8]) -> Vec<u8> {
+    text.chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}

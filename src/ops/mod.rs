@@ -1,4 +1,4 @@
-//! The lifecycle rules (R01–R23), one module per area.
+//! The lifecycle rules (R01–R29), one module per area.
 //!
 //! Every function here runs inside one transaction handed in as a
 //! [`KvRead`](crate::kv::KvRead) or [`KvWrite`](crate::kv::KvWrite): the rules

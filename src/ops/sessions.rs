@@ -12,6 +12,7 @@ use crate::event::EventKind;
 use crate::ids::ClientId;
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::record::jti::JtiExt;
 use crate::record::{self, JtiRecord, RecordsMut, text_ok};
 use crate::response::{BulkRevocation, ProofJti};
 
@@ -88,22 +89,30 @@ pub(crate) fn claim_proof_jti(
             reason: InputError::NotAllowed,
         });
     }
-    // One id per accepted key of the ring, the minting key's first: a proof
-    // remembered before a key was added is still found after.
+    // One id per key of the ring not removed, the minting key's first: a
+    // proof remembered before a key was added (or retired) is still found.
     let ids = ctx.minter.proof_jti_ids(jti);
     // Seen before and not yet past: a replay. Past (purge not yet run): the
-    // old record is overwritten, its expiry entry left for purge to drop.
-    for id in &ids {
-        if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|seen| ctx.now < seen.until) {
-            return Ok(ProofJti::Replay);
+    // old record is replaced, under the minting key's id; its expiry entry
+    // is left for purge, which skips an entry whose record is gone or newer.
+    let mut stale = Vec::new();
+    for (_, id) in &ids {
+        match record::load::<JtiRecord>(kv, id.as_bytes())? {
+            Some(seen) if ctx.now < seen.until => return Ok(ProofJti::Replay),
+            Some(_) => stale.push(*id),
+            None => {}
         }
     }
-    let Some(id) = ids.first().copied() else {
+    let Some((key, id)) = ids.first().copied() else {
         return Ok(ProofJti::Replay);
     };
+    for old in stale.iter().filter(|old| **old != id) {
+        kv.delete(Table::ProofJtis, old.as_bytes())?;
+    }
     let seen = JtiRecord {
         seen_at: ctx.now,
         until: valid_until,
+        ext: JtiExt { key: Some(key) },
     };
     record::save(kv, id.as_bytes(), &seen)?;
     kv.put(

@@ -33,7 +33,7 @@ mod code;
 mod consent;
 pub(crate) mod ext;
 mod grant;
-mod jti;
+pub(crate) mod jti;
 pub(crate) mod seal;
 mod token;
 

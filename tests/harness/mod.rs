@@ -231,6 +231,12 @@ pub enum Op {
         jti: u8,
         window: u8,
     },
+    /// A hashing key is added to the ring and mints from then on (R28).
+    AddKey,
+    /// A key of the ring is retired: what it minted stops working (R29).
+    RetireKey {
+        key: u8,
+    },
 }
 
 /// Store configurations the harness runs under.
@@ -409,6 +415,8 @@ struct MClient {
     t: Template,
     secret: Option<String>,
     stale_secret: Option<String>,
+    /// The ring key the current secret is hashed under (R28).
+    secret_key: u8,
     deleted: bool,
 }
 
@@ -425,6 +433,8 @@ struct MCode {
     /// Bound to `KEYS[0]` with `dpop_jkt`.
     dpop: bool,
     sid: Option<&'static str>,
+    /// The ring key it was minted under (R28).
+    key: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -458,6 +468,8 @@ struct MToken {
     seq: u64,
     aud: Vec<String>,
     cnf: Option<usize>,
+    /// The ring key it was minted under (R28).
+    key: u8,
 }
 
 impl MToken {
@@ -491,6 +503,8 @@ struct Model {
     issued: u64,
     /// DPoP proof ids claimed, and until when.
     jtis: HashMap<&'static str, u64>,
+    /// The ring: whether each key (id = index + 1) is still active.
+    keys_active: Vec<bool>,
 }
 
 /// Pairs a grant keeps live at most (the default `grant_live_pairs`).
@@ -518,6 +532,51 @@ fn pick<T: Clone>(list: &[T], index: u8) -> Option<T> {
 impl Model {
     fn client(&self, index: u8) -> Option<MClient> {
         pick(&self.clients, index)
+    }
+
+    /// The key new strings are minted under: the active key with the highest id.
+    fn minting_key(&self) -> u8 {
+        let index = self.keys_active.iter().rposition(|a| *a).unwrap();
+        u8::try_from(index + 1).unwrap()
+    }
+
+    fn key_active(&self, id: u8) -> bool {
+        self.keys_active[usize::from(id) - 1]
+    }
+
+    /// Retires key `id` (R29): every token and code minted under it is, to
+    /// whoever presents it, as if it had never been issued; the records stay
+    /// (grants, listings, purge), so they move to names no op presents.
+    fn retire_key(&mut self, id: u8) {
+        self.keys_active[usize::from(id) - 1] = false;
+        let hidden = |plaintext: &str| format!("retired-{plaintext}");
+        let names: Vec<String> = self
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.key == id)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for name in &names {
+            let token = self.tokens.remove(name).unwrap();
+            self.tokens.insert(hidden(name), token);
+        }
+        for token in self.tokens.values_mut() {
+            if let Some(partner) = &token.partner
+                && names.contains(partner)
+            {
+                token.partner = Some(hidden(partner));
+            }
+        }
+        let codes: Vec<String> = self
+            .codes
+            .iter()
+            .filter(|(_, c)| c.key == id)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for name in codes {
+            let code = self.codes.remove(&name).unwrap();
+            self.codes.insert(hidden(&name), code);
+        }
     }
 
     fn live_client(&self, id: &ClientId) -> Expect<&MClient> {
@@ -639,6 +698,7 @@ impl Model {
             seq: seq + u64::from(is_refresh),
             aud: aud.to_vec(),
             cnf: g.cnf,
+            key: self.minting_key(),
         };
         let access_token = token(false, Some(self.now + access_life), refresh.clone());
         let refresh_expiry = client.t.refresh.map(|s| g.created_at + s);
@@ -812,6 +872,7 @@ pub fn run_on<B: Backend>(
         consents: BTreeMap::new(),
         issued: 0,
         jtis: HashMap::new(),
+        keys_active: vec![true],
     };
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
@@ -864,6 +925,7 @@ fn apply<B: Backend>(
                 t,
                 secret: registered.secret.map(|s| s.expose().to_owned()),
                 stale_secret: None,
+                secret_key: m.minting_key(),
                 deleted: false,
             });
         }
@@ -881,10 +943,22 @@ fn apply<B: Backend>(
                 Err("UnknownClient")
             } else if *stale && c.stale_secret.is_some() {
                 Err("ClientAuthenticationFailed")
+            } else if !c.t.public && !m.key_active(c.secret_key) {
+                // Hashed under a retired key (R29).
+                Err("ClientAuthenticationFailed")
             } else {
                 Ok(())
             };
             same_outcome(&actual, &expected)?;
+            if actual.is_ok() {
+                // Moved to the minting key as it authenticated (R28).
+                let minting = m.minting_key();
+                m.clients
+                    .iter_mut()
+                    .find(|x| x.id == c.id)
+                    .unwrap()
+                    .secret_key = minting;
+            }
         }
         Op::RotateSecret { client } => {
             let Some(c) = m.client(*client) else {
@@ -900,8 +974,10 @@ fn apply<B: Backend>(
             };
             same_outcome(&actual, &expected)?;
             if let Ok(secret) = actual {
+                let minting = m.minting_key();
                 let entry = m.clients.iter_mut().find(|x| x.id == c.id).unwrap();
                 entry.stale_secret = entry.secret.replace(secret.expose().to_owned());
+                entry.secret_key = minting;
             }
         }
         Op::DeleteClient { client } => {
@@ -1000,6 +1076,7 @@ fn apply<B: Backend>(
                         resources,
                         dpop,
                         sid,
+                        key: m.minting_key(),
                     },
                 );
                 m.code_list.push(plaintext);
@@ -1541,6 +1618,29 @@ fn apply<B: Backend>(
                 grantdb::ProofJti::FirstUse
             };
             check(claimed == expected, "proof id claim")?;
+        }
+        Op::AddKey => {
+            let added = store.add_hashing_key(None).map_err(|e| e.to_string())?;
+            m.keys_active.push(true);
+            check(
+                usize::from(added.id.get()) == m.keys_active.len() && added.minting,
+                "the added key mints",
+            )?;
+        }
+        Op::RetireKey { key } => {
+            let index = usize::from(*key) % m.keys_active.len();
+            let id = u8::try_from(index + 1).unwrap();
+            let actual = store.retire_hashing_key(grantdb::KeyId::new(id));
+            let actives = m.keys_active.iter().filter(|a| **a).count();
+            let expected: Expect<()> = if !m.keys_active[index] || actives == 1 {
+                Err("KeyRing")
+            } else {
+                Ok(())
+            };
+            same_outcome(&actual, &expected)?;
+            if actual.is_ok() {
+                m.retire_key(id);
+            }
         }
         Op::ListClient { client } => {
             let Some(c) = m.client(*client) else {
