@@ -18,6 +18,7 @@ use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
 use crate::error::{Error, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
+use crate::keyring::{KeyId, KeyInfo};
 use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
 use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
@@ -26,7 +27,7 @@ use crate::response::{
     RefreshState, Revocation, TokenInfo, TokenResponse,
 };
 use crate::scope::Scope;
-use crate::secret::Secret;
+use crate::secret::{HashingKey, Secret};
 use crate::store::Store;
 use crate::verify::VerifyReport;
 
@@ -598,5 +599,30 @@ impl<B: Backend> AsyncStore<B> {
     /// See [`Store::flush`].
     pub async fn flush(&self) -> Result<()> {
         self.run(Store::flush).await
+    }
+
+    /// See [`Store::hashing_keys`].
+    pub async fn hashing_keys(&self) -> Result<Vec<KeyInfo>> {
+        self.run(Store::hashing_keys).await
+    }
+
+    /// See [`Store::add_hashing_key`].
+    pub async fn add_hashing_key(&self, key: Option<HashingKey>) -> Result<KeyInfo> {
+        self.run(move |s| s.add_hashing_key(key)).await
+    }
+
+    /// See [`Store::retire_hashing_key`].
+    pub async fn retire_hashing_key(&self, id: KeyId) -> Result<KeyInfo> {
+        self.run(move |s| s.retire_hashing_key(id)).await
+    }
+
+    /// See [`Store::remove_hashing_key`].
+    pub async fn remove_hashing_key(&self, id: KeyId) -> Result<u64> {
+        self.run(move |s| s.remove_hashing_key(id)).await
+    }
+
+    /// See [`Store::reload_hashing_keys`].
+    pub async fn reload_hashing_keys(&self) -> Result<()> {
+        self.run(Store::reload_hashing_keys).await
     }
 }
