@@ -42,6 +42,10 @@ pub struct StoreStats {
     pub consents: u64,
     /// DPoP proof ids remembered (R27).
     pub proof_jtis: u64,
+    /// Pushed authorization requests not yet used or purged (R30).
+    pub pushed_requests: u64,
+    /// Device requests not yet purged, whatever their state (R31).
+    pub device_requests: u64,
     /// Entries of the expiry index that purge will visit, due or not.
     pub expiry_entries: u64,
     /// Token records that did not decode (damage; `verify` names them).
@@ -74,6 +78,8 @@ pub(crate) fn stats(kv: &impl Records, now: u64) -> Result<StoreStats> {
         codes: count(kv, Table::Codes)?,
         consents: count(kv, Table::Consents)?,
         proof_jtis: count(kv, Table::ProofJtis)?,
+        pushed_requests: count(kv, Table::PushedRequests)?,
+        device_requests: count(kv, Table::DeviceCodes)?,
         expiry_entries: count(kv, Table::Expiry)?,
         ..StoreStats::default()
     };
@@ -134,6 +140,12 @@ pub(crate) fn purge_preview(kv: &impl Records, now: u64) -> Result<PurgeReport> 
             ExpiryKind::ProofJti => {
                 if record::load::<JtiRecord>(kv, id.as_bytes())?.is_some_and(|j| j.until == at) {
                     report.proof_jtis += 1;
+                }
+            }
+            ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+                let damage = crate::ops::damage::Damage::fail();
+                if crate::ops::expiring::is_due(kv, kind, at, &id, &damage)? {
+                    crate::ops::expiring::tally(&mut report, kind);
                 }
             }
         }

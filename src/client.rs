@@ -27,15 +27,19 @@ pub enum GrantType {
     Password,
     /// `client_credentials` (RFC 6749 §4.4), as Prioticket uses it.
     ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628): TVs,
+    /// command-line tools and check-in devices (R31).
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::Password,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     /// The `grant_type` value on the wire.
@@ -45,6 +49,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::Password => "password",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -183,6 +188,8 @@ pub struct NewClient {
     pub scopes: Scope,
     /// Lifetimes that differ from the store's defaults.
     pub lifetimes: LifetimeOverrides,
+    /// Codes only through pushed authorization requests (RFC 9126 §6, R30).
+    pub require_pushed_requests: bool,
 }
 
 impl NewClient {
@@ -204,6 +211,7 @@ impl NewClient {
             grant_types: Vec::new(),
             scopes: Scope::empty(),
             lifetimes: LifetimeOverrides::default(),
+            require_pushed_requests: false,
         }
     }
 
@@ -228,6 +236,13 @@ impl NewClient {
     /// Sets per-client lifetimes.
     pub fn lifetimes(mut self, lifetimes: LifetimeOverrides) -> NewClient {
         self.lifetimes = lifetimes;
+        self
+    }
+
+    /// Requires pushed authorization requests (RFC 9126 §6): codes are
+    /// issued only from a `request_uri` the client pushed (R30).
+    pub fn require_pushed_requests(mut self) -> NewClient {
+        self.require_pushed_requests = true;
         self
     }
 }
@@ -269,6 +284,8 @@ pub struct Client {
     pub lifetimes: LifetimeOverrides,
     /// Registration time (Unix seconds).
     pub created_at: u64,
+    /// Codes only through pushed authorization requests (R30).
+    pub require_pushed_requests: bool,
 }
 
 impl Client {

@@ -61,6 +61,7 @@ pub struct Config {
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
     pub(crate) grant_limits: GrantLimits,
+    pub(crate) device_flow: crate::device::DeviceFlow,
 }
 
 impl Default for Config {
@@ -89,6 +90,7 @@ impl Default for Config {
             issuer: None,
             on_event: None,
             grant_limits: GrantLimits::default(),
+            device_flow: crate::device::DeviceFlow::default(),
         }
     }
 }
@@ -119,6 +121,7 @@ impl fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
             .field("grant_limits", &self.grant_limits)
+            .field("device_flow", &self.device_flow)
             .finish_non_exhaustive()
     }
 }
@@ -356,6 +359,13 @@ impl ConfigBuilder {
     /// URIs registered earlier keep working whatever the policy says now.
     pub fn redirect_uri_policy(mut self, policy: RedirectUriPolicy) -> ConfigBuilder {
         self.config.redirect_uri_policy = policy;
+        self
+    }
+
+    /// The device authorization grant's lifetimes, polling interval and
+    /// brute-force limits (R31); see [`DeviceFlow`](crate::DeviceFlow).
+    pub fn device_flow(mut self, settings: crate::device::DeviceFlow) -> ConfigBuilder {
+        self.config.device_flow = settings;
         self
     }
 

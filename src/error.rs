@@ -38,6 +38,17 @@ pub enum OAuthErrorCode {
     /// `invalid_target` (RFC 8707 §2): a resource indicator is malformed or
     /// not one the grant covers.
     InvalidTarget,
+    /// `invalid_request_uri` (RFC 9101 §7, RFC 9126 §4): the `request_uri`
+    /// is unknown, expired, used or another client's.
+    InvalidRequestUri,
+    /// `authorization_pending` (RFC 8628 §3.5): the user has not answered yet.
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628 §3.5): poll less often (the interval grew by 5 s).
+    SlowDown,
+    /// `access_denied`: the user denied the request.
+    AccessDenied,
+    /// `expired_token` (RFC 8628 §3.5): the device code expired.
+    ExpiredToken,
     /// `server_error`: the server failed (RFC 6749 §4.1.2.1).
     ServerError,
     /// `temporarily_unavailable`: try again later (RFC 6749 §4.1.2.1).
@@ -57,6 +68,11 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidToken => "invalid_token",
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
             OAuthErrorCode::InvalidTarget => "invalid_target",
+            OAuthErrorCode::InvalidRequestUri => "invalid_request_uri",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::ExpiredToken => "expired_token",
             OAuthErrorCode::ServerError => "server_error",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -225,6 +241,38 @@ pub enum Error {
     /// The access token is not active: unknown, expired, revoked or of the wrong
     /// kind (R13). Maps to RFC 6750 `invalid_token`.
     InactiveToken,
+    /// The client must push its authorization requests first (RFC 9126 §6,
+    /// R30): `invalid_request`.
+    PushedRequestRequired,
+    /// The `request_uri` is unknown, expired, already used or pushed by
+    /// another client (R30): `invalid_request_uri`.
+    UnknownRequestUri,
+    /// The device code is unknown or another client's (R31):
+    /// `invalid_grant`.
+    UnknownDeviceCode,
+    /// The user code is unknown, expired or already answered (R31). The
+    /// wrong attempt was counted (its counter committed).
+    UnknownUserCode,
+    /// Too many wrong user codes in this window, for this attempt key or
+    /// for all (RFC 8628 §5.1, R31): try again after `retry_after` seconds.
+    TooManyAttempts {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
+    /// The user has not answered the device request yet (R32):
+    /// `authorization_pending`. The poll's time was recorded.
+    AuthorizationPending,
+    /// The device polled sooner than its interval allows (R32): `slow_down`;
+    /// the interval grew by 5 seconds (committed).
+    SlowDown,
+    /// The user denied the device request (R32): `access_denied`.
+    DeviceAccessDenied,
+    /// The device code expired before the user approved it (R32):
+    /// `expired_token`.
+    DeviceCodeExpired,
+    /// A device code that already produced tokens was presented again: the
+    /// grant it produced has been revoked (R32, as R05 for codes).
+    DeviceCodeReplayed,
 
     // ----- opening, configuration, storage (R19, R20) -----
     /// A configuration value is out of range.
@@ -308,7 +356,10 @@ impl Error {
     pub fn oauth_code(&self) -> Option<OAuthErrorCode> {
         use OAuthErrorCode as C;
         Some(match self {
-            Error::MalformedRedirectUri { .. } | Error::InvalidArgument { .. } => C::InvalidRequest,
+            Error::MalformedRedirectUri { .. }
+            | Error::InvalidArgument { .. }
+            | Error::PushedRequestRequired
+            | Error::UnknownUserCode => C::InvalidRequest,
             Error::UnsupportedGrantType => C::UnsupportedGrantType,
             Error::MalformedScope { .. } | Error::ScopeNotAllowed => C::InvalidScope,
             Error::MalformedResource { .. } | Error::InvalidTarget => C::InvalidTarget,
@@ -328,8 +379,16 @@ impl Error {
             | Error::RefreshTokenReused
             | Error::TokenClientMismatch
             | Error::ConfirmationMismatch
-            | Error::GrantLimitReached => C::InvalidGrant,
+            | Error::GrantLimitReached
+            | Error::UnknownDeviceCode
+            | Error::DeviceCodeReplayed => C::InvalidGrant,
             Error::InactiveToken | Error::WrongAudience => C::InvalidToken,
+            Error::UnknownRequestUri => C::InvalidRequestUri,
+            Error::TooManyAttempts { .. } => C::TemporarilyUnavailable,
+            Error::AuthorizationPending => C::AuthorizationPending,
+            Error::SlowDown => C::SlowDown,
+            Error::DeviceAccessDenied => C::AccessDenied,
+            Error::DeviceCodeExpired => C::ExpiredToken,
             Error::InvalidConfig { .. }
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
@@ -399,6 +458,16 @@ impl Error {
             Error::RefreshTokenExpired => "refresh_token_expired",
             Error::RefreshTokenReused => "refresh_token_reused",
             Error::TokenClientMismatch => "token_client_mismatch",
+            Error::PushedRequestRequired => "pushed_request_required",
+            Error::UnknownRequestUri => "unknown_request_uri",
+            Error::UnknownDeviceCode => "unknown_device_code",
+            Error::UnknownUserCode => "unknown_user_code",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::AuthorizationPending => "authorization_pending",
+            Error::SlowDown => "slow_down",
+            Error::DeviceAccessDenied => "device_access_denied",
+            Error::DeviceCodeExpired => "device_code_expired",
+            Error::DeviceCodeReplayed => "device_code_replayed",
             Error::GrantLimitReached => "grant_limit_reached",
             Error::MalformedResource { .. } => "malformed_resource",
             Error::InvalidTarget => "invalid_target",
@@ -428,7 +497,17 @@ impl Error {
     /// code (R05) and a reused refresh token (R08). Every other error leaves the
     /// database exactly as it was.
     pub fn committed_changes(&self) -> bool {
-        matches!(self, Error::CodeReplayed | Error::RefreshTokenReused)
+        matches!(
+            self,
+            Error::CodeReplayed
+                | Error::RefreshTokenReused
+                | Error::DeviceCodeReplayed
+                // A device's poll is recorded, a slow one's interval grown,
+                // a wrong user code counted (R31, R32).
+                | Error::AuthorizationPending
+                | Error::SlowDown
+                | Error::UnknownUserCode
+        )
     }
 
     /// Whether the error is the storage engine's, failing the whole
@@ -516,6 +595,25 @@ impl fmt::Display for Error {
                 "the refresh token was already used; every token of its grant is revoked",
             ),
             Error::TokenClientMismatch => f.write_str("the token was issued to another client"),
+            Error::PushedRequestRequired => {
+                f.write_str("this client must push its authorization requests first")
+            }
+            Error::UnknownRequestUri => {
+                f.write_str("the request_uri is unknown, expired, used or another client's")
+            }
+            Error::UnknownDeviceCode => f.write_str("the device code is unknown"),
+            Error::UnknownUserCode => f.write_str("the user code is unknown, expired or answered"),
+            Error::TooManyAttempts { retry_after } => write!(
+                f,
+                "too many wrong user codes: try again in {retry_after} seconds"
+            ),
+            Error::AuthorizationPending => f.write_str("the user has not answered yet"),
+            Error::SlowDown => f.write_str("polling too often: the interval grew by 5 seconds"),
+            Error::DeviceAccessDenied => f.write_str("the user denied the request"),
+            Error::DeviceCodeExpired => f.write_str("the device code expired"),
+            Error::DeviceCodeReplayed => f.write_str(
+                "the device code was used already: the grant it produced has been revoked",
+            ),
             Error::GrantLimitReached => {
                 f.write_str("the subject holds as many grants as its limit allows")
             }
@@ -595,6 +693,16 @@ impl std::error::Error for Error {
             | Error::ConfirmationMismatch
             | Error::WrongAudience
             | Error::InactiveToken
+            | Error::PushedRequestRequired
+            | Error::UnknownRequestUri
+            | Error::UnknownDeviceCode
+            | Error::UnknownUserCode
+            | Error::TooManyAttempts { .. }
+            | Error::AuthorizationPending
+            | Error::SlowDown
+            | Error::DeviceAccessDenied
+            | Error::DeviceCodeExpired
+            | Error::DeviceCodeReplayed
             | Error::InvalidConfig { .. }
             | Error::WrongHashingKey
             | Error::HashingKeyRequired

@@ -95,6 +95,18 @@ pub enum EventKind {
     /// A new grant made a subject's oldest grant end: the subject had
     /// reached its grant limit (R23).
     GrantLimitEndedOldest,
+    /// A client pushed an authorization request (R30).
+    RequestPushed,
+    /// A device authorization request started (R31).
+    DeviceAuthorizationStarted,
+    /// The user approved a device request (R31).
+    DeviceApproved,
+    /// The user denied a device request (R31).
+    DeviceDenied,
+    /// Too many wrong user codes: a window of refusals began (R31).
+    UserCodeAttemptsExceeded,
+    /// A spent device code was presented again: its grant was revoked (R32).
+    DeviceCodeReplayed,
 }
 
 impl EventKind {
@@ -103,7 +115,10 @@ impl EventKind {
     pub fn is_security_relevant(&self) -> bool {
         matches!(
             self,
-            EventKind::CodeReplayed | EventKind::RefreshReuseDetected
+            EventKind::CodeReplayed
+                | EventKind::RefreshReuseDetected
+                | EventKind::DeviceCodeReplayed
+                | EventKind::UserCodeAttemptsExceeded
         )
     }
 }

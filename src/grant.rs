@@ -20,6 +20,8 @@ pub enum GrantOrigin {
     Password,
     /// A client-credentials request.
     ClientCredentials,
+    /// A device authorization the user approved (RFC 8628).
+    DeviceCode,
 }
 
 /// One grant, as an "authorized applications" page shows it (R15).

@@ -17,6 +17,16 @@ pub(crate) enum ExpiryKind {
     Token = 2,
     /// A DPoP proof id (in [`Table::ProofJtis`](crate::kv::Table::ProofJtis)).
     ProofJti = 3,
+    /// A pushed authorization request (in
+    /// [`Table::PushedRequests`](crate::kv::Table::PushedRequests)).
+    PushedRequest = 4,
+    /// A device request and its user code (in
+    /// [`Table::DeviceCodes`](crate::kv::Table::DeviceCodes)).
+    DeviceCode = 5,
+    /// A window of wrong user codes (in
+    /// [`Table::DeviceAttempts`](crate::kv::Table::DeviceAttempts)); the id
+    /// is the attempts key's scope byte and hash, truncated to 16 bytes.
+    Attempts = 6,
 }
 
 /// Length of an expiry key: time (8) + kind (1) + id (16).
@@ -41,9 +51,51 @@ pub(crate) fn parse_expiry(key: &[u8]) -> Option<(u64, ExpiryKind, TokenId)> {
         1 => ExpiryKind::Code,
         2 => ExpiryKind::Token,
         3 => ExpiryKind::ProofJti,
+        4 => ExpiryKind::PushedRequest,
+        5 => ExpiryKind::DeviceCode,
+        6 => ExpiryKind::Attempts,
         _ => return None,
     };
     Some((at, kind, TokenId(key[9..].try_into().ok()?)))
+}
+
+/// Length of a `device_attempts` key: window end (8) + counter id (16).
+pub(crate) const ATTEMPTS_KEY_LEN: usize = 8 + 16;
+
+/// Whom a count of wrong user codes is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptScope {
+    /// Every attempt (the global limit).
+    All = 1,
+    /// One attempt key chosen by the host (a signed-in user, an address).
+    Key = 2,
+}
+
+/// The id of a counter of wrong user codes: its scope, then 15 bytes of the
+/// keyed hash of the attempt key (zero for the global counter).
+pub(crate) fn attempts_id(scope: AttemptScope, hash: &[u8; 16]) -> TokenId {
+    let mut id = [0u8; 16];
+    id[0] = scope as u8;
+    id[1..].copy_from_slice(&hash[..15]);
+    TokenId(id)
+}
+
+/// `window end ‖ counter id`: the counter of one window. Its expiry entry
+/// (at the window's end, with the same id) leads purge back to it.
+pub(crate) fn attempts(window_end: u64, id: &TokenId) -> [u8; ATTEMPTS_KEY_LEN] {
+    let mut key = [0u8; ATTEMPTS_KEY_LEN];
+    key[..8].copy_from_slice(&window_end.to_be_bytes());
+    key[8..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// Splits an attempts key; `None` if it is not one.
+pub(crate) fn parse_attempts(key: &[u8]) -> Option<(u64, TokenId)> {
+    if key.len() != ATTEMPTS_KEY_LEN || !matches!(key[8], 1 | 2) {
+        return None;
+    }
+    let window_end = u64::from_be_bytes(key[..8].try_into().ok()?);
+    Some((window_end, TokenId(key[8..].try_into().ok()?)))
 }
 
 /// Upper bound (exclusive) of the expiry entries due at `now`: everything with

@@ -52,6 +52,7 @@ mod client;
 mod clock;
 mod commit;
 mod config;
+mod device;
 mod error;
 mod error_response;
 mod event;
@@ -71,6 +72,7 @@ mod ops;
 pub mod oxide;
 mod periodic;
 mod pkce;
+mod pushed;
 mod random;
 mod record;
 mod request;
@@ -97,6 +99,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::WriteStats;
 pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
+pub use device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
 pub use error_response::ErrorResponse;
 pub use event::{Event, EventKind};
@@ -108,10 +111,11 @@ pub use limits::{AtGrantLimit, GrantLimits};
 pub use meta::FORMAT_VERSION;
 pub use pkce::{PkceChallenge, PkceMethod};
 pub use record::{DecodeError, decode_any};
-pub use request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
+pub use request::{AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest};
 pub use response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, ProofJti,
-    PurgeReport, RefreshState, RefreshTokenInfo, Revocation, TokenInfo, TokenResponse, TokenType,
+    PurgeReport, PushedAuthorization, PushedRequest, RefreshState, RefreshTokenInfo, Revocation,
+    TokenInfo, TokenResponse, TokenType,
 };
 pub use scope::{MAX_SCOPE_LEN, Scope};
 pub use secret::{HashingKey, KeyFingerprint, Secret, TokenId, TokenKind, TokenPrefixes};

@@ -96,13 +96,17 @@ fn index_consents(kv: &mut impl KvWrite) -> Result<()> {
 
 /// The tables whose values are sealed records (the others hold index
 /// entries with empty values, or meta entries).
-const RECORD_TABLES: [Table; 6] = [
+const RECORD_TABLES: [Table; 10] = [
     Table::Clients,
     Table::Codes,
     Table::Grants,
     Table::Tokens,
     Table::Consents,
     Table::ProofJtis,
+    Table::PushedRequests,
+    Table::DeviceCodes,
+    Table::UserCodes,
+    Table::DeviceAttempts,
 ];
 
 /// Seals again, under `seal`'s sealing key, every record sealed under key
@@ -171,7 +175,11 @@ pub(crate) fn reseal_format_1(
         | Table::BySubject
         | Table::ClientCodes
         | Table::BySession
-        | Table::ProofJtis => {
+        | Table::ProofJtis
+        | Table::PushedRequests
+        | Table::DeviceCodes
+        | Table::UserCodes
+        | Table::DeviceAttempts => {
             return Ok(None);
         }
     }))

@@ -42,6 +42,11 @@ pub(crate) enum Operation {
     Inspect,
     Operator,
     KeyRing,
+    PushRequest,
+    ReadPushedRequest,
+    StartDevice,
+    UserCode,
+    PollDevice,
 }
 
 impl Operation {
@@ -79,6 +84,11 @@ impl Operation {
             Operation::Inspect => "inspect",
             Operation::Operator => "operator",
             Operation::KeyRing => "key_ring",
+            Operation::PushRequest => "push_request",
+            Operation::ReadPushedRequest => "read_pushed_request",
+            Operation::StartDevice => "start_device",
+            Operation::UserCode => "user_code",
+            Operation::PollDevice => "poll_device",
         }
     }
 }

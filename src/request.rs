@@ -281,3 +281,96 @@ impl IssueOptions {
         self
     }
 }
+
+/// An authorization request a client pushes before sending the user to the
+/// authorization endpoint (RFC 9126, R30): everything but the user, who is
+/// not known yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    /// The authenticated client pushing it.
+    pub client_id: ClientId,
+    /// The `redirect_uri` parameter, if any.
+    pub redirect_uri: Option<String>,
+    /// The requested scope; `None` means the client's registered scopes.
+    pub scope: Option<Scope>,
+    /// The `state` parameter, handed back when the code is issued.
+    pub state: Option<String>,
+    /// The PKCE challenge (required for public clients).
+    pub pkce: Option<PkceChallenge>,
+    /// The OpenID Connect nonce.
+    pub nonce: Option<String>,
+    /// The `resource` parameters (RFC 8707).
+    pub resources: Vec<String>,
+    /// The `dpop_jkt` parameter (RFC 9449 §10).
+    pub dpop_jkt: Option<Confirmation>,
+    /// How long the `request_uri` lives: default 60 s, at most 600 s.
+    pub lifetime: Option<std::time::Duration>,
+}
+
+impl PushRequest {
+    /// A request with no optional parameters.
+    pub fn new(client_id: ClientId) -> PushRequest {
+        PushRequest {
+            client_id,
+            redirect_uri: None,
+            scope: None,
+            state: None,
+            pkce: None,
+            nonce: None,
+            resources: Vec::new(),
+            dpop_jkt: None,
+            lifetime: None,
+        }
+    }
+
+    /// Sets the `redirect_uri` parameter.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> PushRequest {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Sets the requested scope.
+    pub fn scope(mut self, scope: Scope) -> PushRequest {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// Sets the `state` parameter.
+    pub fn state(mut self, state: impl Into<String>) -> PushRequest {
+        self.state = Some(state.into());
+        self
+    }
+
+    /// Sets the PKCE challenge.
+    pub fn pkce(mut self, challenge: PkceChallenge) -> PushRequest {
+        self.pkce = Some(challenge);
+        self
+    }
+
+    /// Sets the OpenID Connect nonce.
+    pub fn nonce(mut self, nonce: impl Into<String>) -> PushRequest {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// Sets the `resource` parameters.
+    pub fn resources<S: Into<String>>(
+        mut self,
+        resources: impl IntoIterator<Item = S>,
+    ) -> PushRequest {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Binds the code to a DPoP key (`dpop_jkt`).
+    pub fn dpop_jkt(mut self, key: Confirmation) -> PushRequest {
+        self.dpop_jkt = Some(key);
+        self
+    }
+
+    /// Sets how long the `request_uri` lives (at most 600 s).
+    pub fn lifetime(mut self, lifetime: std::time::Duration) -> PushRequest {
+        self.lifetime = Some(lifetime);
+        self
+    }
+}

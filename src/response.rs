@@ -344,6 +344,12 @@ pub struct PurgeReport {
     pub grants: u64,
     /// DPoP proof ids past the time their proofs could be accepted (R26).
     pub proof_jtis: u64,
+    /// Pushed authorization requests never used (R30).
+    pub pushed_requests: u64,
+    /// Device requests past their expiry, with their user codes (R31).
+    pub device_requests: u64,
+    /// Windows of wrong user codes that ended (R31).
+    pub attempt_windows: u64,
     /// Damaged records met and skipped: their expiry entries are dropped, the
     /// records stay for [`Store::verify`](crate::Store::verify) to name.
     pub damaged: u64,
@@ -360,6 +366,9 @@ impl PurgeReport {
             + self.consumed_refresh_tokens
             + self.grants
             + self.proof_jtis
+            + self.pushed_requests
+            + self.device_requests
+            + self.attempt_windows
     }
 
     pub(crate) fn add(&mut self, other: &PurgeReport) {
@@ -369,6 +378,9 @@ impl PurgeReport {
         self.consumed_refresh_tokens += other.consumed_refresh_tokens;
         self.grants += other.grants;
         self.proof_jtis += other.proof_jtis;
+        self.pushed_requests += other.pushed_requests;
+        self.device_requests += other.device_requests;
+        self.attempt_windows += other.attempt_windows;
         self.damaged += other.damaged;
         self.more = other.more;
     }
@@ -386,4 +398,35 @@ pub struct Consent {
     pub scope: Scope,
     /// When the latest approval was recorded (Unix seconds).
     pub granted_at: u64,
+}
+
+/// A pushed authorization request's answer (RFC 9126 §2.2): serialises as
+/// the endpoint's JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedRequest {
+    /// `urn:ietf:params:oauth:request_uri:` and a single-use secret bound to
+    /// the client; only its keyed hash is stored.
+    pub request_uri: Secret,
+    /// Seconds it stays usable.
+    pub expires_in: u64,
+}
+
+/// A pushed request as the authorization endpoint reads it back (R30): what
+/// to show the user, and where to send them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedAuthorization {
+    /// The client that pushed it.
+    pub client_id: ClientId,
+    /// Where the code goes: the request's redirect URI or the client's default.
+    pub redirect_uri: String,
+    /// The scope it asks for, resolved against the client's.
+    pub scope: Scope,
+    /// The `state` to hand back with the code.
+    pub state: Option<String>,
+    /// The OpenID Connect nonce.
+    pub nonce: Option<String>,
+    /// The resources it asks for.
+    pub resources: Vec<String>,
+    /// When the `request_uri` stops working (Unix seconds).
+    pub expires_at: u64,
 }

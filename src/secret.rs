@@ -61,15 +61,22 @@ pub enum TokenKind {
     Code,
     /// A client secret.
     ClientSecret,
+    /// The secret part of a pushed authorization request's `request_uri`
+    /// (RFC 9126).
+    RequestUri,
+    /// A device code (RFC 8628), polled by the device.
+    DeviceCode,
 }
 
 impl TokenKind {
     /// Every kind, in tag order.
-    pub const ALL: [TokenKind; 4] = [
+    pub const ALL: [TokenKind; 6] = [
         TokenKind::Access,
         TokenKind::Refresh,
         TokenKind::Code,
         TokenKind::ClientSecret,
+        TokenKind::RequestUri,
+        TokenKind::DeviceCode,
     ];
 
     /// The byte that separates the kinds in checksums and hashes.
@@ -79,6 +86,8 @@ impl TokenKind {
             TokenKind::Refresh => 2,
             TokenKind::Code => 3,
             TokenKind::ClientSecret => 4,
+            TokenKind::RequestUri => 5,
+            TokenKind::DeviceCode => 6,
         }
     }
 }
@@ -90,6 +99,8 @@ impl fmt::Display for TokenKind {
             TokenKind::Refresh => "refresh token",
             TokenKind::Code => "authorization code",
             TokenKind::ClientSecret => "client secret",
+            TokenKind::RequestUri => "request URI",
+            TokenKind::DeviceCode => "device code",
         })
     }
 }
@@ -107,6 +118,11 @@ impl Secret {
     /// The plaintext, to hand to the client. Do not log it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A secret made of `text` (a `request_uri` around a minted string).
+    pub(crate) fn from_string(text: String) -> Secret {
+        Secret(Zeroizing::new(text))
     }
 }
 
@@ -277,13 +293,14 @@ impl HashingKey {
         out
     }
 
-    /// The id a DPoP proof's `jti` is stored under: a keyed hash, so the
-    /// file holds no proof id (R26). Its own domain byte (0x10) keeps it apart
-    /// from every verifier.
-    fn proof_jti_id(&self, jti: &str) -> [u8; ID_LEN] {
+    /// The id a text that is not a minted string is stored under: a keyed
+    /// hash, so the file never holds the text (a DPoP proof's `jti`, R27; a
+    /// device's user code, R31; an attempt key). Its domain byte (0x10 and
+    /// up) keeps each use apart from the others and from every verifier.
+    fn lookup_id(&self, domain: LookupDomain, text: &str) -> [u8; ID_LEN] {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
-        hasher.update(&[0x10]);
-        hasher.update(jti.as_bytes());
+        hasher.update(&[domain as u8]);
+        hasher.update(text.as_bytes());
         let mut id = [0u8; ID_LEN];
         id.copy_from_slice(&hasher.finalize().as_bytes()[..ID_LEN]);
         id
@@ -324,6 +341,17 @@ impl fmt::Debug for KeyFingerprint {
     }
 }
 
+/// What a keyed lookup id is for: its domain byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LookupDomain {
+    /// A DPoP proof's `jti` (R27).
+    ProofJti = 0x10,
+    /// A device's user code, normalised (R31).
+    UserCode = 0x11,
+    /// A host's attempt key for wrong user codes (R31).
+    AttemptKey = 0x12,
+}
+
 /// The prefixes that mark each kind of secret string.
 ///
 /// Each must be 1 to 16 ASCII letters, digits, `_` or `-`, and no prefix may
@@ -339,6 +367,11 @@ pub struct TokenPrefixes {
     pub code: String,
     /// Client secret prefix (default `gdbcs_`).
     pub client_secret: String,
+    /// Pushed request URI prefix, after `urn:ietf:params:oauth:request_uri:`
+    /// (default `gdbpr_`).
+    pub request_uri: String,
+    /// Device code prefix (default `gdbdc_`).
+    pub device_code: String,
 }
 
 impl Default for TokenPrefixes {
@@ -348,6 +381,8 @@ impl Default for TokenPrefixes {
             refresh: "gdbrt_".into(),
             code: "gdbac_".into(),
             client_secret: "gdbcs_".into(),
+            request_uri: "gdbpr_".into(),
+            device_code: "gdbdc_".into(),
         }
     }
 }
@@ -360,6 +395,8 @@ impl TokenPrefixes {
             TokenKind::Refresh => &self.refresh,
             TokenKind::Code => &self.code,
             TokenKind::ClientSecret => &self.client_secret,
+            TokenKind::RequestUri => &self.request_uri,
+            TokenKind::DeviceCode => &self.device_code,
         }
     }
 
@@ -450,18 +487,19 @@ impl Minter {
             .map(|(_, key)| key)
     }
 
-    /// The ids a DPoP proof's `jti` may be stored under in the
-    /// `proof_jtis` table, with their keys' ids: one per key of the ring not
-    /// removed (retired keys too: a proof seen before its key was retired
-    /// is still a replay after), the minting key's first.
-    pub(crate) fn proof_jti_ids(&self, jti: &str) -> Vec<(u8, TokenId)> {
+    /// The ids a text of `domain` may be stored under (a DPoP proof's
+    /// `jti` in `proof_jtis`, a user code in `user_codes`), with their keys'
+    /// ids: one per key of the ring not removed (retired keys too: a proof
+    /// seen before its key was retired is still a replay after), the minting
+    /// key's first (new entries go under it).
+    pub(crate) fn lookup_ids(&self, domain: LookupDomain, text: &str) -> Vec<(u8, TokenId)> {
         std::iter::once(&self.minting)
             .chain(
                 self.proof_keys
                     .iter()
                     .filter(|(id, _)| *id != self.minting.0),
             )
-            .map(|(id, key)| (*id, TokenId(key.proof_jti_id(jti))))
+            .map(|(id, key)| (*id, TokenId(key.lookup_id(domain, text))))
             .collect()
     }
 

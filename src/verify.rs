@@ -33,7 +33,8 @@ use crate::ids::{ClientId, GrantId};
 use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
 use crate::record::{
-    self, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, JtiRecord, Record, TokenRecord,
+    self, AttemptsRecord, ClientRecord, CodeRecord, ConsentRecord, DeviceRecord, GrantRecord,
+    JtiRecord, PushedRecord, Record, TokenRecord, UserCodeRecord,
 };
 use crate::secret::TokenId;
 
@@ -322,7 +323,57 @@ impl<K: Records> Checker<'_, K> {
             }
             Ok(())
         })?;
-        Ok(())
+        self.check_requests()
+    }
+
+    /// Pushed requests, device requests, their user codes and the windows
+    /// of wrong user codes (R30, R31): each purgeable, each pointing right.
+    fn check_requests(&self) -> Result<()> {
+        let expiring =
+            |table: Table, key: &[u8], entry: Option<[u8; keys::EXPIRY_KEY_LEN]>| match entry {
+                None => {
+                    self.problem(table, key, "malformed key");
+                    Ok(())
+                }
+                Some(entry) if !self.exists(Table::Expiry, &entry)? => {
+                    self.problem(table, key, "no expiry entry: purge would never remove it");
+                    Ok(())
+                }
+                Some(_) => Ok(()),
+            };
+        self.each_record::<PushedRecord>(|key, pushed| {
+            let entry = <[u8; 16]>::try_from(key)
+                .ok()
+                .map(|id| keys::expiry(pushed.expires_at, ExpiryKind::PushedRequest, &TokenId(id)));
+            expiring(Table::PushedRequests, key, entry)
+        })?;
+        self.each_record::<DeviceRecord>(|key, device| {
+            let entry = <[u8; 16]>::try_from(key)
+                .ok()
+                .map(|id| keys::expiry(device.expires_at, ExpiryKind::DeviceCode, &TokenId(id)));
+            let points_back = self
+                .load::<UserCodeRecord>(&device.user_code)
+                .is_some_and(|user| user.device == key);
+            if !points_back {
+                self.problem(Table::DeviceCodes, key, "its user code is missing");
+            }
+            expiring(Table::DeviceCodes, key, entry)
+        })?;
+        self.each_record::<UserCodeRecord>(|key, user| {
+            let points_back = self
+                .load::<DeviceRecord>(&user.device)
+                .is_some_and(|device| device.user_code == key);
+            if !points_back {
+                self.problem(Table::UserCodes, key, "points at no device request");
+            }
+            Ok(())
+        })?;
+        self.each_record::<AttemptsRecord>(|key, attempts| {
+            let entry = keys::parse_attempts(key)
+                .filter(|(end, _)| *end == attempts.until)
+                .map(|(end, id)| keys::expiry(end, ExpiryKind::Attempts, &id));
+            expiring(Table::DeviceAttempts, key, entry)
+        })
     }
 
     fn check_indexes(&self) -> Result<()> {
@@ -384,6 +435,10 @@ impl<K: Records> Checker<'_, K> {
                 ExpiryKind::ProofJti => self
                     .load::<JtiRecord>(id.as_bytes())
                     .is_some_and(|j| j.until == at),
+                ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+                    let damage = crate::ops::damage::Damage::skip();
+                    crate::ops::expiring::is_due(self.kv, kind, at, &id, &damage)?
+                }
             };
             self.report.borrow_mut().stale_expiry_entries += u64::from(!current);
             Ok(())

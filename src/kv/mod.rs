@@ -49,11 +49,23 @@ pub enum Table {
     BySession,
     /// `proof jti hash → JtiRecord`: DPoP proof ids seen (format 3).
     ProofJtis,
+    /// `request id → PushedRecord`: pushed authorization requests (RFC 9126,
+    /// format 5).
+    PushedRequests,
+    /// `device code id → DeviceRecord`: device authorization requests
+    /// (RFC 8628, format 5).
+    DeviceCodes,
+    /// `user code hash → UserCodeRecord`: the device request a user code
+    /// names (format 5).
+    UserCodes,
+    /// `window ‖ scope ‖ key hash → AttemptsRecord`: wrong user codes
+    /// counted per window (RFC 8628 §5.1, format 5).
+    DeviceAttempts,
 }
 
 impl Table {
     /// How many tables there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 16;
 
     /// All tables, in a fixed order.
     pub const ALL: [Table; Table::COUNT] = [
@@ -69,6 +81,10 @@ impl Table {
         Table::Consents,
         Table::BySession,
         Table::ProofJtis,
+        Table::PushedRequests,
+        Table::DeviceCodes,
+        Table::UserCodes,
+        Table::DeviceAttempts,
     ];
 
     /// The table's name in the storage engine.
@@ -86,6 +102,10 @@ impl Table {
             Table::Consents => "consents",
             Table::BySession => "by_session",
             Table::ProofJtis => "proof_jtis",
+            Table::PushedRequests => "pushed_requests",
+            Table::DeviceCodes => "device_codes",
+            Table::UserCodes => "user_codes",
+            Table::DeviceAttempts => "device_attempts",
         }
     }
 

@@ -38,7 +38,7 @@ use crate::error::{Error, InputError, Result};
 const NOW: &str = "floor(extract(epoch FROM statement_timestamp()))::int8";
 
 /// The schema migration this build applies and expects.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 /// Rows written per bulk statement.
 const BULK: usize = 5_000;
 /// Rows fetched per page of a range scan.
@@ -317,7 +317,8 @@ impl PostgresBackend {
             }
             Some(SCHEMA_VERSION) => {}
             // A new schema, or one of an earlier version: every table the
-            // current one has (version 2 added `by_session` and `proof_jtis`).
+            // current one has (version 2 added `by_session` and `proof_jtis`,
+            // version 3 the pushed-request and device tables).
             _ => {
                 let mut tables = String::new();
                 for table in Table::ALL {

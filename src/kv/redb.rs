@@ -33,6 +33,10 @@ const DEFINITIONS: [TableDefinition<Bytes, Bytes>; Table::COUNT] = [
     TableDefinition::new("consents"),
     TableDefinition::new("by_session"),
     TableDefinition::new("proof_jtis"),
+    TableDefinition::new("pushed_requests"),
+    TableDefinition::new("device_codes"),
+    TableDefinition::new("user_codes"),
+    TableDefinition::new("device_attempts"),
 ];
 
 fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {

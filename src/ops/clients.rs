@@ -127,7 +127,10 @@ pub(crate) fn register(
         scopes: new.scopes.clone(),
         lifetimes: new.lifetimes,
         created_at: ctx.now,
-        ext: ClientExt { secret_key },
+        ext: ClientExt {
+            secret_key,
+            require_pushed_requests: new.require_pushed_requests,
+        },
     };
     record::save(kv, id.as_bytes(), &client)?;
     tell(kv, ctx, EventKind::ClientRegistered, Some(id), None, None);

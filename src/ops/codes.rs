@@ -17,19 +17,52 @@ use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE
 use crate::record::{Records, RecordsMut};
 use crate::request::{AuthorizationRequest, CodeExchange};
 use crate::response::{CodeInfo, IssuedCode, TokenResponse};
+use crate::scope::Scope;
 use crate::secret::{TokenId, TokenKind};
 
-/// Issues a code for an approved authorization request (R04).
+/// Issues a code for an approved authorization request (R04). A client
+/// that must push its requests first (R30) gets none this way.
 pub(crate) fn issue(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
     request: &AuthorizationRequest,
 ) -> Result<IssuedCode> {
+    issue_checked(kv, ctx, request, Pushed::No)
+}
+
+/// Whether an authorization request arrives through a pushed request (R30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Yes,
+    No,
+}
+
+/// What checking an authorization request yields: its client, the redirect
+/// URI to send the user to, the granted scope and the code's extension.
+pub(crate) struct Checked {
+    pub client: ClientRecord,
+    pub redirect_uri: String,
+    pub scope: Scope,
+    pub ext: CodeExt,
+}
+
+/// Checks an authorization request against its client, everything but the
+/// subject (R04, R16, R24, R25): also what a pushed request is checked with
+/// when it is pushed (R30).
+pub(crate) fn check_authorization(
+    kv: &impl Records,
+    ctx: &Ctx<'_>,
+    request: &AuthorizationRequest,
+    pushed: Pushed,
+) -> Result<Checked> {
     let client = load_client(kv, &request.client_id)?;
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(Error::GrantTypeNotAllowed {
             grant_type: GrantType::AuthorizationCode,
         });
+    }
+    if pushed == Pushed::No && client.ext.require_pushed_requests {
+        return Err(Error::PushedRequestRequired);
     }
     // RFC 6749 §3.1.2.3: a given redirect URI must match a registered one exactly.
     let redirect_uri = match &request.redirect_uri {
@@ -41,10 +74,31 @@ pub(crate) fn issue(
             .cloned()
             .ok_or(Error::NoRedirectUri)?,
     };
-    check_subject(&request.subject)?;
     let scope = resolve_scope(request.scope.as_ref(), &client.scopes)?;
     check_request(ctx, &client, request)?;
     let ext = code_ext(request)?;
+    Ok(Checked {
+        client,
+        redirect_uri,
+        scope,
+        ext,
+    })
+}
+
+/// Issues a code for a request checked as `pushed` says.
+pub(crate) fn issue_checked(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    request: &AuthorizationRequest,
+    pushed: Pushed,
+) -> Result<IssuedCode> {
+    check_subject(&request.subject)?;
+    let Checked {
+        client,
+        redirect_uri,
+        scope,
+        ext,
+    } = check_authorization(kv, ctx, request, pushed)?;
     let lifetime = ctx
         .config
         .lifetimes_for(&request.client_id, client.lifetimes)

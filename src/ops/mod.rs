@@ -1,4 +1,4 @@
-//! The lifecycle rules (R01–R29), one module per area.
+//! The lifecycle rules (R01–R32), one module per area.
 //!
 //! Every function here runs inside one transaction handed in as a
 //! [`KvRead`](crate::kv::KvRead) or [`KvWrite`](crate::kv::KvWrite): the rules
@@ -18,10 +18,13 @@ pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consent;
 pub(crate) mod damage;
+pub(crate) mod device;
+pub(crate) mod expiring;
 pub(crate) mod family;
 pub(crate) mod limits;
 pub(crate) mod listing;
 pub(crate) mod purge;
+pub(crate) mod pushed;
 pub(crate) mod revoke;
 pub(crate) mod sessions;
 pub(crate) mod tokens;

@@ -25,7 +25,10 @@ fn prefetch_due(kv: &impl Records, due: &[Vec<u8>]) -> Result<()> {
         match kind {
             ExpiryKind::Code => codes.push(id.as_bytes().to_vec()),
             ExpiryKind::Token => tokens.push(id.as_bytes().to_vec()),
-            ExpiryKind::ProofJti => {}
+            ExpiryKind::ProofJti
+            | ExpiryKind::PushedRequest
+            | ExpiryKind::DeviceCode
+            | ExpiryKind::Attempts => {}
         }
     }
     kv.prefetch(Table::Codes, &codes)?;
@@ -130,6 +133,11 @@ pub(crate) fn purge_batch(
                 {
                     kv.delete(Table::ProofJtis, hash.as_bytes())?;
                     report.proof_jtis += 1;
+                }
+            }
+            ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+                if super::expiring::remove_if_due(kv, kind, at, &hash, &damage)? {
+                    super::expiring::tally(&mut report, kind);
                 }
             }
         }

@@ -15,6 +15,7 @@ use crate::kv::{KeyRange, Table};
 use crate::record::jti::JtiExt;
 use crate::record::{self, JtiRecord, RecordsMut, text_ok};
 use crate::response::{BulkRevocation, ProofJti};
+use crate::secret::LookupDomain;
 
 /// Longest proof id, in bytes.
 pub(crate) const MAX_JTI_LEN: usize = 256;
@@ -22,7 +23,7 @@ pub(crate) const MAX_JTI_LEN: usize = 256;
 /// accepted for minutes (RFC 9449 §11.1), never for more than this.
 pub(crate) const MAX_PROOF_WINDOW: u64 = 3_600;
 
-fn check_text(what: &'static str, text: &str, max: usize) -> Result<()> {
+pub(crate) fn check_text(what: &'static str, text: &str, max: usize) -> Result<()> {
     if text.is_empty() {
         return Err(Error::InvalidArgument {
             what,
@@ -91,7 +92,7 @@ pub(crate) fn claim_proof_jti(
     }
     // One id per key of the ring not removed, the minting key's first: a
     // proof remembered before a key was added (or retired) is still found.
-    let ids = ctx.minter.proof_jti_ids(jti);
+    let ids = ctx.minter.lookup_ids(LookupDomain::ProofJti, jti);
     // Seen before and not yet past: a replay. Past (purge not yet run): the
     // old record is replaced, under the minting key's id; its expiry entry
     // is left for purge, which skips an entry whose record is gone or newer.

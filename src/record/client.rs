@@ -54,6 +54,7 @@ impl ClientRecord {
             scopes: self.scopes.clone(),
             lifetimes: self.lifetimes,
             created_at: self.created_at,
+            require_pushed_requests: self.ext.require_pushed_requests,
         }
     }
 }

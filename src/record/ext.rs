@@ -86,6 +86,8 @@ pub(crate) struct ClientExt {
     /// The id of the ring key the secret's hash is under; `None` for a
     /// secret hashed before the key ring (key 1).
     pub secret_key: Option<u8>,
+    /// Codes only through pushed authorization requests (R30).
+    pub require_pushed_requests: bool,
 }
 
 impl ClientExt {

@@ -48,8 +48,10 @@ impl Record for GrantRecord {
         self.ext.check()?;
         match (&self.subject, self.origin) {
             (None, GrantOrigin::ClientCredentials) => {}
-            (Some(subject), GrantOrigin::AuthorizationCode | GrantOrigin::Password)
-                if !subject.is_empty() && text_ok(subject, MAX_SUBJECT_LEN) => {}
+            (
+                Some(subject),
+                GrantOrigin::AuthorizationCode | GrantOrigin::Password | GrantOrigin::DeviceCode,
+            ) if !subject.is_empty() && text_ok(subject, MAX_SUBJECT_LEN) => {}
             _ => return Err("subject"),
         }
         if self

@@ -31,17 +31,21 @@ use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 mod client;
 mod code;
 mod consent;
+mod device;
 pub(crate) mod ext;
 mod grant;
 pub(crate) mod jti;
+mod pushed;
 pub(crate) mod seal;
 mod token;
 
 pub(crate) use client::{ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS};
 pub(crate) use code::{CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, MAX_SUBJECT_LEN};
 pub(crate) use consent::ConsentRecord;
+pub(crate) use device::{AttemptsRecord, DeviceRecord, DeviceState, UserCodeRecord};
 pub(crate) use grant::GrantRecord;
 pub(crate) use jti::JtiRecord;
+pub(crate) use pushed::{MAX_STATE_LEN, PushedRecord};
 pub(crate) use seal::Seal;
 pub(crate) use token::{Consumed, StoredTokenKind, TokenRecord};
 
@@ -427,6 +431,22 @@ pub(crate) fn decode_entry(
         Table::ProofJtis => {
             key_ok(key.len() == 16)?;
             decode_in::<JtiRecord>(seal, key, bytes).map(drop)
+        }
+        Table::PushedRequests => {
+            key_ok(key.len() == 16)?;
+            decode_in::<PushedRecord>(seal, key, bytes).map(drop)
+        }
+        Table::DeviceCodes => {
+            key_ok(key.len() == 16)?;
+            decode_in::<DeviceRecord>(seal, key, bytes).map(drop)
+        }
+        Table::UserCodes => {
+            key_ok(key.len() == 16)?;
+            decode_in::<UserCodeRecord>(seal, key, bytes).map(drop)
+        }
+        Table::DeviceAttempts => {
+            key_ok(crate::keys::parse_attempts(key).is_some())?;
+            decode_in::<AttemptsRecord>(seal, key, bytes).map(drop)
         }
         Table::BySession => index_ok(crate::keys::parse_by_session(key).is_some()),
         // Index entries: the key says it all, the value is empty.
