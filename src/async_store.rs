@@ -14,17 +14,21 @@ use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
 use crate::admin::{ExportEntry, ExportSummary, StoreStats};
+use crate::binding::AuthSession;
 use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::device::{DeviceAuthorization, PendingDevice};
 use crate::error::{Error, Result};
 use crate::grant::{GrantSummary, Page, PageRequest};
 use crate::ids::{ClientId, GrantId};
 use crate::keyring::{KeyId, KeyInfo};
 use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
-use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
+use crate::request::{
+    AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
+};
 use crate::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, ProofJti, PurgeReport,
-    RefreshState, Revocation, TokenInfo, TokenResponse,
+    PushedAuthorization, PushedRequest, RefreshState, Revocation, TokenInfo, TokenResponse,
 };
 use crate::scope::Scope;
 use crate::secret::{HashingKey, Secret};
@@ -599,6 +603,90 @@ impl<B: Backend> AsyncStore<B> {
     /// See [`Store::flush`].
     pub async fn flush(&self) -> Result<()> {
         self.run(Store::flush).await
+    }
+
+    /// See [`Store::push_authorization_request`].
+    pub async fn push_authorization_request(&self, request: &PushRequest) -> Result<PushedRequest> {
+        let request = request.clone();
+        self.run(move |s| s.push_authorization_request(&request))
+            .await
+    }
+
+    /// See [`Store::pushed_request`].
+    pub async fn pushed_request(
+        &self,
+        client_id: &ClientId,
+        request_uri: &str,
+    ) -> Result<PushedAuthorization> {
+        let (client, uri) = (*client_id, Zeroizing::new(request_uri.to_owned()));
+        self.run(move |s| s.pushed_request(&client, &uri)).await
+    }
+
+    /// See [`Store::issue_code_from_pushed`].
+    pub async fn issue_code_from_pushed(
+        &self,
+        client_id: &ClientId,
+        request_uri: &str,
+        subject: &str,
+        auth_session: Option<&AuthSession>,
+    ) -> Result<(IssuedCode, PushedAuthorization)> {
+        let (client, uri) = (*client_id, Zeroizing::new(request_uri.to_owned()));
+        let (subject, session) = (subject.to_owned(), auth_session.cloned());
+        self.run(move |s| s.issue_code_from_pushed(&client, &uri, &subject, session.as_ref()))
+            .await
+    }
+
+    /// See [`Store::start_device_authorization`].
+    pub async fn start_device_authorization(
+        &self,
+        client_id: &ClientId,
+        scope: Option<&Scope>,
+    ) -> Result<DeviceAuthorization> {
+        let (client, scope) = (*client_id, scope.cloned());
+        self.run(move |s| s.start_device_authorization(&client, scope.as_ref()))
+            .await
+    }
+
+    /// See [`Store::device_request`].
+    pub async fn device_request(
+        &self,
+        user_code: &str,
+        attempt_key: &str,
+    ) -> Result<PendingDevice> {
+        let (code, key) = (user_code.to_owned(), attempt_key.to_owned());
+        self.run(move |s| s.device_request(&code, &key)).await
+    }
+
+    /// See [`Store::approve_device`].
+    pub async fn approve_device(
+        &self,
+        user_code: &str,
+        subject: &str,
+        attempt_key: &str,
+    ) -> Result<PendingDevice> {
+        let (code, subject, key) = (
+            user_code.to_owned(),
+            subject.to_owned(),
+            attempt_key.to_owned(),
+        );
+        self.run(move |s| s.approve_device(&code, &subject, &key))
+            .await
+    }
+
+    /// See [`Store::deny_device`].
+    pub async fn deny_device(&self, user_code: &str, attempt_key: &str) -> Result<PendingDevice> {
+        let (code, key) = (user_code.to_owned(), attempt_key.to_owned());
+        self.run(move |s| s.deny_device(&code, &key)).await
+    }
+
+    /// See [`Store::poll_device`].
+    pub async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &ClientId,
+    ) -> Result<TokenResponse> {
+        let (code, client) = (Zeroizing::new(device_code.to_owned()), *client_id);
+        self.run(move |s| s.poll_device(&code, &client)).await
     }
 
     /// See [`Store::hashing_keys`].

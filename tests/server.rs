@@ -1528,3 +1528,231 @@ fn the_readme_walk_works_as_written() -> TestResult {
     );
     Ok(())
 }
+
+// ------------------------------------------------------------ RFC 8628, RFC 9126
+
+/// Answers the device's user code on `/device` as a user in a browser
+/// would: opens the page (a session and its CSRF token), signs in and
+/// presses `decision`. Returns the answer page.
+fn answer_device(server: &Server, user_code: &str, decision: &str) -> String {
+    let page = server
+        .http
+        .get(server.url(&format!("/device?user_code={user_code}")))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let cookie = session_cookie(&page).expect("a session");
+    let page = Page(page.text().unwrap());
+    assert!(
+        page.0.contains(user_code),
+        "verification_uri_complete fills the code in"
+    );
+    let answer = server
+        .http
+        .post(server.url("/device"))
+        .header("cookie", &cookie)
+        .header("origin", server.base.as_str())
+        .form(&[
+            ("csrf_token", page.hidden("csrf_token").unwrap().as_str()),
+            ("user_code", user_code),
+            ("username", "admin@localhost"),
+            ("password", "admin"),
+            ("decision", decision),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.text().unwrap()
+}
+
+/// A check-in scanner (public client of the device grant) and an `oauth2`
+/// client for it.
+fn scanner(
+    server: &Server,
+) -> (
+    grantdb::ClientId,
+    BasicClient<
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >,
+) {
+    let registered = server
+        .store
+        .register_client(
+            &NewClient::public("check-in scanner")
+                .grant_types([
+                    grantdb::GrantType::DeviceCode,
+                    grantdb::GrantType::RefreshToken,
+                ])
+                .scopes("read")
+                .unwrap(),
+        )
+        .unwrap();
+    let client = BasicClient::new(ClientId::new(registered.client.id.to_string()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_device_authorization_url(
+            oauth2::DeviceAuthorizationUrl::new(server.url("/oauth/device_authorization")).unwrap(),
+        )
+        .set_token_uri(TokenUrl::new(server.url("/oauth/token")).unwrap());
+    (registered.client.id, client)
+}
+
+#[test]
+fn device_flow_with_the_oauth2_crate_polls_slows_down_and_gets_tokens_once() -> TestResult {
+    let server = Server::start();
+    let (_, client) = scanner(&server);
+    let details: oauth2::StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("read".into()))
+        .request(&server.http)?;
+    assert_eq!(details.interval().as_secs(), 5);
+    assert_eq!(details.expires_in().as_secs(), 600);
+    let user_code = details.user_code().secret().clone();
+    let complete = details
+        .verification_uri_complete()
+        .unwrap()
+        .secret()
+        .clone();
+    assert_eq!(
+        complete,
+        format!("{}/device?user_code={user_code}", server.base)
+    );
+
+    // The crate sleeps between polls; the test's "sleep" moves the store's
+    // clock instead. The first time it moves nothing, so the second poll
+    // comes too soon: slow_down (the crate then waits 5 s more). The second
+    // time the user approves on their phone, and the clock moves on.
+    let sleeps = std::cell::Cell::new(0);
+    let tokens = client.exchange_device_access_token(&details).request(
+        &server.http,
+        |interval: std::time::Duration| {
+            sleeps.set(sleeps.get() + 1);
+            match sleeps.get() {
+                1 => {}
+                2 => {
+                    assert_eq!(interval.as_secs(), 10, "slow_down added 5 s");
+                    let done = answer_device(&server, &user_code, "approve");
+                    assert!(done.contains("Device connected"), "{done}");
+                    server.clock.advance(interval.as_secs());
+                }
+                _ => server.clock.advance(interval.as_secs()),
+            }
+        },
+        None,
+    )?;
+    assert_eq!(sleeps.get(), 2, "pending, slow_down, then the tokens");
+    let profile = json(server.me(tokens.access_token().secret()));
+    assert_eq!(profile["email"], "admin@localhost");
+    assert!(tokens.refresh_token().is_some());
+
+    // The device code is spent: presenting it again revokes what it gave.
+    server.clock.advance(30);
+    let again = server.post_token(
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", details.device_code().secret()),
+            ("client_id", client.client_id().as_str()),
+        ],
+        None,
+    );
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(again)["error"], "invalid_grant");
+    assert_eq!(
+        server.me(tokens.access_token().secret()).status(),
+        StatusCode::UNAUTHORIZED
+    );
+    Ok(())
+}
+
+#[test]
+fn device_flow_denied_is_access_denied_and_a_wrong_code_is_refused_on_the_page() -> TestResult {
+    let server = Server::start();
+    let (_, client) = scanner(&server);
+    let details: oauth2::StandardDeviceAuthorizationResponse =
+        client.exchange_device_code().request(&server.http)?;
+    let wrong = answer_device(&server, "BBBBB-BBBBB", "approve");
+    assert!(
+        wrong.contains("not one a device is waiting with"),
+        "{wrong}"
+    );
+    let denied = answer_device(&server, details.user_code().secret(), "deny");
+    assert!(denied.contains("Request denied"));
+    let result = client
+        .exchange_device_access_token(&details)
+        .request(&server.http, |_| {}, None);
+    match result {
+        Err(oauth2::RequestTokenError::ServerResponse(error)) => assert_eq!(
+            error.error(),
+            &oauth2::DeviceCodeErrorResponseType::AccessDenied
+        ),
+        other => panic!("expected access_denied, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn pushed_authorization_request_then_the_code_flow_with_the_oauth2_crate() -> TestResult {
+    let server = Server::start();
+    let pretix = server.seed(0);
+    let client = server.oauth2(&pretix, AuthType::BasicAuth);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    // RFC 9126 §2.1: the client pushes the whole request, authenticated.
+    let pushed = server
+        .http
+        .post(server.url("/oauth/par"))
+        .basic_auth(&pretix.id, Some(&pretix.secret))
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", pretix.redirect.as_str()),
+            ("scope", "read"),
+            ("state", "af0ifjsldkj"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()?;
+    assert_eq!(pushed.status(), StatusCode::CREATED, "RFC 9126 §2.2");
+    assert_eq!(pushed.headers()["cache-control"], "no-store");
+    let pushed = json(pushed);
+    assert_eq!(pushed["expires_in"], 60);
+    let request_uri = pushed["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+
+    // The authorization endpoint then takes only client_id and request_uri.
+    let mut authorize = url::Url::parse(&server.url("/oauth/authorize"))?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", &pretix.id)
+        .append_pair("request_uri", &request_uri);
+    let (params, _) = server.approve(authorize.as_str(), "approve");
+    assert_eq!(params.get("state").map(String::as_str), Some("af0ifjsldkj"));
+    let code = params.get("code").expect("a code").clone();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request(&server.http)?;
+    assert_eq!(
+        server.me(tokens.access_token().secret()).status(),
+        StatusCode::OK
+    );
+
+    // Used once: the same request_uri is refused with a page.
+    let again = server.http.get(authorize.as_str()).send()?;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.text()?.contains("expired or was used"));
+    // A pushed request pointing at another is invalid_request.
+    let nested = server
+        .http
+        .post(server.url("/oauth/par"))
+        .basic_auth(&pretix.id, Some(&pretix.secret))
+        .form(&[
+            ("response_type", "code"),
+            ("request_uri", request_uri.as_str()),
+        ])
+        .send()?;
+    assert_eq!(nested.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(nested)["error"], "invalid_request");
+    Ok(())
+}

@@ -5,6 +5,7 @@ pub mod errors;
 pub mod oauth;
 pub mod pages;
 pub mod params;
+pub mod requests;
 pub mod scopes;
 pub mod serve;
 pub mod session;
@@ -134,6 +135,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/oauth/authorize", authorize())
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/par", post(requests::par))
+        .route(
+            "/oauth/device_authorization",
+            post(requests::device_authorization),
+        )
+        .route(
+            "/device",
+            get(requests::device_form).post(requests::device_decision),
+        )
         .route("/oauth/revoke_token", post(oauth::revoke))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))

@@ -34,6 +34,9 @@ struct Authorization {
     /// registered scope when the request names none.
     scope: Scope,
     pkce: Option<PkceChallenge>,
+    /// The `request_uri` of a pushed request (RFC 9126): the code is issued
+    /// from it, and everything above was read from it.
+    pushed: Option<String>,
 }
 
 /// What to answer instead of going on.
@@ -106,6 +109,34 @@ fn resolve_redirect(client: &Client, requested: Option<&str>) -> Result<(String,
     }
 }
 
+/// An authorization request by `request_uri` (RFC 9126 §4): everything but
+/// the client comes from what the client pushed.
+async fn pushed_authorization(
+    app: &AppState,
+    client: Client,
+    request_uri: &str,
+) -> Result<Authorization, Stop> {
+    let pushed = app
+        .store
+        .pushed_request(&client.id, request_uri)
+        .await
+        .map_err(|_| {
+            Stop::Page(
+                "This sign-in request has expired or was used already. \
+                 Go back to the application and start again.",
+            )
+        })?;
+    Ok(Authorization {
+        client,
+        redirect_uri: pushed.redirect_uri,
+        redirect_given: true,
+        state: pushed.state,
+        scope: pushed.scope,
+        pkce: None,
+        pushed: Some(request_uri.to_owned()),
+    })
+}
+
 async fn check_authorization(app: &AppState, params: &Params) -> Result<Authorization, Stop> {
     const UNKNOWN: &str = "The request does not name an application this server knows.";
     let client_id: ClientId = params
@@ -119,6 +150,9 @@ async fn check_authorization(app: &AppState, params: &Params) -> Result<Authoriz
         .ok()
         .flatten()
         .ok_or(Stop::Page(UNKNOWN))?;
+    if let Some(request_uri) = params.get("request_uri") {
+        return pushed_authorization(app, client, request_uri).await;
+    }
     let (redirect_uri, redirect_given) = resolve_redirect(&client, params.get("redirect_uri"))?;
     let state = params.get("state").map(str::to_owned);
     // From here on the redirect URI is known to be safe: errors go back to it.
@@ -138,6 +172,12 @@ async fn check_authorization(app: &AppState, params: &Params) -> Result<Authoriz
         return Err(back(
             "unauthorized_client",
             "the client may not use the authorization code grant",
+        ));
+    }
+    if client.require_pushed_requests {
+        return Err(back(
+            "invalid_request",
+            "this client must push its authorization requests (RFC 9126)",
         ));
     }
     let scope = match params.get("scope") {
@@ -190,22 +230,21 @@ async fn check_authorization(app: &AppState, params: &Params) -> Result<Authoriz
         state,
         scope,
         pkce,
+        pushed: None,
     })
 }
 
 /// Issues the code and redirects back with it and the state.
 async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Response {
-    let mut request = AuthorizationRequest::new(auth.client.id, subject);
-    if !auth.scope.is_empty() {
-        request = request.scope(auth.scope.clone());
-    }
-    if auth.redirect_given {
-        request = request.redirect_uri(&auth.redirect_uri);
-    }
-    if let Some(pkce) = &auth.pkce {
-        request = request.pkce(pkce.clone());
-    }
-    match app.store.issue_code(&request).await {
+    let issued = match &auth.pushed {
+        Some(uri) => app
+            .store
+            .issue_code_from_pushed(&auth.client.id, uri, subject, None)
+            .await
+            .map(|(code, _)| code),
+        None => app.store.issue_code(&direct_request(auth, subject)).await,
+    };
+    match issued {
         Ok(code) => {
             let mut pairs = vec![("code", code.code.expose())];
             if let Some(state) = &auth.state {
@@ -225,6 +264,21 @@ async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str)
     }
 }
 
+/// The store's request for an authorization sent in the query.
+fn direct_request(auth: &Authorization, subject: &str) -> AuthorizationRequest {
+    let mut request = AuthorizationRequest::new(auth.client.id, subject);
+    if !auth.scope.is_empty() {
+        request = request.scope(auth.scope.clone());
+    }
+    if auth.redirect_given {
+        request = request.redirect_uri(&auth.redirect_uri);
+    }
+    if let Some(pkce) = &auth.pkce {
+        request = request.pkce(pkce.clone());
+    }
+    request
+}
+
 /// The authorization request's parameters, carried through the form.
 fn hidden_fields(params: &Params) -> Vec<(&'static str, String)> {
     [
@@ -235,6 +289,7 @@ fn hidden_fields(params: &Params) -> Vec<(&'static str, String)> {
         "state",
         "code_challenge",
         "code_challenge_method",
+        "request_uri",
     ]
     .into_iter()
     .filter_map(|name| params.get(name).map(|value| (name, value.to_owned())))
@@ -278,7 +333,7 @@ fn render(
 }
 
 /// Sets `session`'s cookie on `response`.
-fn with_cookie(app: &AppState, mut response: Response, session: &Session) -> Response {
+pub fn with_cookie(app: &AppState, mut response: Response, session: &Session) -> Response {
     if let Some(cookie) = app.sessions.cookie(session) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -331,14 +386,14 @@ fn description(error: &OAuthError) -> String {
 
 /// The session of a form POST, if the form is this server's: the request
 /// comes from this server's origin and carries the session's CSRF token.
-fn verified_session(app: &AppState, headers: &HeaderMap, params: &Params) -> Option<Session> {
+pub fn verified_session(app: &AppState, headers: &HeaderMap, params: &Params) -> Option<Session> {
     let session = app.sessions.current(headers)?;
     (same_origin(headers) && csrf_matches(&session, params.get("csrf_token"))).then_some(session)
 }
 
 /// The user behind an approval: the one who signs in with this form (then
 /// with a new session), or the session's signed-in user.
-fn sign_in(
+pub fn sign_in(
     app: &AppState,
     params: &Params,
     session: &Session,
@@ -417,7 +472,7 @@ pub async fn authorize_decision(
 
 // ------------------------------------------------------------ token
 
-fn token_response(tokens: &grantdb::TokenResponse) -> Response {
+pub fn token_response(tokens: &grantdb::TokenResponse) -> Response {
     let mut response = Json(tokens).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -425,7 +480,7 @@ fn token_response(tokens: &grantdb::TokenResponse) -> Response {
     response
 }
 
-fn optional_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
+pub fn optional_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
     params
         .get("scope")
         .map(Scope::parse)
@@ -485,6 +540,13 @@ async fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
                 .await
                 .map_err(store_error)?
         }
+        // RFC 8628 §3.4: authorization_pending, slow_down, access_denied,
+        // expired_token until the tokens come, once.
+        GrantType::DeviceCode => app
+            .store
+            .poll_device(params.required("device_code")?, &client.id)
+            .await
+            .map_err(store_error)?,
         // A grant type this server does not serve.
         _ => return Err(store_error(Error::UnsupportedGrantType)),
     };

@@ -251,3 +251,79 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
         &main,
     )
 }
+
+/// What the device page shows (RFC 8628 §3.3): the code the device shows,
+/// to type in, and the sign-in.
+pub struct DeviceView<'a> {
+    /// The server asking.
+    pub server_name: &'a str,
+    /// The session's CSRF token.
+    pub csrf: &'a str,
+    /// The code typed so far (or from `verification_uri_complete`).
+    pub user_code: &'a str,
+    /// The signed-in user, if any.
+    pub signed_in_as: Option<&'a str>,
+    /// What went wrong with the last try, shown above the form.
+    pub problem: Option<&'a str>,
+}
+
+/// `GET /device`: enter the code the device shows, sign in, approve or deny.
+pub fn device_page(view: &DeviceView<'_>) -> Response {
+    let mut main = String::from(
+        "<h1>Connect a device</h1>\
+         <p>Enter the code your device shows, then approve or deny its access.</p>",
+    );
+    if let Some(problem) = view.problem {
+        let _ = write!(main, "<p class=problem role=alert>{}</p>", escape(problem));
+    }
+    main.push_str("<form method=post action=\"/device\">");
+    let _ = write!(
+        main,
+        "<input type=hidden name=\"csrf_token\" value=\"{}\">",
+        escape(view.csrf)
+    );
+    field(
+        &mut main,
+        "user_code",
+        "Code shown on the device",
+        &format!(
+            "type=text autocomplete=off autocapitalize=characters spellcheck=false \
+             value=\"{}\" autofocus",
+            escape(view.user_code)
+        ),
+        None,
+    );
+    let sign_in = ConsentView {
+        server_name: view.server_name,
+        client_name: "",
+        redirect_host: "",
+        scope: &Scope::empty(),
+        hidden: &[],
+        csrf: view.csrf,
+        signed_in_as: view.signed_in_as,
+        username: "",
+        problem: None,
+    };
+    sign_in_fields(&sign_in, &mut main);
+    main.push_str(
+        "<div class=actions>\
+         <button type=submit name=decision value=approve class=primary>Approve</button>\
+         <button type=submit name=decision value=deny>Deny</button></div></form>",
+    );
+    page(StatusCode::OK, view.server_name, "Connect a device", &main)
+}
+
+/// The page after the user answered a device's request.
+pub fn device_done_page(server_name: &str, approved: bool, client_name: &str) -> Response {
+    let main = if approved {
+        format!(
+            "<h1>Device connected</h1><p><span class=client>{}</span> can now use your \
+             account. Go back to your device: it continues by itself.</p>",
+            escape(client_name)
+        )
+    } else {
+        "<h1>Request denied</h1><p>The device got no access. You can close this page.</p>"
+            .to_owned()
+    };
+    page(StatusCode::OK, server_name, "Connect a device", &main)
+}
