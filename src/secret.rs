@@ -503,6 +503,18 @@ impl Minter {
             .collect()
     }
 
+    /// One id for a text of `domain` that stays the same when keys are
+    /// added or retired: under the oldest key not removed (counters of
+    /// wrong user codes per attempt key, which a rotation must not reset).
+    pub(crate) fn stable_lookup_id(&self, domain: LookupDomain, text: &str) -> TokenId {
+        let oldest = self
+            .proof_keys
+            .iter()
+            .min_by_key(|(id, _)| *id)
+            .map_or(&self.minting.1, |(_, key)| key);
+        TokenId(oldest.lookup_id(domain, text))
+    }
+
     /// A new secret string of `kind`, with the id and verifier to store. The
     /// random part of the id and the secret come from one draw of the
     /// operating system's random source.

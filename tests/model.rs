@@ -51,6 +51,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (n(), n()).prop_map(|(jti, window)| Op::ClaimJti { jti, window }),
         1 => Just(Op::AddKey),
         1 => n().prop_map(|key| Op::RetireKey { key }),
+        2 => (n(), n(), any::<bool>()).prop_map(|(client, scope, pkce)| Op::Push { client, scope, pkce }),
+        2 => (n(), n(), n()).prop_map(|(request, client, subject)| Op::UsePushed { request, client, subject }),
+        2 => (n(), n()).prop_map(|(client, scope)| Op::StartDevice { client, scope }),
+        3 => (n(), any::<bool>(), n(), any::<bool>()).prop_map(|(device, approve, subject, wrong)| Op::AnswerDevice { device, approve, subject, wrong }),
+        4 => (n(), n()).prop_map(|(device, client)| Op::PollDevice { device, client }),
     ]
 }
 
@@ -71,7 +76,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..120),
     ) {
         // Start with one client of each template so most operations have a target.
-        let mut all = (0..4).map(|template| Op::Register { template }).collect::<Vec<_>>();
+        let mut all = (0..5).map(|template| Op::Register { template }).collect::<Vec<_>>();
         all.extend(ops);
         if let Err(failure) = harness::run(preset, &all) {
             prop_assert!(false, "{}", failure);
@@ -111,7 +116,7 @@ mod postgres {
             let clock = ManualClock::new(harness::T0);
             let config = harness::config(preset).clock(clock.handle()).build().unwrap();
             let store = Store::with_backend(backend, config).unwrap();
-            let mut all = (0..4).map(|template| harness::Op::Register { template }).collect::<Vec<_>>();
+            let mut all = (0..5).map(|template| harness::Op::Register { template }).collect::<Vec<_>>();
             all.extend(ops);
             if let Err(failure) = harness::run_on(&store, &clock, preset, &all) {
                 prop_assert!(false, "{}", failure);

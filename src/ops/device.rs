@@ -145,8 +145,9 @@ pub(crate) fn find_pending(
     let settings = ctx.config.device_flow;
     let window = settings.window.as_secs().max(1);
     let window_end = (ctx.now / window + 1) * window;
-    let key_hash = *ctx.minter.lookup_ids(LookupDomain::AttemptKey, attempt_key)[0]
-        .1
+    let key_hash = *ctx
+        .minter
+        .stable_lookup_id(LookupDomain::AttemptKey, attempt_key)
         .as_bytes();
     let counters = [
         (

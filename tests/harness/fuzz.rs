@@ -112,7 +112,7 @@ pub fn store_ops(data: &[u8]) {
     let Ok(ops) = Vec::<Op>::arbitrary(&mut input) else {
         return;
     };
-    let mut all: Vec<Op> = (0..4).map(|template| Op::Register { template }).collect();
+    let mut all: Vec<Op> = (0..5).map(|template| Op::Register { template }).collect();
     all.extend(ops.into_iter().take(400));
     if let Err(failure) = super::run(preset, &all) {
         panic!("store and model disagree: {failure}");

@@ -14,6 +14,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fuzz;
+mod requests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -237,6 +238,35 @@ pub enum Op {
     RetireKey {
         key: u8,
     },
+    /// A client pushes an authorization request (R30).
+    Push {
+        client: u8,
+        scope: u8,
+        pkce: bool,
+    },
+    /// A code is issued from a pushed request (R30).
+    UsePushed {
+        request: u8,
+        client: u8,
+        subject: u8,
+    },
+    /// A device starts a request (R31).
+    StartDevice {
+        client: u8,
+        scope: u8,
+    },
+    /// The user answers a device's request, or types a wrong code (R31).
+    AnswerDevice {
+        device: u8,
+        approve: bool,
+        subject: u8,
+        wrong: bool,
+    },
+    /// A device polls (R32).
+    PollDevice {
+        device: u8,
+        client: u8,
+    },
 }
 
 /// Store configurations the harness runs under.
@@ -320,7 +350,22 @@ struct Limits {
 /// The client templates: the four seeds' applications and a public app.
 fn template(index: u8) -> (NewClient, Template) {
     let uris = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    match index % 4 {
+    match index % 5 {
+        4 => (
+            NewClient::public("scanner")
+                .grant_types([GrantType::DeviceCode, GrantType::RefreshToken])
+                .scopes("read")
+                .unwrap(),
+            Template {
+                redirect_uris: vec![],
+                grant_types: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+                scopes: "read",
+                access: None,
+                refresh: None,
+                code: 60,
+                public: true,
+            },
+        ),
         0 => (
             NewClient::confidential("pretix")
                 .redirect_uri("https://a.example/cb")
@@ -505,6 +550,8 @@ struct Model {
     jtis: HashMap<&'static str, u64>,
     /// The ring: whether each key (id = index + 1) is still active.
     keys_active: Vec<bool>,
+    /// Pushed requests and device requests (R30–R32).
+    requests: requests::Requests,
 }
 
 /// Pairs a grant keeps live at most (the default `grant_live_pairs`).
@@ -532,6 +579,15 @@ fn pick<T: Clone>(list: &[T], index: u8) -> Option<T> {
 impl Model {
     fn client(&self, index: u8) -> Option<MClient> {
         pick(&self.clients, index)
+    }
+
+    /// Client `owner` three times in four (by `index`), else any client:
+    /// flows that must come back to their client mostly do.
+    fn client_or(&self, owner: Option<ClientId>, index: u8) -> Option<MClient> {
+        match owner {
+            Some(id) if !index.is_multiple_of(4) => self.clients.iter().find(|c| c.id == id).cloned(),
+            _ => self.client(index),
+        }
     }
 
     /// The key new strings are minted under: the active key with the highest id.
@@ -873,6 +929,7 @@ pub fn run_on<B: Backend>(
         issued: 0,
         jtis: HashMap::new(),
         keys_active: vec![true],
+        requests: requests::Requests::default(),
     };
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
@@ -1459,6 +1516,10 @@ fn apply<B: Backend>(
             check(report.access_tokens == access, "purged access tokens")?;
             check(report.refresh_tokens == refresh, "purged refresh tokens")?;
             check(report.grants == grants, "purged grants")?;
+            let (pushed, devices, windows) = m.requests.purge(now);
+            check(report.pushed_requests == pushed, "purged pushed requests")?;
+            check(report.device_requests == devices, "purged device requests")?;
+            check(report.attempt_windows == windows, "purged attempt windows")?;
         }
         Op::Advance { step } => {
             let step = STEPS[usize::from(*step) % STEPS.len()];
@@ -1619,6 +1680,24 @@ fn apply<B: Backend>(
             };
             check(claimed == expected, "proof id claim")?;
         }
+        Op::Push {
+            client,
+            scope,
+            pkce,
+        } => requests::push(store, m, *client, *scope, *pkce)?,
+        Op::UsePushed {
+            request,
+            client,
+            subject,
+        } => requests::use_pushed(store, m, *request, *client, *subject)?,
+        Op::StartDevice { client, scope } => requests::start_device(store, m, *client, *scope)?,
+        Op::AnswerDevice {
+            device,
+            approve,
+            subject,
+            wrong,
+        } => requests::answer_device(store, m, *device, *approve, *subject, *wrong)?,
+        Op::PollDevice { device, client } => requests::poll_device(store, m, *device, *client)?,
         Op::AddKey => {
             let added = store.add_hashing_key(None).map_err(|e| e.to_string())?;
             m.keys_active.push(true);
