@@ -167,6 +167,9 @@ fn stats(cli: &Cli, json: bool) -> Outcome {
     );
     out!("authorization codes      {:>12}", stats.codes);
     out!("consents                 {:>12}", stats.consents);
+    out!("DPoP proof ids           {:>12}", stats.proof_jtis);
+    out!("pushed requests          {:>12}", stats.pushed_requests);
+    out!("device requests          {:>12}", stats.device_requests);
     out!("store time               {}", rfc3339(stats.store_time));
     if stats.clock_time < stats.store_time {
         out!(

@@ -710,3 +710,38 @@ fn hex_decode(text: &[u8]) -> Vec<u8> {
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
         .collect()
 }
+
+#[test]
+fn stats_counts_pushed_and_device_requests() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("requests.redb");
+    {
+        let store = Store::open(&path, Config::default())?;
+        let device = store
+            .register_client(&NewClient::public("scanner").grant_types([GrantType::DeviceCode]))?;
+        let web = store.register_client(
+            &NewClient::confidential("web")
+                .redirect_uri("https://web.example/cb")
+                .grant_types([GrantType::AuthorizationCode]),
+        )?;
+        for _ in 0..2 {
+            store.start_device_authorization(&device.client.id, None)?;
+        }
+        store.push_authorization_request(&grantdb::PushRequest::new(web.client.id))?;
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(grantdb(&path).args(["stats", "--json"])))?;
+    assert_eq!(json["stats"]["device_requests"], 2);
+    assert_eq!(json["stats"]["pushed_requests"], 1);
+    let text = stdout(grantdb(&path).arg("stats"));
+    assert!(
+        text.contains("device requests                     2"),
+        "{text}"
+    );
+    // A backup carries them: export, import, export gives the same lines.
+    let backup = stdout(grantdb(&path).arg("export"));
+    let copy = dir.path().join("copy.redb");
+    assert!(import_text(&copy, &backup).status.success());
+    assert_eq!(stdout(grantdb(&copy).arg("export")), backup);
+    Ok(())
+}

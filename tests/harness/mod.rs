@@ -585,7 +585,9 @@ impl Model {
     /// flows that must come back to their client mostly do.
     fn client_or(&self, owner: Option<ClientId>, index: u8) -> Option<MClient> {
         match owner {
-            Some(id) if !index.is_multiple_of(4) => self.clients.iter().find(|c| c.id == id).cloned(),
+            Some(id) if !index.is_multiple_of(4) => {
+                self.clients.iter().find(|c| c.id == id).cloned()
+            }
             _ => self.client(index),
         }
     }
