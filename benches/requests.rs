@@ -75,53 +75,63 @@ fn requests(c: &mut Criterion) {
                 BatchSize::SmallInput,
             );
         });
-        group.bench_function(format!("device/start/{mode}"), |b| {
-            b.iter(|| black_box(store.start_device_authorization(&device, None).unwrap()));
-        });
-        group.bench_function(format!("device/poll-pending/{mode}"), |b| {
-            b.iter_batched(
-                || store.start_device_authorization(&device, None).unwrap(),
-                |started| {
-                    let polled = store.poll_device(started.device_code.expose(), &device);
-                    assert!(matches!(polled, Err(grantdb::Error::AuthorizationPending)));
-                },
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function(format!("device/approve/{mode}"), |b| {
-            b.iter_batched(
-                || store.start_device_authorization(&device, None).unwrap(),
-                |started| {
-                    black_box(
-                        store
-                            .approve_device(&started.user_code, "alice", "alice")
-                            .unwrap(),
-                    )
-                },
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function(format!("device/poll-tokens/{mode}"), |b| {
-            b.iter_batched(
-                || {
-                    let started = store.start_device_authorization(&device, None).unwrap();
-                    store
-                        .approve_device(&started.user_code, "alice", "alice")
-                        .unwrap();
-                    started
-                },
-                |started| {
-                    black_box(
-                        store
-                            .poll_device(started.device_code.expose(), &device)
-                            .unwrap(),
-                    )
-                },
-                BatchSize::SmallInput,
-            );
-        });
+        device_flow(&mut group, store, device, mode);
     }
     group.finish();
+}
+
+/// The device grant's steps on `store` for client `device`.
+fn device_flow(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    store: &grantdb::Store,
+    device: grantdb::ClientId,
+    mode: &str,
+) {
+    group.bench_function(format!("device/start/{mode}"), |b| {
+        b.iter(|| black_box(store.start_device_authorization(&device, None).unwrap()));
+    });
+    group.bench_function(format!("device/poll-pending/{mode}"), |b| {
+        b.iter_batched(
+            || store.start_device_authorization(&device, None).unwrap(),
+            |started| {
+                let polled = store.poll_device(started.device_code.expose(), &device);
+                assert!(matches!(polled, Err(grantdb::Error::AuthorizationPending)));
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function(format!("device/approve/{mode}"), |b| {
+        b.iter_batched(
+            || store.start_device_authorization(&device, None).unwrap(),
+            |started| {
+                black_box(
+                    store
+                        .approve_device(&started.user_code, "alice", "alice")
+                        .unwrap(),
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function(format!("device/poll-tokens/{mode}"), |b| {
+        b.iter_batched(
+            || {
+                let started = store.start_device_authorization(&device, None).unwrap();
+                store
+                    .approve_device(&started.user_code, "alice", "alice")
+                    .unwrap();
+                started
+            },
+            |started| {
+                black_box(
+                    store
+                        .poll_device(started.device_code.expose(), &device)
+                        .unwrap(),
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
 }
 
 fn main() {
