@@ -15,6 +15,8 @@ use crate::error::Result;
 
 pub mod overlay;
 #[cfg(feature = "postgres")]
+mod pg_tls;
+#[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 pub mod redb;

@@ -31,6 +31,7 @@ use postgres::{Client, NoTls, Row, SimpleQueryMessage, Statement};
 use rand::RngExt as _;
 
 use super::overlay::{Overlay, Writes};
+pub use super::pg_tls::PostgresTls;
 use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, InputError, Result};
 
@@ -64,6 +65,9 @@ pub struct PostgresOptions {
     /// agree on time whatever their own clocks say). Turn it off to drive a
     /// store with an injected clock (tests).
     pub database_clock: bool,
+    /// How connections are secured (default [`PostgresTls::Disable`]);
+    /// overrides any `sslmode` in `url`.
+    pub tls: PostgresTls,
 }
 
 impl PostgresOptions {
@@ -75,7 +79,14 @@ impl PostgresOptions {
             pool_size: 16,
             allow_generated_key: false,
             database_clock: true,
+            tls: PostgresTls::Disable,
         }
+    }
+
+    /// Secures the connections (libpq's `sslmode`): see [`PostgresTls`].
+    pub fn tls(mut self, tls: PostgresTls) -> PostgresOptions {
+        self.tls = tls;
+        self
     }
 
     /// Whether operations take the time from the database server (default
@@ -181,6 +192,8 @@ pub struct PgConnection {
 
 struct Manager {
     config: postgres::Config,
+    /// The rustls connector; `None`: plain connections.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -188,8 +201,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> std::result::Result<PgConnection, postgres::Error> {
+        let client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         Ok(PgConnection {
-            client: self.config.connect(NoTls)?,
+            client,
             statements: HashMap::new(),
         })
     }
@@ -257,7 +274,18 @@ impl PostgresBackend {
                 reason: InputError::BadCharacter,
             });
         }
-        let config: postgres::Config = options.url.parse().map_err(storage)?;
+        let mut config: postgres::Config = options.url.parse().map_err(storage)?;
+        let tls = super::pg_tls::connector(&options.tls)?;
+        config.ssl_mode(if tls.is_some() {
+            postgres::config::SslMode::Require
+        } else {
+            postgres::config::SslMode::Disable
+        });
+        let manager = Manager { config, tls };
+        // One connection first, so that a refused one (a certificate that
+        // does not verify, a wrong password) is reported as it is, not as a
+        // pool that timed out.
+        drop(r2d2::ManageConnection::connect(&manager).map_err(storage)?);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
@@ -265,7 +293,7 @@ impl PostgresBackend {
             // checkout would double it. Broken connections are still dropped
             // (`has_broken`), and a failed statement is an error, not a hang.
             .test_on_check_out(false)
-            .build(Manager { config })
+            .build(manager)
             .map_err(storage)?;
         let backend = PostgresBackend {
             pool: Some(pool),

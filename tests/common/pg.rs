@@ -135,26 +135,79 @@ fn run_as_server_user(tool: &Path, args: &[&str]) -> Result<(), String> {
 }
 
 fn start_server(fsync: bool) -> Result<String, String> {
+    let (dir, data) = init_cluster(&format!("{}", u8::from(fsync)))?;
+    let port = 20_000 + (std::process::id() % 10_000) * 2 + u32::from(fsync);
+    let fsync = if fsync { "on" } else { "off" };
+    let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
+    let options = format!(
+        "-c listen_addresses='' -k {dir_text} -p {port} -c fsync={fsync} -c max_connections=200 -c shared_buffers=256MB"
+    );
+    start_cluster(&dir, &data, &options)?;
+    Ok(format!(
+        "host={dir_text} port={port} user=grantdb dbname=postgres"
+    ))
+}
+
+/// A throwaway server on 127.0.0.1 that accepts TCP connections over TLS
+/// only (`hostssl`), with `cert_pem` and `key_pem`; returns its port. Stopped
+/// and deleted when the test process exits.
+pub fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<u16, String> {
+    let (dir, data) = init_cluster("tls")?;
+    std::fs::write(data.join("server.crt"), cert_pem).map_err(|e| e.to_string())?;
+    std::fs::write(data.join("server.key"), key_pem).map_err(|e| e.to_string())?;
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+    )
+    .map_err(|e| e.to_string())?;
+    hand_to_server_user(&dir)?;
+    let status = Command::new("chmod")
+        .arg("600")
+        .arg(data.join("server.key"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cannot restrict the key file".into());
+    }
+    // A free port: bound and released (the server takes it a moment later).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
+    let options = format!(
+        "-c listen_addresses='127.0.0.1' -k {dir_text} -p {port} -c fsync=off \
+         -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+    );
+    start_cluster(&dir, &data, &options)?;
+    Ok(port)
+}
+
+/// Gives `dir` to the `postgres` user when we are root.
+fn hand_to_server_user(dir: &Path) -> Result<(), String> {
+    if !is_root() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .args(["-R", "postgres"])
+        .arg(dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("cannot hand the data directory to the postgres user".into())
+    }
+}
+
+/// `initdb` of a new cluster in a temporary directory named with `tag`;
+/// returns the directory and its data directory.
+fn init_cluster(tag: &str) -> Result<(PathBuf, PathBuf), String> {
     let initdb = find("initdb").ok_or("initdb not found")?;
-    let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
-    let dir = std::env::temp_dir().join(format!(
-        "grantdb-pg-{}-{}",
-        std::process::id(),
-        u8::from(fsync)
-    ));
+    let dir = std::env::temp_dir().join(format!("grantdb-pg-{}-{tag}", std::process::id()));
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err("cannot hand the data directory to the postgres user".into());
-        }
-    }
-    let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
+    hand_to_server_user(&dir)?;
     let data_text = data.to_str().ok_or("temporary directory is not UTF-8")?;
     run_as_server_user(
         &initdb,
@@ -170,11 +223,15 @@ fn start_server(fsync: bool) -> Result<String, String> {
             "UTF8",
         ],
     )?;
-    let port = 20_000 + (std::process::id() % 10_000) * 2 + u32::from(fsync);
-    let fsync = if fsync { "on" } else { "off" };
-    let options = format!(
-        "-c listen_addresses='' -k {dir_text} -p {port} -c fsync={fsync} -c max_connections=200 -c shared_buffers=256MB"
-    );
+    Ok((dir, data))
+}
+
+/// Starts the cluster in `data` with server `options`, and a watchdog that
+/// stops it and deletes `dir` once this test process is gone.
+fn start_cluster(dir: &Path, data: &Path, options: &str) -> Result<(), String> {
+    let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
+    let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
+    let data_text = data.to_str().ok_or("temporary directory is not UTF-8")?;
     let log = dir.join("server.log");
     run_as_server_user(
         &pg_ctl,
@@ -182,14 +239,13 @@ fn start_server(fsync: bool) -> Result<String, String> {
             "-D",
             data_text,
             "-o",
-            &options,
+            options,
             "-l",
             log.to_str().unwrap_or_default(),
             "-w",
             "start",
         ],
     )?;
-    // Stop the server and delete its files once this test process is gone.
     let watchdog = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
          {stop} {pg_ctl} -D {data_text} -m immediate stop >/dev/null 2>&1; rm -rf {dir_text}",
@@ -208,7 +264,5 @@ fn start_server(fsync: bool) -> Result<String, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "host={dir_text} port={port} user=grantdb dbname=postgres"
-    ))
+    Ok(())
 }
