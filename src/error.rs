@@ -340,6 +340,23 @@ pub enum Error {
         /// What failed.
         source: DecodeError,
     },
+    /// The database server cannot be reached, or lost the connection
+    /// before the operation's commit was sent: nothing was written. Retry
+    /// (a fleet whose primary failed is writable again once a standby is
+    /// promoted). A token endpoint answers `temporarily_unavailable` (503).
+    Unavailable {
+        /// The connection's own error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The connection was lost while the operation's commit was on its way:
+    /// it may or may not have been applied. Never reported as success nor as
+    /// a rule's answer; the host answers 500 and the client retries what it
+    /// can (a refresh retried after a commit that did happen is a reuse:
+    /// the grace period of R08 covers it when configured).
+    CommitOutcomeUnknown {
+        /// The connection's own error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// The storage engine failed for another reason (a damaged file, a closed
     /// database, a database server error).
     Storage {
@@ -384,7 +401,7 @@ impl Error {
             | Error::DeviceCodeReplayed => C::InvalidGrant,
             Error::InactiveToken | Error::WrongAudience => C::InvalidToken,
             Error::UnknownRequestUri => C::InvalidRequestUri,
-            Error::TooManyAttempts { .. } => C::TemporarilyUnavailable,
+            Error::TooManyAttempts { .. } | Error::Unavailable { .. } => C::TemporarilyUnavailable,
             Error::AuthorizationPending => C::AuthorizationPending,
             Error::SlowDown => C::SlowDown,
             Error::DeviceAccessDenied => C::AccessDenied,
@@ -402,6 +419,7 @@ impl Error {
             | Error::DiskFull
             | Error::Io { .. }
             | Error::Corrupted { .. }
+            | Error::CommitOutcomeUnknown { .. }
             | Error::Storage { .. } => return None,
         })
     }
@@ -488,6 +506,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Corrupted { .. } => "corrupted",
             Error::Storage { .. } => "storage",
+            Error::Unavailable { .. } => "unavailable",
+            Error::CommitOutcomeUnknown { .. } => "commit_outcome_unknown",
         }
     }
 
@@ -516,7 +536,11 @@ impl Error {
     pub fn is_storage_failure(&self) -> bool {
         matches!(
             self,
-            Error::DiskFull | Error::Io { .. } | Error::Storage { .. }
+            Error::DiskFull
+                | Error::Io { .. }
+                | Error::Storage { .. }
+                | Error::Unavailable { .. }
+                | Error::CommitOutcomeUnknown { .. }
         )
     }
 
@@ -538,6 +562,34 @@ impl Error {
         }
     }
 
+    /// The message of a variant that carries nothing to show.
+    fn fixed_message(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::PushedRequestRequired => {
+                "this client must push its authorization requests first"
+            }
+            Error::UnknownRequestUri => {
+                "the request_uri is unknown, expired, used or another client's"
+            }
+            Error::UnknownDeviceCode => "the device code is unknown",
+            Error::UnknownUserCode => "the user code is unknown, expired or answered",
+            Error::AuthorizationPending => "the user has not answered yet",
+            Error::SlowDown => "polling too often: the interval grew by 5 seconds",
+            Error::DeviceAccessDenied => "the user denied the request",
+            Error::DeviceCodeExpired => "the device code expired",
+            Error::DeviceCodeReplayed => {
+                "the device code was used already: the grant it produced has been revoked"
+            }
+            Error::Unavailable { .. } => {
+                "the database cannot be reached: nothing was written; retry"
+            }
+            Error::CommitOutcomeUnknown { .. } => {
+                "the connection was lost during the commit: the operation may or may not have been applied"
+            }
+            _ => return None,
+        })
+    }
+
     /// The same failure for another caller of a failed group commit: the
     /// variant and kind are kept, the engine's error is carried as text.
     pub(crate) fn duplicate(&self) -> Error {
@@ -548,6 +600,12 @@ impl Error {
                 source: source.to_string().into(),
             },
             Error::Storage { source } => Error::Storage {
+                source: source.to_string().into(),
+            },
+            Error::Unavailable { source } => Error::Unavailable {
+                source: source.to_string().into(),
+            },
+            Error::CommitOutcomeUnknown { source } => Error::CommitOutcomeUnknown {
                 source: source.to_string().into(),
             },
             other => Error::Storage {
@@ -595,24 +653,22 @@ impl fmt::Display for Error {
                 "the refresh token was already used; every token of its grant is revoked",
             ),
             Error::TokenClientMismatch => f.write_str("the token was issued to another client"),
-            Error::PushedRequestRequired => {
-                f.write_str("this client must push its authorization requests first")
+            Error::PushedRequestRequired
+            | Error::UnknownRequestUri
+            | Error::UnknownDeviceCode
+            | Error::UnknownUserCode
+            | Error::AuthorizationPending
+            | Error::SlowDown
+            | Error::DeviceAccessDenied
+            | Error::DeviceCodeExpired
+            | Error::DeviceCodeReplayed
+            | Error::Unavailable { .. }
+            | Error::CommitOutcomeUnknown { .. } => {
+                f.write_str(self.fixed_message().unwrap_or_default())
             }
-            Error::UnknownRequestUri => {
-                f.write_str("the request_uri is unknown, expired, used or another client's")
-            }
-            Error::UnknownDeviceCode => f.write_str("the device code is unknown"),
-            Error::UnknownUserCode => f.write_str("the user code is unknown, expired or answered"),
             Error::TooManyAttempts { retry_after } => write!(
                 f,
                 "too many wrong user codes: try again in {retry_after} seconds"
-            ),
-            Error::AuthorizationPending => f.write_str("the user has not answered yet"),
-            Error::SlowDown => f.write_str("polling too often: the interval grew by 5 seconds"),
-            Error::DeviceAccessDenied => f.write_str("the user denied the request"),
-            Error::DeviceCodeExpired => f.write_str("the device code expired"),
-            Error::DeviceCodeReplayed => f.write_str(
-                "the device code was used already: the grant it produced has been revoked",
             ),
             Error::GrantLimitReached => {
                 f.write_str("the subject holds as many grants as its limit allows")
@@ -665,7 +721,10 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Corrupted { source, .. } => Some(source),
-            Error::Storage { source } | Error::Io { source, .. } => Some(source.as_ref()),
+            Error::Storage { source }
+            | Error::Unavailable { source }
+            | Error::CommitOutcomeUnknown { source }
+            | Error::Io { source, .. } => Some(source.as_ref()),
             Error::MalformedToken { .. }
             | Error::MalformedClientId
             | Error::MalformedScope { .. }

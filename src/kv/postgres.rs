@@ -68,6 +68,10 @@ pub struct PostgresOptions {
     /// How connections are secured (default [`PostgresTls::Disable`]);
     /// overrides any `sslmode` in `url`.
     pub tls: PostgresTls,
+    /// How long to wait for a connection (default 10 s): past it, an
+    /// operation is [`Error::Unavailable`]. With several hosts (a primary
+    /// and its standbys, `target_session_attrs=read-write`), each is tried.
+    pub connect_timeout: Duration,
 }
 
 impl PostgresOptions {
@@ -80,7 +84,14 @@ impl PostgresOptions {
             allow_generated_key: false,
             database_clock: true,
             tls: PostgresTls::Disable,
+            connect_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Sets how long to wait for a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Secures the connections (libpq's `sslmode`): see [`PostgresTls`].
@@ -241,6 +252,41 @@ fn storage(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::storage(error)
 }
 
+/// A PostgreSQL error, typed: a lost or refused connection (the server
+/// shutting down, a standby in recovery, a closed socket) is
+/// [`Error::Unavailable`]; anything else the database answered is
+/// [`Error::Storage`] (conflicts among them, retried by [`is_conflict`]).
+fn pg_error(error: postgres::Error) -> Error {
+    if lost_connection(&error) {
+        Error::Unavailable {
+            source: Box::new(error),
+        }
+    } else {
+        storage(error)
+    }
+}
+
+fn lost_connection(error: &postgres::Error) -> bool {
+    match error.code() {
+        Some(code) => [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::CONNECTION_DOES_NOT_EXIST,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        ]
+        .contains(code),
+        None => {
+            error.is_closed()
+                || std::error::Error::source(error)
+                    .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some())
+        }
+    }
+}
+
 /// Whether the transaction lost a race and should simply run again.
 fn is_conflict(error: &Error) -> bool {
     let Error::Storage { source } = error else {
@@ -276,6 +322,9 @@ impl PostgresBackend {
         }
         let mut config: postgres::Config = options.url.parse().map_err(storage)?;
         let tls = super::pg_tls::connector(&options.tls)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
         config.ssl_mode(if tls.is_some() {
             postgres::config::SslMode::Require
         } else {
@@ -288,7 +337,7 @@ impl PostgresBackend {
         drop(r2d2::ManageConnection::connect(&manager).map_err(storage)?);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(options.connect_timeout.max(Duration::from_millis(100)))
             // A validation is one round trip; a liveness query on every
             // checkout would double it. Broken connections are still dropped
             // (`has_broken`), and a failed statement is an error, not a hang.
@@ -313,7 +362,11 @@ impl PostgresBackend {
                 source: "the PostgreSQL backend is closed".into(),
             })?
             .get()
-            .map_err(storage)
+            // No connection could be made within the timeout: no server, or
+            // no primary (`target_session_attrs=read-write`).
+            .map_err(|error| Error::Unavailable {
+                source: Box::new(error),
+            })
     }
 
     fn migrate(&self) -> Result<()> {
@@ -478,7 +531,7 @@ impl<'a> PgTxn<'a> {
         } else {
             begin.to_owned()
         };
-        let messages = client.simple_query(&query).map_err(storage)?;
+        let messages = client.simple_query(&query).map_err(pg_error)?;
         let txn = PgTxn::plain(client, statements, sql, clock);
         txn.conn.borrow_mut().in_transaction = true;
         if clock {
@@ -496,7 +549,7 @@ impl<'a> PgTxn<'a> {
             .borrow_mut()
             .client
             .prepare(sql)
-            .map_err(storage)?;
+            .map_err(pg_error)?;
         self.statements
             .borrow_mut()
             .insert(sql.to_owned(), statement.clone());
@@ -509,7 +562,7 @@ impl<'a> PgTxn<'a> {
             .borrow_mut()
             .client
             .query(&statement, params)
-            .map_err(storage)
+            .map_err(pg_error)
     }
 
     fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64> {
@@ -518,7 +571,7 @@ impl<'a> PgTxn<'a> {
             .borrow_mut()
             .client
             .execute(&statement, params)
-            .map_err(storage)
+            .map_err(pg_error)
     }
 
     /// Sends the buffered writes, one statement per table and kind, and commits.
@@ -553,7 +606,14 @@ impl<'a> PgTxn<'a> {
         }
         conn.in_transaction = false;
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        conn.client.simple_query(end).map(drop).map_err(storage)
+        conn.client.simple_query(end).map(drop).map_err(|error| {
+            match (commit, pg_error(error)) {
+                // The COMMIT was sent and no answer came back: it may have
+                // been applied (issue 16: never success, never a rule's answer).
+                (true, Error::Unavailable { source }) => Error::CommitOutcomeUnknown { source },
+                (_, other) => other,
+            }
+        })
     }
 }
 

@@ -266,3 +266,102 @@ fn start_cluster(dir: &Path, data: &Path, options: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     Ok(())
 }
+
+/// A throwaway primary and synchronous hot standby on one Unix-socket
+/// directory (issue 16): `synchronous_standby_names='*'`, so a commit is
+/// acknowledged only once the standby has it. Stopped and deleted when the
+/// test process exits.
+pub struct Replicated {
+    dir: PathBuf,
+    /// Data directories and ports of the two nodes; `primary` names the
+    /// one that takes writes now.
+    nodes: [(PathBuf, u16); 2],
+    pub primary: usize,
+}
+
+impl Replicated {
+    /// Starts the primary, then a standby made with `pg_basebackup -R`.
+    pub fn start() -> Result<Replicated, String> {
+        let (dir, first) = init_cluster("replicated")?;
+        let second = dir.join("data2");
+        let base = 30_000 + (std::process::id() % 10_000) * 2;
+        let nodes = [(first, base as u16), (second, base as u16 + 1)];
+        let cluster = Replicated {
+            dir,
+            nodes,
+            primary: 0,
+        };
+        start_cluster(&cluster.dir, &cluster.nodes[0].0, &cluster.options(0))?;
+        cluster.rebuild_standby(1)?;
+        Ok(cluster)
+    }
+
+    fn options(&self, node: usize) -> String {
+        format!(
+            "-c listen_addresses='' -k {} -p {} -c fsync=off -c wal_level=replica \
+             -c max_wal_senders=8 -c hot_standby=on -c synchronous_commit=on \
+             -c synchronous_standby_names='*' -c max_connections=100 -c wal_keep_size=64MB",
+            self.dir.display(),
+            self.nodes[node].1
+        )
+    }
+
+    /// The connection string naming both nodes, to the one that takes writes.
+    pub fn url(&self) -> String {
+        let dir = self.dir.display();
+        format!(
+            "host={dir},{dir} port={},{} user=grantdb dbname=postgres \
+             target_session_attrs=read-write",
+            self.nodes[0].1, self.nodes[1].1
+        )
+    }
+
+    /// Kills the primary as a crash would (`pg_ctl -m immediate stop`).
+    pub fn kill_primary(&self) -> Result<(), String> {
+        let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
+        let data = &self.nodes[self.primary].0;
+        run_as_server_user(
+            &pg_ctl,
+            &["-D", &data.display().to_string(), "-m", "immediate", "stop"],
+        )
+    }
+
+    /// Promotes the standby (`pg_ctl promote`, waiting for it to finish).
+    pub fn promote_standby(&mut self) -> Result<(), String> {
+        let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
+        let standby = 1 - self.primary;
+        let data = &self.nodes[standby].0;
+        run_as_server_user(
+            &pg_ctl,
+            &["-D", &data.display().to_string(), "-w", "promote"],
+        )?;
+        self.primary = standby;
+        Ok(())
+    }
+
+    /// Makes `node` a fresh synchronous standby of the primary: its data
+    /// directory replaced by a base backup, then started.
+    pub fn rebuild_standby(&self, node: usize) -> Result<(), String> {
+        let basebackup = find("pg_basebackup").ok_or("pg_basebackup not found")?;
+        let data = &self.nodes[node].0;
+        let _ = std::fs::remove_dir_all(data);
+        run_as_server_user(
+            &basebackup,
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-R",
+                "-X",
+                "stream",
+                "-h",
+                &self.dir.display().to_string(),
+                "-p",
+                &self.nodes[self.primary].1.to_string(),
+                "-U",
+                "grantdb",
+                "--no-sync",
+            ],
+        )?;
+        start_cluster(&self.dir, data, &self.options(node))
+    }
+}
