@@ -72,6 +72,13 @@ pub struct PostgresOptions {
     /// operation is [`Error::Unavailable`]. With several hosts (a primary
     /// and its standbys, `target_session_attrs=read-write`), each is tried.
     pub connect_timeout: Duration,
+    /// Hot standbys that serve validation and introspection (connection
+    /// strings; none by default). With replicas, every durable write
+    /// commits with `synchronous_commit = remote_apply`, so it returns only
+    /// once the standbys named in the primary's `synchronous_standby_names`
+    /// have applied it: a revoked token never validates on a replica after
+    /// its revocation returned (R13). See `docs/design.md`, "Replica reads".
+    pub read_replicas: Vec<String>,
 }
 
 impl PostgresOptions {
@@ -85,7 +92,14 @@ impl PostgresOptions {
             database_clock: true,
             tls: PostgresTls::Disable,
             connect_timeout: Duration::from_secs(10),
+            read_replicas: Vec::new(),
         }
+    }
+
+    /// Adds a hot standby that serves validation and introspection.
+    pub fn read_replica(mut self, url: impl Into<String>) -> PostgresOptions {
+        self.read_replicas.push(url.into());
+        self
     }
 
     /// Sets how long to wait for a connection.
@@ -235,6 +249,10 @@ impl r2d2::ManageConnection for Manager {
 pub struct PostgresBackend {
     /// `None` only while being dropped.
     pool: Option<r2d2::Pool<Manager>>,
+    /// Pools of the read replicas, taken in turn by validations.
+    replicas: Vec<r2d2::Pool<Manager>>,
+    /// The next replica to read from.
+    next_replica: std::sync::atomic::AtomicUsize,
     sql: Sql,
     allow_generated_key: bool,
     database_clock: bool,
@@ -250,6 +268,34 @@ impl std::fmt::Debug for PostgresBackend {
 
 fn storage(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::storage(error)
+}
+
+/// A connection pool on `url` with the options' TLS, timeout and size.
+fn pool_for(url: &str, options: &PostgresOptions) -> Result<r2d2::Pool<Manager>> {
+    let mut config: postgres::Config = url.parse().map_err(storage)?;
+    let tls = super::pg_tls::connector(&options.tls)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    config.ssl_mode(if tls.is_some() {
+        postgres::config::SslMode::Require
+    } else {
+        postgres::config::SslMode::Disable
+    });
+    let manager = Manager { config, tls };
+    // One connection first, so that a refused one (a certificate that does
+    // not verify, a wrong password) is reported as it is, not as a pool that
+    // timed out.
+    drop(r2d2::ManageConnection::connect(&manager).map_err(storage)?);
+    r2d2::Pool::builder()
+        .max_size(options.pool_size.max(1))
+        .connection_timeout(options.connect_timeout.max(Duration::from_millis(100)))
+        // A validation is one round trip; a liveness query on every
+        // checkout would double it. Broken connections are still dropped
+        // (`has_broken`), and a failed statement is an error, not a hang.
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(storage)
 }
 
 /// A PostgreSQL error, typed: a lost or refused connection (the server
@@ -320,32 +366,16 @@ impl PostgresBackend {
                 reason: InputError::BadCharacter,
             });
         }
-        let mut config: postgres::Config = options.url.parse().map_err(storage)?;
-        let tls = super::pg_tls::connector(&options.tls)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(options.connect_timeout);
-        }
-        config.ssl_mode(if tls.is_some() {
-            postgres::config::SslMode::Require
-        } else {
-            postgres::config::SslMode::Disable
-        });
-        let manager = Manager { config, tls };
-        // One connection first, so that a refused one (a certificate that
-        // does not verify, a wrong password) is reported as it is, not as a
-        // pool that timed out.
-        drop(r2d2::ManageConnection::connect(&manager).map_err(storage)?);
-        let pool = r2d2::Pool::builder()
-            .max_size(options.pool_size.max(1))
-            .connection_timeout(options.connect_timeout.max(Duration::from_millis(100)))
-            // A validation is one round trip; a liveness query on every
-            // checkout would double it. Broken connections are still dropped
-            // (`has_broken`), and a failed statement is an error, not a hang.
-            .test_on_check_out(false)
-            .build(manager)
-            .map_err(storage)?;
+        let pool = pool_for(&options.url, options)?;
+        let replicas = options
+            .read_replicas
+            .iter()
+            .map(|url| pool_for(url, options))
+            .collect::<Result<Vec<_>>>()?;
         let backend = PostgresBackend {
             pool: Some(pool),
+            replicas,
+            next_replica: std::sync::atomic::AtomicUsize::new(0),
             sql: Sql::new(&options.schema),
             allow_generated_key: options.allow_generated_key,
             database_clock: options.database_clock,
@@ -430,6 +460,10 @@ impl PostgresBackend {
         let mut begin = String::from("START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
         if mode == CommitMode::Lazy {
             begin.push_str("; SET LOCAL synchronous_commit = off");
+        } else if !self.replicas.is_empty() {
+            // Replicas serve validations: a write returns once they applied
+            // it, so a revoked token never validates there after (R13).
+            begin.push_str("; SET LOCAL synchronous_commit = remote_apply");
         }
         let txn = PgTxn::begin(client, statements, &self.sql, &begin, self.database_clock)?;
         let mut overlay = Overlay::buffered(txn);
@@ -746,7 +780,20 @@ impl Backend for PostgresBackend {
     }
 
     fn read_single<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
-        let mut conn = self.connection()?;
+        // Validations and introspections go to the replicas in turn, when
+        // there are any (a replica that cannot be reached: the primary).
+        let from_replica = (!self.replicas.is_empty())
+            .then(|| {
+                let turn = self
+                    .next_replica
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.replicas[turn % self.replicas.len()].get().ok()
+            })
+            .flatten();
+        let mut conn = match from_replica {
+            Some(conn) => conn,
+            None => self.connection()?,
+        };
         let PgConnection { client, statements } = &mut *conn;
         f(&PgTxn::plain(
             client,

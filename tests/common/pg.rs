@@ -280,11 +280,12 @@ pub struct Replicated {
 }
 
 impl Replicated {
-    /// Starts the primary, then a standby made with `pg_basebackup -R`.
-    pub fn start() -> Result<Replicated, String> {
-        let (dir, first) = init_cluster("replicated")?;
+    /// Starts the primary, then a standby made with `pg_basebackup -R`;
+    /// `slot` tells the clusters of one test process apart.
+    pub fn start(slot: u32) -> Result<Replicated, String> {
+        let (dir, first) = init_cluster(&format!("replicated{slot}"))?;
         let second = dir.join("data2");
-        let base = 30_000 + (std::process::id() % 10_000) * 2;
+        let base = 30_000 + (std::process::id() % 5_000) * 4 + slot * 2;
         let nodes = [(first, base as u16), (second, base as u16 + 1)];
         let cluster = Replicated {
             dir,
@@ -313,6 +314,15 @@ impl Replicated {
             "host={dir},{dir} port={},{} user=grantdb dbname=postgres \
              target_session_attrs=read-write",
             self.nodes[0].1, self.nodes[1].1
+        )
+    }
+
+    /// The connection string of the standby (a read replica).
+    pub fn standby_url(&self) -> String {
+        format!(
+            "host={} port={} user=grantdb dbname=postgres",
+            self.dir.display(),
+            self.nodes[1 - self.primary].1
         )
     }
 
