@@ -398,3 +398,67 @@ fn a_schema_of_the_previous_version_gets_the_new_tables_and_keeps_its_data() -> 
     raw.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
     Ok(())
 }
+
+/// Bulk work on PostgreSQL takes a bounded number of statements (issue 16,
+/// point 5): revoking a subject's 1,000 grants (with consumed refresh tokens
+/// and pending codes) and deleting a client with 1,000 grants each send a
+/// few dozen statements, not two or three per grant.
+#[test]
+fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestResult {
+    const GRANTS: usize = 1_000;
+    let Some((node, _)) = fleet() else {
+        return Ok(());
+    };
+    let client = password_client(&node)?;
+    let coder = node
+        .register_client(
+            &NewClient::confidential("web")
+                .redirect_uri("https://web.example/cb")
+                .grant_types([GrantType::AuthorizationCode]),
+        )?
+        .client
+        .id;
+    for i in 0..GRANTS {
+        let tokens = node.issue_for_subject(&client, "bulk", None)?;
+        if i % 10 == 0 {
+            // A consumed refresh token in the grant, kept for R08.
+            node.refresh(
+                tokens.refresh_token.as_ref().unwrap().expose(),
+                &client,
+                None,
+            )?;
+        }
+    }
+    for _ in 0..10 {
+        node.issue_code(&AuthorizationRequest::new(coder, "bulk"))?;
+    }
+    let before = node.backend().statements_sent();
+    let started = std::time::Instant::now();
+    let revoked = node.revoke_subject("bulk")?;
+    let took = started.elapsed();
+    let sent = node.backend().statements_sent() - before;
+    assert_eq!(revoked.grants, GRANTS as u64);
+    assert!(
+        sent <= 40,
+        "revoke_subject of {GRANTS} grants sent {sent} statements"
+    );
+    eprintln!(
+        "revoke_subject of {GRANTS} grants: {sent} statements, {:.0} ms",
+        took.as_secs_f64() * 1e3
+    );
+
+    for _ in 0..GRANTS {
+        node.issue_for_subject(&client, "again", None)?;
+    }
+    let before = node.backend().statements_sent();
+    let deleted = node.delete_client(&client)?.expect("the client existed");
+    let sent = node.backend().statements_sent() - before;
+    assert_eq!(deleted.grants, GRANTS as u64);
+    eprintln!("delete_client with {GRANTS} grants: {sent} statements");
+    assert!(
+        sent <= 40,
+        "delete_client with {GRANTS} grants sent {sent} statements"
+    );
+    assert!(node.verify()?.is_ok());
+    Ok(())
+}

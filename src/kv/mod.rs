@@ -240,6 +240,14 @@ pub trait KvRead {
         Ok(())
     }
 
+    /// A hint that the keys of `table` starting with each of `prefixes`
+    /// will be scanned soon (`KeyRange::prefix`): a networked backend
+    /// fetches them all in one round trip. Embedded backends ignore it.
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        let _ = (table, prefixes);
+        Ok(())
+    }
+
     /// Whether [`KvRead::prefetch`] saves anything, so that callers know a
     /// pre-pass to gather keys is worth its reads.
     fn batches_reads(&self) -> bool {
@@ -280,6 +288,10 @@ impl<R: KvRead> KvRead for &R {
         (**self).prefetch(table, keys)
     }
 
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        (**self).prefetch_prefixes(table, prefixes)
+    }
+
     fn batches_reads(&self) -> bool {
         (**self).batches_reads()
     }
@@ -305,6 +317,10 @@ impl<R: KvRead> KvRead for &mut R {
 
     fn prefetch(&self, table: Table, keys: &[Vec<u8>]) -> Result<()> {
         (**self).prefetch(table, keys)
+    }
+
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        (**self).prefetch_prefixes(table, prefixes)
     }
 
     fn batches_reads(&self) -> bool {

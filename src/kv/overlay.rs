@@ -117,6 +117,10 @@ impl<W: KvWrite> KvRead for Overlay<W> {
         self.base.prefetch(table, keys)
     }
 
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        self.base.prefetch_prefixes(table, prefixes)
+    }
+
     fn batches_reads(&self) -> bool {
         self.base.batches_reads()
     }

@@ -152,6 +152,8 @@ struct Sql {
     delete: Vec<String>,
     delete_many: Vec<String>,
     schema: String,
+    /// Statements sent on this backend's connections (a round trip each).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 impl Sql {
@@ -176,6 +178,7 @@ impl Sql {
             delete: each("DELETE FROM {t} WHERE k = $1"),
             delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
             schema: schema.to_owned(),
+            sent: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -206,6 +209,13 @@ impl Sql {
             self.schema,
             table.name()
         )
+    }
+}
+
+impl Sql {
+    /// Counts one statement sent (see [`PostgresBackend::statements_sent`]).
+    fn count_statement(&self) {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -384,6 +394,13 @@ impl PostgresBackend {
         Ok(backend)
     }
 
+    /// Statements this backend has sent to the database so far (each a
+    /// round trip; preparing a statement, once per connection, not counted):
+    /// what bulk operations are measured by.
+    pub fn statements_sent(&self) -> u64 {
+        self.sql.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A connection from the pool.
     fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
@@ -507,6 +524,7 @@ pub struct PgTxn<'a> {
     statements: RefCell<&'a mut HashMap<String, Statement>>,
     sql: &'a Sql,
     fetched: RefCell<Fetched>,
+    fetched_ranges: RefCell<FetchedRanges>,
     /// Whether to learn the database server's time.
     clock: bool,
     /// The database server's time, once learnt.
@@ -515,6 +533,12 @@ pub struct PgTxn<'a> {
 
 /// Rows read ahead by [`KvRead::prefetch`]: `None` for a key that is absent.
 type Fetched = HashMap<(Table, Vec<u8>), Option<Vec<u8>>>;
+
+/// Rows (key, value) in key order.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Rows read ahead by [`KvRead::prefetch_prefixes`], per table and prefix.
+type FetchedRanges = HashMap<(Table, Vec<u8>), Rows>;
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
@@ -543,6 +567,7 @@ impl<'a> PgTxn<'a> {
             statements: RefCell::new(statements),
             sql,
             fetched: RefCell::new(HashMap::new()),
+            fetched_ranges: RefCell::new(HashMap::new()),
             clock,
             database_time: Cell::new(None),
         }
@@ -565,6 +590,7 @@ impl<'a> PgTxn<'a> {
         } else {
             begin.to_owned()
         };
+        sql.count_statement();
         let messages = client.simple_query(&query).map_err(pg_error)?;
         let txn = PgTxn::plain(client, statements, sql, clock);
         txn.conn.borrow_mut().in_transaction = true;
@@ -592,6 +618,7 @@ impl<'a> PgTxn<'a> {
 
     fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
+        self.sql.count_statement();
         self.conn
             .borrow_mut()
             .client
@@ -601,6 +628,7 @@ impl<'a> PgTxn<'a> {
 
     fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64> {
         let statement = self.statement(sql)?;
+        self.sql.count_statement();
         self.conn
             .borrow_mut()
             .client
@@ -640,6 +668,7 @@ impl<'a> PgTxn<'a> {
         }
         conn.in_transaction = false;
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.sql.count_statement();
         conn.client.simple_query(end).map(drop).map_err(|error| {
             match (commit, pg_error(error)) {
                 // The COMMIT was sent and no answer came back: it may have
@@ -677,6 +706,18 @@ impl KvRead for PgTxn<'_> {
         range: &KeyRange,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
+        // A prefix scan read ahead by `prefetch_prefixes`.
+        if let Bound::Included(start) = &range.start
+            && *range == KeyRange::prefix(start)
+            && let Some(rows) = self.fetched_ranges.borrow().get(&(table, start.clone()))
+        {
+            for (key, value) in rows {
+                if visit(key, value)?.is_break() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let mut lower = range.start.clone();
         loop {
             let sql = self.sql.scan(table, &lower, &range.end);
@@ -718,6 +759,36 @@ impl KvRead for PgTxn<'_> {
                 (table, row.get::<_, Vec<u8>>(0)),
                 Some(row.get::<_, Vec<u8>>(1)),
             );
+        }
+        Ok(())
+    }
+
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        if prefixes.is_empty() {
+            return Ok(());
+        }
+        let mut grouped: HashMap<Vec<u8>, Rows> =
+            prefixes.iter().map(|p| (p.clone(), Vec::new())).collect();
+        // All prefixes of one call have the same length (ids): one query.
+        let len = prefixes[0].len();
+        let same_length = prefixes.iter().all(|p| p.len() == len);
+        if !same_length || len == 0 {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT k, v FROM {}.{} WHERE substring(k FROM 1 FOR {len}) = ANY($1) ORDER BY k",
+            self.sql.schema,
+            table.name()
+        );
+        for row in self.query(&sql, &[&prefixes])? {
+            let key: Vec<u8> = row.get(0);
+            if let Some(rows) = grouped.get_mut(&key[..len]) {
+                rows.push((key, row.get(1)));
+            }
+        }
+        let mut cache = self.fetched_ranges.borrow_mut();
+        for (prefix, rows) in grouped {
+            cache.insert((table, prefix), rows);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::client::{Client, ClientKind, ClientUpdate, GrantType, NewClient, Regi
 use crate::error::{Error, InputError, Result};
 use crate::event::EventKind;
 use crate::grant::{Page, PageRequest};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, GrantId};
 use crate::keys;
 use crate::kv::{KeyRange, KvRead, Table};
 use crate::record::ext::ClientExt;
@@ -331,6 +331,8 @@ pub(crate) fn revoke_everything_of(
             Ok(ControlFlow::Continue(()))
         },
     )?;
+    let ending: Vec<(ClientId, GrantId)> = grants.iter().map(|grant| (*id, *grant)).collect();
+    super::family::read_ahead_for_ending(kv, &ending, &codes)?;
     let damage = Damage::skip();
     let mut ended = 0;
     for grant in grants {

@@ -15,7 +15,7 @@ use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
 use crate::record::{Records, StoredTokenKind, TokenRecord};
 use crate::response::{BulkRevocation, Revocation};
-use crate::secret::TokenKind;
+use crate::secret::{TokenId, TokenKind};
 
 /// Revokes one access or refresh token presented by `client_id` (RFC 7009),
 /// or by an operator when `client_id` is `None`.
@@ -121,6 +121,21 @@ pub(crate) fn end_owned(
     kv: &mut impl RecordsMut,
     owned: Vec<(ClientId, Owned)>,
 ) -> Result<BulkRevocation> {
+    let ending: Vec<(ClientId, GrantId)> = owned
+        .iter()
+        .filter_map(|(client, item)| match item {
+            Owned::Grant(grant) => Some((*client, *grant)),
+            _ => None,
+        })
+        .collect();
+    let codes: Vec<TokenId> = owned
+        .iter()
+        .filter_map(|(_, item)| match item {
+            Owned::Code(hash) => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    super::family::read_ahead_for_ending(kv, &ending, &codes)?;
     let damage = Damage::skip();
     let mut grants = 0;
     for (client, item) in owned {

@@ -340,6 +340,10 @@ impl<K: KvRead> KvRead for Sealed<'_, K> {
         self.kv.prefetch(table, keys)
     }
 
+    fn prefetch_prefixes(&self, table: Table, prefixes: &[Vec<u8>]) -> Result<()> {
+        self.kv.prefetch_prefixes(table, prefixes)
+    }
+
     fn batches_reads(&self) -> bool {
         self.kv.batches_reads()
     }
