@@ -227,15 +227,39 @@ fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestRe
     assert!(written > 5);
     let node = Store::with_backend(pg::connect(url, &schema, false), config())?;
     assert!(node.validate(tokens.access_token.expose()).is_ok());
-    assert!(
-        node.refresh(
-            tokens.refresh_token.as_ref().unwrap().expose(),
-            &client,
-            None
-        )
-        .is_ok()
-    );
+    let refreshed = node.refresh(
+        tokens.refresh_token.as_ref().unwrap().expose(),
+        &client,
+        None,
+    )?;
     assert!(node.verify()?.is_ok());
+
+    // And back: the fleet, its key ring rotated meanwhile, exported and
+    // imported into a new redb file.
+    node.add_hashing_key(Some(HashingKey::from_bytes([8; 32])))?;
+    let rotated = node.refresh(
+        refreshed.refresh_token.as_ref().unwrap().expose(),
+        &client,
+        None,
+    )?;
+    let mut back = Vec::new();
+    node.export(|entry| {
+        back.push(entry);
+        Ok(())
+    })?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("back.redb");
+    let ring = || {
+        Config::builder()
+            .hashing_keys([key.clone(), HashingKey::from_bytes([8; 32])])
+            .build()
+            .unwrap()
+    };
+    grantdb::import(&file, &ring(), back.into_iter().map(Ok))?;
+    let embedded = Store::open(&file, ring())?;
+    assert!(embedded.validate(rotated.access_token.expose()).is_ok());
+    assert_eq!(embedded.hashing_keys()?.len(), 2);
+    assert!(embedded.verify()?.is_ok());
     Ok(())
 }
 
