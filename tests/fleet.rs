@@ -484,5 +484,37 @@ fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestRes
         "delete_client with {GRANTS} grants sent {sent} statements"
     );
     assert!(node.verify()?.is_ok());
+
+    // Purge of 1,000 expired grants (client credentials), on a clock of
+    // the test's.
+    let clock = grantdb::ManualClock::new(common::T0);
+    let config = Config::builder()
+        .hashing_key(HashingKey::from_bytes([7; 32]))
+        .clock(clock.handle())
+        .build()?;
+    let expiring = Store::with_backend(pg::backend(false).expect("the test server"), config)?;
+    let prio = expiring
+        .register_client(
+            &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+        )?
+        .client
+        .id;
+    for _ in 0..GRANTS {
+        expiring.issue_client_credentials(&prio, None)?;
+    }
+    clock.advance(2 * 86_400);
+    let before = expiring.backend().statements_sent();
+    let purged = expiring.purge_expired()?;
+    let sent = expiring.backend().statements_sent() - before;
+    assert_eq!(
+        (purged.access_tokens, purged.grants),
+        (GRANTS as u64, GRANTS as u64)
+    );
+    eprintln!("purge of {GRANTS} expired grants: {sent} statements");
+    assert!(
+        sent <= 40,
+        "purge of {GRANTS} grants sent {sent} statements"
+    );
+    assert!(expiring.verify()?.is_ok());
     Ok(())
 }

@@ -33,16 +33,22 @@ fn prefetch_due(kv: &impl Records, due: &[Vec<u8>]) -> Result<()> {
     }
     kv.prefetch(Table::Codes, &codes)?;
     kv.prefetch(Table::Tokens, &tokens)?;
-    let (mut partners, mut grants) = (Vec::new(), Vec::new());
+    let (mut partners, mut grants, mut grant_ids) = (Vec::new(), Vec::new(), Vec::new());
     for id in &tokens {
         // Damage is met (and counted) by the removal itself.
         if let Ok(Some(token)) = record::load::<TokenRecord>(kv, id) {
             partners.extend(token.partner.map(|p| p.to_vec()));
             grants.push(keys::grant(&ClientId(token.client), &GrantId(token.grant)).to_vec());
+            grant_ids.push(token.grant.to_vec());
         }
     }
     kv.prefetch(Table::Tokens, &partners)?;
-    kv.prefetch(Table::Grants, &grants)
+    kv.prefetch(Table::Grants, &grants)?;
+    // A grant left with no live token ends: its consumed refresh tokens are
+    // read then, for all of them in one query.
+    grant_ids.sort_unstable();
+    grant_ids.dedup();
+    kv.prefetch_prefixes(Table::Consumed, &grant_ids)
 }
 
 /// Removes up to `limit` due entries in the caller's transaction: expired codes
