@@ -2,7 +2,7 @@
 //! primary and a synchronous hot standby (throwaway clusters), two grantdb
 //! nodes connected to both hosts with `target_session_attrs=read-write`,
 //! each issuing, refreshing and revoking; the primary is killed mid-load
-//! (`pg_ctl -m immediate stop`), the standby promoted, a new standby built
+//! (SIGKILL to its postmaster), the standby promoted, a new standby built
 //! from the old primary; `GRANTDB_FAILOVERS` times (3 by default). While no
 //! primary is reachable, operations fail with `Error::Unavailable` (or
 //! `CommitOutcomeUnknown` for a commit that was on its way), never with a

@@ -326,14 +326,26 @@ impl Replicated {
         )
     }
 
-    /// Kills the primary as a crash would (`pg_ctl -m immediate stop`).
+    /// Kills the primary as a crash would: SIGKILL to its postmaster (its
+    /// backends notice and exit), then waits until the postmaster is gone.
     pub fn kill_primary(&self) -> Result<(), String> {
-        let pg_ctl = find("pg_ctl").ok_or("pg_ctl not found")?;
         let data = &self.nodes[self.primary].0;
-        run_as_server_user(
-            &pg_ctl,
-            &["-D", &data.display().to_string(), "-m", "immediate", "stop"],
-        )
+        let pid_file = std::fs::read_to_string(data.join("postmaster.pid"))
+            .map_err(|e| format!("no postmaster.pid: {e}"))?;
+        let pid = pid_file.lines().next().unwrap_or_default().trim().to_owned();
+        let killed = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !killed.success() {
+            return Err(format!("kill -9 {pid} failed"));
+        }
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while proc.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
     }
 
     /// Promotes the standby (`pg_ctl promote`, waiting for it to finish).
