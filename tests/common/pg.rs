@@ -332,7 +332,12 @@ impl Replicated {
         let data = &self.nodes[self.primary].0;
         let pid_file = std::fs::read_to_string(data.join("postmaster.pid"))
             .map_err(|e| format!("no postmaster.pid: {e}"))?;
-        let pid = pid_file.lines().next().unwrap_or_default().trim().to_owned();
+        let pid = pid_file
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         let killed = Command::new("kill")
             .args(["-9", &pid])
             .status()
