@@ -11,7 +11,7 @@ use crate::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
 use crate::kv::{Backend, KeyRange, KvWrite, Table};
 use crate::observe::Operation;
 use crate::record::{ClientRecord, JtiRecord, Records};
-use crate::secret::HashingKey;
+use crate::secret::{HashingKey, TokenKind};
 use crate::store::Store;
 
 impl<B: Backend> Store<B> {
@@ -130,7 +130,7 @@ impl<B: Backend> Store<B> {
         self.info_of(id)
     }
 
-    /// Removes a retired key (R29): re-seals, under the minting key, every
+    /// Removes a retired key (R29): re-seals, under the sealing key, every
     /// record still sealed under it (one transaction; its cost grows with
     /// the database), then forgets the key, keeping only its fingerprint.
     /// Afterwards the host may drop the key from its ring. Returns how many
@@ -174,6 +174,26 @@ impl<B: Backend> Store<B> {
     /// ([`Error::MissingHashingKeys`]), the store keeps the set it has.
     pub fn reload_hashing_keys(&self) -> Result<()> {
         self.change_keys(|| Ok(()), KeySet::host_keys)
+    }
+
+    /// After a miss (a string or secret that did not verify), whether the
+    /// store was behind a ring change another node made and has caught up,
+    /// so that the operation is worth one more try: for a string naming a
+    /// key this store has never seen (`presented`), or, for a client
+    /// secret, whenever the ring in the database differs from the store's.
+    pub(crate) fn caught_up_after_miss(&self, presented: Option<(TokenKind, &str)>) -> bool {
+        let keys = self.keys();
+        let behind = match presented {
+            Some((kind, text)) => keys
+                .minter
+                .key_id_of(kind, text)
+                .is_some_and(|id| !keys.knows_key(id)),
+            None => self
+                .backend()
+                .read(|kv| keyring::read_entries(kv))
+                .is_ok_and(|entries| keys.is_behind(&entries)),
+        };
+        behind && self.reload_hashing_keys().is_ok()
     }
 
     /// The listing of key `id`.

@@ -11,8 +11,9 @@
 //!
 //! * **Active** keys are accepted: a string names its key (see
 //!   [`crate::secret`]) and verifies under it. The active key with the
-//!   highest id mints every new token, code and client secret, and seals
-//!   every record written.
+//!   highest id mints every new token, code and client secret; the active
+//!   key with the lowest id seals every record written (so that adding a
+//!   key changes no seal: see [`KeySet::build`]).
 //! * A **retired** key is no longer accepted: what was minted under it stops
 //!   validating. Records sealed under it still check, so the host keeps it
 //!   in its ring until the key is removed.
@@ -325,10 +326,16 @@ impl KeySet {
             .collect();
         let minter = Minter::with_keys(active, retired, prefixes.clone())
             .ok_or(Error::NotAGrantdbDatabase)?;
-        let minting = minter.minting_key_id();
+        // Records are sealed under the *oldest* active key, strings minted
+        // under the newest: adding a key then changes no seal, so a node of
+        // a fleet that has not learnt the new key yet still reads every
+        // record; it learns the key from the first string naming it. The
+        // seal moves on when the oldest key is retired, by which time every
+        // node knows its successor.
         let sealing = material
             .iter()
-            .find(|(id, _, _)| *id == minting)
+            .filter(|(_, state, _)| *state == KeyState::Active)
+            .min_by_key(|(id, _, _)| *id)
             .map(|(id, _, key)| (*id, key))
             .ok_or(Error::NotAGrantdbDatabase)?;
         let seal = Seal::ring(sealing, material.iter().map(|(id, _, key)| (*id, key)));
@@ -347,6 +354,21 @@ impl KeySet {
             material,
             held_back,
         })
+    }
+
+    /// Whether the database had recorded key `id` when this set was built.
+    pub(crate) fn knows_key(&self, id: u8) -> bool {
+        self.entries.iter().any(|e| e.id == id)
+    }
+
+    /// Whether `entries` (read from the database now) differ from the ones
+    /// this set was built from: another node changed the ring.
+    pub(crate) fn is_behind(&self, entries: &[KeyEntry]) -> bool {
+        entries.len() != self.entries.len()
+            || entries
+                .iter()
+                .zip(&self.entries)
+                .any(|(now, then)| now.id != then.id || now.state != then.state)
     }
 
     /// The host's keys, as handed in (the held-back ones included): what

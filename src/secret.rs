@@ -579,6 +579,11 @@ impl Minter {
         (key_id, parsed.verifier_under(TokenKind::ClientSecret, key))
     }
 
+    /// The id of the key a well-formed `kind` string names.
+    pub(crate) fn key_id_of(&self, kind: TokenKind, presented: &str) -> Option<u8> {
+        self.parse_parts(kind, presented).ok().map(|(id, _)| id)
+    }
+
     /// The key id and parts of a well-formed `kind` string.
     fn parse_parts(&self, kind: TokenKind, presented: &str) -> Result<(u8, ParsedSecret)> {
         let malformed = || Error::MalformedToken { expected: kind };

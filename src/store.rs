@@ -453,10 +453,26 @@ impl<B: Backend> Store<B> {
         client_id: &ClientId,
         secret: Option<&str>,
     ) -> Result<Client> {
-        let authenticated =
+        let attempt = || {
             self.read(Operation::AuthenticateClient, Some(client_id), |kv, ctx| {
                 ops::clients::authenticate(kv, ctx, client_id, secret)
-            })?;
+            })
+        };
+        let authenticated = match attempt() {
+            // The secret may have been hashed under a key another node just
+            // added (R28); only a well-formed secret is worth the look.
+            Err(Error::ClientAuthenticationFailed)
+                if secret.is_some_and(|s| {
+                    self.keys()
+                        .minter
+                        .key_id_of(TokenKind::ClientSecret, s)
+                        .is_some()
+                }) && self.caught_up_after_miss(None) =>
+            {
+                attempt()
+            }
+            result => result,
+        }?;
         if let (true, Some(secret)) = (authenticated.stale_key, secret) {
             // Hashed under an older key of the ring: moved to the minting
             // key now (R28). The client authenticated either way; a failed
@@ -732,12 +748,23 @@ impl<B: Backend> Store<B> {
     /// audiences, within the grant's: R25) and the key or certificate the
     /// client proved it holds (a bound grant needs its own: R24).
     pub fn refresh_with(&self, request: &RefreshRequest<'_>) -> Result<TokenResponse> {
-        let owned = OwnedRefresh::from(request);
-        self.write(
-            Operation::Refresh,
-            Some(&request.client_id),
-            move |kv, ctx| ops::tokens::refresh(kv, ctx, &owned.borrow()),
-        )
+        let attempt = || {
+            let owned = OwnedRefresh::from(request);
+            self.write(
+                Operation::Refresh,
+                Some(&request.client_id),
+                move |kv, ctx| ops::tokens::refresh(kv, ctx, &owned.borrow()),
+            )
+        };
+        match attempt() {
+            // Minted under a key another node just added (R28).
+            Err(Error::UnknownRefreshToken)
+                if self.caught_up_after_miss(Some((TokenKind::Refresh, request.refresh_token))) =>
+            {
+                attempt()
+            }
+            result => result,
+        }
     }
 
     // ----- revocation (R09–R12) -----
@@ -857,7 +884,15 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
         let observation = Observation::start(Operation::Validate, None);
-        let result = self.validate_unobserved(access_token);
+        let result = match self.validate_unobserved(access_token) {
+            // Minted under a key another node just added (R28).
+            Err(Error::InactiveToken)
+                if self.caught_up_after_miss(Some((TokenKind::Access, access_token))) =>
+            {
+                self.validate_unobserved(access_token)
+            }
+            result => result,
+        };
         observation.finish(&result, None);
         result
     }
@@ -927,7 +962,18 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn introspect(&self, token: &str) -> Result<Introspection> {
         let observation = Observation::start(Operation::Introspect, None);
-        let result = self.introspect_unobserved(token);
+        let result = match self.introspect_unobserved(token) {
+            // Minted under a key another node just added (R28).
+            Ok(seen)
+                if !seen.active
+                    && [TokenKind::Access, TokenKind::Refresh]
+                        .into_iter()
+                        .any(|kind| self.caught_up_after_miss(Some((kind, token)))) =>
+            {
+                self.introspect_unobserved(token)
+            }
+            result => result,
+        };
         observation.finish(&result, None);
         result
     }

@@ -422,3 +422,43 @@ fn r28_rotating_while_32_threads_validate_and_refresh_fails_no_request() -> Test
     assert!(store.verify()?.is_ok());
     Ok(())
 }
+
+/// In a fleet, a node learns a key another node added when it first meets a
+/// string minted under it, or a client secret hashed under it (R28): no
+/// request fails because its node has not reloaded the ring yet. Each
+/// check runs on a node of its own, opened before the key was added.
+#[cfg(feature = "postgres")]
+#[test]
+fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
+    let Some(url) = common::pg::url() else {
+        return Ok(());
+    };
+    let schema = format!("keyring_fleet_{}", std::process::id());
+    // The database starts with key 1; every other node is then given both
+    // keys (key 2 held back until it is added).
+    let open = |keys: &[u8]| {
+        let config = Config::builder()
+            .hashing_keys(keys.iter().map(|b| key(*b)))
+            .build()
+            .unwrap();
+        Store::with_backend(common::pg::connect(url, &schema, false), config).unwrap()
+    };
+    let adder = open(&[1]);
+    let node = || open(&[1, 2]);
+    let app = ticketpark_app(&adder);
+    let prio = prioticket_app(&adder);
+    let (validator, refresher, authenticator, introspector) = (node(), node(), node(), node());
+
+    adder.add_hashing_key(Some(key(2)))?;
+    let tokens = adder.issue_for_subject(&app.id, "alice", None)?;
+    // The client secret moves to key 2 on the adding node.
+    adder.authenticate_client(&prio.id, Some(prio.secret()))?;
+    assert_eq!(entry(&adder, 2).client_secrets, 1);
+
+    let validated = validator.validate(access(&tokens));
+    assert!(validated.is_ok(), "{validated:?}");
+    assert!(introspector.introspect(refresh(&tokens))?.active);
+    authenticator.authenticate_client(&prio.id, Some(prio.secret()))?;
+    refresher.refresh(refresh(&tokens), &app.id, None)?;
+    Ok(())
+}

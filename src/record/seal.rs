@@ -8,7 +8,7 @@
 //! seal key = BLAKE3-derive-key("grantdb record seal v2", hashing key)
 //! ```
 //!
-//! With a key ring, new seals are made under the minting key and a stored
+//! With a key ring, new seals are made under the oldest active key and a stored
 //! seal checks under any key of the ring not yet removed; removing a key
 //! first re-seals the records still sealed under it.
 //!
@@ -24,7 +24,7 @@ use crate::secret::HashingKey;
 /// Bytes of the MAC at the end of a sealed value.
 pub(crate) const MAC_LEN: usize = 8;
 
-/// Seals records under the minting key of the ring and checks them under any
+/// Seals records under one key of the ring (the oldest active) and checks them under any
 /// key of it that is not removed: a record sealed before a key was added
 /// still checks, and is sealed under the newest key when next written.
 #[derive(Clone)]
