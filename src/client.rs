@@ -263,6 +263,8 @@ pub struct ClientUpdate {
     pub scopes: Option<Scope>,
     /// New lifetime overrides (replacing all).
     pub lifetimes: Option<LifetimeOverrides>,
+    /// Require pushed authorization requests from now on, or stop (R30).
+    pub require_pushed_requests: Option<bool>,
 }
 
 /// A registered client as grantdb returns it. Holds no secret.

@@ -930,7 +930,7 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn validate_for(&self, access_token: &str, resource: &str) -> Result<TokenInfo> {
         let observation = Observation::start(Operation::Validate, None);
-        let result = (|| {
+        let attempt = || {
             let keys = self.keys();
             let presented = keys.minter.parse(TokenKind::Access, access_token)?;
             self.inner.backend.read_single(|kv| {
@@ -938,7 +938,16 @@ impl<B: Backend> Store<B> {
                 let now = self.inner.time.now(kv.database_time());
                 ops::validate::validate_for(token, now, resource)
             })
-        })();
+        };
+        let result = match attempt() {
+            // Minted under a key another node just added (R28).
+            Err(Error::InactiveToken)
+                if self.caught_up_after_miss(Some((TokenKind::Access, access_token))) =>
+            {
+                attempt()
+            }
+            result => result,
+        };
         observation.finish(&result, None);
         result
     }

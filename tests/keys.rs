@@ -448,6 +448,7 @@ fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
     let app = ticketpark_app(&adder);
     let prio = prioticket_app(&adder);
     let (validator, refresher, authenticator, introspector) = (node(), node(), node(), node());
+    let scoped = node();
 
     adder.add_hashing_key(Some(key(2)))?;
     let tokens = adder.issue_for_subject(&app.id, "alice", None)?;
@@ -458,6 +459,11 @@ fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
     let validated = validator.validate(access(&tokens));
     assert!(validated.is_ok(), "{validated:?}");
     assert!(introspector.introspect(refresh(&tokens))?.active);
+    assert!(
+        scoped
+            .validate_for(access(&tokens), "https://any.example")
+            .is_ok()
+    );
     authenticator.authenticate_client(&prio.id, Some(prio.secret()))?;
     refresher.refresh(refresh(&tokens), &app.id, None)?;
     Ok(())

@@ -176,6 +176,17 @@ fn r30_a_client_that_requires_pushed_requests_gets_codes_only_from_them<B: Backe
             .issue_code_from_pushed(&fapi.id, pushed.request_uri.expose(), "alice", None)?;
     f.store
         .exchange_code(&CodeExchange::new(code.code.expose(), fapi.id))?;
+    // The requirement can be lifted (and set again) later.
+    let lifted = grantdb::ClientUpdate {
+        require_pushed_requests: Some(false),
+        ..grantdb::ClientUpdate::default()
+    };
+    assert!(
+        !f.store
+            .update_client(&fapi.id, &lifted)?
+            .require_pushed_requests
+    );
+    f.store.issue_code(&direct)?;
     Ok(())
 }
 

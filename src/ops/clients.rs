@@ -276,6 +276,9 @@ pub(crate) fn update(
         lifetimes.check()?;
         client.lifetimes = lifetimes;
     }
+    if let Some(required) = change.require_pushed_requests {
+        client.ext.require_pushed_requests = required;
+    }
     record::save(kv, id.as_bytes(), &client)?;
     tell(kv, ctx, EventKind::ClientUpdated, Some(*id), None, None);
     Ok(client.to_client(*id))
