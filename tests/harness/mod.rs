@@ -818,6 +818,28 @@ impl Model {
         }
     }
 
+    /// A new grant of `subject` at client `c` that `tokens` started (R23's
+    /// room made first), with a refresh token when the client may refresh.
+    fn accept_subject_grant(
+        &mut self,
+        tokens: &TokenResponse,
+        c: &MClient,
+        subject: &str,
+        scope: &Scope,
+        origin: GrantOrigin,
+    ) -> Result<(), String> {
+        self.make_room_for_grant(subject, &c.id);
+        self.new_grant(
+            tokens.grant_id,
+            c.id,
+            Some(subject.to_owned()),
+            scope.clone(),
+            origin,
+        );
+        let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
+        self.accept_issue(tokens, tokens.grant_id, c, scope, with_refresh, &[])
+    }
+
     fn new_grant(
         &mut self,
         id: GrantId,
@@ -1266,16 +1288,7 @@ fn apply<B: Backend>(
             })();
             same_outcome(&actual, &expected)?;
             if let (Ok(tokens), Ok(scope)) = (actual, expected) {
-                m.make_room_for_grant(subject, &c.id);
-                m.new_grant(
-                    tokens.grant_id,
-                    c.id,
-                    Some(subject.to_owned()),
-                    scope.clone(),
-                    GrantOrigin::Password,
-                );
-                let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
-                m.accept_issue(&tokens, tokens.grant_id, &c, &scope, with_refresh, &[])?;
+                m.accept_subject_grant(&tokens, &c, subject, &scope, GrantOrigin::Password)?;
             }
         }
         Op::ClientCredentials { client, scope } => {

@@ -368,18 +368,8 @@ pub fn poll_device<B: Backend>(
             let entry = &mut m.requests.devices[index];
             entry.last_poll = Some(now);
             entry.state = MDeviceState::Spent(tokens.grant_id);
-            let scope = d.scope.clone();
             let c = m.live_client(&c.id).unwrap().clone();
-            m.make_room_for_grant(subject, &c.id);
-            m.new_grant(
-                tokens.grant_id,
-                c.id,
-                Some(subject.to_owned()),
-                scope.clone(),
-                GrantOrigin::DeviceCode,
-            );
-            let with_refresh = c.t.grant_types.contains(&GrantType::RefreshToken);
-            m.accept_issue(&tokens, tokens.grant_id, &c, &scope, with_refresh, &[])?;
+            m.accept_subject_grant(&tokens, &c, subject, &d.scope, GrantOrigin::DeviceCode)?;
         }
         _ => {}
     }

@@ -391,6 +391,16 @@ pub fn verified_session(app: &AppState, headers: &HeaderMap, params: &Params) ->
     (same_origin(headers) && csrf_matches(&session, params.get("csrf_token"))).then_some(session)
 }
 
+/// The page that refuses a form [`verified_session`] does not accept.
+pub fn refused_form(app: &AppState) -> Response {
+    error_page(
+        &app.settings.server_name,
+        StatusCode::FORBIDDEN,
+        "This form could not be verified: it was not sent from this server's page, \
+         or the page was open too long.",
+    )
+}
+
 /// The user behind an approval: the one who signs in with this form (then
 /// with a new session), or the session's signed-in user.
 pub fn sign_in(
@@ -431,12 +441,7 @@ pub async fn authorize_decision(
         Err(stop) => return stop.answer(&app),
     };
     let Some(session) = verified_session(&app, &headers, &params) else {
-        return error_page(
-            server,
-            StatusCode::FORBIDDEN,
-            "This form could not be verified: it was not sent from this server's page, \
-             or the page was open too long.",
-        );
+        return refused_form(&app);
     };
     if params.get("decision") != Some("approve") {
         return redirect_error(
@@ -473,7 +478,12 @@ pub async fn authorize_decision(
 // ------------------------------------------------------------ token
 
 pub fn token_response(tokens: &grantdb::TokenResponse) -> Response {
-    let mut response = Json(tokens).into_response();
+    no_store(StatusCode::OK, tokens)
+}
+
+/// A JSON answer that must not be cached: it carries a credential.
+pub fn no_store(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

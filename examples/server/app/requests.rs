@@ -4,27 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use grantdb::{ErrorResponse, PkceChallenge, PkceMethod, PushRequest};
 
 use super::AppState;
 use super::errors::OAuthError;
-use super::oauth::{optional_scope, sign_in, verified_session, with_cookie};
+use super::oauth::{
+    no_store, optional_scope, refused_form, sign_in, verified_session, with_cookie,
+};
 use super::pages::{DeviceView, device_done_page, device_page, error_page};
 use super::params::{Params, authenticate};
-
-/// A JSON answer that must not be cached (it carries a credential).
-fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
 
 /// This server's origin as the request reached it (for the verification URI).
 fn origin(app: &AppState, headers: &HeaderMap) -> String {
@@ -59,7 +51,7 @@ async fn start_device(
     let complete = format!("{verification_uri}?user_code={}", started.user_code);
     Ok(no_store(
         StatusCode::OK,
-        serde_json::json!({
+        &serde_json::json!({
             "device_code": started.device_code.expose(),
             "user_code": started.user_code,
             "verification_uri": verification_uri,
@@ -121,12 +113,7 @@ pub async fn device_decision(
         );
     };
     let Some(session) = verified_session(&app, &headers, &params) else {
-        return error_page(
-            server,
-            StatusCode::FORBIDDEN,
-            "This form could not be verified: it was not sent from this server's page, \
-             or the page was open too long.",
-        );
+        return refused_form(&app);
     };
     let user_code = params.get("user_code").unwrap_or_default();
     let again = |problem: &str, subject: Option<&str>| {
@@ -213,7 +200,7 @@ async fn push(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respon
     // RFC 9126 §2.2: 201 Created.
     Ok(no_store(
         StatusCode::CREATED,
-        serde_json::json!({
+        &serde_json::json!({
             "request_uri": pushed.request_uri.expose(),
             "expires_in": pushed.expires_in,
         }),
