@@ -257,7 +257,8 @@ fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
     let right = started.user_code.as_str();
     // Start of a window, so that the test does not straddle two.
     f.clock.advance(60 - f.store.now() % 60);
-    for wrong in ["BBBBB-BBBBB", "not a code", "CCCCCCCCCC"] {
+    // Vowels never appear in a user code, whatever the store draws.
+    for wrong in ["AAAAA-AAAAA", "not a code", "EEEEEEEEEE"] {
         assert!(matches!(
             f.store.device_request(wrong, "mallory"),
             Err(Error::UnknownUserCode)
@@ -272,7 +273,7 @@ fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
     f.store.device_request(right, "alice")?;
     // Two more wrong from others reach the total: everyone is refused.
     for key in ["eve", "trudy"] {
-        assert!(f.store.device_request("DDDDD-DDDDD", key).is_err());
+        assert!(f.store.device_request("IIIII-IIIII", key).is_err());
     }
     assert!(matches!(
         f.store.device_request(right, "alice"),

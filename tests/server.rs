@@ -1673,7 +1673,8 @@ fn device_flow_denied_is_access_denied_and_a_wrong_code_is_refused_on_the_page()
     let (_, client) = scanner(&server);
     let details: oauth2::StandardDeviceAuthorizationResponse =
         client.exchange_device_code().request(&server.http)?;
-    let wrong = answer_device(&server, "BBBBB-BBBBB", "approve");
+    // Vowels never appear in a user code, whatever the store draws.
+    let wrong = answer_device(&server, "AAAAA-AAAAA", "approve");
     assert!(
         wrong.contains("not one a device is waiting with"),
         "{wrong}"

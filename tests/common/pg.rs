@@ -169,18 +169,25 @@ pub fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<u16, String> {
     if !status.success() {
         return Err("cannot restrict the key file".into());
     }
-    // A free port: bound and released (the server takes it a moment later).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
     let dir_text = dir.to_str().ok_or("temporary directory is not UTF-8")?;
-    let options = format!(
-        "-c listen_addresses='127.0.0.1' -k {dir_text} -p {port} -c fsync=off \
-         -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
-    );
-    start_cluster(&dir, &data, &options)?;
-    Ok(port)
+    // A free port: bound and released, so another process may take it
+    // before the server does: then another one, a few times.
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let options = format!(
+            "-c listen_addresses='127.0.0.1' -k {dir_text} -p {port} -c fsync=off \
+             -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        );
+        match start_cluster(&dir, &data, &options) {
+            Ok(()) => return Ok(port),
+            Err(why) => last = why,
+        }
+    }
+    Err(last)
 }
 
 /// Gives `dir` to the `postgres` user when we are root.

@@ -259,7 +259,8 @@ pub fn answer_device<B: Backend>(
     };
     let subject = SUBJECTS[usize::from(subject) % SUBJECTS.len()];
     let typed = if wrong {
-        "BBBBB-BBBBB".to_owned()
+        // Vowels: never a user code the store makes, whatever it draws.
+        "AAAAA-EEEEE".to_owned()
     } else {
         m.requests.devices[index].user_code.to_lowercase()
     };
