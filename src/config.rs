@@ -11,6 +11,11 @@ use crate::error::{Error, Result};
 use crate::event::{Event, Listener};
 use crate::ids::ClientId;
 use crate::limits::GrantLimits;
+
+/// The page cache a store gets unless told otherwise: enough for about a
+/// million access/refresh pairs to validate at in-cache speed (see
+/// [`ConfigBuilder::cache_size`]).
+const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
 use crate::secret::{HashingKey, TokenPrefixes};
 use crate::uri::RedirectUriPolicy;
 
@@ -79,7 +84,7 @@ impl Default for Config {
             fast_flush_interval: Duration::from_secs(1),
             hashing_keys: Vec::new(),
             clock: Arc::new(SystemClock),
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             purge_batch: 2_000,
             require_pkce_for_public: true,
             check_file_on_open: true,
@@ -264,8 +269,12 @@ impl ConfigBuilder {
         self
     }
 
-    /// Size of redb's page cache (default 64 MiB; redb's own default is 1 GiB,
-    /// too much for a component embedded in a server).
+    /// Size of redb's page cache (default 256 MiB, an upper bound: redb
+    /// fills it only as pages are read). Sizing rule, measured: about 256 MiB
+    /// per million access/refresh pairs (half the file) keeps validation at
+    /// its in-cache speed; at a million pairs, 128 MiB costs 1.2x and 64 MiB
+    /// 1.9x (`docs/benchmarks.md`, "Page cache"). redb's own default, 1 GiB,
+    /// is more than a component embedded in a server should claim.
     pub fn cache_size(mut self, bytes: usize) -> ConfigBuilder {
         self.config.cache_bytes = bytes;
         self

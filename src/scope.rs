@@ -31,6 +31,19 @@ fn is_scope_char(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
+/// Whether `text` is already a scope's canonical form: valid tokens, single
+/// spaces, sorted and without repeats. Then it is its own canonical form,
+/// found in one pass with no allocation (every stored scope is canonical,
+/// and decoding one is on the path of every validation).
+fn is_canonical(text: &str) -> bool {
+    let mut previous: Option<&str> = None;
+    text.split(' ').all(|token| {
+        let in_order = previous.is_none_or(|previous| previous < token);
+        previous = Some(token);
+        in_order && !token.is_empty() && token.bytes().all(is_scope_char)
+    })
+}
+
 impl Scope {
     /// The empty scope.
     pub fn empty() -> Scope {
@@ -46,6 +59,11 @@ impl Scope {
         }
         if text.is_empty() {
             return Ok(Scope::empty());
+        }
+        if is_canonical(text) {
+            return Ok(Scope {
+                canonical: text.to_owned(),
+            });
         }
         let mut tokens = Vec::new();
         for token in text.split(' ') {
@@ -150,6 +168,12 @@ impl Serialize for Scope {
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Scope, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        if text.len() <= MAX_SCOPE_LEN && is_canonical(&text) {
+            // What grantdb stores: taken as it is, without a second copy.
+            return Ok(Scope {
+                canonical: text.into_owned(),
+            });
+        }
         Scope::parse(&text).map_err(serde::de::Error::custom)
     }
 }
@@ -188,5 +212,40 @@ mod tests {
         }
         assert!(Scope::parse("https://www.prioticketapis.com/auth/distributor.booking").is_ok());
         assert!(Scope::parse(&"a".repeat(MAX_SCOPE_LEN + 1)).is_err());
+    }
+
+    /// The canonical form of `text` as `parse` computed it before the
+    /// one-pass shortcut: sort, drop repeats, join.
+    fn parse_by_sorting(text: &str) -> Option<String> {
+        if text.len() > MAX_SCOPE_LEN {
+            return None;
+        }
+        if text.is_empty() {
+            return Some(String::new());
+        }
+        let mut tokens: Vec<&str> = text.split(' ').collect();
+        if tokens
+            .iter()
+            .any(|token| token.is_empty() || !token.bytes().all(is_scope_char))
+        {
+            return None;
+        }
+        tokens.sort_unstable();
+        tokens.dedup();
+        Some(tokens.join(" "))
+    }
+
+    proptest::proptest! {
+        /// R16: the shortcut for canonical text changes no answer: every
+        /// text parses (and decodes) to what sorting gives, or fails alike.
+        #[test]
+        fn r16_canonical_text_parses_as_sorting_would(text in "[ab\\x20\"]{0,12}") {
+            let sorted = parse_by_sorting(&text);
+            let parsed = Scope::parse(&text).ok().map(|scope| scope.canonical);
+            proptest::prop_assert_eq!(&parsed, &sorted);
+            let encoded = postcard::to_allocvec(&text).expect("a string encodes");
+            let decoded = postcard::from_bytes::<Scope>(&encoded).ok().map(|scope| scope.canonical);
+            proptest::prop_assert_eq!(decoded, sorted);
+        }
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
+pub mod dot;
 pub mod peers;
 pub mod sqlite;
 use grantdb::{ClientId, Config, Durability, GrantType, LifetimeOverrides, NewClient, Store};
@@ -84,6 +85,18 @@ pub fn copy_of(template: &Path) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// The sampled pairs a data set's builder kept, one `access refresh` per line.
+pub fn read_pairs(samples: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(samples)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (access, refresh) = line.split_once(' ').unwrap();
+            (access.to_owned(), refresh.to_owned())
+        })
+        .collect()
+}
+
 /// The page cache every engine gets: grantdb, bare redb and SQLite alike.
 pub const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
@@ -102,7 +115,7 @@ pub struct GrantdbSet {
     pub refresh: Vec<String>,
 }
 
-const SAMPLES: usize = 20_000;
+pub const SAMPLES: usize = 20_000;
 
 /// Opens a copy of the cached data set of `live` tokens.
 pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {

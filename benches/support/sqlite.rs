@@ -231,15 +231,7 @@ pub fn sqlite_set(live: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, Stri
         std::fs::write(&samples, text).unwrap();
     }
     let (dir, path) = super::copy_of(&template);
-    let text = std::fs::read_to_string(samples).unwrap();
-    let pairs = text
-        .lines()
-        .map(|line| {
-            let (a, r) = line.split_once(' ').unwrap();
-            (a.to_owned(), r.to_owned())
-        })
-        .collect();
-    (dir, path, pairs)
+    (dir, path, super::read_pairs(&samples))
 }
 
 pub fn now_unsigned() -> u64 {

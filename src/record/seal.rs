@@ -112,16 +112,36 @@ fn mac_under(
     key: &[u8],
     versioned_body: &[u8],
 ) -> [u8; MAC_LEN] {
-    let mut hasher = blake3::Hasher::new_keyed(seal_key);
-    hasher.update(&[table.tag()]);
-    // The key's length first: the boundary between key and body is
-    // part of what is authenticated.
-    hasher.update(&(key.len() as u64).to_le_bytes());
-    hasher.update(key);
-    hasher.update(versioned_body);
+    // The key's length first: the boundary between key and body is part of
+    // what is authenticated.
+    let length = (key.len() as u64).to_le_bytes();
+    let parts = [&[table.tag()][..], &length, key, versioned_body];
     let mut mac = [0u8; MAC_LEN];
-    mac.copy_from_slice(&hasher.finalize().as_bytes()[..MAC_LEN]);
+    mac.copy_from_slice(&keyed_hash_of_parts(seal_key, &parts).as_bytes()[..MAC_LEN]);
     mac
+}
+
+/// The keyed BLAKE3 hash of `parts` concatenated. A record fits the stack
+/// buffer and is hashed in one call, which compresses straight from it;
+/// feeding the parts to a `Hasher` one by one costs a copy into its block
+/// buffer per part (a third of a validation's hashing time, measured).
+fn keyed_hash_of_parts(seal_key: &[u8; 32], parts: &[&[u8]]) -> blake3::Hash {
+    const INLINE: usize = 320;
+    let total: usize = parts.iter().map(|part| part.len()).sum();
+    if total > INLINE {
+        let mut hasher = blake3::Hasher::new_keyed(seal_key);
+        for part in parts {
+            hasher.update(part);
+        }
+        return hasher.finalize();
+    }
+    let mut buffer = [0u8; INLINE];
+    let mut at = 0;
+    for part in parts {
+        buffer[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    blake3::keyed_hash(seal_key, &buffer[..at])
 }
 
 impl std::fmt::Debug for Seal {
@@ -137,4 +157,32 @@ pub(crate) fn crc_v1(table: Table, key: &[u8], versioned_body: &[u8]) -> u32 {
     hasher.update(key);
     hasher.update(versioned_body);
     hasher.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashing the parts in one call must give the seal every record already
+    /// carries: a record written before still verifies.
+    #[test]
+    fn the_one_call_seal_equals_the_incremental_one() {
+        let seal_key = [7u8; 32];
+        for body_len in [0, 1, 63, 64, 150, 1000, 1024, 5000] {
+            let key = [3u8; 16];
+            let body = vec![9u8; body_len];
+            let mut hasher = blake3::Hasher::new_keyed(&seal_key);
+            hasher.update(&[Table::Tokens.tag()]);
+            hasher.update(&(key.len() as u64).to_le_bytes());
+            hasher.update(&key);
+            hasher.update(&body);
+            let mut expected = [0u8; MAC_LEN];
+            expected.copy_from_slice(&hasher.finalize().as_bytes()[..MAC_LEN]);
+            assert_eq!(
+                mac_under(&seal_key, Table::Tokens, &key, &body),
+                expected,
+                "body of {body_len} bytes"
+            );
+        }
+    }
 }
