@@ -17,7 +17,7 @@
 //! are 2N live tokens.
 //!
 //! ```text
-//! cargo bench --bench windows                                  # 1M pairs, 3 s windows, 2 rounds
+//! cargo bench --bench windows                                  # 1M pairs, 3 s windows, 3 rounds
 //! GRANTDB_WINDOW_PAIRS=100000 GRANTDB_WINDOW_SECONDS=2 cargo bench --bench windows
 //! GRANTDB_WINDOW_PARTS=validate cargo bench --bench windows   # parts: space, validate, cache, writes (writes32: 32 callers only)
 //! ```
@@ -190,7 +190,7 @@ fn settings() -> Settings {
         parts: std::env::var("GRANTDB_WINDOW_PARTS").ok(),
         pairs: env("GRANTDB_WINDOW_PAIRS", 1_000_000),
         length: Duration::from_secs_f64(env("GRANTDB_WINDOW_SECONDS", 3.0)),
-        rounds: env("GRANTDB_WINDOW_ROUNDS", 2),
+        rounds: env("GRANTDB_WINDOW_ROUNDS", 3),
     }
 }
 
@@ -252,6 +252,12 @@ fn token_id(token: &str) -> [u8; 16] {
     raw[1..17].try_into().unwrap()
 }
 
+/// Whether a raw get found a value, copied out as a caller of `get` would
+/// use it (finding the key alone leaves the value's bytes unread).
+fn got_value(found: Option<redb::AccessGuard<'_, &'static [u8]>>) -> bool {
+    found.is_some_and(|value| !std::hint::black_box(value.value().to_vec()).is_empty())
+}
+
 /// Validations timed together (see [`window`]).
 const VALIDATE_BATCH: usize = 16;
 
@@ -263,65 +269,84 @@ fn validation(settings: &Settings, set: &support::GrantdbSet, template: &Path) -
     let samples = &set.access;
     let next = AtomicUsize::new(0);
     // A stride through the samples, so that consecutive lookups land apart.
-    let pick = |samples: &[String]| -> usize {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        i.wrapping_mul(7_919) % samples.len()
-    };
-    let mut rows = Vec::new();
-    let mut measure = |engine: &'static str, op: &(dyn Fn() + Sync)| {
-        for _ in 0..samples.len() {
-            op();
-        }
-        let windows = (0..settings.rounds)
-            .map(|_| window(1, settings.length, VALIDATE_BATCH, |_| op()))
-            .collect();
-        rows.push(Row {
-            engine,
-            workload: "validate".to_owned(),
-            windows,
-        });
-    };
-
-    measure("grantdb", &|| {
-        assert!(set.store.validate(&samples[pick(samples)]).is_ok());
-    });
+    let pick =
+        |len: usize| -> usize { next.fetch_add(1, Ordering::Relaxed).wrapping_mul(7_919) % len };
 
     let (_raw_dir, raw_path) = support::copy_of(template);
-    {
-        let mut builder = redb::Database::builder();
-        builder.set_cache_size(CACHE_BYTES);
-        let raw = builder.open(&raw_path).unwrap();
-        let ids: Vec<[u8; 16]> = samples.iter().map(|t| token_id(t)).collect();
-        measure("raw redb get, grantdb's token tree", &|| {
-            let txn = raw.begin_read().unwrap();
-            let table = txn.open_table(TOKENS).unwrap();
-            let id = &ids[next.fetch_add(1, Ordering::Relaxed).wrapping_mul(7_919) % ids.len()];
-            assert!(table.get(id.as_slice()).unwrap().is_some());
-        });
-    }
+    let mut builder = redb::Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    let raw = builder.open(&raw_path).unwrap();
+    let ids: Vec<[u8; 16]> = samples.iter().map(|t| token_id(t)).collect();
+    // As grantdb reads: through one snapshot taken once, its table opened once.
+    let held = raw.begin_read().unwrap();
+    let held_table = held.open_table(TOKENS).unwrap();
 
     let now = sqlite::now();
     let (_lean_dir, lean_path, lean_pairs) = sqlite::sqlite_set(settings.pairs * 2);
     let lean_access: Vec<String> = lean_pairs.into_iter().map(|(a, _)| a).collect();
     let lean = Mutex::new(sqlite::connect(&lean_path, SqliteSync::Full));
-    measure("SQLite, lean schema", &|| {
-        assert!(sqlite::validate(
-            &lean.lock(),
-            &lean_access[pick(&lean_access)],
-            now
-        ));
-    });
     let (_dot_dir, dot_path, dot_pairs) = dot::dot_set(settings.pairs);
     let dot_access: Vec<String> = dot_pairs.into_iter().map(|(a, _)| a).collect();
     let dot_conn = Mutex::new(sqlite::connect(&dot_path, SqliteSync::Full));
-    measure("SQLite, django-oauth-toolkit shape", &|| {
-        assert!(dot::validate(
-            &dot_conn.lock(),
-            &dot_access[pick(&dot_access)],
-            now
-        ));
-    });
-    rows
+
+    let engines: Vec<(&'static str, Op<'_>)> = vec![
+        (
+            "grantdb",
+            Box::new(|_| assert!(set.store.validate(&samples[pick(samples.len())]).is_ok())),
+        ),
+        (
+            "raw redb get, grantdb's token tree",
+            Box::new(|_| {
+                let txn = raw.begin_read().unwrap();
+                let table = txn.open_table(TOKENS).unwrap();
+                let id = &ids[pick(ids.len())];
+                assert!(got_value(table.get(id.as_slice()).unwrap()));
+            }),
+        ),
+        (
+            "raw redb get, one read transaction held",
+            Box::new(|_| {
+                let id = &ids[pick(ids.len())];
+                assert!(got_value(held_table.get(id.as_slice()).unwrap()));
+            }),
+        ),
+        (
+            "SQLite, lean schema",
+            Box::new(|_| {
+                let token = &lean_access[pick(lean_access.len())];
+                assert!(sqlite::validate(&lean.lock(), token, now));
+            }),
+        ),
+        (
+            "SQLite, django-oauth-toolkit shape",
+            Box::new(|_| {
+                let token = &dot_access[pick(dot_access.len())];
+                assert!(dot::validate(&dot_conn.lock(), token, now));
+            }),
+        ),
+    ];
+    // Warm every cache with one pass over the samples, then give the
+    // engines their windows in turn, round after round.
+    for (_, op) in &engines {
+        for _ in 0..samples.len() {
+            op(0);
+        }
+    }
+    let mut windows: Vec<Vec<Window>> = vec![Vec::new(); engines.len()];
+    for _ in 0..settings.rounds {
+        for (slot, (_, op)) in engines.iter().enumerate() {
+            windows[slot].push(window(1, settings.length, VALIDATE_BATCH, op));
+        }
+    }
+    engines
+        .iter()
+        .zip(windows)
+        .map(|((engine, _), windows)| Row {
+            engine,
+            workload: "validate".to_owned(),
+            windows,
+        })
+        .collect()
 }
 
 /// grantdb's validation at several page-cache sizes, on a copy of the data set.
