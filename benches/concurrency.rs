@@ -54,16 +54,7 @@ fn grantdb(c: &mut Criterion) {
             group.bench_function(format!("grantdb/refresh/{callers}"), |b| {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, _| {
-                        let mut chain = chains[caller].lock();
-                        let rotated = set
-                            .store
-                            .refresh(&chain, &set.password_client, None)
-                            .unwrap();
-                        rotated
-                            .refresh_token
-                            .unwrap()
-                            .expose()
-                            .clone_into(&mut chain);
+                        support::rotate(&set, &mut chains[caller].lock());
                     })
                 });
             });

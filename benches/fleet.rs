@@ -170,16 +170,7 @@ fn fleet(c: &mut Criterion) {
         group.bench_function("redb/refresh", |bench| {
             bench.iter_custom(|iters| {
                 run_concurrently(callers, iters, |caller, _| {
-                    let mut chain = redb_chains[caller].lock();
-                    let tokens = set
-                        .store
-                        .refresh(&chain, &set.password_client, None)
-                        .unwrap();
-                    tokens
-                        .refresh_token
-                        .unwrap()
-                        .expose()
-                        .clone_into(&mut chain);
+                    support::rotate(&set, &mut redb_chains[caller].lock());
                 })
             });
         });

@@ -427,18 +427,7 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
                     .issue_for_subject(&set.password_client, &subject(caller), None)
                     .unwrap();
             }),
-            Box::new(|caller| {
-                let mut chain = grantdb_chains[caller].lock();
-                let rotated = set
-                    .store
-                    .refresh(&chain, &set.password_client, None)
-                    .unwrap();
-                rotated
-                    .refresh_token
-                    .unwrap()
-                    .expose()
-                    .clone_into(&mut chain);
-            }),
+            Box::new(|caller| support::rotate(set, &mut grantdb_chains[caller].lock())),
         ),
         (
             "SQLite lean, shared connection",

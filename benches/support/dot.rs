@@ -21,8 +21,6 @@ use rand::Rng as _;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
-use super::sqlite::{Sync, connect};
-
 const SCHEMA: &str = "
 CREATE TABLE oauth2_provider_application (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -195,23 +193,8 @@ pub fn dot_set(pairs: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, String
 
 fn build(pairs: usize, template: &Path, samples: &Path) {
     eprintln!("building the django-oauth-toolkit-shaped SQLite data set with {pairs} pairs");
-    let _ = std::fs::remove_file(template);
-    let mut conn = connect(template, Sync::Normal);
-    conn.execute_batch(SCHEMA).unwrap();
     let now = super::sqlite::now();
-    let every = (pairs / super::SAMPLES).max(1);
-    let mut text = String::new();
-    let tx = conn.transaction().unwrap();
-    for i in 0..pairs {
-        let (a, r) = insert_pair(&tx, i64::try_from(i).unwrap(), None, &new_family(), now);
-        if i % every == 0 {
-            use std::fmt::Write as _;
-            let _ = writeln!(text, "{a} {r}");
-        }
-    }
-    tx.commit().unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
-    drop(conn);
-    std::fs::write(samples, text).unwrap();
+    super::sqlite::build_set(template, samples, SCHEMA, pairs, |tx, i| {
+        insert_pair(tx, i64::try_from(i).unwrap(), None, &new_family(), now)
+    });
 }

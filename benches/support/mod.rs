@@ -221,6 +221,16 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
     std::fs::write(samples, text).unwrap();
 }
 
+/// Rotates the refresh token in `chain` (a rotation chain of the password
+/// client) and keeps the new one there.
+pub fn rotate(set: &GrantdbSet, chain: &mut String) {
+    let rotated = set
+        .store
+        .refresh(chain, &set.password_client, None)
+        .unwrap();
+    rotated.refresh_token.unwrap().expose().clone_into(chain);
+}
+
 /// A well-formed access token that no store issued.
 pub fn foreign_access_token() -> String {
     let store = Store::in_memory(Config::default()).unwrap();

@@ -203,32 +203,46 @@ pub fn purge(conn: &mut Connection, now: i64) -> usize {
     }
 }
 
+/// Writes a data set of `pairs` pairs (each from `insert`, in one
+/// transaction) into a new database at `template` with `schema`, and the
+/// sampled pairs to `samples`.
+pub fn build_set(
+    template: &Path,
+    samples: &Path,
+    schema: &str,
+    pairs: usize,
+    mut insert: impl FnMut(&rusqlite::Transaction<'_>, usize) -> (String, String),
+) {
+    let _ = std::fs::remove_file(template);
+    let mut conn = connect(template, Sync::Normal);
+    conn.execute_batch(schema).unwrap();
+    let every = (pairs / super::SAMPLES).max(1);
+    let mut text = String::new();
+    let tx = conn.transaction().unwrap();
+    for i in 0..pairs {
+        let (access, refresh) = insert(&tx, i);
+        if i % every == 0 {
+            use std::fmt::Write as _;
+            let _ = writeln!(text, "{access} {refresh}");
+        }
+    }
+    tx.commit().unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    std::fs::write(samples, text).unwrap();
+}
+
 /// A copy of the cached SQLite data set with `live / 2` pairs, and samples.
 pub fn sqlite_set(live: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, String)>) {
     let template = super::cache_dir().join(format!("sqlite-{live}.db"));
     let samples = super::cache_dir().join(format!("sqlite-{live}.samples"));
     if !template.exists() || !samples.exists() {
         eprintln!("building the SQLite data set with {live} live tokens");
-        let _ = std::fs::remove_file(&template);
-        let mut conn = connect(&template, Sync::Normal);
-        conn.execute_batch(SCHEMA).unwrap();
         let now = now();
-        let pairs = live / 2;
-        let every = (pairs / 20_000).max(1);
-        let mut text = String::new();
-        let tx = conn.transaction().unwrap();
-        for i in 0..pairs {
-            let (a, r) = insert_pair(&tx, &format!("user-{i}"), now);
-            if i % every == 0 {
-                use std::fmt::Write as _;
-                let _ = writeln!(text, "{a} {r}");
-            }
-        }
-        tx.commit().unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .unwrap();
-        drop(conn);
-        std::fs::write(&samples, text).unwrap();
+        build_set(&template, &samples, SCHEMA, live / 2, |tx, i| {
+            insert_pair(tx, &format!("user-{i}"), now)
+        });
     }
     let (dir, path) = super::copy_of(&template);
     (dir, path, super::read_pairs(&samples))
