@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use grantdb::{Config, Durability, Store};
+use grantdb::{Config, Durability, Store, WriteStats};
 use parking_lot::Mutex;
 use redb::{ReadableDatabase as _, TableDefinition};
 use rusqlite::Connection;
@@ -484,12 +484,18 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
             if callers == 1 { "" } else { "s" }
         );
         let mut windows: Vec<Vec<Window>> = vec![Vec::new(); engines.len()];
+        let mut leader = Vec::new();
         for _ in 0..settings.rounds {
             for (slot, (_, issue, refresh)) in engines.iter().enumerate() {
                 let op = if pick == 0 { issue } else { refresh };
+                let before = set.store.write_stats();
                 windows[slot].push(window(callers, settings.length, 1, op));
+                if slot == 0 {
+                    leader.push(LeaderTime::between(&before, &set.store.write_stats()));
+                }
             }
         }
+        print_leader_time(&label, &leader);
         for ((engine, _, _), windows) in engines.iter().zip(windows) {
             rows.push(Row {
                 engine,
@@ -499,6 +505,40 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
         }
     }
     rows
+}
+
+/// Where grantdb's group-commit leaders spent a window, per operation.
+struct LeaderTime {
+    running_micros: f64,
+    committing_micros: f64,
+    per_transaction: f64,
+}
+
+impl LeaderTime {
+    fn between(before: &WriteStats, after: &WriteStats) -> LeaderTime {
+        let operations = (after.operations - before.operations).max(1) as f64;
+        let per_op = |nanos: u64| nanos as f64 / operations / 1e3;
+        LeaderTime {
+            running_micros: per_op(after.running_nanos - before.running_nanos),
+            committing_micros: per_op(after.committing_nanos - before.committing_nanos),
+            per_transaction: operations / (after.transactions - before.transactions).max(1) as f64,
+        }
+    }
+}
+
+/// The leader's serial time per operation in each grantdb window (issue 17,
+/// target 3): running the operations, and committing.
+fn print_leader_time(label: &str, windows: &[LeaderTime]) {
+    let list = |value: fn(&LeaderTime) -> f64| {
+        let values: Vec<String> = windows.iter().map(|w| format!("{:.1}", value(w))).collect();
+        values.join(", ")
+    };
+    println!(
+        "grantdb leader, {label}: running {} µs/op, committing {} µs/op, {} ops/transaction",
+        list(|w| w.running_micros),
+        list(|w| w.committing_micros),
+        list(|w| w.per_transaction)
+    );
 }
 
 fn file_bytes(path: &Path) -> u64 {

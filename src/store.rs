@@ -28,6 +28,7 @@ use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::meta;
 use crate::observe::{Observation, Operation};
+use crate::ops::premint::Premints;
 use crate::ops::{self, Ctx};
 use crate::periodic::Periodic;
 use crate::record::Sealed;
@@ -300,6 +301,7 @@ impl<B: Backend> Store<B> {
             minter: &keys.minter,
             seal: &keys.seal,
             now,
+            premints: None,
         }
     }
 
@@ -363,16 +365,21 @@ impl<B: Backend> Store<B> {
         // conflicting transaction again).
         let noted: Option<Arc<Mutex<Vec<Event>>>> = listener.as_ref().map(|_| Arc::default());
         let slot = noted.clone();
+        // Minted here, on the caller's thread, not by the batch's leader.
+        let premints = Premints::new(self.inner.keys.load_full(), minted_by(operation));
         let (result, batch) = self
             .inner
             .commits
-            .submit(&runner, exclusive, move |kv, ctx| match &slot {
-                None => op(&mut Sealed::new(kv, ctx.seal), ctx),
-                Some(slot) => {
-                    let mut sealed = Sealed::noting_events(kv, ctx.seal);
-                    let result = op(&mut sealed, ctx);
-                    *slot.lock() = sealed.into_events();
-                    result
+            .submit(&runner, exclusive, move |kv, ctx| {
+                let ctx = ctx.with_premints(&premints);
+                match &slot {
+                    None => op(&mut Sealed::new(kv, ctx.seal), &ctx),
+                    Some(slot) => {
+                        let mut sealed = Sealed::noting_events(kv, ctx.seal);
+                        let result = op(&mut sealed, &ctx);
+                        *slot.lock() = sealed.into_events();
+                        result
+                    }
                 }
             });
         observation.finish(&result, Some(batch));
@@ -1377,6 +1384,19 @@ fn write_kind(operation: Operation) -> WriteKind {
         // A key-ring change: rare, and removing a key re-seals records.
         | Operation::KeyRing => WriteKind::FreesAlone,
         _ => WriteKind::Grows,
+    }
+}
+
+/// The strings a writing operation mints when it succeeds, minted ahead on
+/// the caller's thread (see [`crate::ops::premint`]).
+fn minted_by(operation: Operation) -> &'static [TokenKind] {
+    match operation {
+        Operation::IssueForSubject | Operation::Refresh | Operation::ExchangeCode => {
+            &[TokenKind::Access, TokenKind::Refresh]
+        }
+        Operation::IssueClientCredentials => &[TokenKind::Access],
+        Operation::IssueCode => &[TokenKind::Code],
+        _ => &[],
     }
 }
 

@@ -195,6 +195,22 @@ fn r19_a_failing_operation_in_a_batch_changes_nothing_and_spares_its_neighbours(
 }
 
 #[test]
+fn write_stats_count_the_time_leaders_spend_running_operations_and_committing() -> TestResult {
+    let (f, _dir) = durable_fixture();
+    let prio = prioticket_app(&f.store);
+    let before = f.store.write_stats();
+    let results = race(|_| f.store.issue_client_credentials(&prio.id, None));
+    assert!(results.iter().all(Result::is_ok));
+    let after = f.store.write_stats();
+    // Every operation reads its client and writes records: time inside the
+    // transaction; every durable commit writes pages and syncs them.
+    assert!(after.running_nanos > before.running_nanos);
+    assert!(after.committing_nanos > before.committing_nanos);
+    assert_eq!(after.operations - before.operations, THREADS as u64);
+    Ok(())
+}
+
+#[test]
 fn r19_concurrent_issuers_all_get_distinct_working_tokens() -> TestResult {
     let (f, _dir) = durable_fixture();
     let prio = prioticket_app(&f.store);

@@ -104,7 +104,7 @@ pub(crate) fn issue_checked(
         .lifetimes_for(&request.client_id, client.lifetimes)
         .code;
     let expires_at = ctx.now.saturating_add(lifetime);
-    let (code, minted) = ctx.minter.mint(TokenKind::Code)?;
+    let (code, minted) = ctx.mint(TokenKind::Code)?;
     let hash = minted.id;
     let record = CodeRecord {
         verifier: minted.verifier.0,

@@ -128,10 +128,10 @@ pub(crate) fn issue_tokens(
     let lifetimes = ctx
         .config
         .lifetimes_for(&grant.client, issue.client.lifetimes);
-    let (access_token, access_minted) = ctx.minter.mint(TokenKind::Access)?;
+    let (access_token, access_minted) = ctx.mint(TokenKind::Access)?;
     let refresh = issue
         .with_refresh
-        .then(|| ctx.minter.mint(TokenKind::Refresh))
+        .then(|| ctx.mint(TokenKind::Refresh))
         .transpose()?;
     let refresh_expiry = match lifetimes.refresh {
         RefreshLifetime::Never => None,

@@ -12,7 +12,8 @@ use crate::ids::{ClientId, GrantId};
 use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
 use crate::record::{Records, Seal};
 use crate::scope::Scope;
-use crate::secret::Minter;
+use crate::secret::{Minted, Minter, Secret, TokenKind};
+use premint::Premints;
 
 pub(crate) mod clients;
 pub(crate) mod codes;
@@ -23,6 +24,7 @@ pub(crate) mod expiring;
 pub(crate) mod family;
 pub(crate) mod limits;
 pub(crate) mod listing;
+pub(crate) mod premint;
 pub(crate) mod purge;
 pub(crate) mod pushed;
 pub(crate) mod revoke;
@@ -39,9 +41,28 @@ pub(crate) struct Ctx<'a> {
     pub seal: &'a Seal,
     /// The time of this operation (R18), read once so every decision in it agrees.
     pub now: u64,
+    /// Strings the calling thread minted ahead for this operation.
+    pub premints: Option<&'a Premints>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context whose strings are `minted` ahead first.
+    pub(crate) fn with_premints<'b>(&self, minted: &'b Premints) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            premints: Some(minted),
+            ..*self
+        }
+    }
+
+    /// Mints a string of `kind`: the one minted ahead for this operation
+    /// when there is one, else a fresh one.
+    pub(crate) fn mint(&self, kind: TokenKind) -> Result<(Secret, Minted)> {
+        premint::mint(self.premints, self.minter, kind)
+    }
+
     /// This context at `time` if that is later than its own time.
     ///
     /// An operation on existing records runs no earlier than the latest time
