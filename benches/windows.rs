@@ -19,7 +19,7 @@
 //! ```text
 //! cargo bench --bench windows                                  # 1M pairs, 3 s windows, 3 rounds
 //! GRANTDB_WINDOW_PAIRS=100000 GRANTDB_WINDOW_SECONDS=2 cargo bench --bench windows
-//! GRANTDB_WINDOW_PARTS=validate cargo bench --bench windows   # parts: space, validate, cache, writes (writes32: 32 callers only)
+//! GRANTDB_WINDOW_PARTS=validate cargo bench --bench windows   # parts: space, validate, cache, layout, writes (writes32: 32 callers only)
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantdb::{Config, Durability, Store, WriteStats};
+
+#[path = "windows_layout.rs"]
+mod layout;
 use parking_lot::Mutex;
 use redb::{ReadableDatabase as _, TableDefinition};
 use rusqlite::Connection;
@@ -590,6 +593,18 @@ fn main() {
                 w.p99.as_secs_f64() * 1e6
             );
         }
+    }
+    if settings.runs("layout") {
+        let rows = layout::layouts(&settings, CACHE_BYTES);
+        print_rows("Durable writes by tree layout (raw redb)", &rows);
+        let per_op =
+            |engine| find(&rows, engine, "password grant's rows, 1 caller").micros_per_op();
+        let four = per_op("raw redb, four trees (grantdb's layout)");
+        targets.push(format!(
+            "- layout: expiry entries in the tokens tree {:.2}x the four trees' time per durable write; all rows adjacent in one tree {:.2}x",
+            per_op("raw redb, expiry entries in the tokens tree") / four,
+            per_op("raw redb, all rows adjacent in one tree") / four
+        ));
     }
     if settings.runs("writes") || settings.runs("writes32") {
         let mut rows = Vec::new();
