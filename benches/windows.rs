@@ -34,7 +34,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantdb::{Config, Durability, Store, WriteStats};
 
-#[path = "windows_layout.rs"]
+#[path = "windows/layout.rs"]
 mod layout;
 use parking_lot::Mutex;
 use redb::{ReadableDatabase as _, TableDefinition};

@@ -107,6 +107,13 @@ impl Timekeeper {
     /// otherwise the configured clock, raised to everything handed out before.
     pub(crate) fn now(&self, database_time: Option<u64>) -> u64 {
         let reading = database_time.unwrap_or_else(|| self.clock.now());
+        // Times are seconds: the floor moves about once a second, so most
+        // readings only read it, and threads validating at once do not take
+        // turns writing one cache line.
+        let floor = self.floor.load(Ordering::SeqCst);
+        if reading <= floor {
+            return floor;
+        }
         let before = self.floor.fetch_max(reading, Ordering::SeqCst);
         before.max(reading)
     }

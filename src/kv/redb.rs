@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwapOption;
 use parking_lot::{Mutex, RwLock};
 use redb::{
     BackendError, Database, DatabaseError, ReadOnlyTable, ReadableDatabase, ReadableTable,
@@ -64,7 +65,11 @@ pub struct RedbBackend {
     /// Sequence number of the last committed write transaction.
     commits: AtomicU64,
     /// `None` until the first read, while compacting, and after an I/O error.
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// Readers load it without a lock or a reference count of their own, so
+    /// threads validating at once write no shared cache line.
+    snapshot: ArcSwapOption<Snapshot>,
+    /// Serialises replacing the snapshot (after a commit, on first read).
+    publishing: Mutex<()>,
     /// Serialises write transactions with reopening.
     writer: Mutex<()>,
     /// An I/O error happened: reopen before the next operation.
@@ -177,7 +182,8 @@ impl RedbBackend {
             reopen,
             path,
             commits: AtomicU64::new(0),
-            snapshot: RwLock::new(None),
+            snapshot: ArcSwapOption::empty(),
+            publishing: Mutex::new(()),
             writer: Mutex::new(()),
             broken: AtomicBool::new(false),
             reserve: settings
@@ -207,7 +213,7 @@ impl RedbBackend {
         if !self.broken.load(Ordering::SeqCst) {
             return Ok(());
         }
-        *self.snapshot.write() = None;
+        self.snapshot.store(None);
         let mut db = self.db.write();
         // The old handle must be closed first: it holds the file's lock.
         drop(db.take());
@@ -221,7 +227,7 @@ impl RedbBackend {
     fn note_failure(&self, error: &Error) {
         if matches!(error, Error::DiskFull | Error::Io { .. }) {
             self.broken.store(true, Ordering::SeqCst);
-            *self.snapshot.write() = None;
+            self.snapshot.store(None);
         }
         if matches!(error, Error::DiskFull)
             && let Some(reserve) = &self.reserve
@@ -236,30 +242,43 @@ impl RedbBackend {
     /// replaced.)
     fn publish_after_commit(&self, seq: u64) -> Result<()> {
         let read = self.with_db(RedbRead::begin)?;
-        let mut current = self.snapshot.write();
-        if current.as_ref().is_none_or(|current| current.seq <= seq) {
-            *current = Some(Arc::new(Snapshot { seq, read }));
+        let _publishing = self.publishing.lock();
+        if self
+            .snapshot
+            .load()
+            .as_ref()
+            .is_none_or(|current| current.seq <= seq)
+        {
+            self.snapshot.store(Some(Arc::new(Snapshot { seq, read })));
         }
         Ok(())
     }
 
-    /// The published snapshot, taking one if none is (reopening the database
-    /// first if an I/O error left it unusable).
-    fn snapshot(&self) -> Result<Arc<Snapshot>> {
-        if let Some(snapshot) = self.snapshot.read().as_ref() {
-            return Ok(Arc::clone(snapshot));
+    /// Runs `f` on the published snapshot, taking one if none is (reopening
+    /// the database first if an I/O error left it unusable).
+    fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> Result<R> {
+        if let Some(snapshot) = self.snapshot.load().as_ref() {
+            return Ok(f(snapshot));
         }
         if self.broken.load(Ordering::SeqCst) {
             let _writer = self.writer.lock();
             self.reopen_if_broken()?;
         }
         let seq = self.commits.load(Ordering::SeqCst);
-        let fresh = Arc::new(Snapshot {
+        let fresh = Snapshot {
             seq,
             read: self.with_db(RedbRead::begin)?,
-        });
-        let mut current = self.snapshot.write();
-        Ok(Arc::clone(current.get_or_insert(fresh)))
+        };
+        let snapshot = {
+            let _publishing = self.publishing.lock();
+            // Another reader or a commit may have published one meanwhile.
+            self.snapshot.load_full().unwrap_or_else(|| {
+                let fresh = Arc::new(fresh);
+                self.snapshot.store(Some(Arc::clone(&fresh)));
+                fresh
+            })
+        };
+        Ok(f(&snapshot))
     }
 
     /// How the file's space is used.
@@ -287,7 +306,7 @@ impl RedbBackend {
     /// Rewrites the file to give free pages back; needs no transaction open,
     /// so the shared read snapshot is dropped first.
     pub(crate) fn compact(&mut self) -> Result<()> {
-        *self.snapshot.get_mut() = None;
+        self.snapshot.store(None);
         let Some(db) = self.db.get_mut().as_mut() else {
             return Ok(());
         };
@@ -615,7 +634,7 @@ impl Backend for RedbBackend {
     type Write<'a> = RedbWrite<'a>;
 
     fn read<R>(&self, f: impl FnOnce(&RedbRead) -> Result<R>) -> Result<R> {
-        let result = f(&self.snapshot()?.read);
+        let result = self.with_snapshot(|snapshot| f(&snapshot.read))?;
         if let Err(error) = &result {
             self.note_failure(error);
         }
