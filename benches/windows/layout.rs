@@ -100,24 +100,26 @@ fn write_pair(txn: &redb::WriteTransaction, layout: Layout, seq: u64) {
             let mut tokens = txn.open_table(TOKENS).unwrap();
             let mut grants = txn.open_table(GRANTS).unwrap();
             let mut owners = txn.open_table(BY_SUBJECT).unwrap();
-            let tag = u8::from(matches!(layout, Layout::ExpiryInTokens));
-            for id in &rows.tokens {
-                if tag == 1 {
-                    tokens.insert(tagged(1, id).as_slice(), TOKEN_VALUE.as_slice())
+            // Merged, token ids sort after every expiry key (tags 1 and 0).
+            let merged = matches!(layout, Layout::ExpiryInTokens);
+            let key = |tag: u8, key: &[u8]| {
+                if merged {
+                    tagged(tag, key)
                 } else {
-                    tokens.insert(id.as_slice(), TOKEN_VALUE.as_slice())
+                    key.to_vec()
                 }
-                .unwrap();
-            }
-            if tag == 1 {
+            };
+            for id in &rows.tokens {
                 tokens
-                    .insert(tagged(0, &rows.expiry).as_slice(), [].as_slice())
+                    .insert(key(1, id).as_slice(), TOKEN_VALUE.as_slice())
                     .unwrap();
+            }
+            let expiry_key = key(0, &rows.expiry);
+            if merged {
+                tokens.insert(expiry_key.as_slice(), [].as_slice()).unwrap();
             } else {
                 let mut expiry = txn.open_table(EXPIRY).unwrap();
-                expiry
-                    .insert(rows.expiry.as_slice(), [].as_slice())
-                    .unwrap();
+                expiry.insert(expiry_key.as_slice(), [].as_slice()).unwrap();
             }
             grants
                 .insert(rows.grant.as_slice(), GRANT_VALUE.as_slice())
