@@ -5,9 +5,9 @@
 
 use std::fmt;
 
+use crate::crypto::secret::TokenKind;
 use crate::kv::Table;
 use crate::record::DecodeError;
-use crate::secret::TokenKind;
 
 /// Result alias used throughout grantdb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

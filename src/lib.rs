@@ -43,82 +43,55 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod account;
-mod admin;
-#[cfg(feature = "tokio")]
-mod async_store;
-mod binding;
-mod client;
-mod clock;
-mod commit;
-mod config;
-mod device;
+mod api;
+mod crypto;
+mod engine;
 mod error;
-mod error_response;
-mod event;
-mod grant;
-mod ids;
-mod key_rotation;
-mod keyring;
-mod keys;
 pub mod kv;
-mod limits;
-mod meta;
-mod migrate;
-mod observe;
+mod model;
 mod ops;
 #[cfg(feature = "oxide-auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oxide-auth")))]
 pub mod oxide;
-mod periodic;
-mod pkce;
-mod pushed;
-mod random;
 mod record;
-mod request;
-mod response;
-mod scope;
-mod secret;
-mod sessions;
-mod store;
-mod uri;
-mod verify;
 
-pub use admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use async_store::AsyncStore;
-pub use binding::{
+pub use api::async_store::AsyncStore;
+pub use api::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
+pub use api::store::{Maintenance, Store};
+pub use crypto::secret::{HashingKey, KeyFingerprint, Secret, TokenId, TokenKind, TokenPrefixes};
+pub use engine::commit::WriteStats;
+pub use engine::keyring::{KeyId, KeyInfo, KeyState};
+pub use engine::meta::FORMAT_VERSION;
+pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
+pub use kv::redb::SpaceStats;
+pub use model::binding::{
     AuthSession, Confirmation, MAX_AMR, MAX_RESOURCE_LEN, MAX_RESOURCES, MAX_SESSION_TEXT_LEN,
     check_resources,
 };
-pub use client::{
+pub use model::client::{
     Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
     RegisteredClient,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use commit::WriteStats;
-pub use config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
-pub use device::{DeviceAuthorization, DeviceFlow, PendingDevice};
-pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
-pub use error_response::ErrorResponse;
-pub use event::{Event, EventKind};
-pub use grant::{GrantOrigin, GrantSummary, Page, PageRequest};
-pub use ids::{ClientId, GrantId};
-pub use keyring::{KeyId, KeyInfo, KeyState};
-pub use kv::redb::SpaceStats;
-pub use limits::{AtGrantLimit, GrantLimits};
-pub use meta::FORMAT_VERSION;
-pub use pkce::{PkceChallenge, PkceMethod};
-pub use record::{DecodeError, decode_any};
-pub use request::{AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest};
-pub use response::{
+pub use model::clock::{Clock, ManualClock, SystemClock};
+pub use model::config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
+pub use model::error_response::ErrorResponse;
+pub use model::event::{Event, EventKind};
+pub use model::grant::{GrantOrigin, GrantSummary, Page, PageRequest};
+pub use model::ids::{ClientId, GrantId};
+pub use model::limits::{AtGrantLimit, GrantLimits};
+pub use model::pkce::{PkceChallenge, PkceMethod};
+pub use model::request::{
+    AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
+};
+pub use model::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, ProofJti,
     PurgeReport, PushedAuthorization, PushedRequest, RefreshState, RefreshTokenInfo, Revocation,
     TokenInfo, TokenResponse, TokenType,
 };
-pub use scope::{MAX_SCOPE_LEN, Scope};
-pub use secret::{HashingKey, KeyFingerprint, Secret, TokenId, TokenKind, TokenPrefixes};
-pub use store::{Maintenance, Store};
-pub use uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
-pub use verify::{Problem, VerifyReport};
+pub use model::scope::{MAX_SCOPE_LEN, Scope};
+pub use model::uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
+pub use ops::admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
+pub use ops::verify::{Problem, VerifyReport};
+pub use record::{DecodeError, decode_any};

@@ -49,12 +49,12 @@ use oxide_auth::primitives::registrar::{
 };
 use parking_lot::Mutex;
 
-use crate::client::Client;
-use crate::ids::ClientId;
-use crate::request::{AuthorizationRequest, CodeExchange};
-use crate::response::{RefreshState, TokenResponse};
-use crate::scope::Scope;
-use crate::store::Store;
+use crate::api::store::Store;
+use crate::model::client::Client;
+use crate::model::ids::ClientId;
+use crate::model::request::{AuthorizationRequest, CodeExchange};
+use crate::model::response::{RefreshState, TokenResponse};
+use crate::model::scope::Scope;
 
 /// How long an extracted code's tokens wait for oxide-auth to ask for them.
 const PENDING_TTL: Duration = Duration::from_mins(1);

@@ -5,23 +5,25 @@ use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::{Ctx, load_client, tell};
-use crate::client::{Client, ClientKind, ClientUpdate, GrantType, NewClient, RegisteredClient};
+use crate::crypto::secret::{ParsedSecret, Secret, TokenKind};
 use crate::error::{Error, InputError, Result};
-use crate::event::EventKind;
-use crate::grant::{Page, PageRequest};
-use crate::ids::{ClientId, GrantId};
-use crate::keys;
 use crate::kv::{KeyRange, KvRead, Table};
+use crate::model::client::{
+    Client, ClientKind, ClientUpdate, GrantType, NewClient, RegisteredClient,
+};
+use crate::model::event::EventKind;
+use crate::model::grant::{Page, PageRequest};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::uri::RedirectUriPolicy;
 use crate::record::ext::ClientExt;
+use crate::record::keys;
 use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
-use crate::secret::{ParsedSecret, Secret, TokenKind};
-use crate::uri::RedirectUriPolicy;
 
 use super::codes::remove_code;
 use super::damage::Damage;
 use super::family::end_grant;
 use super::listing::{decode_cursor, encode_cursor};
-use crate::response::BulkRevocation;
+use crate::model::response::BulkRevocation;
 
 fn check_name(name: &str) -> Result<()> {
     let bad = |reason| {

@@ -3,22 +3,22 @@
 use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::binding::{Confirmation, check_resources};
-use crate::client::{ClientKind, GrantType};
+use crate::crypto::secret::{TokenId, TokenKind};
 use crate::error::{Error, InputError, Result};
-use crate::event::EventKind;
-use crate::grant::GrantOrigin;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::Table;
-use crate::pkce::check_pkce_string;
+use crate::model::binding::{Confirmation, check_resources};
+use crate::model::client::{ClientKind, GrantType};
+use crate::model::event::EventKind;
+use crate::model::grant::GrantOrigin;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::pkce::check_pkce_string;
+use crate::model::request::{AuthorizationRequest, CodeExchange};
+use crate::model::response::{CodeInfo, IssuedCode, TokenResponse};
+use crate::model::scope::Scope;
 use crate::record::ext::{CodeExt, GrantExt, StoredConfirmation, StoredSession};
+use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
 use crate::record::{Records, RecordsMut};
-use crate::request::{AuthorizationRequest, CodeExchange};
-use crate::response::{CodeInfo, IssuedCode, TokenResponse};
-use crate::scope::Scope;
-use crate::secret::{TokenId, TokenKind};
 
 /// Issues a code for an approved authorization request (R04). A client
 /// that must push its requests first (R30) gets none this way.

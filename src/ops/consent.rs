@@ -7,14 +7,14 @@ use std::ops::ControlFlow;
 use super::listing::{encode_cursor, page_range};
 use super::{Ctx, check_requested_scope, check_subject, load_client, tell};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::grant::{Page, PageRequest};
-use crate::ids::ClientId;
-use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, KvRead, Table};
+use crate::model::event::EventKind;
+use crate::model::grant::{Page, PageRequest};
+use crate::model::ids::ClientId;
+use crate::model::response::Consent;
+use crate::model::scope::Scope;
+use crate::record::keys::{self, Owned};
 use crate::record::{self, ConsentRecord};
-use crate::response::Consent;
-use crate::scope::Scope;
 
 /// Records an approval; scopes approved earlier stay approved (the union).
 pub(crate) fn record_consent(

@@ -3,21 +3,21 @@
 
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::client::GrantType;
-use crate::device::{DeviceAuthorization, PendingDevice};
+use crate::api::device::{DeviceAuthorization, PendingDevice};
+use crate::crypto::secret::{LookupDomain, TokenId, TokenKind};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::grant::GrantOrigin;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, AttemptScope, ExpiryKind};
 use crate::kv::Table;
+use crate::model::client::GrantType;
+use crate::model::event::EventKind;
+use crate::model::grant::GrantOrigin;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::TokenResponse;
+use crate::model::scope::Scope;
 use crate::record::ext::GrantExt;
+use crate::record::keys::{self, AttemptScope, ExpiryKind};
 use crate::record::{
     self, AttemptsRecord, DeviceRecord, DeviceState, Records, RecordsMut, UserCodeRecord,
 };
-use crate::response::TokenResponse;
-use crate::scope::Scope;
-use crate::secret::{LookupDomain, TokenId, TokenKind};
 
 /// The user-code alphabet (RFC 8628 §6.1): 20 consonants, no vowels (no
 /// words), no look-alikes.
@@ -99,7 +99,7 @@ fn new_user_code() -> Result<String> {
     let mut code = String::with_capacity(USER_CODE_LEN);
     while code.len() < USER_CODE_LEN {
         let mut bytes = [0u8; 16];
-        crate::random::fill(&mut bytes)?;
+        crate::crypto::random::fill(&mut bytes)?;
         for byte in bytes.into_iter().filter(|b| *b < 240) {
             if code.len() < USER_CODE_LEN {
                 code.push(char::from(ALPHABET[usize::from(byte % 20)]));

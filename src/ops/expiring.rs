@@ -4,12 +4,12 @@
 //! here from purge and its preview.
 
 use super::damage::Damage;
+use crate::crypto::secret::TokenId;
 use crate::error::Result;
-use crate::keys::{self, ExpiryKind};
 use crate::kv::Table;
+use crate::model::response::PurgeReport;
+use crate::record::keys::{self, ExpiryKind};
 use crate::record::{AttemptsRecord, DeviceRecord, PushedRecord, Records, RecordsMut};
-use crate::response::PurgeReport;
-use crate::secret::TokenId;
 
 /// Whether the record an expiry entry `(at, kind, id)` points at is there
 /// and due exactly then (an entry left behind by an earlier removal is not).

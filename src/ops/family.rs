@@ -16,17 +16,17 @@ use std::ops::ControlFlow;
 
 use super::Ctx;
 use super::damage::Damage;
-use crate::client::RefreshLifetime;
+use crate::crypto::secret::{Minted, Presented, TokenId, TokenKind};
 use crate::error::Result;
-use crate::grant::GrantOrigin;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::model::client::RefreshLifetime;
+use crate::model::grant::GrantOrigin;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::{TokenResponse, TokenType};
+use crate::model::scope::Scope;
 use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession, TokenExt};
+use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
-use crate::response::{TokenResponse, TokenType};
-use crate::scope::Scope;
-use crate::secret::{Minted, Presented, TokenId, TokenKind};
 
 /// A grant being worked on, with the ids that make up its key.
 pub(crate) struct Grant {

@@ -9,12 +9,12 @@ use super::damage::Damage;
 use super::family::end_grant;
 use super::{Ctx, tell};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
-use crate::limits::AtGrantLimit;
+use crate::model::event::EventKind;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::limits::AtGrantLimit;
 use crate::record::RecordsMut;
+use crate::record::keys::{self, Owned};
 
 /// Makes room for one more grant of `subject` at `client`, or refuses.
 pub(crate) fn make_room_for_grant(

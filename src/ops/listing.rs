@@ -9,11 +9,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::check_subject;
 use super::family::load_grant;
 use crate::error::{Error, InputError, Result};
-use crate::grant::{GrantSummary, Page, PageRequest};
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::model::grant::{GrantSummary, Page, PageRequest};
+use crate::model::ids::{ClientId, GrantId};
 use crate::record::ext::{StoredConfirmation, StoredSession};
+use crate::record::keys::{self, Owned};
 use crate::record::{self, ClientRecord, GrantRecord};
 
 /// A page cursor is the last key of the previous page, base64url-encoded.

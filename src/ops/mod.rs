@@ -5,16 +5,17 @@
 //! never open transactions, never read the wall clock (the time comes in
 //! [`Ctx::now`], R18), and never name the storage engine.
 
-use crate::config::Config;
+use crate::crypto::secret::{Minted, Minter, Secret, TokenKind};
+use crate::engine::premint::{self, Premints};
 use crate::error::{Error, InputError, Result};
-use crate::event::{Event, EventKind};
-use crate::ids::{ClientId, GrantId};
+use crate::model::config::Config;
+use crate::model::event::{Event, EventKind};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::scope::Scope;
 use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
 use crate::record::{Records, Seal};
-use crate::scope::Scope;
-use crate::secret::{Minted, Minter, Secret, TokenKind};
-use premint::Premints;
 
+pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consent;
@@ -24,13 +25,13 @@ pub(crate) mod expiring;
 pub(crate) mod family;
 pub(crate) mod limits;
 pub(crate) mod listing;
-pub(crate) mod premint;
 pub(crate) mod purge;
 pub(crate) mod pushed;
 pub(crate) mod revoke;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
 pub(crate) mod validate;
+pub(crate) mod verify;
 
 /// What every rule may consult besides the transaction.
 #[derive(Clone, Copy)]

@@ -10,12 +10,12 @@ use super::damage::Damage;
 use super::family::remove_live_token;
 use super::{Ctx, tell};
 use crate::error::Result;
-use crate::event::EventKind;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, ExpiryKind};
 use crate::kv::{KeyRange, KvRead, Table};
+use crate::model::event::EventKind;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::PurgeReport;
+use crate::record::keys::{self, ExpiryKind};
 use crate::record::{self, CodeRecord, JtiRecord, StoredTokenKind, TokenRecord};
-use crate::response::PurgeReport;
 
 /// For a networked backend: fetches the due records, then their partners and
 /// grants, in a few round trips instead of several per entry.

@@ -4,17 +4,17 @@
 use super::codes::{Pushed, check_authorization, issue_checked};
 use super::sessions::check_text;
 use super::{Ctx, tell};
-use crate::binding::AuthSession;
+use crate::crypto::secret::{Presented, Secret, TokenKind};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::ids::ClientId;
-use crate::keys::{self, ExpiryKind};
 use crate::kv::Table;
+use crate::model::binding::AuthSession;
+use crate::model::event::EventKind;
+use crate::model::ids::ClientId;
+use crate::model::request::{AuthorizationRequest, PushRequest};
+use crate::model::response::{IssuedCode, PushedAuthorization, PushedRequest};
 use crate::record::ext::StoredConfirmation;
+use crate::record::keys::{self, ExpiryKind};
 use crate::record::{self, MAX_STATE_LEN, PushedRecord, Records, RecordsMut};
-use crate::request::{AuthorizationRequest, PushRequest};
-use crate::response::{IssuedCode, PushedAuthorization, PushedRequest};
-use crate::secret::{Presented, Secret, TokenKind};
 
 /// What a `request_uri` starts with (RFC 9126 §2.2).
 pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";

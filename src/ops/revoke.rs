@@ -8,14 +8,14 @@ use super::codes::remove_code;
 use super::damage::Damage;
 use super::family::{end_grant, load_token, remove_live_token};
 use super::{Ctx, tell};
+use crate::crypto::secret::{TokenId, TokenKind};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::model::event::EventKind;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::{BulkRevocation, Revocation};
+use crate::record::keys::{self, Owned};
 use crate::record::{Records, StoredTokenKind, TokenRecord};
-use crate::response::{BulkRevocation, Revocation};
-use crate::secret::{TokenId, TokenKind};
 
 /// Revokes one access or refresh token presented by `client_id` (RFC 7009),
 /// or by an operator when `client_id` is `None`.

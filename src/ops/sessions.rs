@@ -6,16 +6,16 @@ use std::ops::ControlFlow;
 
 use super::revoke::end_owned;
 use super::{Ctx, tell};
-use crate::binding::MAX_SESSION_TEXT_LEN;
+use crate::crypto::secret::LookupDomain;
 use crate::error::{Error, InputError, Result};
-use crate::event::EventKind;
-use crate::ids::ClientId;
-use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::model::binding::MAX_SESSION_TEXT_LEN;
+use crate::model::event::EventKind;
+use crate::model::ids::ClientId;
+use crate::model::response::{BulkRevocation, ProofJti};
 use crate::record::jti::JtiExt;
+use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, JtiRecord, RecordsMut, text_ok};
-use crate::response::{BulkRevocation, ProofJti};
-use crate::secret::LookupDomain;
 
 /// Longest proof id, in bytes.
 pub(crate) const MAX_JTI_LEN: usize = 256;

@@ -8,21 +8,21 @@ use super::family::{
     new_grant,
 };
 use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::binding::{Confirmation, check_resources};
-use crate::client::{ClientKind, GrantType};
+use crate::crypto::secret::TokenKind;
 use crate::error::{Error, InputError, Result};
-use crate::event::EventKind;
-use crate::grant::GrantOrigin;
-use crate::ids::{ClientId, GrantId};
-use crate::keys;
 use crate::kv::Table;
+use crate::model::binding::{Confirmation, check_resources};
+use crate::model::client::{ClientKind, GrantType};
+use crate::model::event::EventKind;
+use crate::model::grant::GrantOrigin;
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::request::{IssueOptions, RefreshRequest};
+use crate::model::response::{RefreshState, RefreshTokenInfo, TokenResponse};
+use crate::model::scope::Scope;
 use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession};
+use crate::record::keys;
 use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::record::{Records, RecordsMut};
-use crate::request::{IssueOptions, RefreshRequest};
-use crate::response::{RefreshState, RefreshTokenInfo, TokenResponse};
-use crate::scope::Scope;
-use crate::secret::TokenKind;
 
 fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
     if client.allows(grant_type) {

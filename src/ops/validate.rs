@@ -5,12 +5,12 @@
 //! access token is active exactly when its record exists, is an access token,
 //! and has not expired: one point read.
 
+use crate::crypto::secret::{Minter, Presented, TokenKind};
 use crate::error::{Error, Result};
-use crate::ids::{ClientId, GrantId};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::{Introspection, TokenInfo, TokenType};
 use crate::record::ext::{StoredConfirmation, StoredSession};
 use crate::record::{GrantRecord, StoredTokenKind, TokenRecord};
-use crate::response::{Introspection, TokenInfo, TokenType};
-use crate::secret::{Minter, Presented, TokenKind};
 
 /// What a resource server needs from a bearer token read at `now`, or
 /// `InactiveToken`.

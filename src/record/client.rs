@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Record, text_ok};
-use crate::client::{Client, ClientKind, GrantType, LifetimeOverrides};
-use crate::ids::ClientId;
 use crate::kv::Table;
-use crate::scope::Scope;
-use crate::uri::check_redirect_uri;
+use crate::model::client::{Client, ClientKind, GrantType, LifetimeOverrides};
+use crate::model::ids::ClientId;
+use crate::model::scope::Scope;
+use crate::model::uri::check_redirect_uri;
 
 /// Longest client display name, in bytes.
 pub(crate) const MAX_CLIENT_NAME_LEN: usize = 200;

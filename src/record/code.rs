@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Record, text_ok};
 use crate::kv::Table;
-use crate::pkce::PkceChallenge;
-use crate::scope::Scope;
+use crate::model::pkce::PkceChallenge;
+use crate::model::scope::Scope;
 
 /// Longest subject, in bytes.
 pub(crate) const MAX_SUBJECT_LEN: usize = 1024;
@@ -58,7 +58,7 @@ impl Record for CodeRecord {
         if self
             .redirect_uri
             .as_deref()
-            .is_some_and(|uri| crate::uri::check_redirect_uri(uri).is_err())
+            .is_some_and(|uri| crate::model::uri::check_redirect_uri(uri).is_err())
         {
             return Err("redirect_uri");
         }

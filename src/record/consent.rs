@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Record;
 use crate::kv::Table;
-use crate::scope::Scope;
+use crate::model::scope::Scope;
 
 /// The scopes a subject has approved for a client (R17).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MAX_SUBJECT_LEN, Record, text_ok};
 use crate::kv::Table;
-use crate::scope::Scope;
+use crate::model::scope::Scope;
 
 /// Where a device request stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::binding::{AuthSession, Confirmation, check_resources};
+use crate::model::binding::{AuthSession, Confirmation, check_resources};
 
 /// A confirmation as stored: kind and thumbprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

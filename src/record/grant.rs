@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::code::MAX_SUBJECT_LEN;
 use super::{Record, text_ok};
-use crate::grant::GrantOrigin;
 use crate::kv::Table;
-use crate::scope::Scope;
+use crate::model::grant::GrantOrigin;
+use crate::model::scope::Scope;
 
 /// A token family: every token issued from one code, password or
 /// client-credentials request, and all their refresh descendants. Stored

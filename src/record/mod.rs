@@ -25,8 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::model::event::Event;
 
 mod client;
 mod code;
@@ -35,6 +35,7 @@ mod device;
 pub(crate) mod ext;
 mod grant;
 pub(crate) mod jti;
+pub(crate) mod keys;
 mod pushed;
 pub(crate) mod seal;
 mod token;
@@ -424,12 +425,12 @@ pub(crate) fn decode_entry(
         Table::Clients => decode_in::<ClientRecord>(seal, key, bytes).map(drop),
         Table::Codes => decode_in::<CodeRecord>(seal, key, bytes).map(drop),
         Table::Grants => {
-            key_ok(crate::keys::parse_grant(key).is_some())?;
+            key_ok(crate::record::keys::parse_grant(key).is_some())?;
             decode_in::<GrantRecord>(seal, key, bytes).map(drop)
         }
         Table::Tokens => decode_in::<TokenRecord>(seal, key, bytes).map(drop),
         Table::Consents => {
-            key_ok(crate::keys::parse_consent(key).is_some())?;
+            key_ok(crate::record::keys::parse_consent(key).is_some())?;
             decode_in::<ConsentRecord>(seal, key, bytes).map(drop)
         }
         Table::ProofJtis => {
@@ -449,15 +450,15 @@ pub(crate) fn decode_entry(
             decode_in::<UserCodeRecord>(seal, key, bytes).map(drop)
         }
         Table::DeviceAttempts => {
-            key_ok(crate::keys::parse_attempts(key).is_some())?;
+            key_ok(crate::record::keys::parse_attempts(key).is_some())?;
             decode_in::<AttemptsRecord>(seal, key, bytes).map(drop)
         }
-        Table::BySession => index_ok(crate::keys::parse_by_session(key).is_some()),
+        Table::BySession => index_ok(crate::record::keys::parse_by_session(key).is_some()),
         // Index entries: the key says it all, the value is empty.
-        Table::Expiry => index_ok(crate::keys::parse_expiry(key).is_some()),
-        Table::Consumed => index_ok(crate::keys::parse_consumed(key).is_some()),
-        Table::BySubject => index_ok(crate::keys::parse_by_subject(key).is_some()),
-        Table::ClientCodes => index_ok(crate::keys::parse_client_code(key).is_some()),
+        Table::Expiry => index_ok(crate::record::keys::parse_expiry(key).is_some()),
+        Table::Consumed => index_ok(crate::record::keys::parse_consumed(key).is_some()),
+        Table::BySubject => index_ok(crate::record::keys::parse_by_subject(key).is_some()),
+        Table::ClientCodes => index_ok(crate::record::keys::parse_client_code(key).is_some()),
         // Meta values are read by the open checks, which treat anything
         // unexpected as a foreign file.
         Table::Meta => Ok(()),
@@ -472,7 +473,7 @@ pub(crate) fn text_ok(text: &str, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::Scope;
+    use crate::model::scope::Scope;
 
     fn sample() -> ConsentRecord {
         ConsentRecord {

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::ext::StoredConfirmation;
 use super::{MAX_NONCE_LEN, Record, text_ok};
 use crate::kv::Table;
-use crate::pkce::PkceChallenge;
-use crate::scope::Scope;
+use crate::model::pkce::PkceChallenge;
+use crate::model::scope::Scope;
 
 /// Longest `state` parameter kept with a pushed request, in bytes.
 pub(crate) const MAX_STATE_LEN: usize = 1_024;
@@ -39,7 +39,7 @@ impl Record for PushedRecord {
         if self
             .redirect_uri
             .as_deref()
-            .is_some_and(|uri| crate::uri::check_redirect_uri(uri).is_err())
+            .is_some_and(|uri| crate::model::uri::check_redirect_uri(uri).is_err())
         {
             return Err("redirect_uri");
         }

@@ -18,8 +18,8 @@
 
 use zeroize::Zeroizing;
 
+use crate::crypto::secret::HashingKey;
 use crate::kv::Table;
-use crate::secret::HashingKey;
 
 /// Bytes of the MAC at the end of a sealed value.
 pub(crate) const MAC_LEN: usize = 8;

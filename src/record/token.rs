@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::code::MAX_SUBJECT_LEN;
 use super::{Record, text_ok};
 use crate::kv::Table;
-use crate::scope::Scope;
+use crate::model::scope::Scope;
 
 /// Which of the two token kinds a record is. Part of the on-disk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

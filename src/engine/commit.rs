@@ -23,13 +23,13 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
-use crate::clock::Timekeeper;
-use crate::config::Config;
+use crate::engine::keyring::KeySet;
+use crate::engine::meta;
 use crate::error::{Error, Result};
-use crate::keyring::KeySet;
 use crate::kv::overlay::Overlay;
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
-use crate::meta;
+use crate::model::clock::Timekeeper;
+use crate::model::config::Config;
 use crate::ops::Ctx;
 
 /// What becomes of an operation's writes.

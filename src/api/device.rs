@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::api::store::Store;
+use crate::crypto::secret::Secret;
+use crate::engine::observe::Operation;
 use crate::error::Result;
-use crate::ids::ClientId;
 use crate::kv::Backend;
-use crate::observe::Operation;
+use crate::model::ids::ClientId;
+use crate::model::response::TokenResponse;
+use crate::model::scope::Scope;
 use crate::ops;
-use crate::response::TokenResponse;
-use crate::scope::Scope;
-use crate::secret::Secret;
-use crate::store::Store;
 
 /// The device grant's settings (R31).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,34 +12,34 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
 
-use crate::admin::{ExportEntry, ExportSummary, StoreStats};
-use crate::binding::Confirmation;
-use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
-use crate::clock::Timekeeper;
-use crate::commit::{GroupCommit, Runner, WriteStats};
-use crate::config::{Config, Durability};
+use crate::crypto::secret::{Secret, TokenKind};
+use crate::engine::commit::{GroupCommit, Runner, WriteStats};
+use crate::engine::keyring::KeySet;
+use crate::engine::meta;
+use crate::engine::observe::{Observation, Operation};
+use crate::engine::periodic::Periodic;
+use crate::engine::premint::Premints;
 use crate::error::{Error, Result};
-use crate::event::Event;
-use crate::grant::{GrantSummary, Page, PageRequest};
-use crate::ids::{ClientId, GrantId};
-use crate::keyring::KeySet;
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
-use crate::meta;
-use crate::observe::{Observation, Operation};
-use crate::ops::premint::Premints;
-use crate::ops::{self, Ctx};
-use crate::periodic::Periodic;
-use crate::record::Sealed;
-use crate::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
-use crate::response::{
+use crate::model::binding::Confirmation;
+use crate::model::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::model::clock::Timekeeper;
+use crate::model::config::{Config, Durability};
+use crate::model::event::Event;
+use crate::model::grant::{GrantSummary, Page, PageRequest};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::request::{AuthorizationRequest, CodeExchange, IssueOptions, RefreshRequest};
+use crate::model::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, PurgeReport, RefreshState,
     Revocation, TokenInfo, TokenResponse,
 };
-use crate::scope::Scope;
-use crate::secret::{Secret, TokenKind};
-use crate::verify::VerifyReport;
+use crate::model::scope::Scope;
+use crate::ops::admin::{ExportEntry, ExportSummary, StoreStats};
+use crate::ops::verify::VerifyReport;
+use crate::ops::{self, Ctx};
+use crate::record::Sealed;
 
 /// The token store. Cheap to clone and share across threads (`Send + Sync`);
 /// every clone is the same store.
@@ -275,7 +275,7 @@ impl<B: Backend> Store<B> {
     }
 
     /// Runs a change of the key ring, then publishes the key set read back
-    /// from the database, built from `host_keys` (see [`crate::keyring`]).
+    /// from the database, built from `host_keys` (see [`crate::engine::keyring`]).
     /// Ring changes on one store run one at a time.
     pub(crate) fn change_keys<T>(
         &self,
@@ -288,7 +288,7 @@ impl<B: Backend> Store<B> {
         let entries = self
             .inner
             .backend
-            .read(|kv| crate::keyring::read_entries(kv))?;
+            .read(|kv| crate::engine::keyring::read_entries(kv))?;
         let set = KeySet::build(entries, &host_keys, &self.inner.config.prefixes)?;
         self.inner.keys.store(Arc::new(set));
         Ok(changed)
@@ -1057,7 +1057,7 @@ impl<B: Backend> Store<B> {
         let report = self.write(Operation::Purge, None, move |kv, ctx| {
             ops::purge::purge_batch(kv, ctx, limit)
         })?;
-        crate::observe::purged(report.removed());
+        crate::engine::observe::purged(report.removed());
         Ok(report)
     }
 
@@ -1221,7 +1221,7 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn stats(&self) -> Result<StoreStats> {
         let mut stats = self.read(Operation::Operator, None, |kv, ctx| {
-            crate::admin::stats(kv, ctx.now)
+            crate::ops::admin::stats(kv, ctx.now)
         })?;
         stats.store_time = self.now();
         stats.low_on_space = !self.inner.backend.may_grow();
@@ -1232,7 +1232,7 @@ impl<B: Backend> Store<B> {
     /// What [`Store::purge_expired`] would remove now, without removing it.
     pub fn purge_preview(&self) -> Result<PurgeReport> {
         self.read(Operation::Operator, None, |kv, ctx| {
-            crate::admin::purge_preview(kv, ctx.now)
+            crate::ops::admin::purge_preview(kv, ctx.now)
         })
     }
 
@@ -1241,7 +1241,7 @@ impl<B: Backend> Store<B> {
     /// entries are skipped and counted.
     pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<ExportSummary> {
         self.read(Operation::Operator, None, |kv, _| {
-            crate::admin::export(kv, sink)
+            crate::ops::admin::export(kv, sink)
         })
     }
 
@@ -1266,7 +1266,7 @@ impl<B: Backend> Store<B> {
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner
             .backend
-            .read(|kv| crate::verify::verify(&Sealed::new(kv, &self.keys().seal)))
+            .read(|kv| crate::ops::verify::verify(&Sealed::new(kv, &self.keys().seal)))
     }
 
     // ----- durability -----
@@ -1388,7 +1388,7 @@ fn write_kind(operation: Operation) -> WriteKind {
 }
 
 /// The strings a writing operation mints when it succeeds, minted ahead on
-/// the caller's thread (see [`crate::ops::premint`]).
+/// the caller's thread (see [`crate::engine::premint`]).
 fn minted_by(operation: Operation) -> &'static [TokenKind] {
     match operation {
         Operation::IssueForSubject | Operation::Refresh | Operation::ExchangeCode => {

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::ids::{ClientId, GrantId};
+use crate::model::ids::{ClientId, GrantId};
 
 /// One thing that happened. Carries ids, the subject and the time, never a
 /// secret.

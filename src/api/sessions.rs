@@ -1,12 +1,12 @@
 //! Sign-in sessions and proofs of possession, on the store: OpenID Connect
 //! logout by session id (R26) and DPoP proof replay detection (R27).
 
+use crate::api::store::Store;
+use crate::engine::observe::Operation;
 use crate::error::Result;
 use crate::kv::Backend;
-use crate::observe::Operation;
+use crate::model::response::{BulkRevocation, ProofJti};
 use crate::ops;
-use crate::response::{BulkRevocation, ProofJti};
-use crate::store::Store;
 
 impl<B: Backend> Store<B> {
     /// Ends every grant, and removes every pending code, of the sign-in

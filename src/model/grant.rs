@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::binding::{AuthSession, Confirmation};
-use crate::ids::{ClientId, GrantId};
-use crate::scope::Scope;
+use crate::model::binding::{AuthSession, Confirmation};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::scope::Scope;
 
 /// How a grant began.
 ///

@@ -13,27 +13,27 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use crate::admin::{ExportEntry, ExportSummary, StoreStats};
-use crate::binding::AuthSession;
-use crate::client::{Client, ClientUpdate, NewClient, RegisteredClient};
-use crate::device::{DeviceAuthorization, PendingDevice};
+use crate::api::device::{DeviceAuthorization, PendingDevice};
+use crate::api::store::Store;
+use crate::crypto::secret::{HashingKey, Secret};
+use crate::engine::keyring::{KeyId, KeyInfo};
 use crate::error::{Error, Result};
-use crate::grant::{GrantSummary, Page, PageRequest};
-use crate::ids::{ClientId, GrantId};
-use crate::keyring::{KeyId, KeyInfo};
 use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
-use crate::request::{
+use crate::model::binding::AuthSession;
+use crate::model::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::model::grant::{GrantSummary, Page, PageRequest};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::request::{
     AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
 };
-use crate::response::{
+use crate::model::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, ProofJti, PurgeReport,
     PushedAuthorization, PushedRequest, RefreshState, Revocation, TokenInfo, TokenResponse,
 };
-use crate::scope::Scope;
-use crate::secret::{HashingKey, Secret};
-use crate::store::Store;
-use crate::verify::VerifyReport;
+use crate::model::scope::Scope;
+use crate::ops::admin::{ExportEntry, ExportSummary, StoreStats};
+use crate::ops::verify::VerifyReport;
 
 /// A [`Store`] for async code: `Clone + Send + Sync`, every method an
 /// `async fn` with the name and result of the [`Store`] method it runs.

@@ -1,14 +1,14 @@
 //! Pushed authorization requests on the store (RFC 9126, R30).
 
-use crate::binding::AuthSession;
+use crate::api::store::Store;
+use crate::engine::observe::Operation;
 use crate::error::Result;
-use crate::ids::ClientId;
 use crate::kv::Backend;
-use crate::observe::Operation;
+use crate::model::binding::AuthSession;
+use crate::model::ids::ClientId;
+use crate::model::request::PushRequest;
+use crate::model::response::{IssuedCode, PushedAuthorization, PushedRequest};
 use crate::ops;
-use crate::request::PushRequest;
-use crate::response::{IssuedCode, PushedAuthorization, PushedRequest};
-use crate::store::Store;
 
 impl<B: Backend> Store<B> {
     /// Stores an authorization request the (authenticated) client pushed

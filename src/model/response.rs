@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::binding::{AuthSession, Confirmation};
-use crate::ids::{ClientId, GrantId};
-use crate::scope::Scope;
-use crate::secret::Secret;
+use crate::crypto::secret::Secret;
+use crate::model::binding::{AuthSession, Confirmation};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::scope::Scope;
 
 /// The `token_type` of a token response (RFC 6749 §7.1) or an introspection
 /// (RFC 7662 §2.2).

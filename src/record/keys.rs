@@ -5,8 +5,8 @@
 //! Variable-length strings (subjects) carry a 2-byte length first, so a prefix
 //! scan over one subject never runs into a longer subject that starts alike.
 
-use crate::ids::{ClientId, GrantId};
-use crate::secret::TokenId;
+use crate::crypto::secret::TokenId;
+use crate::model::ids::{ClientId, GrantId};
 
 /// What an expiry-index entry points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

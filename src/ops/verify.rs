@@ -28,15 +28,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use crate::crypto::secret::TokenId;
 use crate::error::Result;
-use crate::ids::{ClientId, GrantId};
-use crate::keys::{self, ExpiryKind, Owned};
 use crate::kv::{KeyRange, Table};
+use crate::model::ids::{ClientId, GrantId};
+use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{
     self, AttemptsRecord, ClientRecord, CodeRecord, ConsentRecord, DeviceRecord, GrantRecord,
     JtiRecord, PushedRecord, Record, TokenRecord, UserCodeRecord,
 };
-use crate::secret::TokenId;
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

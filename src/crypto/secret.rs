@@ -5,7 +5,7 @@
 //! characters after the prefix):
 //!
 //! * `key_id` names the hashing key of the ring the string was minted under
-//!   (see [`crate::keyring`]); strings minted before the ring existed have no
+//!   (see [`crate::engine::keyring`]); strings minted before the ring existed have no
 //!   key id (70 characters) and name key 1;
 //! * `id` names the record: 8 bytes of issue time (nanoseconds, big-endian)
 //!   and 8 random bytes. It is an identifier, not a credential: records are
@@ -167,7 +167,7 @@ impl fmt::Debug for TokenId {
 /// together sort close together, which keeps B-tree writes local.
 pub(crate) fn time_ordered_id() -> Result<[u8; 16]> {
     let mut id = [0u8; 16];
-    crate::random::fill(&mut id[8..])?;
+    crate::crypto::random::fill(&mut id[8..])?;
     id[..8].copy_from_slice(&id_time());
     Ok(id)
 }
@@ -266,7 +266,7 @@ impl HashingKey {
     /// A fresh random key, from the operating system's random source.
     pub fn generate() -> Result<HashingKey> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        crate::random::fill(bytes.as_mut())?;
+        crate::crypto::random::fill(bytes.as_mut())?;
         Ok(HashingKey(bytes))
     }
 
@@ -522,7 +522,7 @@ impl Minter {
         let (key_id, key) = self.minting();
         let mut raw = Zeroizing::new([0u8; RAW_LEN]);
         raw[0] = key_id;
-        crate::random::fill(&mut raw[TIME_END..SUM_AT])?;
+        crate::crypto::random::fill(&mut raw[TIME_END..SUM_AT])?;
         raw[ID_AT..TIME_END].copy_from_slice(&id_time());
         let mut id = [0u8; ID_LEN];
         id.copy_from_slice(&raw[ID_AT..SECRET_AT]);

@@ -13,8 +13,8 @@
 use std::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
-use crate::keys::Owned;
 use crate::kv::{KeyRange, KvWrite, Table};
+use crate::record::keys::Owned;
 use crate::record::{
     self, ClientRecord, CodeRecord, ConsentRecord, DecodeError, GrantRecord, Record, Seal,
     TokenRecord,
@@ -84,9 +84,9 @@ fn index_consents(kv: &mut impl KvWrite) -> Result<()> {
     each_entry_in_chunks(
         kv,
         Table::Consents,
-        |kv, key, _| match crate::keys::parse_consent(key) {
+        |kv, key, _| match crate::record::keys::parse_consent(key) {
             Some((client, subject)) => {
-                let index = crate::keys::by_subject(&subject, &client, Owned::Consent);
+                let index = crate::record::keys::by_subject(&subject, &client, Owned::Consent);
                 kv.put(Table::BySubject, &index, &[])
             }
             None => Ok(()),

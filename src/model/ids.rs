@@ -17,7 +17,7 @@ const ID_TEXT_LEN: usize = 22;
 
 fn random_id() -> Result<[u8; 16], Error> {
     let mut bytes = [0u8; 16];
-    crate::random::fill(&mut bytes)?;
+    crate::crypto::random::fill(&mut bytes)?;
     Ok(bytes)
 }
 
@@ -131,7 +131,7 @@ impl GrantId {
     /// A new grant id: issue time first, so that new grants of one client are
     /// written next to each other.
     pub(crate) fn generate() -> Result<GrantId, Error> {
-        crate::secret::time_ordered_id().map(GrantId)
+        crate::crypto::secret::time_ordered_id().map(GrantId)
     }
 }
 

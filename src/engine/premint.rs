@@ -16,9 +16,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::crypto::secret::{Minted, Minter, Secret, TokenKind};
+use crate::engine::keyring::KeySet;
 use crate::error::Result;
-use crate::keyring::KeySet;
-use crate::secret::{Minted, Minter, Secret, TokenKind};
 
 /// Strings minted ahead for one operation, under one key set.
 pub(crate) struct Premints {
@@ -75,8 +75,8 @@ pub(crate) fn mint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyring::{KeyEntry, KeyState};
-    use crate::secret::{HashingKey, TokenPrefixes};
+    use crate::crypto::secret::{HashingKey, TokenPrefixes};
+    use crate::engine::keyring::{KeyEntry, KeyState};
 
     fn key_set(key: &HashingKey) -> Arc<KeySet> {
         let entry = KeyEntry {

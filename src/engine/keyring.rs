@@ -10,7 +10,7 @@
 //! ```
 //!
 //! * **Active** keys are accepted: a string names its key (see
-//!   [`crate::secret`]) and verifies under it. The active key with the
+//!   [`crate::crypto::secret`]) and verifies under it. The active key with the
 //!   highest id mints every new token, code and client secret; the active
 //!   key with the lowest id seals every record written (so that adding a
 //!   key changes no seal: see [`KeySet::build`]).
@@ -35,10 +35,10 @@ use std::ops::ControlFlow;
 
 use zeroize::Zeroizing;
 
+use crate::crypto::secret::{HashingKey, KeyFingerprint, Minter, TokenPrefixes};
 use crate::error::{Error, Result};
 use crate::kv::{KeyRange, KvRead, KvWrite, Table};
 use crate::record::Seal;
-use crate::secret::{HashingKey, KeyFingerprint, Minter, TokenPrefixes};
 
 /// The prefix of a key's meta entry; the key id follows.
 const ENTRY_PREFIX: &[u8] = b"hashing_key/";

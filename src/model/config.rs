@@ -5,19 +5,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::{LifetimeOverrides, RefreshLifetime};
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::event::{Event, Listener};
-use crate::ids::ClientId;
-use crate::limits::GrantLimits;
+use crate::model::client::{LifetimeOverrides, RefreshLifetime};
+use crate::model::clock::{Clock, SystemClock};
+use crate::model::event::{Event, Listener};
+use crate::model::ids::ClientId;
+use crate::model::limits::GrantLimits;
 
 /// The page cache a store gets unless told otherwise: enough for about a
 /// million access/refresh pairs to validate at in-cache speed (see
 /// [`ConfigBuilder::cache_size`]).
 const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
-use crate::secret::{HashingKey, TokenPrefixes};
-use crate::uri::RedirectUriPolicy;
+use crate::crypto::secret::{HashingKey, TokenPrefixes};
+use crate::model::uri::RedirectUriPolicy;
 
 /// The longest an authorization code may live (R04: 600 s).
 pub const MAX_CODE_LIFETIME: u64 = 600;
@@ -66,7 +66,7 @@ pub struct Config {
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
     pub(crate) grant_limits: GrantLimits,
-    pub(crate) device_flow: crate::device::DeviceFlow,
+    pub(crate) device_flow: crate::api::device::DeviceFlow,
 }
 
 impl Default for Config {
@@ -95,7 +95,7 @@ impl Default for Config {
             issuer: None,
             on_event: None,
             grant_limits: GrantLimits::default(),
-            device_flow: crate::device::DeviceFlow::default(),
+            device_flow: crate::api::device::DeviceFlow::default(),
         }
     }
 }
@@ -373,7 +373,7 @@ impl ConfigBuilder {
 
     /// The device authorization grant's lifetimes, polling interval and
     /// brute-force limits (R31); see [`DeviceFlow`](crate::DeviceFlow).
-    pub fn device_flow(mut self, settings: crate::device::DeviceFlow) -> ConfigBuilder {
+    pub fn device_flow(mut self, settings: crate::api::device::DeviceFlow) -> ConfigBuilder {
         self.config.device_flow = settings;
         self
     }

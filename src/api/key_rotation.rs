@@ -2,17 +2,17 @@
 //! key (it mints from then on), retire one (what was minted under it stops
 //! working), remove a retired one (its records are re-sealed first), and
 //! learn changes another node made. The ring itself is described in
-//! [`crate::keyring`].
+//! [`crate::engine::keyring`].
 
 use std::ops::ControlFlow;
 
+use crate::api::store::Store;
+use crate::crypto::secret::{HashingKey, TokenKind};
+use crate::engine::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
+use crate::engine::observe::Operation;
 use crate::error::{Error, Result};
-use crate::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
 use crate::kv::{Backend, KeyRange, KvWrite, Table};
-use crate::observe::Operation;
 use crate::record::{ClientRecord, JtiRecord, Records};
-use crate::secret::{HashingKey, TokenKind};
-use crate::store::Store;
 
 impl<B: Backend> Store<B> {
     /// The keys of the ring, by id: their fingerprints, states, which one
@@ -156,7 +156,7 @@ impl<B: Backend> Store<B> {
                                      yet (at most an hour after it was retired): remove it later",
                         });
                     }
-                    let resealed = crate::migrate::reseal_under_newest(kv, ctx.seal, id)?;
+                    let resealed = crate::engine::migrate::reseal_under_newest(kv, ctx.seal, id)?;
                     entry.state = KeyState::Removed;
                     entry.kept = None;
                     keyring::write_entry(kv, entry)?;

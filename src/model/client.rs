@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::secret::Secret;
 use crate::error::Error;
-use crate::ids::ClientId;
-use crate::scope::Scope;
-use crate::secret::Secret;
+use crate::model::ids::ClientId;
+use crate::model::scope::Scope;
 
 /// The OAuth 2.0 grant types a client may be allowed (RFC 6749 §4, §6).
 ///
@@ -154,7 +154,7 @@ impl LifetimeOverrides {
         }
         if self
             .code_seconds
-            .is_some_and(|s| s == 0 || s > crate::config::MAX_CODE_LIFETIME)
+            .is_some_and(|s| s == 0 || s > crate::model::config::MAX_CODE_LIFETIME)
         {
             return Err(Error::InvalidConfig {
                 reason: "the code lifetime must be 1 to 600 seconds (R04)",

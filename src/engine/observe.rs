@@ -7,7 +7,7 @@
 #[cfg(feature = "metrics")]
 use crate::error::Error;
 use crate::error::Result;
-use crate::ids::ClientId;
+use crate::model::ids::ClientId;
 
 /// A public operation of [`Store`](crate::Store), as spans and metrics name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,15 +9,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::error::{Error, InputError, Result};
-use crate::keys::{self, ExpiryKind};
 use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use crate::model::config::Config;
+use crate::model::response::PurgeReport;
+use crate::record::keys::{self, ExpiryKind};
 use crate::record::{
     self, CodeRecord, DecodeError, JtiRecord, Seal, Sealed, StoredTokenKind, TokenRecord,
 };
-use crate::response::PurgeReport;
 
 /// What the store holds, counted in one snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -235,10 +235,11 @@ impl Incoming {
     /// The value to store for one record or index entry, checked.
     fn admit(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>> {
         let damaged = |source: DecodeError| bad_entry(&format!("damaged {table} entry: {source}"));
-        if self.format < crate::migrate::SEALED_FORMAT {
+        if self.format < crate::engine::migrate::SEALED_FORMAT {
             // Indexes have the same layout in every format.
             if let Some(sealed) =
-                crate::migrate::reseal_format_1(table, key, &value, &self.seal).map_err(damaged)?
+                crate::engine::migrate::reseal_format_1(table, key, &value, &self.seal)
+                    .map_err(damaged)?
             {
                 return Ok(sealed);
             }
@@ -300,7 +301,8 @@ pub fn import(
 /// The keys and format of the backup whose meta entries are in `kv` (a
 /// backup of format 3 or older has its one key adopted as key 1).
 fn incoming_of(kv: &mut impl KvWrite, config: &Config) -> Result<Incoming> {
-    let (keys, format) = crate::meta::check_imported(kv, &config.hashing_keys, &config.prefixes)?;
+    let (keys, format) =
+        crate::engine::meta::check_imported(kv, &config.hashing_keys, &config.prefixes)?;
     Ok(Incoming {
         seal: keys.seal,
         format,
@@ -385,9 +387,9 @@ pub fn import_into<B: Backend>(
             None => incoming_of(kv, config)?,
         };
         if incoming.format < crate::FORMAT_VERSION {
-            crate::meta::finish_import_of_format(kv, incoming.format)?;
+            crate::engine::meta::finish_import_of_format(kv, incoming.format)?;
         }
-        let report = crate::verify::verify(&Sealed::new(&*kv, &incoming.seal))?;
+        let report = crate::ops::verify::verify(&Sealed::new(&*kv, &incoming.seal))?;
         if let Some(problem) = report.problems.first() {
             return Err(Error::BadBackup {
                 line: None,

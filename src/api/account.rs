@@ -2,14 +2,14 @@
 //! shows it: its grants (one per device or session) and its consents, each
 //! ended or withdrawn on its own (R21, R22).
 
+use crate::api::store::Store;
+use crate::engine::observe::Operation;
 use crate::error::Result;
-use crate::grant::{Page, PageRequest};
-use crate::ids::{ClientId, GrantId};
 use crate::kv::Backend;
-use crate::observe::Operation;
+use crate::model::grant::{Page, PageRequest};
+use crate::model::ids::{ClientId, GrantId};
+use crate::model::response::Consent;
 use crate::ops;
-use crate::response::Consent;
-use crate::store::Store;
 
 impl<B: Backend> Store<B> {
     /// "Sign out this device": ends one grant of `subject`, with all its

@@ -3,18 +3,18 @@
 //! | key                  | value                                               |
 //! |----------------------|-----------------------------------------------------|
 //! | `format_version`     | u32, big-endian                                     |
-//! | `hashing_key/<id>`   | one per key of the ring (see [`crate::keyring`])    |
+//! | `hashing_key/<id>`   | one per key of the ring (see [`crate::engine::keyring`])    |
 //! | `time_high_water`    | u64, big-endian: the latest time the store handed out |
 //!
 //! Format 3 and older kept one key as `key_fingerprint` (and `generated_key`);
 //! it becomes key 1 of the ring when such a database is opened.
 
+use crate::engine::keyring::{self, KeySet};
 use crate::error::{Error, Result};
-use crate::keyring::{self, KeySet};
 use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
 
-use crate::migrate;
-use crate::secret::{HashingKey, TokenPrefixes};
+use crate::crypto::secret::{HashingKey, TokenPrefixes};
+use crate::engine::migrate;
 
 /// The database format this build writes and the newest it reads. Older
 /// formats are brought up to it when opened: format 1 (records under a
@@ -34,7 +34,7 @@ pub(crate) struct Opened {
     /// The keys to work with.
     pub keys: KeySet,
     /// The latest time the store recorded handing out (0 if none): the
-    /// store's time never goes below it (see [`crate::clock::Timekeeper`]).
+    /// store's time never goes below it (see [`crate::model::clock::Timekeeper`]).
     pub high_water: u64,
 }
 

@@ -1,10 +1,10 @@
 //! Inputs of the grant operations, as a token or authorization endpoint
 //! receives them.
 
-use crate::binding::{AuthSession, Confirmation};
-use crate::ids::ClientId;
-use crate::pkce::PkceChallenge;
-use crate::scope::Scope;
+use crate::model::binding::{AuthSession, Confirmation};
+use crate::model::ids::ClientId;
+use crate::model::pkce::PkceChallenge;
+use crate::model::scope::Scope;
 
 /// An approved authorization request (RFC 6749 §4.1.1): the host has
 /// authenticated the user and obtained consent, and now issues a code.
