@@ -5,9 +5,8 @@
 
 use std::fmt;
 
-use crate::crypto::secret::TokenKind;
-use crate::kv::Table;
-use crate::record::DecodeError;
+use crate::crypto::kinds::TokenKind;
+use crate::kv::table::Table;
 
 /// Result alias used throughout grantdb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,6 +140,56 @@ impl fmt::Display for InputError {
         }
     }
 }
+
+/// Why a stored value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Shorter than a version byte and a checksum.
+    TooShort,
+    /// Written by a record format this build does not know.
+    UnknownVersion {
+        /// The version byte found.
+        found: u8,
+    },
+    /// The seal (or, in a format 1 record, the checksum) does not match: the
+    /// value was damaged, changed or moved.
+    ChecksumMismatch,
+    /// The body is not a valid encoding of the record.
+    Body {
+        /// The record kind.
+        record: &'static str,
+    },
+    /// A field decoded, but holds a value the record cannot have.
+    InvalidField {
+        /// The record kind.
+        record: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A key does not have the layout its table uses.
+    BadKey,
+    /// An index entry, whose value is always empty, holds one.
+    IndexValue,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort => f.write_str("value too short"),
+            DecodeError::UnknownVersion { found } => write!(f, "unknown record version {found}"),
+            DecodeError::ChecksumMismatch => f.write_str("checksum mismatch"),
+            DecodeError::Body { record } => write!(f, "undecodable {record} record"),
+            DecodeError::InvalidField { record, field } => {
+                write!(f, "{record} record has an invalid {field}")
+            }
+            DecodeError::BadKey => f.write_str("malformed key"),
+            DecodeError::IndexValue => f.write_str("an index entry holds a value"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// Everything that can go wrong in grantdb.
 ///

@@ -58,27 +58,29 @@ mod record;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use api::async_store::AsyncStore;
-pub use api::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use api::store::{Maintenance, Store};
-pub use crypto::secret::{HashingKey, KeyFingerprint, Secret, TokenId, TokenKind, TokenPrefixes};
+pub use crypto::kinds::{KeyFingerprint, TokenKind};
+pub use crypto::secret::{HashingKey, Secret, TokenId, TokenPrefixes};
 pub use engine::commit::WriteStats;
 pub use engine::keyring::{KeyId, KeyInfo, KeyState};
 pub use engine::meta::FORMAT_VERSION;
-pub use error::{Endpoint, Error, InputError, OAuthErrorCode, Result};
+pub use error::{DecodeError, Endpoint, Error, InputError, OAuthErrorCode, Result};
 pub use kv::redb::SpaceStats;
 pub use model::binding::{
     AuthSession, Confirmation, MAX_AMR, MAX_RESOURCE_LEN, MAX_RESOURCES, MAX_SESSION_TEXT_LEN,
     check_resources,
 };
 pub use model::client::{
-    Client, ClientKind, ClientUpdate, GrantType, LifetimeOverrides, NewClient, RefreshLifetime,
-    RegisteredClient,
+    Client, ClientKind, ClientUpdate, LifetimeOverrides, MAX_CODE_LIFETIME, NewClient,
+    RefreshLifetime, RegisteredClient,
 };
 pub use model::clock::{Clock, ManualClock, SystemClock};
-pub use model::config::{Config, ConfigBuilder, Durability, MAX_CODE_LIFETIME};
+pub use model::config::{Config, ConfigBuilder, Durability};
+pub use model::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use model::error_response::ErrorResponse;
 pub use model::event::{Event, EventKind};
 pub use model::grant::{GrantOrigin, GrantSummary, Page, PageRequest};
+pub use model::grant_type::GrantType;
 pub use model::ids::{ClientId, GrantId};
 pub use model::limits::{AtGrantLimit, GrantLimits};
 pub use model::pkce::{PkceChallenge, PkceMethod};
@@ -94,4 +96,4 @@ pub use model::scope::{MAX_SCOPE_LEN, Scope};
 pub use model::uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
 pub use ops::admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
 pub use ops::verify::{Problem, VerifyReport};
-pub use record::{DecodeError, decode_any};
+pub use record::decode_any;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use crate::api::device::{DeviceAuthorization, PendingDevice};
 use crate::api::store::Store;
 use crate::crypto::secret::{HashingKey, Secret};
 use crate::engine::keyring::{KeyId, KeyInfo};
@@ -22,6 +21,7 @@ use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
 use crate::model::binding::AuthSession;
 use crate::model::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::model::device::{DeviceAuthorization, PendingDevice};
 use crate::model::grant::{GrantSummary, Page, PageRequest};
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::request::{

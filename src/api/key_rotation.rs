@@ -7,11 +7,13 @@
 use std::ops::ControlFlow;
 
 use crate::api::store::Store;
-use crate::crypto::secret::{HashingKey, TokenKind};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::HashingKey;
 use crate::engine::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
 use crate::engine::observe::Operation;
 use crate::error::{Error, Result};
-use crate::kv::{Backend, KeyRange, KvWrite, Table};
+use crate::kv::table::Table;
+use crate::kv::{Backend, KeyRange, KvWrite};
 use crate::record::{ClientRecord, JtiRecord, Records};
 
 impl<B: Backend> Store<B> {

@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
 
-use crate::crypto::secret::{Secret, TokenKind};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::Secret;
 use crate::engine::commit::{GroupCommit, Runner, WriteStats};
+use crate::engine::ctx::Ctx;
 use crate::engine::keyring::KeySet;
 use crate::engine::meta;
 use crate::engine::observe::{Observation, Operation};
@@ -36,9 +38,9 @@ use crate::model::response::{
     Revocation, TokenInfo, TokenResponse,
 };
 use crate::model::scope::Scope;
+use crate::ops;
 use crate::ops::admin::{ExportEntry, ExportSummary, StoreStats};
 use crate::ops::verify::VerifyReport;
-use crate::ops::{self, Ctx};
 use crate::record::Sealed;
 
 /// The token store. Cheap to clone and share across threads (`Send + Sync`);

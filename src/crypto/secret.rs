@@ -27,6 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::crypto::kinds::{KeyFingerprint, TokenKind};
 use crate::error::{Error, Result};
 
 /// Bytes of the record id in every string.
@@ -49,61 +50,6 @@ const SECRET_AT: usize = ID_AT + ID_LEN;
 const SUM_AT: usize = SECRET_AT + SECRET_LEN;
 /// The end of the id's issue time (its first 8 bytes).
 const TIME_END: usize = ID_AT + 8;
-
-/// What a secret string is for; each kind has its own prefix and hash domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TokenKind {
-    /// An access token (bearer credential for resource servers).
-    Access,
-    /// A refresh token.
-    Refresh,
-    /// An authorization code.
-    Code,
-    /// A client secret.
-    ClientSecret,
-    /// The secret part of a pushed authorization request's `request_uri`
-    /// (RFC 9126).
-    RequestUri,
-    /// A device code (RFC 8628), polled by the device.
-    DeviceCode,
-}
-
-impl TokenKind {
-    /// Every kind, in tag order.
-    pub const ALL: [TokenKind; 6] = [
-        TokenKind::Access,
-        TokenKind::Refresh,
-        TokenKind::Code,
-        TokenKind::ClientSecret,
-        TokenKind::RequestUri,
-        TokenKind::DeviceCode,
-    ];
-
-    /// The byte that separates the kinds in checksums and hashes.
-    fn tag(self) -> u8 {
-        match self {
-            TokenKind::Access => 1,
-            TokenKind::Refresh => 2,
-            TokenKind::Code => 3,
-            TokenKind::ClientSecret => 4,
-            TokenKind::RequestUri => 5,
-            TokenKind::DeviceCode => 6,
-        }
-    }
-}
-
-impl fmt::Display for TokenKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenKind::Access => "access token",
-            TokenKind::Refresh => "refresh token",
-            TokenKind::Code => "authorization code",
-            TokenKind::ClientSecret => "client secret",
-            TokenKind::RequestUri => "request URI",
-            TokenKind::DeviceCode => "device code",
-        })
-    }
-}
 
 /// A plaintext token, code or client secret, handed to the caller exactly once.
 ///
@@ -320,24 +266,6 @@ impl HashingKey {
 impl fmt::Debug for HashingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HashingKey(<redacted>)")
-    }
-}
-
-/// What identifies a hashing key without revealing it: 16 bytes of a keyed
-/// BLAKE3 hash of a fixed label, shown as 32 hex digits. The database keeps
-/// the fingerprint of every key it has used.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyFingerprint(pub(crate) [u8; 16]);
-
-impl fmt::Display for KeyFingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
-    }
-}
-
-impl fmt::Debug for KeyFingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyFingerprint({self})")
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
+use crate::engine::ctx::Ctx;
 use crate::engine::keyring::KeySet;
 use crate::engine::meta;
 use crate::error::{Error, Result};
@@ -30,7 +31,6 @@ use crate::kv::overlay::Overlay;
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
 use crate::model::clock::Timekeeper;
 use crate::model::config::Config;
-use crate::ops::Ctx;
 
 /// What becomes of an operation's writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

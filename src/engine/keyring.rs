@@ -35,9 +35,11 @@ use std::ops::ControlFlow;
 
 use zeroize::Zeroizing;
 
-use crate::crypto::secret::{HashingKey, KeyFingerprint, Minter, TokenPrefixes};
+use crate::crypto::kinds::KeyFingerprint;
+use crate::crypto::secret::{HashingKey, Minter, TokenPrefixes};
 use crate::error::{Error, Result};
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvRead, KvWrite};
 use crate::record::Seal;
 
 /// The prefix of a key's meta entry; the key id follows.

@@ -11,7 +11,8 @@
 
 use crate::engine::keyring::{self, KeySet};
 use crate::error::{Error, Result};
-use crate::kv::{Backend, CommitMode, KvRead, KvWrite, Table, TxEnd};
+use crate::kv::table::Table;
+use crate::kv::{Backend, CommitMode, KvRead, KvWrite, TxEnd};
 
 use crate::crypto::secret::{HashingKey, TokenPrefixes};
 use crate::engine::migrate;

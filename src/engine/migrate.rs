@@ -12,12 +12,13 @@
 
 use std::ops::{Bound, ControlFlow};
 
+use crate::error::DecodeError;
 use crate::error::Result;
-use crate::kv::{KeyRange, KvWrite, Table};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvWrite};
 use crate::record::keys::Owned;
 use crate::record::{
-    self, ClientRecord, CodeRecord, ConsentRecord, DecodeError, GrantRecord, Record, Seal,
-    TokenRecord,
+    self, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, Record, Seal, TokenRecord,
 };
 
 /// Records rewritten per scan of a table.

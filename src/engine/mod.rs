@@ -4,6 +4,7 @@
 //! error, never `ops/` or `api/`.
 
 pub(crate) mod commit;
+pub(crate) mod ctx;
 pub(crate) mod keyring;
 pub(crate) mod meta;
 pub(crate) mod migrate;

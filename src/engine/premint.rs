@@ -16,7 +16,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::crypto::secret::{Minted, Minter, Secret, TokenKind};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{Minted, Minter, Secret};
 use crate::engine::keyring::KeySet;
 use crate::error::Result;
 

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, InputError, Result};
-use crate::record::text_ok;
+use crate::model::text::text_ok;
 
 /// Most resources a request may name (RFC 8707).
 pub const MAX_RESOURCES: usize = 8;

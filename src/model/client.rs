@@ -1,6 +1,5 @@
 //! Clients (applications): what a host registers, and what it reads back.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -8,61 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::secret::Secret;
 use crate::error::Error;
+use crate::model::grant_type::GrantType;
 use crate::model::ids::ClientId;
 use crate::model::scope::Scope;
-
-/// The OAuth 2.0 grant types a client may be allowed (RFC 6749 §4, §6).
-///
-/// The variant order is part of the on-disk format: append, never reorder.
-/// In JSON it is its RFC name (`"authorization_code"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum GrantType {
-    /// `authorization_code` (RFC 6749 §4.1).
-    AuthorizationCode,
-    /// `refresh_token` (RFC 6749 §6): the client receives refresh tokens.
-    RefreshToken,
-    /// `password` (RFC 6749 §4.3), as Ticketpark uses it.
-    Password,
-    /// `client_credentials` (RFC 6749 §4.4), as Prioticket uses it.
-    ClientCredentials,
-    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628): TVs,
-    /// command-line tools and check-in devices (R31).
-    DeviceCode,
-}
-
-impl GrantType {
-    /// Every grant type.
-    pub const ALL: [GrantType; 5] = [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::Password,
-        GrantType::ClientCredentials,
-        GrantType::DeviceCode,
-    ];
-
-    /// The `grant_type` value on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::Password => "password",
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
-        }
-    }
-
-    pub(crate) fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl FromStr for GrantType {
     type Err = Error;
@@ -74,6 +21,9 @@ impl FromStr for GrantType {
             .ok_or(Error::UnsupportedGrantType)
     }
 }
+
+/// The longest an authorization code may live (R04: 600 s).
+pub const MAX_CODE_LIFETIME: u64 = 600;
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 ///
@@ -154,7 +104,7 @@ impl LifetimeOverrides {
         }
         if self
             .code_seconds
-            .is_some_and(|s| s == 0 || s > crate::model::config::MAX_CODE_LIFETIME)
+            .is_some_and(|s| s == 0 || s > MAX_CODE_LIFETIME)
         {
             return Err(Error::InvalidConfig {
                 reason: "the code lifetime must be 1 to 600 seconds (R04)",

@@ -19,9 +19,6 @@ const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
 use crate::crypto::secret::{HashingKey, TokenPrefixes};
 use crate::model::uri::RedirectUriPolicy;
 
-/// The longest an authorization code may live (R04: 600 s).
-pub const MAX_CODE_LIFETIME: u64 = 600;
-
 /// What an acknowledged write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -66,7 +63,7 @@ pub struct Config {
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
     pub(crate) grant_limits: GrantLimits,
-    pub(crate) device_flow: crate::api::device::DeviceFlow,
+    pub(crate) device_flow: crate::model::device::DeviceFlow,
 }
 
 impl Default for Config {
@@ -95,7 +92,7 @@ impl Default for Config {
             issuer: None,
             on_event: None,
             grant_limits: GrantLimits::default(),
-            device_flow: crate::api::device::DeviceFlow::default(),
+            device_flow: crate::model::device::DeviceFlow::default(),
         }
     }
 }
@@ -373,7 +370,7 @@ impl ConfigBuilder {
 
     /// The device authorization grant's lifetimes, polling interval and
     /// brute-force limits (R31); see [`DeviceFlow`](crate::DeviceFlow).
-    pub fn device_flow(mut self, settings: crate::api::device::DeviceFlow) -> ConfigBuilder {
+    pub fn device_flow(mut self, settings: crate::model::device::DeviceFlow) -> ConfigBuilder {
         self.config.device_flow = settings;
         self
     }

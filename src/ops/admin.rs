@@ -9,15 +9,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::error::DecodeError;
 use crate::error::{Error, InputError, Result};
 use crate::kv::redb::{Location, RedbBackend, Settings};
-use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use crate::kv::table::Table;
+use crate::kv::{Backend, CommitMode, KeyRange, KvRead, KvWrite, TxEnd};
 use crate::model::config::Config;
 use crate::model::response::PurgeReport;
 use crate::record::keys::{self, ExpiryKind};
-use crate::record::{
-    self, CodeRecord, DecodeError, JtiRecord, Seal, Sealed, StoredTokenKind, TokenRecord,
-};
+use crate::record::{self, CodeRecord, JtiRecord, Seal, Sealed, StoredTokenKind, TokenRecord};
 
 /// What the store holds, counted in one snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -4,20 +4,23 @@
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
-use super::{Ctx, load_client, tell};
-use crate::crypto::secret::{ParsedSecret, Secret, TokenKind};
+use super::{load_client, tell};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{ParsedSecret, Secret};
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, InputError, Result};
-use crate::kv::{KeyRange, KvRead, Table};
-use crate::model::client::{
-    Client, ClientKind, ClientUpdate, GrantType, NewClient, RegisteredClient,
-};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvRead};
+use crate::model::client::{Client, ClientKind, ClientUpdate, NewClient, RegisteredClient};
 use crate::model::event::EventKind;
 use crate::model::grant::{Page, PageRequest};
+use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
+use crate::model::text::text_ok;
 use crate::model::uri::RedirectUriPolicy;
 use crate::record::ext::ClientExt;
 use crate::record::keys;
-use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS, text_ok};
+use crate::record::{self, ClientRecord, MAX_CLIENT_NAME_LEN, MAX_REDIRECT_URIS};
 
 use super::codes::remove_code;
 use super::damage::Damage;
@@ -379,7 +382,7 @@ pub(crate) fn list(kv: &impl Records, page: &PageRequest) -> Result<Page<Client>
         };
         let id = ClientId(
             key.try_into()
-                .map_err(|_| corrupted(record::DecodeError::BadKey))?,
+                .map_err(|_| corrupted(crate::error::DecodeError::BadKey))?,
         );
         let client =
             record::decode_in::<ClientRecord>(Some(kv.seal()), key, value).map_err(corrupted)?;

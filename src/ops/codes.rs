@@ -2,22 +2,26 @@
 
 use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
-use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::crypto::secret::{TokenId, TokenKind};
+use super::{check_subject, load_client, resolve_scope, tell};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::TokenId;
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, InputError, Result};
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::binding::{Confirmation, check_resources};
-use crate::model::client::{ClientKind, GrantType};
+use crate::model::client::ClientKind;
 use crate::model::event::EventKind;
 use crate::model::grant::GrantOrigin;
+use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::pkce::check_pkce_string;
 use crate::model::request::{AuthorizationRequest, CodeExchange};
 use crate::model::response::{CodeInfo, IssuedCode, TokenResponse};
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 use crate::record::ext::{CodeExt, GrantExt, StoredConfirmation, StoredSession};
 use crate::record::keys::{self, ExpiryKind, Owned};
-use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN, text_ok};
+use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN};
 use crate::record::{Records, RecordsMut};
 
 /// Issues a code for an approved authorization request (R04). A client

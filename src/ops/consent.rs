@@ -5,9 +5,11 @@ use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::listing::{encode_cursor, page_range};
-use super::{Ctx, check_requested_scope, check_subject, load_client, tell};
+use super::{check_requested_scope, check_subject, load_client, tell};
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, Result};
-use crate::kv::{KeyRange, KvRead, Table};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvRead};
 use crate::model::event::EventKind;
 use crate::model::grant::{Page, PageRequest};
 use crate::model::ids::ClientId;

@@ -2,14 +2,16 @@
 //! answer by user code with brute-force limits, poll.
 
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
-use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::api::device::{DeviceAuthorization, PendingDevice};
-use crate::crypto::secret::{LookupDomain, TokenId, TokenKind};
+use super::{check_subject, load_client, resolve_scope, tell};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{LookupDomain, TokenId};
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, Result};
-use crate::kv::Table;
-use crate::model::client::GrantType;
+use crate::kv::table::Table;
+use crate::model::device::{DeviceAuthorization, PendingDevice};
 use crate::model::event::EventKind;
 use crate::model::grant::GrantOrigin;
+use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::TokenResponse;
 use crate::model::scope::Scope;

@@ -6,7 +6,7 @@
 use super::damage::Damage;
 use crate::crypto::secret::TokenId;
 use crate::error::Result;
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::response::PurgeReport;
 use crate::record::keys::{self, ExpiryKind};
 use crate::record::{AttemptsRecord, DeviceRecord, PushedRecord, Records, RecordsMut};

@@ -1,5 +1,5 @@
-//! Grants (token families): creating one, issuing its tokens, removing a
-//! token, and ending the whole family.
+//! Grants (token families): creating one (within the grant limits, R23),
+//! issuing its tokens, removing a token, and ending the whole family.
 //!
 //! A grant record lists its live-class tokens (access tokens and unconsumed
 //! refresh tokens); consumed refresh tokens are listed in the `consumed_refresh`
@@ -14,14 +14,19 @@
 use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
-use super::Ctx;
 use super::damage::Damage;
-use crate::crypto::secret::{Minted, Presented, TokenId, TokenKind};
-use crate::error::Result;
-use crate::kv::{KeyRange, Table};
+use super::tell;
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{Minted, Presented, TokenId};
+use crate::engine::ctx::Ctx;
+use crate::error::{Error, Result};
+use crate::kv::KeyRange;
+use crate::kv::table::Table;
 use crate::model::client::RefreshLifetime;
+use crate::model::event::EventKind;
 use crate::model::grant::GrantOrigin;
 use crate::model::ids::{ClientId, GrantId};
+use crate::model::limits::AtGrantLimit;
 use crate::model::response::{TokenResponse, TokenType};
 use crate::model::scope::Scope;
 use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession, TokenExt};
@@ -73,7 +78,7 @@ pub(crate) fn new_grant(
     ext: GrantExt,
 ) -> Result<Grant> {
     if let Some(subject) = subject {
-        super::limits::make_room_for_grant(kv, ctx, subject, &client)?;
+        make_room_for_grant(kv, ctx, subject, &client)?;
     }
     let id = GrantId::generate()?;
     if let Some(subject) = subject {
@@ -369,4 +374,67 @@ pub(crate) fn end_grant(
         )?;
     }
     Ok(true)
+}
+
+// ----- grant limits (R23) -----
+//
+// Before a subject's new grant is created, count its grants (at the client,
+// and over all clients) and refuse, or end the oldest, as configured. The
+// count is a range read of the subject's own index entries, bounded by the
+// limit itself.
+
+/// Makes room for one more grant of `subject` at `client`, or refuses.
+pub(crate) fn make_room_for_grant(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    subject: &str,
+    client: &ClientId,
+) -> Result<()> {
+    let limits = ctx.config.grant_limits;
+    if !limits.any() {
+        return Ok(());
+    }
+    if let Some(max) = limits.per_subject_at_client {
+        let prefix = keys::subject_client_prefix(subject, client);
+        enforce(kv, ctx, subject, &prefix, max, limits.when_reached)?;
+    }
+    if let Some(max) = limits.per_subject {
+        let prefix = keys::subject_prefix(subject);
+        enforce(kv, ctx, subject, &prefix, max, limits.when_reached)?;
+    }
+    Ok(())
+}
+
+/// Keeps the grants under `prefix` below `max` before one more is added.
+fn enforce(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    subject: &str,
+    prefix: &[u8],
+    max: usize,
+    policy: AtGrantLimit,
+) -> Result<()> {
+    let mut grants: Vec<(GrantId, ClientId)> = Vec::new();
+    kv.scan(Table::BySubject, &KeyRange::prefix(prefix), |key, _| {
+        if let Some((_, client, Owned::Grant(grant))) = keys::parse_by_subject(key) {
+            grants.push((grant, client));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if grants.len() < max {
+        return Ok(());
+    }
+    if policy == AtGrantLimit::Refuse {
+        return Err(Error::GrantLimitReached);
+    }
+    // Grant ids start with their issue time: the smallest are the oldest.
+    grants.sort_unstable_by_key(|(grant, _)| *grant.as_bytes());
+    let excess = grants.len() + 1 - max;
+    for (grant, client) in grants.into_iter().take(excess) {
+        if end_grant(kv, client, grant, &Damage::fail())? {
+            let kind = EventKind::GrantLimitEndedOldest;
+            tell(kv, ctx, kind, Some(client), Some(subject), Some(grant));
+        }
+    }
+    Ok(())
 }

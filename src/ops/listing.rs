@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::check_subject;
 use super::family::load_grant;
 use crate::error::{Error, InputError, Result};
-use crate::kv::{KeyRange, Table};
+use crate::kv::KeyRange;
+use crate::kv::table::Table;
 use crate::model::grant::{GrantSummary, Page, PageRequest};
 use crate::model::ids::{ClientId, GrantId};
 use crate::record::ext::{StoredConfirmation, StoredSession};
@@ -150,7 +151,8 @@ pub(crate) fn grants_of_client(
             table: Table::Grants,
             source,
         };
-        let (_, grant_id) = keys::parse_grant(key).ok_or(corrupted(record::DecodeError::BadKey))?;
+        let (_, grant_id) =
+            keys::parse_grant(key).ok_or(corrupted(crate::error::DecodeError::BadKey))?;
         let grant =
             record::decode_in::<GrantRecord>(Some(kv.seal()), key, value).map_err(corrupted)?;
         items.push(summary(grant_id, *client, name.clone(), grant));

@@ -5,15 +5,14 @@
 //! never open transactions, never read the wall clock (the time comes in
 //! [`Ctx::now`], R18), and never name the storage engine.
 
-use crate::crypto::secret::{Minted, Minter, Secret, TokenKind};
-use crate::engine::premint::{self, Premints};
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, InputError, Result};
-use crate::model::config::Config;
 use crate::model::event::{Event, EventKind};
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::scope::Scope;
-use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN, text_ok};
-use crate::record::{Records, Seal};
+use crate::model::text::text_ok;
+use crate::record::Records;
+use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN};
 
 pub(crate) mod admin;
 pub(crate) mod clients;
@@ -23,7 +22,6 @@ pub(crate) mod damage;
 pub(crate) mod device;
 pub(crate) mod expiring;
 pub(crate) mod family;
-pub(crate) mod limits;
 pub(crate) mod listing;
 pub(crate) mod purge;
 pub(crate) mod pushed;
@@ -32,51 +30,6 @@ pub(crate) mod sessions;
 pub(crate) mod tokens;
 pub(crate) mod validate;
 pub(crate) mod verify;
-
-/// What every rule may consult besides the transaction.
-#[derive(Clone, Copy)]
-pub(crate) struct Ctx<'a> {
-    pub config: &'a Config,
-    pub minter: &'a Minter,
-    /// Seals records; the transaction a rule gets carries it too.
-    pub seal: &'a Seal,
-    /// The time of this operation (R18), read once so every decision in it agrees.
-    pub now: u64,
-    /// Strings the calling thread minted ahead for this operation.
-    pub premints: Option<&'a Premints>,
-}
-
-impl<'a> Ctx<'a> {
-    /// A context whose strings are `minted` ahead first.
-    pub(crate) fn with_premints<'b>(&self, minted: &'b Premints) -> Ctx<'b>
-    where
-        'a: 'b,
-    {
-        Ctx {
-            premints: Some(minted),
-            ..*self
-        }
-    }
-
-    /// Mints a string of `kind`: the one minted ahead for this operation
-    /// when there is one, else a fresh one.
-    pub(crate) fn mint(&self, kind: TokenKind) -> Result<(Secret, Minted)> {
-        premint::mint(self.premints, self.minter, kind)
-    }
-
-    /// This context at `time` if that is later than its own time.
-    ///
-    /// An operation on existing records runs no earlier than the latest time
-    /// they record, so that what it writes never says it came first (a clock
-    /// that stepped back, or another node of a fleet whose clock is ahead):
-    /// time, as the store records it, never runs backwards.
-    pub(crate) fn at_least(&self, time: u64) -> Self {
-        Ctx {
-            now: self.now.max(time),
-            ..*self
-        }
-    }
-}
 
 /// Notes an event of the operation, told to the host once its transaction
 /// commits (and never otherwise). Free when no host listens.

@@ -3,10 +3,12 @@
 
 use super::codes::{Pushed, check_authorization, issue_checked};
 use super::sessions::check_text;
-use super::{Ctx, tell};
-use crate::crypto::secret::{Presented, Secret, TokenKind};
+use super::tell;
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{Presented, Secret};
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, Result};
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::binding::AuthSession;
 use crate::model::event::EventKind;
 use crate::model::ids::ClientId;

@@ -5,17 +5,20 @@
 use std::ops::ControlFlow;
 
 use super::revoke::end_owned;
-use super::{Ctx, tell};
+use super::tell;
 use crate::crypto::secret::LookupDomain;
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, InputError, Result};
-use crate::kv::{KeyRange, Table};
+use crate::kv::KeyRange;
+use crate::kv::table::Table;
 use crate::model::binding::MAX_SESSION_TEXT_LEN;
 use crate::model::event::EventKind;
 use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, ProofJti};
+use crate::model::text::text_ok;
 use crate::record::jti::JtiExt;
 use crate::record::keys::{self, ExpiryKind, Owned};
-use crate::record::{self, JtiRecord, RecordsMut, text_ok};
+use crate::record::{self, JtiRecord, RecordsMut};
 
 /// Longest proof id, in bytes.
 pub(crate) const MAX_JTI_LEN: usize = 256;

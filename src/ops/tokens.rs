@@ -7,14 +7,16 @@ use super::family::{
     Grant, Issue, end_grant, insert_token, issue_tokens, load_grant, load_token, make_room,
     new_grant,
 };
-use super::{Ctx, check_subject, load_client, resolve_scope, tell};
-use crate::crypto::secret::TokenKind;
+use super::{check_subject, load_client, resolve_scope, tell};
+use crate::crypto::kinds::TokenKind;
+use crate::engine::ctx::Ctx;
 use crate::error::{Error, InputError, Result};
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::binding::{Confirmation, check_resources};
-use crate::model::client::{ClientKind, GrantType};
+use crate::model::client::ClientKind;
 use crate::model::event::EventKind;
 use crate::model::grant::GrantOrigin;
+use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::request::{IssueOptions, RefreshRequest};
 use crate::model::response::{RefreshState, RefreshTokenInfo, TokenResponse};

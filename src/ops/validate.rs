@@ -5,7 +5,8 @@
 //! access token is active exactly when its record exists, is an access token,
 //! and has not expired: one point read.
 
-use crate::crypto::secret::{Minter, Presented, TokenKind};
+use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::{Minter, Presented};
 use crate::error::{Error, Result};
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::{Introspection, TokenInfo, TokenType};

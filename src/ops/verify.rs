@@ -30,7 +30,8 @@ use serde::Serialize;
 
 use crate::crypto::secret::TokenId;
 use crate::error::Result;
-use crate::kv::{KeyRange, Table};
+use crate::kv::KeyRange;
+use crate::kv::table::Table;
 use crate::model::ids::{ClientId, GrantId};
 use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{

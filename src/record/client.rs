@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Record, text_ok};
-use crate::kv::Table;
-use crate::model::client::{Client, ClientKind, GrantType, LifetimeOverrides};
+use super::Record;
+use crate::kv::table::Table;
+use crate::model::client::{Client, ClientKind, LifetimeOverrides};
+use crate::model::grant_type::GrantType;
 use crate::model::ids::ClientId;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 use crate::model::uri::check_redirect_uri;
 
 /// Longest client display name, in bytes.

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Record, text_ok};
-use crate::kv::Table;
+use super::Record;
+use crate::kv::table::Table;
 use crate::model::pkce::PkceChallenge;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 
 /// Longest subject, in bytes.
 pub(crate) const MAX_SUBJECT_LEN: usize = 1024;

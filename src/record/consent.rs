@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Record;
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::scope::Scope;
 
 /// The scopes a subject has approved for a client (R17).

@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_SUBJECT_LEN, Record, text_ok};
-use crate::kv::Table;
+use super::{MAX_SUBJECT_LEN, Record};
+use crate::kv::table::Table;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 
 /// Where a device request stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

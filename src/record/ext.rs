@@ -151,7 +151,7 @@ impl GrantExt {
         if self
             .nonce
             .as_deref()
-            .is_some_and(|n| !super::text_ok(n, super::MAX_NONCE_LEN))
+            .is_some_and(|n| !crate::model::text::text_ok(n, super::MAX_NONCE_LEN))
         {
             return Err("nonce");
         }

@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Record;
 use super::code::MAX_SUBJECT_LEN;
-use super::{Record, text_ok};
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::grant::GrantOrigin;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 
 /// A token family: every token issued from one code, password or
 /// client-credentials request, and all their refresh descendants. Stored

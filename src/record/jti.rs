@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Record;
-use crate::kv::Table;
+use crate::kv::table::Table;
 
 /// A proof id seen, remembered until its proof can no longer be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

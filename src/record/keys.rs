@@ -11,20 +11,20 @@ use crate::model::ids::{ClientId, GrantId};
 /// What an expiry-index entry points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExpiryKind {
-    /// An authorization code (in [`Table::Codes`](crate::kv::Table::Codes)).
+    /// An authorization code (in [`Table::Codes`](crate::kv::table::Table::Codes)).
     Code = 1,
-    /// A token (in [`Table::Tokens`](crate::kv::Table::Tokens)).
+    /// A token (in [`Table::Tokens`](crate::kv::table::Table::Tokens)).
     Token = 2,
-    /// A DPoP proof id (in [`Table::ProofJtis`](crate::kv::Table::ProofJtis)).
+    /// A DPoP proof id (in [`Table::ProofJtis`](crate::kv::table::Table::ProofJtis)).
     ProofJti = 3,
     /// A pushed authorization request (in
-    /// [`Table::PushedRequests`](crate::kv::Table::PushedRequests)).
+    /// [`Table::PushedRequests`](crate::kv::table::Table::PushedRequests)).
     PushedRequest = 4,
     /// A device request and its user code (in
-    /// [`Table::DeviceCodes`](crate::kv::Table::DeviceCodes)).
+    /// [`Table::DeviceCodes`](crate::kv::table::Table::DeviceCodes)).
     DeviceCode = 5,
     /// A window of wrong user codes (in
-    /// [`Table::DeviceAttempts`](crate::kv::Table::DeviceAttempts)); the id
+    /// [`Table::DeviceAttempts`](crate::kv::table::Table::DeviceAttempts)); the id
     /// is the attempts key's scope byte and hash, truncated to 16 bytes.
     Attempts = 6,
 }

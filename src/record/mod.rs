@@ -18,14 +18,14 @@
 //! nothing of it.
 
 use std::cell::RefCell;
-use std::fmt;
 use std::ops::ControlFlow;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
-use crate::kv::{KeyRange, KvRead, KvWrite, Table};
+use crate::error::{DecodeError, Error, Result};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvRead, KvWrite};
 use crate::model::event::Event;
 
 mod client;
@@ -57,56 +57,6 @@ pub(crate) const RECORD_VERSION: u8 = 3;
 const RECORD_VERSION_2: u8 = 2;
 /// The records of format 1 databases: the same bodies under a CRC-32.
 const RECORD_VERSION_1: u8 = 1;
-
-/// Why a stored value could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// Shorter than a version byte and a checksum.
-    TooShort,
-    /// Written by a record format this build does not know.
-    UnknownVersion {
-        /// The version byte found.
-        found: u8,
-    },
-    /// The seal (or, in a format 1 record, the checksum) does not match: the
-    /// value was damaged, changed or moved.
-    ChecksumMismatch,
-    /// The body is not a valid encoding of the record.
-    Body {
-        /// The record kind.
-        record: &'static str,
-    },
-    /// A field decoded, but holds a value the record cannot have.
-    InvalidField {
-        /// The record kind.
-        record: &'static str,
-        /// The field.
-        field: &'static str,
-    },
-    /// A key does not have the layout its table uses.
-    BadKey,
-    /// An index entry, whose value is always empty, holds one.
-    IndexValue,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::TooShort => f.write_str("value too short"),
-            DecodeError::UnknownVersion { found } => write!(f, "unknown record version {found}"),
-            DecodeError::ChecksumMismatch => f.write_str("checksum mismatch"),
-            DecodeError::Body { record } => write!(f, "undecodable {record} record"),
-            DecodeError::InvalidField { record, field } => {
-                write!(f, "{record} record has an invalid {field}")
-            }
-            DecodeError::BadKey => f.write_str("malformed key"),
-            DecodeError::IndexValue => f.write_str("an index entry holds a value"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// A value type stored in one table.
 pub(crate) trait Record: Serialize + DeserializeOwned {
@@ -463,11 +413,6 @@ pub(crate) fn decode_entry(
         // unexpected as a foreign file.
         Table::Meta => Ok(()),
     }
-}
-
-/// Checks a free-text field: at most `max` bytes, no control characters.
-pub(crate) fn text_ok(text: &str, max: usize) -> bool {
-    text.len() <= max && !text.chars().any(char::is_control)
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::ext::StoredConfirmation;
-use super::{MAX_NONCE_LEN, Record, text_ok};
-use crate::kv::Table;
+use super::{MAX_NONCE_LEN, Record};
+use crate::kv::table::Table;
 use crate::model::pkce::PkceChallenge;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 
 /// Longest `state` parameter kept with a pushed request, in bytes.
 pub(crate) const MAX_STATE_LEN: usize = 1_024;

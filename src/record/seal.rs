@@ -19,7 +19,7 @@
 use zeroize::Zeroizing;
 
 use crate::crypto::secret::HashingKey;
-use crate::kv::Table;
+use crate::kv::table::Table;
 
 /// Bytes of the MAC at the end of a sealed value.
 pub(crate) const MAC_LEN: usize = 8;

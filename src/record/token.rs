@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Record;
 use super::code::MAX_SUBJECT_LEN;
-use super::{Record, text_ok};
-use crate::kv::Table;
+use crate::kv::table::Table;
 use crate::model::scope::Scope;
+use crate::model::text::text_ok;
 
 /// Which of the two token kinds a record is. Part of the on-disk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
