@@ -58,11 +58,11 @@ mod record;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use api::async_store::AsyncStore;
+pub use api::operator::{import, import_into};
 pub use api::store::{Maintenance, Store};
 pub use crypto::kinds::{KeyFingerprint, TokenKind};
 pub use crypto::secret::{HashingKey, Secret, TokenId, TokenPrefixes};
 pub use engine::commit::WriteStats;
-pub use engine::keyring::{KeyId, KeyInfo, KeyState};
 pub use engine::meta::FORMAT_VERSION;
 pub use error::{DecodeError, Endpoint, Error, InputError, OAuthErrorCode, Result};
 pub use kv::redb::SpaceStats;
@@ -79,10 +79,13 @@ pub use model::config::{Config, ConfigBuilder, Durability};
 pub use model::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use model::error_response::ErrorResponse;
 pub use model::event::{Event, EventKind};
-pub use model::grant::{GrantOrigin, GrantSummary, Page, PageRequest};
+pub use model::grant::{GrantOrigin, GrantSummary};
 pub use model::grant_type::GrantType;
 pub use model::ids::{ClientId, GrantId};
+pub use model::key_info::{KeyId, KeyInfo, KeyState};
 pub use model::limits::{AtGrantLimit, GrantLimits};
+pub use model::operator::{ExportEntry, ExportSummary, Problem, StoreStats, VerifyReport};
+pub use model::page::{Page, PageRequest};
 pub use model::pkce::{PkceChallenge, PkceMethod};
 pub use model::request::{
     AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
@@ -94,6 +97,4 @@ pub use model::response::{
 };
 pub use model::scope::{MAX_SCOPE_LEN, Scope};
 pub use model::uri::{MAX_REDIRECT_URI_LEN, RedirectUriPolicy};
-pub use ops::admin::{ExportEntry, ExportSummary, StoreStats, import, import_into};
-pub use ops::verify::{Problem, VerifyReport};
 pub use record::decode_any;

@@ -1,108 +1,20 @@
 //! What each subcommand does.
 
-use std::fmt;
 use std::io::{BufRead, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use grantdb::{
-    ClientId, Config, Error, ExportEntry, GrantType, NewClient, Page, PageRequest, Scope, Store,
+    ClientId, Error, ExportEntry, GrantType, NewClient, Page, PageRequest, Scope, Store,
 };
 
 use crate::progress::Progress;
+use crate::support::{Failure, Outcome, config, open, print_json};
 use crate::{Cli, ClientsCommand, Command, CreateClient, GrantsCommand, RevokeArgs};
-
-/// A failure, said in one line.
-pub struct Failure(String);
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Failure {
-        Failure(match error {
-            Error::DatabaseInUse => {
-                "the database is in use by another process (stop the server using it)".to_owned()
-            }
-            other => with_sources(&other),
-        })
-    }
-}
-
-/// An error and its sources, as one line: `storage engine error: …`.
-fn with_sources(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure(message)
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Failure {
-        Failure(error.to_string())
-    }
-}
-
-impl From<serde_json::Error> for Failure {
-    fn from(error: serde_json::Error) -> Failure {
-        Failure(format!("bad JSON: {error}"))
-    }
-}
-
-pub(crate) type Outcome = Result<ExitCode, Failure>;
-
-pub(crate) fn config(cli: &Cli) -> Result<Config, Failure> {
-    let keys = crate::key::load(&cli.key_file)?;
-    Ok(Config::builder().hashing_keys(keys).build()?)
-}
-
-pub(crate) fn open(cli: &Cli) -> Result<Store, Failure> {
-    if !cli.db.exists() {
-        return Err(Failure(format!(
-            "no database at {} (`clients create --init` creates one)",
-            cli.db.display()
-        )));
-    }
-    Store::open(&cli.db, config(cli)?).map_err(|error| match error {
-        Error::DatabaseInUse => Failure(in_use(&cli.db)),
-        other => other.into(),
-    })
-}
-
-/// What to say when another process holds the database: which one, when it
-/// can be found (Linux), and what to do.
-fn in_use(db: &std::path::Path) -> String {
-    let holder = crate::holder::find(db)
-        .map(|(pid, name)| format!(" ({name}, pid {pid})"))
-        .unwrap_or_default();
-    format!(
-        "the database is in use by another process{holder}: a server using it should purge \
-         with its in-process maintenance (Store::start_maintenance) and can be asked for \
-         stats; to use this tool, stop it first"
-    )
-}
 
 fn client_id(text: &str) -> Result<ClientId, Failure> {
     text.parse()
         .map_err(|_| Failure(format!("{text:?} is not a client id")))
-}
-
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Outcome {
-    out!("{}", serde_json::to_string_pretty(value)?);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A Unix time as RFC 3339 (UTC, seconds).

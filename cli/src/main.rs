@@ -25,6 +25,7 @@ mod holder;
 mod key;
 mod progress;
 mod ring;
+mod support;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use grantdb::{HashingKey, KeyId, KeyInfo, KeyState};
 
-use crate::commands::{Failure, Outcome, open, print_json};
+use crate::support::{Failure, Outcome, open, print_json};
 use crate::{Cli, KeysCommand};
 
 /// Runs one `keys` subcommand.

@@ -8,22 +8,19 @@
 //! ([`AsyncStore::lookups_on_blocking_pool`]). The PostgreSQL backend's
 //! client runs a runtime of its own, which it may only do off the workers.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
-use zeroize::Zeroizing;
-
 use crate::api::store::Store;
 use crate::crypto::secret::{HashingKey, Secret};
-use crate::engine::keyring::{KeyId, KeyInfo};
 use crate::error::{Error, Result};
 use crate::kv::Backend;
 use crate::kv::redb::RedbBackend;
 use crate::model::binding::AuthSession;
 use crate::model::client::{Client, ClientUpdate, NewClient, RegisteredClient};
 use crate::model::device::{DeviceAuthorization, PendingDevice};
-use crate::model::grant::{GrantSummary, Page, PageRequest};
+use crate::model::grant::GrantSummary;
 use crate::model::ids::{ClientId, GrantId};
+use crate::model::key_info::{KeyId, KeyInfo};
+use crate::model::operator::{ExportEntry, ExportSummary, StoreStats, VerifyReport};
+use crate::model::page::{Page, PageRequest};
 use crate::model::request::{
     AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
 };
@@ -32,8 +29,9 @@ use crate::model::response::{
     PushedAuthorization, PushedRequest, RefreshState, Revocation, TokenInfo, TokenResponse,
 };
 use crate::model::scope::Scope;
-use crate::ops::admin::{ExportEntry, ExportSummary, StoreStats};
-use crate::ops::verify::VerifyReport;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// A [`Store`] for async code: `Clone + Send + Sync`, every method an
 /// `async fn` with the name and result of the [`Store`] method it runs.

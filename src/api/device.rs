@@ -53,7 +53,7 @@ impl<B: Backend> Store<B> {
     /// The pending request a user code names (R31), for the user's screen.
     /// Case, spaces and dashes do not matter. A wrong code is counted for
     /// `attempt_key` (the signed-in user, or the client's address) and for
-    /// everyone: past the limits of [`DeviceFlow`] every lookup is
+    /// everyone: past the limits of [`DeviceFlow`](crate::DeviceFlow) every lookup is
     /// [`Error::TooManyAttempts`](crate::Error::TooManyAttempts) until the
     /// window ends (RFC 8628 §5.1).
     pub fn device_request(&self, user_code: &str, attempt_key: &str) -> Result<PendingDevice> {

@@ -5,8 +5,14 @@
 pub(crate) mod account;
 #[cfg(feature = "tokio")]
 pub(crate) mod async_store;
+pub(crate) mod clients;
+pub(crate) mod codes;
 pub(crate) mod device;
-pub(crate) mod key_rotation;
+pub(crate) mod keyring;
+pub(crate) mod operator;
 pub(crate) mod pushed;
+pub(crate) mod revoke;
 pub(crate) mod sessions;
 pub(crate) mod store;
+pub(crate) mod tokens;
+pub(crate) mod validate;

@@ -26,10 +26,10 @@ use parking_lot::{Condvar, Mutex};
 use crate::engine::ctx::Ctx;
 use crate::engine::keyring::KeySet;
 use crate::engine::meta;
+use crate::engine::time::Timekeeper;
 use crate::error::{Error, Result};
 use crate::kv::overlay::Overlay;
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
-use crate::model::clock::Timekeeper;
 use crate::model::config::Config;
 
 /// What becomes of an operation's writes.

@@ -30,7 +30,6 @@
 //! [`Store::add_hashing_key`]: crate::Store::add_hashing_key
 //! [`Store::reload_hashing_keys`]: crate::Store::reload_hashing_keys
 
-use std::fmt;
 use std::ops::ControlFlow;
 
 use zeroize::Zeroizing;
@@ -40,6 +39,7 @@ use crate::crypto::secret::{HashingKey, Minter, TokenPrefixes};
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvRead, KvWrite};
+use crate::model::key_info::KeyState;
 use crate::record::Seal;
 
 /// The prefix of a key's meta entry; the key id follows.
@@ -48,92 +48,6 @@ const ENTRY_PREFIX: &[u8] = b"hashing_key/";
 /// the key itself. Adopted as key 1 when such a database is opened.
 const LEGACY_FINGERPRINT: &[u8] = b"key_fingerprint";
 const LEGACY_GENERATED: &[u8] = b"generated_key";
-
-/// The id of a key in the ring: 1 for the database's first key, then one
-/// more for each key added (at most 255 keys over a database's life).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct KeyId(u8);
-
-impl KeyId {
-    /// The key id `id`.
-    pub const fn new(id: u8) -> KeyId {
-        KeyId(id)
-    }
-
-    /// The id as a number.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // As the number, honouring width and alignment.
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// Where a key of the ring stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    /// Accepted; the active key with the highest id mints.
-    Active,
-    /// No longer accepted: what was minted under it fails. Still needed to
-    /// check the records sealed under it, until it is removed.
-    Retired,
-    /// Gone: no record depends on it; only its fingerprint is kept.
-    Removed,
-}
-
-impl KeyState {
-    fn tag(self) -> u8 {
-        match self {
-            KeyState::Active => 1,
-            KeyState::Retired => 2,
-            KeyState::Removed => 3,
-        }
-    }
-
-    fn from_tag(tag: u8) -> Option<KeyState> {
-        match tag {
-            1 => Some(KeyState::Active),
-            2 => Some(KeyState::Retired),
-            3 => Some(KeyState::Removed),
-            _ => None,
-        }
-    }
-}
-
-/// One key of the ring, as [`Store::hashing_keys`](crate::Store::hashing_keys)
-/// lists it. Holds no key material.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct KeyInfo {
-    /// The key's id (carried inside every string minted under it).
-    pub id: KeyId,
-    /// The key's fingerprint.
-    #[serde(serialize_with = "serialize_display")]
-    pub fingerprint: KeyFingerprint,
-    /// Where the key stands.
-    pub state: KeyState,
-    /// Whether new strings are minted (and records sealed) under it.
-    pub minting: bool,
-    /// Whether the store generated the key and keeps it in the database
-    /// (the quickstart default) rather than the host supplying it.
-    pub kept_in_database: bool,
-    /// Confidential clients whose secret is hashed under this key: retiring
-    /// it makes their secrets fail. A secret moves to the minting key the
-    /// next time its client authenticates.
-    pub client_secrets: u64,
-}
-
-fn serialize_display<S: serde::Serializer>(
-    value: &impl fmt::Display,
-    serializer: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
-}
 
 /// A key's meta entry.
 #[derive(Clone)]

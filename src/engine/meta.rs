@@ -35,7 +35,7 @@ pub(crate) struct Opened {
     /// The keys to work with.
     pub keys: KeySet,
     /// The latest time the store recorded handing out (0 if none): the
-    /// store's time never goes below it (see [`crate::model::clock::Timekeeper`]).
+    /// store's time never goes below it (see [`crate::engine::time::Timekeeper`]).
     pub high_water: u64,
 }
 

@@ -11,3 +11,4 @@ pub(crate) mod migrate;
 pub(crate) mod observe;
 pub(crate) mod periodic;
 pub(crate) mod premint;
+pub(crate) mod time;

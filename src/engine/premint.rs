@@ -77,7 +77,8 @@ pub(crate) fn mint(
 mod tests {
     use super::*;
     use crate::crypto::secret::{HashingKey, TokenPrefixes};
-    use crate::engine::keyring::{KeyEntry, KeyState};
+    use crate::engine::keyring::KeyEntry;
+    use crate::model::key_info::KeyState;
 
     fn key_set(key: &HashingKey) -> Arc<KeySet> {
         let entry = KeyEntry {

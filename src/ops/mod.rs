@@ -22,6 +22,7 @@ pub(crate) mod damage;
 pub(crate) mod device;
 pub(crate) mod expiring;
 pub(crate) mod family;
+pub(crate) mod keyring;
 pub(crate) mod listing;
 pub(crate) mod purge;
 pub(crate) mod pushed;

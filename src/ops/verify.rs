@@ -19,14 +19,14 @@
 //! behind on purpose by rotation and revocation, and purge drops them: they are
 //! counted as stale, not reported as problems.
 
+use crate::model::operator::Problem;
+use crate::model::operator::VerifyReport;
 use crate::record::Records;
 use std::cell::RefCell;
-use std::fmt;
 use std::ops::ControlFlow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 
 use crate::crypto::secret::TokenId;
 use crate::error::Result;
@@ -38,41 +38,6 @@ use crate::record::{
     self, AttemptsRecord, ClientRecord, CodeRecord, ConsentRecord, DeviceRecord, GrantRecord,
     JtiRecord, PushedRecord, Record, TokenRecord, UserCodeRecord,
 };
-
-/// One broken invariant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// The table holding the entry.
-    pub table: Table,
-    /// The entry's key, base64url-encoded.
-    pub key: String,
-    /// What is wrong.
-    pub what: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]: {}", self.table, self.key, self.what)
-    }
-}
-
-/// What [`Store::verify`](crate::Store::verify) found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct VerifyReport {
-    /// Every broken invariant, in table order.
-    pub problems: Vec<Problem>,
-    /// Entries read, per table name.
-    pub entries: Vec<(&'static str, u64)>,
-    /// `expiry` entries left behind by removals, waiting for purge.
-    pub stale_expiry_entries: u64,
-}
-
-impl VerifyReport {
-    /// Whether no invariant is broken.
-    pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
 
 /// Walks the tables; every method takes `&self` so that checks can run inside
 /// a scan of the same snapshot, streaming instead of loading tables whole.

@@ -4,17 +4,15 @@
 //! learn changes another node made. The ring itself is described in
 //! [`crate::engine::keyring`].
 
-use std::ops::ControlFlow;
-
 use crate::api::store::Store;
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::HashingKey;
-use crate::engine::keyring::{self, KeyEntry, KeyId, KeyInfo, KeySet, KeyState};
+use crate::engine::keyring::{self, KeySet};
 use crate::engine::observe::Operation;
 use crate::error::{Error, Result};
-use crate::kv::table::Table;
-use crate::kv::{Backend, KeyRange, KvWrite};
-use crate::record::{ClientRecord, JtiRecord, Records};
+use crate::kv::Backend;
+use crate::model::key_info::{KeyId, KeyInfo};
+use crate::ops;
 
 impl<B: Backend> Store<B> {
     /// The keys of the ring, by id: their fingerprints, states, which one
@@ -28,22 +26,7 @@ impl<B: Backend> Store<B> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn hashing_keys(&self) -> Result<Vec<KeyInfo>> {
-        self.read(Operation::KeyRing, None, |kv, _| {
-            let entries = keyring::read_entries(kv)?;
-            let secrets = client_secrets_by_key(kv)?;
-            let minting = minting_id(&entries);
-            Ok(entries
-                .iter()
-                .map(|entry| KeyInfo {
-                    id: KeyId::new(entry.id),
-                    fingerprint: crate::KeyFingerprint(entry.fingerprint),
-                    state: entry.state,
-                    minting: Some(entry.id) == minting,
-                    kept_in_database: entry.kept.is_some(),
-                    client_secrets: secrets[usize::from(entry.id)],
-                })
-                .collect())
-        })
+        self.read(Operation::KeyRing, None, |kv, _| ops::keyring::list(kv))
     }
 
     /// Adds a key to the ring (R28): from now on every new token, code and
@@ -76,7 +59,7 @@ impl<B: Backend> Store<B> {
         let added = self.change_keys(
             || {
                 self.write(Operation::KeyRing, None, move |kv, _| {
-                    add_entry(kv, supplied.clone())
+                    ops::keyring::add_entry(kv, supplied.clone())
                 })
             },
             |keys| keys.host_keys().into_iter().chain(key).collect(),
@@ -107,24 +90,7 @@ impl<B: Backend> Store<B> {
         self.change_keys(
             || {
                 self.write(Operation::KeyRing, None, move |kv, _| {
-                    let mut entries = keyring::read_entries(kv)?;
-                    let actives = entries
-                        .iter()
-                        .filter(|e| e.state == KeyState::Active)
-                        .count();
-                    let entry = find(&mut entries, id)?;
-                    if entry.state != KeyState::Active {
-                        return Err(Error::KeyRing {
-                            reason: "only an active key can be retired",
-                        });
-                    }
-                    if actives == 1 {
-                        return Err(Error::KeyRing {
-                            reason: "the last active key cannot be retired: add its successor first",
-                        });
-                    }
-                    entry.state = KeyState::Retired;
-                    keyring::write_entry(kv, entry)
+                    ops::keyring::retire(kv, id)
                 })
             },
             KeySet::host_keys,
@@ -145,24 +111,7 @@ impl<B: Backend> Store<B> {
         self.change_keys(
             || {
                 self.write(Operation::KeyRing, None, move |kv, ctx| {
-                    let mut entries = keyring::read_entries(kv)?;
-                    let entry = find(&mut entries, id)?;
-                    if entry.state != KeyState::Retired {
-                        return Err(Error::KeyRing {
-                            reason: "only a retired key can be removed: retire it first",
-                        });
-                    }
-                    if proof_ids_still_claimed_under(kv, id, ctx.now)? {
-                        return Err(Error::KeyRing {
-                            reason: "DPoP proof ids claimed under this key have not expired \
-                                     yet (at most an hour after it was retired): remove it later",
-                        });
-                    }
-                    let resealed = crate::engine::migrate::reseal_under_newest(kv, ctx.seal, id)?;
-                    entry.state = KeyState::Removed;
-                    entry.kept = None;
-                    keyring::write_entry(kv, entry)?;
-                    Ok(resealed)
+                    ops::keyring::remove(kv, ctx, id)
                 })
             },
             KeySet::host_keys,
@@ -207,100 +156,4 @@ impl<B: Backend> Store<B> {
                 reason: "no key with this id",
             })
     }
-}
-
-/// Adds an entry for `key` (or a generated key kept in the database) with
-/// the next id. Returns the id.
-fn add_entry(kv: &mut impl KvWrite, key: Option<HashingKey>) -> Result<u8> {
-    let entries = keyring::read_entries(kv)?;
-    let id = entries
-        .iter()
-        .map(|e| e.id)
-        .max()
-        .unwrap_or(0)
-        .checked_add(1)
-        .ok_or(Error::KeyRing {
-            reason: "a database uses at most 255 keys over its life",
-        })?;
-    let (key, kept) = match key {
-        Some(key) => (key, false),
-        None if entries
-            .iter()
-            .all(|e| e.kept.is_some() || e.state == KeyState::Removed) =>
-        {
-            (HashingKey::generate()?, true)
-        }
-        None => {
-            return Err(Error::KeyRing {
-                reason: "this database's keys come from the host: pass the new key",
-            });
-        }
-    };
-    let fingerprint = key.fingerprint_bytes();
-    if entries.iter().any(|e| e.fingerprint == fingerprint) {
-        return Err(Error::KeyRing {
-            reason: "this key is (or was) in the ring already",
-        });
-    }
-    keyring::write_entry(
-        kv,
-        &KeyEntry {
-            id,
-            fingerprint,
-            state: KeyState::Active,
-            kept: kept.then_some(key),
-        },
-    )?;
-    Ok(id)
-}
-
-/// The entry with id `id`.
-fn find(entries: &mut [KeyEntry], id: u8) -> Result<&mut KeyEntry> {
-    entries
-        .iter_mut()
-        .find(|e| e.id == id)
-        .ok_or(Error::KeyRing {
-            reason: "no key with this id",
-        })
-}
-
-/// The id of the key that mints: the active key with the highest id.
-fn minting_id(entries: &[KeyEntry]) -> Option<u8> {
-    entries
-        .iter()
-        .filter(|e| e.state == KeyState::Active)
-        .map(|e| e.id)
-        .max()
-}
-
-/// Whether a proof id claimed under key `id` could still be replayed: once
-/// the key is gone its ids cannot be computed, so the replay would pass.
-fn proof_ids_still_claimed_under(kv: &impl Records, id: u8, now: u64) -> Result<bool> {
-    let mut claimed = false;
-    kv.scan(Table::ProofJtis, &KeyRange::all(), |key, value| {
-        let decoded = crate::record::decode_in::<JtiRecord>(Some(kv.seal()), key, value);
-        claimed = decoded.is_ok_and(|seen| seen.ext.key_id() == id && now < seen.until);
-        Ok(if claimed {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        })
-    })?;
-    Ok(claimed)
-}
-
-/// How many client secrets are hashed under each key id (index = id).
-/// Damaged client records are not counted.
-fn client_secrets_by_key(kv: &impl Records) -> Result<Vec<u64>> {
-    let mut counts = vec![0u64; 256];
-    kv.scan(Table::Clients, &KeyRange::all(), |key, value| {
-        let decoded = crate::record::decode_in::<ClientRecord>(Some(kv.seal()), key, value);
-        if let Ok(client) = decoded
-            && client.secret_hash.is_some()
-        {
-            counts[usize::from(client.ext.secret_key_id())] += 1;
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    Ok(counts)
 }

@@ -1,0 +1,116 @@
+//! Revocation (R09–R12): one token, a subject, a client, a subject at a
+//! client, and an operator's revocation of any token.
+
+use crate::api::store::Store;
+use crate::engine::observe::Operation;
+use crate::error::Result;
+use crate::kv::Backend;
+use crate::model::ids::ClientId;
+use crate::model::response::{BulkRevocation, Revocation};
+use crate::ops;
+use zeroize::Zeroizing;
+
+impl<B: Backend> Store<B> {
+    /// Revokes an access token (R09) or a refresh token with its whole grant
+    /// (R10), as RFC 7009 asks; unknown or inactive tokens succeed quietly (R11).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke(tokens.access_token.expose(), &client_id)?, Revocation::AccessToken);
+    /// assert_eq!(store.revoke("not a token", &client_id)?, Revocation::NotActive);
+    /// let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    /// assert_eq!(store.revoke(refresh, &client_id)?, Revocation::Grant);
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
+        let presented = Zeroizing::new(token.to_owned());
+        let client_id = *client_id;
+        self.write(Operation::Revoke, Some(&client_id), move |kv, ctx| {
+            ops::revoke::revoke_token(kv, ctx, &presented, Some(&client_id))
+        })
+    }
+
+    /// Revokes every grant and pending code of a subject ("log out
+    /// everywhere"), in one transaction (R12). Returns the grants ended.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// let a = store.issue_for_subject(&client_id, "alice", None)?;
+    /// let b = store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke_subject("alice")?.grants, 2);
+    /// assert!(store.validate(a.access_token.expose()).is_err());
+    /// assert!(store.validate(b.access_token.expose()).is_err());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
+        ops::check_subject(subject)?;
+        let subject = subject.to_owned();
+        self.write(Operation::RevokeSubject, None, move |kv, ctx| {
+            ops::revoke::revoke_subject(kv, ctx, &subject)
+        })
+    }
+
+    /// Revokes every grant and pending code of a client and forgets the
+    /// consents given to it (R12, R17). The client stays registered.
+    pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
+        let client_id = *client_id;
+        self.write(
+            Operation::RevokeClientGrants,
+            Some(&client_id),
+            move |kv, ctx| ops::revoke::revoke_client(kv, ctx, &client_id),
+        )
+    }
+
+    /// The user removes an authorized application: every grant and pending code
+    /// of `subject` at `client_id`, and the consent (R12, R17).
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// #     .scopes("read write")?)?;
+    /// # let client_id = app.client.id;
+    /// store.record_consent("alice", &client_id, &Scope::parse("read")?)?;
+    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// assert_eq!(store.revoke_subject_at_client("alice", &client_id)?.grants, 1);
+    /// assert!(store.consent("alice", &client_id)?.is_none());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn revoke_subject_at_client(
+        &self,
+        subject: &str,
+        client_id: &ClientId,
+    ) -> Result<BulkRevocation> {
+        ops::check_subject(subject)?;
+        let (subject, client_id) = (subject.to_owned(), *client_id);
+        self.write(
+            Operation::RevokeSubjectAtClient,
+            Some(&client_id),
+            move |kv, ctx| ops::revoke::revoke_subject_at_client(kv, ctx, &subject, &client_id),
+        )
+    }
+
+    /// Revokes a token on an operator's behalf, whichever client holds it:
+    /// an access token alone (R09), a refresh token with its grant (R10).
+    pub fn revoke_token_as_operator(&self, token: &str) -> Result<Revocation> {
+        let presented = Zeroizing::new(token.to_owned());
+        self.write(Operation::Operator, None, move |kv, ctx| {
+            ops::revoke::revoke_token(kv, ctx, &presented, None)
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The hashing-key ring's rules (R28, R29): listing the ring, adding a
+//! key, retiring one (what it minted stops working), removing a retired one
+//! (its records re-sealed first). The ring's storage and the key set built
+//! from it are in `engine/keyring.rs`.
+
+use std::ops::ControlFlow;
+
+use crate::crypto::kinds::KeyFingerprint;
+use crate::crypto::secret::HashingKey;
+use crate::engine::ctx::Ctx;
+use crate::engine::keyring::{self, KeyEntry};
+use crate::error::{Error, Result};
+use crate::kv::table::Table;
+use crate::kv::{KeyRange, KvWrite};
+use crate::model::key_info::{KeyId, KeyInfo, KeyState};
+use crate::record::{ClientRecord, JtiRecord, Records, RecordsMut};
+
+/// The keys of the ring, by id, with how many client secrets each holds.
+pub(crate) fn list(kv: &impl Records) -> Result<Vec<KeyInfo>> {
+    let entries = keyring::read_entries(kv)?;
+    let secrets = client_secrets_by_key(kv)?;
+    let minting = minting_id(&entries);
+    Ok(entries
+        .iter()
+        .map(|entry| KeyInfo {
+            id: KeyId::new(entry.id),
+            fingerprint: KeyFingerprint(entry.fingerprint),
+            state: entry.state,
+            minting: Some(entry.id) == minting,
+            kept_in_database: entry.kept.is_some(),
+            client_secrets: secrets[usize::from(entry.id)],
+        })
+        .collect())
+}
+
+/// Retires key `id` (R29): refused for a key that is not active, and for
+/// the last active one.
+pub(crate) fn retire(kv: &mut impl KvWrite, id: u8) -> Result<()> {
+    let mut entries = keyring::read_entries(kv)?;
+    let actives = entries
+        .iter()
+        .filter(|e| e.state == KeyState::Active)
+        .count();
+    let entry = find(&mut entries, id)?;
+    if entry.state != KeyState::Active {
+        return Err(Error::KeyRing {
+            reason: "only an active key can be retired",
+        });
+    }
+    if actives == 1 {
+        return Err(Error::KeyRing {
+            reason: "the last active key cannot be retired: add its successor first",
+        });
+    }
+    entry.state = KeyState::Retired;
+    keyring::write_entry(kv, entry)
+}
+
+/// Removes retired key `id` (R29): re-seals what is sealed under it, then
+/// keeps only its fingerprint. Returns the records re-sealed.
+pub(crate) fn remove(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, id: u8) -> Result<u64> {
+    let mut entries = keyring::read_entries(kv)?;
+    let entry = find(&mut entries, id)?;
+    if entry.state != KeyState::Retired {
+        return Err(Error::KeyRing {
+            reason: "only a retired key can be removed: retire it first",
+        });
+    }
+    if proof_ids_still_claimed_under(kv, id, ctx.now)? {
+        return Err(Error::KeyRing {
+            reason: "DPoP proof ids claimed under this key have not expired \
+                     yet (at most an hour after it was retired): remove it later",
+        });
+    }
+    let resealed = crate::engine::migrate::reseal_under_newest(kv, ctx.seal, id)?;
+    entry.state = KeyState::Removed;
+    entry.kept = None;
+    keyring::write_entry(kv, entry)?;
+    Ok(resealed)
+}
+
+/// Adds an entry for `key` (or a generated key kept in the database) with
+/// the next id. Returns the id.
+pub(crate) fn add_entry(kv: &mut impl KvWrite, key: Option<HashingKey>) -> Result<u8> {
+    let entries = keyring::read_entries(kv)?;
+    let id = entries
+        .iter()
+        .map(|e| e.id)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or(Error::KeyRing {
+            reason: "a database uses at most 255 keys over its life",
+        })?;
+    let (key, kept) = match key {
+        Some(key) => (key, false),
+        None if entries
+            .iter()
+            .all(|e| e.kept.is_some() || e.state == KeyState::Removed) =>
+        {
+            (HashingKey::generate()?, true)
+        }
+        None => {
+            return Err(Error::KeyRing {
+                reason: "this database's keys come from the host: pass the new key",
+            });
+        }
+    };
+    let fingerprint = key.fingerprint_bytes();
+    if entries.iter().any(|e| e.fingerprint == fingerprint) {
+        return Err(Error::KeyRing {
+            reason: "this key is (or was) in the ring already",
+        });
+    }
+    keyring::write_entry(
+        kv,
+        &KeyEntry {
+            id,
+            fingerprint,
+            state: KeyState::Active,
+            kept: kept.then_some(key),
+        },
+    )?;
+    Ok(id)
+}
+
+/// The entry with id `id`.
+fn find(entries: &mut [KeyEntry], id: u8) -> Result<&mut KeyEntry> {
+    entries
+        .iter_mut()
+        .find(|e| e.id == id)
+        .ok_or(Error::KeyRing {
+            reason: "no key with this id",
+        })
+}
+
+/// The id of the key that mints: the active key with the highest id.
+fn minting_id(entries: &[KeyEntry]) -> Option<u8> {
+    entries
+        .iter()
+        .filter(|e| e.state == KeyState::Active)
+        .map(|e| e.id)
+        .max()
+}
+
+/// Whether a proof id claimed under key `id` could still be replayed: once
+/// the key is gone its ids cannot be computed, so the replay would pass.
+fn proof_ids_still_claimed_under(kv: &impl Records, id: u8, now: u64) -> Result<bool> {
+    let mut claimed = false;
+    kv.scan(Table::ProofJtis, &KeyRange::all(), |key, value| {
+        let decoded = crate::record::decode_in::<JtiRecord>(Some(kv.seal()), key, value);
+        claimed = decoded.is_ok_and(|seen| seen.ext.key_id() == id && now < seen.until);
+        Ok(if claimed {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    Ok(claimed)
+}
+
+/// How many client secrets are hashed under each key id (index = id).
+/// Damaged client records are not counted.
+fn client_secrets_by_key(kv: &impl Records) -> Result<Vec<u64>> {
+    let mut counts = vec![0u64; 256];
+    kv.scan(Table::Clients, &KeyRange::all(), |key, value| {
+        let decoded = crate::record::decode_in::<ClientRecord>(Some(kv.seal()), key, value);
+        if let Ok(client) = decoded
+            && client.secret_hash.is_some()
+        {
+            counts[usize::from(client.ext.secret_key_id())] += 1;
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(counts)
+}
