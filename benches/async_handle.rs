@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Throughput;
+use grantdb::IssueRequest;
 use grantdb::{AsyncStore, Durability};
 use support::{grantdb_set, middle_size, run_concurrently};
 
@@ -60,7 +61,7 @@ fn main() {
     let tokens = Arc::new(set.access.clone());
     let store = set.store.clone();
     let handle = AsyncStore::new(set.store.clone());
-    let client = set.password_client;
+    let client = set.password_client.clone();
 
     let mut group = c.benchmark_group(format!("async/{live}"));
     group.throughput(Throughput::Elements(1));
@@ -101,19 +102,20 @@ fn main() {
         b.iter_custom(|iters| {
             run_concurrently(CALLERS, iters, |caller, i| {
                 store
-                    .issue_for_subject(&client, &format!("b{caller}-{i}"), None)
+                    .issue_for_subject(IssueRequest::new(&client, format!("b{caller}-{i}")))
                     .unwrap();
             })
         });
     });
     group.bench_function("async/issue-durable/32-tasks", |b| {
         b.iter_custom(|iters| {
-            let handle = handle.clone();
+            let (handle, client) = (handle.clone(), client.clone());
             run_tasks(&runtime, iters, move |task, i| {
+                let request = IssueRequest::new(&client, format!("a{task}-{i}"));
                 let handle = handle.clone();
                 async move {
                     handle
-                        .issue_for_subject(&client, &format!("a{task}-{i}"), None)
+                        .call(move |s| s.issue_for_subject(request))
                         .await
                         .unwrap();
                 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use grantdb::Durability;
+use grantdb::IssueRequest;
 use parking_lot::Mutex;
 use support::sqlite::{self, Sync};
 use support::{grantdb_set, middle_size, run_concurrently};
@@ -35,11 +36,10 @@ fn grantdb(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     run_concurrently(callers, iters, |caller, i| {
                         set.store
-                            .issue_for_subject(
+                            .issue_for_subject(IssueRequest::new(
                                 &set.password_client,
-                                &format!("c{caller}-{i}"),
-                                None,
-                            )
+                                format!("c{caller}-{i}"),
+                            ))
                             .unwrap();
                     })
                 });

@@ -20,7 +20,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use grantdb::kv::Backend;
 use grantdb::kv::postgres::PostgresBackend;
-use grantdb::{ClientId, Config, GrantType, HashingKey, NewClient, Store};
+use grantdb::{Config, GrantType, HashingKey, NewClient, Store};
+use grantdb::{IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 use support::sqlite::{self, Sync};
 use support::{grantdb_set, quick, run_concurrently};
@@ -36,7 +37,7 @@ fn live() -> usize {
 type Nodes = (
     Store<PostgresBackend>,
     Store<PostgresBackend>,
-    ClientId,
+    grantdb::AuthenticatedClient,
     Vec<(String, String)>,
 );
 
@@ -50,20 +51,25 @@ fn pg_nodes() -> Option<Nodes> {
         Store::with_backend(pg::connect(url, &schema, false), config).unwrap()
     };
     let (a, b) = (node(), node());
-    let client = a
-        .register_client(
-            &NewClient::confidential("bench")
-                .grant_types([GrantType::Password, GrantType::RefreshToken])
-                .scopes("read write")
-                .unwrap(),
+    let client = {
+        let registered = a
+            .register_client(
+                NewClient::confidential("bench")
+                    .grant_types([GrantType::Password, GrantType::RefreshToken])
+                    .scopes("read write")
+                    .unwrap(),
+            )
+            .unwrap();
+        a.authenticate_client(
+            &registered.client.id,
+            registered.secret.as_ref().map(grantdb::Secret::expose),
         )
         .unwrap()
-        .client
-        .id;
+    };
     let pairs = Mutex::new(Vec::new());
     run_concurrently(16, live() as u64 / 2, |_, i| {
         let tokens = a
-            .issue_for_subject(&client, &format!("user-{i}"), None)
+            .issue_for_subject(IssueRequest::new(&client, format!("user-{i}")))
             .unwrap();
         pairs.lock().push((
             tokens.access_token.expose().to_owned(),
@@ -122,7 +128,7 @@ fn fleet(c: &mut Criterion) {
             bench.iter_custom(|iters| {
                 run_concurrently(callers, iters, |caller, n| {
                     nodes[caller % 2]
-                        .issue_for_subject(&client, &format!("b{caller}-{n}"), None)
+                        .issue_for_subject(IssueRequest::new(&client, format!("b{caller}-{n}")))
                         .unwrap();
                 })
             });
@@ -131,7 +137,10 @@ fn fleet(c: &mut Criterion) {
             bench.iter_custom(|iters| {
                 run_concurrently(callers, iters, |caller, n| {
                     set.store
-                        .issue_for_subject(&set.password_client, &format!("b{caller}-{n}"), None)
+                        .issue_for_subject(IssueRequest::new(
+                            &set.password_client,
+                            format!("b{caller}-{n}"),
+                        ))
                         .unwrap();
                 })
             });
@@ -158,7 +167,9 @@ fn fleet(c: &mut Criterion) {
             bench.iter_custom(|iters| {
                 run_concurrently(callers, iters, |caller, _| {
                     let mut chain = pg_chains[caller].lock();
-                    let tokens = nodes[caller % 2].refresh(&chain, &client, None).unwrap();
+                    let tokens = nodes[caller % 2]
+                        .refresh(RefreshRequest::new(chain.as_str(), &client))
+                        .unwrap();
                     tokens
                         .refresh_token
                         .unwrap()

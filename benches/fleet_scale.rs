@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use grantdb::kv::postgres::{PostgresBackend, PostgresOptions};
 use grantdb::{ClientId, Config, GrantType, HashingKey, NewClient, Store};
+use grantdb::{IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 
 const THREADS: usize = 8;
@@ -45,16 +46,20 @@ fn main() {
     let cluster = pg::Replicated::start(3).expect("a primary and a standby");
     let schema = format!("scale{}", std::process::id());
     // The schema and the client, made once.
+    // The client's id and secret, for every node process to authenticate it.
     let client = {
         let store = node_store(&cluster.url(), None, &schema);
-        store
+        let registered = store
             .register_client(
-                &NewClient::confidential("fleet")
+                NewClient::confidential("fleet")
                     .grant_types([GrantType::Password, GrantType::RefreshToken]),
             )
-            .unwrap()
-            .client
-            .id
+            .unwrap();
+        format!(
+            "{} {}",
+            registered.client.id,
+            registered.secret.unwrap().expose()
+        )
     };
     println!("nodes  phase             ops/s     p99 µs");
     let mut first = std::collections::HashMap::new();
@@ -66,7 +71,7 @@ fn main() {
                     .env("GRANTDB_FLEET_URL", cluster.url())
                     .env("GRANTDB_FLEET_REPLICA", cluster.standby_url())
                     .env("GRANTDB_FLEET_SCHEMA", &schema)
-                    .env("GRANTDB_FLEET_CLIENT", client.to_string())
+                    .env("GRANTDB_FLEET_CLIENT", &client)
                     .env("GRANTDB_FLEET_SECONDS", seconds.to_string())
                     .stdout(Stdio::piped())
                     .spawn()
@@ -119,16 +124,21 @@ fn node_store(url: &str, replica: Option<&str>, schema: &str) -> Store<PostgresB
 fn run_node(node: &str) {
     let var = |name: &str| std::env::var(name).unwrap();
     let seconds: u64 = var("GRANTDB_FLEET_SECONDS").parse().unwrap();
-    let client: ClientId = var("GRANTDB_FLEET_CLIENT").parse().unwrap();
     let url = var("GRANTDB_FLEET_URL");
     let schema = var("GRANTDB_FLEET_SCHEMA");
     let primary = node_store(&url, None, &schema);
+    let client = var("GRANTDB_FLEET_CLIENT");
+    let (id, secret) = client.split_once(' ').unwrap();
+    let id: ClientId = id.parse().unwrap();
+    let client = primary.authenticate_client(&id, Some(secret)).unwrap();
     let replicated = node_store(&url, Some(&var("GRANTDB_FLEET_REPLICA")), &schema);
     let subject = format!("node-{node}");
     // Pairs to refresh and tokens to validate, one chain per thread.
     let pairs: Vec<Mutex<(String, String)>> = (0..THREADS)
         .map(|_| {
-            let tokens = primary.issue_for_subject(&client, &subject, None).unwrap();
+            let tokens = primary
+                .issue_for_subject(IssueRequest::new(&client, &subject))
+                .unwrap();
             Mutex::new((
                 tokens.access_token.expose().to_owned(),
                 tokens.refresh_token.unwrap().expose().to_owned(),
@@ -141,19 +151,23 @@ fn run_node(node: &str) {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for pair in &pairs {
-                let (stop, latencies, primary, replicated, subject) =
-                    (&stop, &latencies, &primary, &replicated, &subject);
+                let (stop, latencies, primary, replicated, subject, client) =
+                    (&stop, &latencies, &primary, &replicated, &subject, &client);
                 scope.spawn(move || {
                     let mut mine = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
                         match phase {
                             "issue" => {
-                                primary.issue_for_subject(&client, subject, None).unwrap();
+                                primary
+                                    .issue_for_subject(IssueRequest::new(client, subject))
+                                    .unwrap();
                             }
                             "refresh" => {
                                 let mut pair = pair.lock();
-                                let next = primary.refresh(&pair.1, &client, None).unwrap();
+                                let next = primary
+                                    .refresh(RefreshRequest::new(&pair.1, client))
+                                    .unwrap();
                                 *pair = (
                                     next.access_token.expose().to_owned(),
                                     next.refresh_token.unwrap().expose().to_owned(),

@@ -18,6 +18,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion};
 use grantdb::{AuthorizationRequest, CodeExchange, Durability};
+use grantdb::{ClientCredentialsRequest, IssueRequest, RefreshRequest};
 use oxide_auth::primitives::issuer::Issuer;
 use support::sqlite::{self, Sync};
 use support::{grantdb_set, peers, sizes};
@@ -88,7 +89,10 @@ fn issue(c: &mut Criterion) {
                     n += 1;
                     black_box(
                         set.store
-                            .issue_for_subject(&set.password_client, &format!("new-{n}"), None)
+                            .issue_for_subject(IssueRequest::new(
+                                &set.password_client,
+                                format!("new-{n}"),
+                            ))
                             .unwrap(),
                     );
                 });
@@ -138,7 +142,7 @@ fn refresh(c: &mut Criterion) {
                 b.iter(|| {
                     let rotated = set
                         .store
-                        .refresh(&current, &set.password_client, None)
+                        .refresh(RefreshRequest::new(&current, &set.password_client))
                         .unwrap();
                     rotated
                         .refresh_token
@@ -177,18 +181,18 @@ fn exchange_and_revoke(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("exchange-revoke/{live}"));
         for (mode, durability) in [("durable", Durability::Durable), ("fast", Durability::Fast)] {
             let set = grantdb_set(live, durability);
-            let client = set.code_client;
+            let client = &set.code_client;
             group.bench_function(format!("grantdb/exchange/{mode}"), |b| {
                 b.iter_batched(
                     || {
                         set.store
-                            .issue_code(&AuthorizationRequest::new(client, "alice"))
+                            .issue_code(AuthorizationRequest::new(client.id(), "alice"))
                             .unwrap()
                     },
                     |code| {
                         black_box(
                             set.store
-                                .exchange_code(&CodeExchange::new(code.code.expose(), client))
+                                .exchange_code(CodeExchange::new(code.code.expose(), client))
                                 .unwrap(),
                         )
                     },
@@ -198,7 +202,11 @@ fn exchange_and_revoke(c: &mut Criterion) {
             let cc = set.cc_client;
             group.bench_function(format!("grantdb/revoke/{mode}"), |b| {
                 b.iter_batched(
-                    || set.store.issue_client_credentials(&cc, None).unwrap(),
+                    || {
+                        set.store
+                            .issue_client_credentials(ClientCredentialsRequest::new(&cc))
+                            .unwrap()
+                    },
                     |tokens| {
                         black_box(set.store.revoke(tokens.access_token.expose(), &cc).unwrap())
                     },

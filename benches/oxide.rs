@@ -45,7 +45,7 @@ fn oxide_flows(c: &mut Criterion) {
         let store = Store::open(dir.path().join("oxide.redb"), config).unwrap();
         let client = store
             .register_client(
-                &NewClient::confidential("bench")
+                NewClient::confidential("bench")
                     .redirect_uri("https://bench.example/cb")
                     .grant_types([GrantType::ClientCredentials])
                     .scopes("read write")

@@ -14,6 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use grantdb::ClientCredentialsRequest;
 use grantdb::{Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, Store};
 use support::sqlite::{self, Sync};
 use support::{copy_of, grantdb_set, quick, run_concurrently, sizes};
@@ -56,17 +57,25 @@ fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
         .build()
         .unwrap();
     let store = Store::open(&path, config).unwrap();
-    let client = store
-        .register_client(
-            &NewClient::confidential("expiring")
-                .grant_types([GrantType::ClientCredentials])
-                .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
-        )
-        .unwrap()
-        .client
-        .id;
+    let client = {
+        let registered = store
+            .register_client(
+                NewClient::confidential("expiring")
+                    .grant_types([GrantType::ClientCredentials])
+                    .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
+            )
+            .unwrap();
+        store
+            .authenticate_client(
+                &registered.client.id,
+                registered.secret.as_ref().map(grantdb::Secret::expose),
+            )
+            .unwrap()
+    };
     run_concurrently(4, expired_count(), |_, _| {
-        store.issue_client_credentials(&client, None).unwrap();
+        store
+            .issue_client_credentials(ClientCredentialsRequest::new(&client))
+            .unwrap();
     });
     store.flush().unwrap();
     drop(store);

@@ -15,6 +15,7 @@ mod support;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion};
+use grantdb::{AttemptKey, DeviceApproval, IssueRequest, PushedApproval};
 use grantdb::{Durability, GrantType, NewClient, PushRequest};
 use support::{grantdb_set, middle_size};
 
@@ -24,31 +25,49 @@ fn requests(c: &mut Criterion) {
     for (mode, durability) in [("durable", Durability::Durable), ("fast", Durability::Fast)] {
         let set = grantdb_set(live, durability);
         let store = &set.store;
-        let device = store
-            .register_client(
-                &NewClient::public("scanner")
-                    .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
-            )
-            .unwrap()
-            .client
-            .id;
-        let web = store
-            .register_client(
-                &NewClient::confidential("web")
-                    .redirect_uri("https://web.example/cb")
-                    .grant_types([GrantType::AuthorizationCode, GrantType::Password]),
-            )
-            .unwrap()
-            .client
-            .id;
+        let device = {
+            let registered = store
+                .register_client(
+                    NewClient::public("scanner")
+                        .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
+                )
+                .unwrap();
+            store
+                .authenticate_client(
+                    &registered.client.id,
+                    registered.secret.as_ref().map(grantdb::Secret::expose),
+                )
+                .unwrap()
+        };
+        let web = {
+            let registered = store
+                .register_client(
+                    NewClient::confidential("web")
+                        .redirect_uri("https://web.example/cb")
+                        .grant_types([GrantType::AuthorizationCode, GrantType::Password]),
+                )
+                .unwrap();
+            store
+                .authenticate_client(
+                    &registered.client.id,
+                    registered.secret.as_ref().map(grantdb::Secret::expose),
+                )
+                .unwrap()
+        };
         group.bench_function(format!("password-grant/{mode}"), |b| {
-            b.iter(|| black_box(store.issue_for_subject(&web, "alice", None).unwrap()));
+            b.iter(|| {
+                black_box(
+                    store
+                        .issue_for_subject(IssueRequest::new(&web, "alice"))
+                        .unwrap(),
+                )
+            });
         });
         group.bench_function(format!("par/push/{mode}"), |b| {
             b.iter(|| {
                 black_box(
                     store
-                        .push_authorization_request(&PushRequest::new(web).state("s"))
+                        .push_authorization_request(PushRequest::new(&web).state("s"))
                         .unwrap(),
                 )
             });
@@ -57,25 +76,24 @@ fn requests(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     store
-                        .push_authorization_request(&PushRequest::new(web))
+                        .push_authorization_request(PushRequest::new(&web))
                         .unwrap()
                 },
                 |pushed| {
                     black_box(
                         store
-                            .issue_code_from_pushed(
-                                &web,
+                            .issue_code_from_pushed(PushedApproval::new(
                                 pushed.request_uri.expose(),
+                                web.id(),
                                 "alice",
-                                None,
-                            )
+                            ))
                             .unwrap(),
                     )
                 },
                 BatchSize::SmallInput,
             );
         });
-        device_flow(&mut group, store, device, mode);
+        device_flow(&mut group, store, &device, mode);
     }
     group.finish();
 }
@@ -84,17 +102,17 @@ fn requests(c: &mut Criterion) {
 fn device_flow(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     store: &grantdb::Store,
-    device: grantdb::ClientId,
+    device: &grantdb::AuthenticatedClient,
     mode: &str,
 ) {
     group.bench_function(format!("device/start/{mode}"), |b| {
-        b.iter(|| black_box(store.start_device_authorization(&device, None).unwrap()));
+        b.iter(|| black_box(store.start_device_authorization(device, None).unwrap()));
     });
     group.bench_function(format!("device/poll-pending/{mode}"), |b| {
         b.iter_batched(
-            || store.start_device_authorization(&device, None).unwrap(),
+            || store.start_device_authorization(device, None).unwrap(),
             |started| {
-                let polled = store.poll_device(started.device_code.expose(), &device);
+                let polled = store.poll_device(started.device_code.expose(), device);
                 assert!(matches!(polled, Err(grantdb::Error::AuthorizationPending)));
             },
             BatchSize::SmallInput,
@@ -102,11 +120,15 @@ fn device_flow(
     });
     group.bench_function(format!("device/approve/{mode}"), |b| {
         b.iter_batched(
-            || store.start_device_authorization(&device, None).unwrap(),
+            || store.start_device_authorization(device, None).unwrap(),
             |started| {
                 black_box(
                     store
-                        .approve_device(&started.user_code, "alice", "alice")
+                        .approve_device(DeviceApproval::new(
+                            &started.user_code,
+                            "alice",
+                            AttemptKey::new("alice"),
+                        ))
                         .unwrap(),
                 )
             },
@@ -116,16 +138,20 @@ fn device_flow(
     group.bench_function(format!("device/poll-tokens/{mode}"), |b| {
         b.iter_batched(
             || {
-                let started = store.start_device_authorization(&device, None).unwrap();
+                let started = store.start_device_authorization(device, None).unwrap();
                 store
-                    .approve_device(&started.user_code, "alice", "alice")
+                    .approve_device(DeviceApproval::new(
+                        &started.user_code,
+                        "alice",
+                        AttemptKey::new("alice"),
+                    ))
                     .unwrap();
                 started
             },
             |started| {
                 black_box(
                     store
-                        .poll_device(started.device_code.expose(), &device)
+                        .poll_device(started.device_code.expose(), device)
                         .unwrap(),
                 )
             },

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use grantdb::IssueRequest;
 use grantdb::{Config, Durability, Store, WriteStats};
 
 #[path = "windows/layout.rs"]
@@ -427,7 +428,7 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
             "grantdb",
             Box::new(|caller| {
                 set.store
-                    .issue_for_subject(&set.password_client, &subject(caller), None)
+                    .issue_for_subject(IssueRequest::new(&set.password_client, subject(caller)))
                     .unwrap();
             }),
             Box::new(|caller| support::rotate(set, &mut grantdb_chains[caller].lock())),

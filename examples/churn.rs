@@ -16,6 +16,7 @@
 use std::error::Error;
 use std::time::Duration;
 
+use grantdb::IssueRequest;
 use grantdb::{
     Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, RefreshLifetime,
     Store,
@@ -71,22 +72,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     let mut store = Store::open(dir.path().join("churn.redb"), config)?;
     let lifetime = options.lifetime_rounds * 60;
-    let client = store
-        .register_client(
-            &NewClient::confidential("churn")
+    let client = {
+        let registered = store.register_client(
+            NewClient::confidential("churn")
                 .grant_types([GrantType::Password, GrantType::RefreshToken])
                 .lifetimes(
                     LifetimeOverrides::default()
                         .access(Duration::from_secs(lifetime / 2))
                         .refresh(RefreshLifetime::AbsoluteSeconds(lifetime)),
                 ),
+        )?;
+        store.authenticate_client(
+            &registered.client.id,
+            registered.secret.as_ref().map(grantdb::Secret::expose),
         )?
-        .client
-        .id;
+    };
     let mut peak = 0;
     for round in 0..options.rounds {
         for i in 0..options.per_round {
-            store.issue_for_subject(&client, &format!("user-{round}-{i}"), None)?;
+            store.issue_for_subject(IssueRequest::new(&client, format!("user-{round}-{i}")))?;
         }
         clock.advance(60);
         let purged = store.purge_expired()?;
@@ -104,7 +108,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     store.flush()?;
     let (before, after) = store.compact()?;
-    let live = store.grants_of_client(&client, &grantdb::PageRequest::first(1))?;
+    let live = store.grants_of_client(&client.id(), &grantdb::PageRequest::first(1))?;
     drop(live);
     println!(
         "grantdb: after churn {:.1} MiB (peak {:.1} MiB), compacted {:.1} MiB, ratio {:.2}; {:.0} bytes per live pair",

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use grantdb::{ClientId, Config, Durability, GrantType, NewClient, Store};
+use grantdb::{AuthenticatedClient, Config, Durability, GrantType, NewClient, Store};
+use grantdb::{IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 use rand::RngExt as _;
 
@@ -90,8 +91,8 @@ struct Pair {
     refresh: String,
 }
 
-fn issue(store: &Store, client: &ClientId, n: u64) -> Result<Pair, grantdb::Error> {
-    let tokens = store.issue_for_subject(client, &format!("load-{n}"), None)?;
+fn issue(store: &Store, client: &AuthenticatedClient, n: u64) -> Result<Pair, grantdb::Error> {
+    let tokens = store.issue_for_subject(IssueRequest::new(client, format!("load-{n}")))?;
     let refresh = tokens
         .refresh_token
         .as_ref()
@@ -111,14 +112,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     let _ = std::fs::remove_file(&options.db);
     let config = Config::builder().durability(options.durability).build()?;
     let store = Store::open(&options.db, config)?;
-    let client = store
-        .register_client(
-            &NewClient::confidential("loadgen")
+    let client = {
+        let registered = store.register_client(
+            NewClient::confidential("loadgen")
                 .grant_types([GrantType::Password, GrantType::RefreshToken])
                 .scopes("read write")?,
+        )?;
+        store.authenticate_client(
+            &registered.client.id,
+            registered.secret.as_ref().map(grantdb::Secret::expose),
         )?
-        .client
-        .id;
+    };
 
     eprintln!(
         "seeding {} live tokens ({} pairs)…",
@@ -129,11 +133,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let pairs: Vec<Mutex<Pair>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..options.threads.min(8))
             .map(|t| {
-                let (store, counter) = (&store, &counter);
+                let (store, counter, client) = (&store, &counter, &client);
                 let share = options.live / 2 / options.threads.min(8);
                 scope.spawn(move || {
                     (0..share)
-                        .map(|i| issue(store, &client, (t * share + i) as u64).map(Mutex::new))
+                        .map(|i| issue(store, client, (t * share + i) as u64).map(Mutex::new))
                         .collect::<Result<Vec<_>, _>>()
                         .inspect(|_| {
                             counter.fetch_add(share as u64, Ordering::Relaxed);
@@ -209,7 +213,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 fn worker(
     store: &Store,
-    client: &ClientId,
+    client: &AuthenticatedClient,
     pairs: &[Mutex<Pair>],
     stop: &AtomicBool,
     done: &[AtomicU64; 4],
@@ -239,13 +243,15 @@ fn worker(
             Op::Issue => issue(store, client, rng.random()).map(|pair| *slot.lock() = pair),
             Op::Refresh => {
                 let mut pair = slot.lock();
-                store.refresh(&pair.refresh, client, None).map(|tokens| {
-                    tokens.access_token.expose().clone_into(&mut pair.access);
-                    pair.refresh = tokens
-                        .refresh_token
-                        .map(|t| t.expose().to_owned())
-                        .unwrap_or_default();
-                })
+                store
+                    .refresh(RefreshRequest::new(&pair.refresh, client))
+                    .map(|tokens| {
+                        tokens.access_token.expose().clone_into(&mut pair.access);
+                        pair.refresh = tokens
+                            .refresh_token
+                            .map(|t| t.expose().to_owned())
+                            .unwrap_or_default();
+                    })
             }
             Op::Revoke => {
                 let mut pair = slot.lock();

@@ -200,7 +200,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     let store = Store::open(&db, config)?;
     let client = store.register_client(
-        &NewClient::confidential("oxide demo")
+        NewClient::confidential("oxide demo")
             .redirect_uri("http://127.0.0.1:9000/callback")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("read write")?,

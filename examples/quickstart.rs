@@ -12,6 +12,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use grantdb::RefreshRequest;
 use grantdb::{
     AuthorizationRequest, CodeExchange, Config, GrantType, NewClient, PageRequest, Revocation,
     Scope, Store,
@@ -30,7 +31,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. The developer registers an application and notes its id and secret.
     let app = store.register_client(
-        &NewClient::confidential("pretalx")
+        NewClient::confidential("pretalx")
             .redirect_uri("https://pretalx.com")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("read write profile")?,
@@ -48,7 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let state = "e3KCh9mfx07qxU4bRpXk";
     let scope = Scope::parse("read write")?;
     let code = store.issue_code(
-        &AuthorizationRequest::new(client_id, "admin@localhost")
+        AuthorizationRequest::new(client_id, "admin@localhost")
             .scope(scope.clone())
             .redirect_uri("https://pretalx.com"),
     )?;
@@ -62,7 +63,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // 3. The application exchanges the code at the token endpoint (HTTP Basic).
     let client = store.authenticate_client(&client_id, Some(secret.expose()))?;
     let tokens = store.exchange_code(
-        &CodeExchange::new(code.code.expose(), client.id).redirect_uri("https://pretalx.com"),
+        CodeExchange::new(code.code.expose(), &client).redirect_uri("https://pretalx.com"),
     )?;
     println!("\n3. POST /oauth/token grant_type=authorization_code ->");
     println!(
@@ -80,7 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // 5. Refresh: a new pair; "the previous access token will instantly become invalid".
-    let rotated = store.refresh(refresh_token.expose(), &client_id, None)?;
+    let rotated = store.refresh(RefreshRequest::new(refresh_token.expose(), &client))?;
     println!("\n5. POST /oauth/token grant_type=refresh_token -> new pair");
     println!(
         "   old access token valid? {}",
@@ -90,7 +91,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "   new access token valid? {}",
         store.validate(rotated.access_token.expose()).is_ok()
     );
-    match store.refresh(refresh_token.expose(), &client_id, None) {
+    match store.refresh(RefreshRequest::new(refresh_token.expose(), &client)) {
         Err(error) => println!(
             "   the old refresh token again -> {} ({error})",
             code_of(&error)
@@ -101,10 +102,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     // 6. Revoke: after a reuse the family is already gone, so start a new grant
     //    and revoke its refresh token: both tokens die.
     let code =
-        store.issue_code(&AuthorizationRequest::new(client_id, "admin@localhost").scope(scope))?;
-    let tokens = store.exchange_code(&CodeExchange::new(code.code.expose(), client_id))?;
+        store.issue_code(AuthorizationRequest::new(client_id, "admin@localhost").scope(scope))?;
+    let tokens = store.exchange_code(CodeExchange::new(code.code.expose(), &client))?;
     let refresh_token = tokens.refresh_token.as_ref().ok_or("a refresh token")?;
-    let outcome = store.revoke(refresh_token.expose(), &client_id)?;
+    let outcome = store.revoke(refresh_token.expose(), &client)?;
     println!("\n6. POST /oauth/revoke_token token=<refresh token> -> {outcome:?}");
     assert_eq!(outcome, Revocation::Grant);
     println!(
@@ -114,7 +115,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "   refresh token works? {}",
         store
-            .refresh(refresh_token.expose(), &client_id, None)
+            .refresh(RefreshRequest::new(refresh_token.expose(), &client))
             .is_ok()
     );
 

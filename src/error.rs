@@ -27,6 +27,12 @@ pub enum OAuthErrorCode {
     UnauthorizedClient,
     /// `unsupported_grant_type`: the server does not know the grant type.
     UnsupportedGrantType,
+    /// `unsupported_response_type` (RFC 6749 §4.1.2.1): the authorization
+    /// server does not support this `response_type`.
+    UnsupportedResponseType,
+    /// `unsupported_token_type` (RFC 7009 §2.2.1): the server cannot revoke
+    /// tokens of the type the `token_type_hint` names.
+    UnsupportedTokenType,
     /// `invalid_scope`: the scope is malformed or exceeds what is allowed.
     InvalidScope,
     /// `invalid_token` (RFC 6750 §3.1): the bearer token is not active.
@@ -63,6 +69,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidGrant => "invalid_grant",
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::InvalidToken => "invalid_token",
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
@@ -239,6 +247,11 @@ pub enum Error {
     ClientAuthenticationFailed,
     /// The `grant_type` value is not one grantdb knows.
     UnsupportedGrantType,
+    /// The `response_type` of an authorization request is not `code`.
+    UnsupportedResponseType,
+    /// A `token_type_hint` names a type grantdb does not issue (RFC 7009
+    /// §2.2.1).
+    UnsupportedTokenType,
     /// The client may not use this grant type.
     GrantTypeNotAllowed {
         /// The grant type that was refused.
@@ -427,6 +440,8 @@ impl Error {
             | Error::PushedRequestRequired
             | Error::UnknownUserCode => C::InvalidRequest,
             Error::UnsupportedGrantType => C::UnsupportedGrantType,
+            Error::UnsupportedResponseType => C::UnsupportedResponseType,
+            Error::UnsupportedTokenType => C::UnsupportedTokenType,
             Error::MalformedScope { .. } | Error::ScopeNotAllowed => C::InvalidScope,
             Error::MalformedResource { .. } | Error::InvalidTarget => C::InvalidTarget,
             Error::MalformedClientId | Error::UnknownClient | Error::ClientAuthenticationFailed => {
@@ -512,6 +527,8 @@ impl Error {
             Error::UnknownClient => "unknown_client",
             Error::ClientAuthenticationFailed => "client_authentication_failed",
             Error::UnsupportedGrantType => "unsupported_grant_type",
+            Error::UnsupportedResponseType => "unsupported_response_type",
+            Error::UnsupportedTokenType => "unsupported_token_type",
             Error::GrantTypeNotAllowed { .. } => "grant_type_not_allowed",
             Error::ScopeNotAllowed => "scope_not_allowed",
             Error::RedirectUriMismatch => "redirect_uri_mismatch",
@@ -679,6 +696,8 @@ impl fmt::Display for Error {
             Error::UnknownClient => f.write_str("unknown client"),
             Error::ClientAuthenticationFailed => f.write_str("client authentication failed"),
             Error::UnsupportedGrantType => f.write_str("unsupported grant type"),
+            Error::UnsupportedResponseType => f.write_str("unsupported response type"),
+            Error::UnsupportedTokenType => f.write_str("unsupported token type hint"),
             Error::GrantTypeNotAllowed { grant_type } => {
                 write!(f, "the client may not use the {grant_type} grant type")
             }
@@ -782,6 +801,8 @@ impl std::error::Error for Error {
             | Error::UnknownClient
             | Error::ClientAuthenticationFailed
             | Error::UnsupportedGrantType
+            | Error::UnsupportedResponseType
+            | Error::UnsupportedTokenType
             | Error::GrantTypeNotAllowed { .. }
             | Error::ScopeNotAllowed
             | Error::RedirectUriMismatch

@@ -14,25 +14,30 @@
 //!   (R14).
 //!
 //! ```
-//! use grantdb::{AuthorizationRequest, CodeExchange, Config, GrantType, NewClient, Store};
+//! use grantdb::{
+//!     AuthorizationRequest, CodeExchange, Config, GrantType, NewClient, RefreshRequest, Store,
+//! };
 //!
 //! let store = Store::in_memory(Config::default())?;
 //! let app = store.register_client(
-//!     &NewClient::confidential("pretalx")
+//!     NewClient::confidential("pretalx")
 //!         .redirect_uri("https://pretalx.com")
 //!         .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
 //!         .scopes("read write")?,
 //! )?;
 //! let client_id = app.client.id;
 //!
-//! // The user approved: issue a code, then exchange it at the token endpoint.
-//! let code = store.issue_code(&AuthorizationRequest::new(client_id, "user-42"))?;
-//! let tokens = store.exchange_code(&CodeExchange::new(code.code.expose(), client_id))?;
+//! // The user approved: issue a code.
+//! let code = store.issue_code(AuthorizationRequest::new(client_id, "user-42"))?;
+//! // At the token endpoint the client authenticates, then exchanges the code.
+//! let secret = app.secret.as_ref().map(|s| s.expose());
+//! let client = store.authenticate_client(&client_id, secret)?;
+//! let tokens = store.exchange_code(CodeExchange::new(code.code.expose(), &client))?;
 //! assert_eq!(store.validate(tokens.access_token.expose())?.subject.as_deref(), Some("user-42"));
 //!
 //! // Rotation: the old access token dies at once (R07).
 //! let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
-//! let rotated = store.refresh(refresh, &client_id, None)?;
+//! let rotated = store.refresh(RefreshRequest::new(refresh, &client))?;
 //! assert!(store.validate(tokens.access_token.expose()).is_err());
 //! assert!(store.validate(rotated.access_token.expose()).is_ok());
 //! # Ok::<(), grantdb::Error>(())
@@ -71,15 +76,15 @@ pub use model::binding::{
     check_resources,
 };
 pub use model::client::{
-    Client, ClientKind, ClientUpdate, LifetimeOverrides, MAX_CODE_LIFETIME, NewClient,
-    RefreshLifetime, RegisteredClient,
+    AuthenticatedClient, Client, ClientKind, ClientUpdate, LifetimeOverrides, MAX_CODE_LIFETIME,
+    NewClient, RefreshLifetime, RegisteredClient,
 };
 pub use model::clock::{Clock, ManualClock, SystemClock};
 pub use model::config::{Config, ConfigBuilder, Durability};
 pub use model::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use model::error_response::ErrorResponse;
 pub use model::event::{Event, EventKind};
-pub use model::grant::{GrantOrigin, GrantSummary};
+pub use model::grant::{GrantOrigin, GrantRef, GrantSummary};
 pub use model::grant_type::GrantType;
 pub use model::ids::{ClientId, GrantId};
 pub use model::key_info::{KeyId, KeyInfo, KeyState};
@@ -88,7 +93,9 @@ pub use model::operator::{ExportEntry, ExportSummary, Problem, StoreStats, Verif
 pub use model::page::{Page, PageRequest};
 pub use model::pkce::{PkceChallenge, PkceMethod};
 pub use model::request::{
-    AuthorizationRequest, CodeExchange, IssueOptions, PushRequest, RefreshRequest,
+    AttemptKey, AuthorizationRequest, ClientCredentialsRequest, CodeExchange, DeviceApproval,
+    IntrospectRequest, IssueRequest, NewConsent, PushRequest, PushedApproval, RefreshRequest,
+    TokenTypeHint,
 };
 pub use model::response::{
     BulkRevocation, CodeInfo, Consent, Introspection, IssuedCode, NoExtensions, ProofJti,

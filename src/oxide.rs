@@ -50,9 +50,12 @@ use oxide_auth::primitives::registrar::{
 use parking_lot::Mutex;
 
 use crate::api::store::Store;
-use crate::model::client::Client;
+use crate::model::client::{AuthenticatedClient, Client};
+use crate::model::grant::GrantRef;
 use crate::model::ids::ClientId;
-use crate::model::request::{AuthorizationRequest, CodeExchange};
+use crate::model::request::{
+    AuthorizationRequest, ClientCredentialsRequest, CodeExchange, RefreshRequest,
+};
 use crate::model::response::{RefreshState, TokenResponse};
 use crate::model::scope::Scope;
 
@@ -166,6 +169,14 @@ pub struct GrantdbIssuer {
 fn client(store: &Store, id: &str) -> Option<Client> {
     let id: ClientId = id.parse().ok()?;
     store.client(&id).ok().flatten()
+}
+
+/// The client oxide-auth names, as authenticated: oxide-auth's token
+/// endpoint authenticates the client through this crate's
+/// [`GrantdbRegistrar`] (`Registrar::check`) before it asks the
+/// authorizer or the issuer for anything, so that is the authentication.
+fn authenticated(store: &Store, id: &str) -> Option<AuthenticatedClient> {
+    client(store, id).map(AuthenticatedClient::new)
 }
 
 fn to_grantdb_scope(scope: &oxide_auth::primitives::scope::Scope) -> Option<Scope> {
@@ -300,7 +311,7 @@ impl Authorizer for GrantdbAuthorizer {
             request = request.redirect_uri(uri);
         }
         request.host_data = encode_extensions(&grant.extensions);
-        let code = self.store.issue_code(&request).map_err(drop)?;
+        let code = self.store.issue_code(request).map_err(drop)?;
         Ok(code.code.expose().to_owned())
     }
 
@@ -314,9 +325,9 @@ impl Authorizer for GrantdbAuthorizer {
         };
         // Consume the code and issue its tokens in one transaction; a replay
         // lands here too, fails, and revokes what the first exchange issued (R05).
-        let mut exchange = CodeExchange::new(code, info.client_id);
-        exchange.redirect_uri = info.redirect_uri.as_deref();
-        let Ok(tokens) = self.store.exchange_code(&exchange) else {
+        let mut exchange = CodeExchange::new(code, &AuthenticatedClient::new(client.clone()));
+        exchange.redirect_uri.clone_from(&info.redirect_uri);
+        let Ok(tokens) = self.store.exchange_code(exchange) else {
             return Ok(None);
         };
         let redirect_uri = info
@@ -355,22 +366,18 @@ impl Issuer for GrantdbIssuer {
             return Ok(issued(&tokens));
         }
         // Otherwise oxide-auth's client-credentials flow.
-        let client: ClientId = grant.client_id.parse().map_err(drop)?;
-        let scope = to_grantdb_scope(&grant.scope);
-        let tokens = self
-            .store
-            .issue_client_credentials(&client, scope.as_ref())
-            .map_err(drop)?;
+        let client = authenticated(&self.store, &grant.client_id).ok_or(())?;
+        let mut request = ClientCredentialsRequest::new(&client);
+        request.scope = to_grantdb_scope(&grant.scope);
+        let tokens = self.store.issue_client_credentials(request).map_err(drop)?;
         Ok(issued(&tokens))
     }
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
-        let client: ClientId = grant.client_id.parse().map_err(drop)?;
-        let scope = to_grantdb_scope(&grant.scope);
-        let tokens = self
-            .store
-            .refresh(refresh, &client, scope.as_ref())
-            .map_err(drop)?;
+        let client = authenticated(&self.store, &grant.client_id).ok_or(())?;
+        let mut request = RefreshRequest::new(refresh, &client);
+        request.scope = to_grantdb_scope(&grant.scope);
+        let tokens = self.store.refresh(request).map_err(drop)?;
         let token = issued(&tokens);
         Ok(RefreshedToken {
             token: token.token,
@@ -387,7 +394,7 @@ impl Issuer for GrantdbIssuer {
         let client = client(&self.store, &info.client_id.to_string()).ok_or(())?;
         let host_data = self
             .store
-            .grant(&info.client_id, &info.grant_id)
+            .grant(&GrantRef::new(info.client_id, info.grant_id))
             .map_err(drop)?
             .and_then(|grant| grant.host_data);
         Ok(Some(Grant {
@@ -407,7 +414,9 @@ impl Issuer for GrantdbIssuer {
                 // R08: presenting a consumed refresh token revokes its family.
                 // The refresh does exactly that, and fails; oxide-auth then
                 // answers invalid_grant.
-                let _ = self.store.refresh(token, &info.client_id, None);
+                if let Some(client) = authenticated(&self.store, &info.client_id.to_string()) {
+                    let _ = self.store.refresh(RefreshRequest::new(token, &client));
+                }
                 return Ok(None);
             }
             RefreshState::Inactive => return Ok(None),

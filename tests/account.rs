@@ -12,6 +12,7 @@ use grantdb::{
     AtGrantLimit, AuthorizationRequest, Config, ConfigBuilder, Error, GrantLimits, NewClient,
     OAuthErrorCode, PageRequest, Scope,
 };
+use grantdb::{ClientCredentialsRequest, GrantRef, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -36,26 +37,47 @@ fn r21_a_subject_ends_one_grant_and_keeps_the_others<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let app = password_app(&f.store, "ticketpark");
-    let phone = f.store.issue_for_subject(&app.id, "alice", None)?;
-    let laptop = f.store.issue_for_subject(&app.id, "alice", None)?;
-    let bobs = f.store.issue_for_subject(&app.id, "bob", None)?;
+    let phone = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
+    let laptop = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
+    let bobs = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "bob"))?;
     // Another subject's grant: refused quietly, nothing changes.
-    assert!(!f.store.revoke_grant("bob", &app.id, &phone.grant_id)?);
+    assert!(
+        !f.store
+            .revoke_grant(&GrantRef::new(app.id, phone.grant_id), "bob")?
+    );
     assert!(is_valid(&f.store, access(&phone)));
     // Its own: the grant ends with its tokens, the others stay.
-    assert!(f.store.revoke_grant("alice", &app.id, &phone.grant_id)?);
+    assert!(
+        f.store
+            .revoke_grant(&GrantRef::new(app.id, phone.grant_id), "alice")?
+    );
     assert!(!is_valid(&f.store, access(&phone)));
     assert!(matches!(
-        f.store.refresh(refresh(&phone), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&phone), &app.client)),
         Err(Error::UnknownRefreshToken)
     ));
     assert!(is_valid(&f.store, access(&laptop)));
     assert!(is_valid(&f.store, access(&bobs)));
     // Ended already, or a client-credentials grant (no subject): false.
-    assert!(!f.store.revoke_grant("alice", &app.id, &phone.grant_id)?);
+    assert!(
+        !f.store
+            .revoke_grant(&GrantRef::new(app.id, phone.grant_id), "alice")?
+    );
     let prio = prioticket_app(&f.store);
-    let machine = f.store.issue_client_credentials(&prio.id, None)?;
-    assert!(!f.store.revoke_grant("alice", &prio.id, &machine.grant_id)?);
+    let machine = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
+    assert!(
+        !f.store
+            .revoke_grant(&GrantRef::new(prio.id, machine.grant_id), "alice")?
+    );
     assert!(is_valid(&f.store, access(&machine)));
     let listed = f
         .store
@@ -75,12 +97,13 @@ fn r22_a_subjects_consents_are_listed_and_withdrawn_one_at_a_time<B: Backend>(
     let pretix = pretix_app(&f.store);
     let eventpop = eventpop_app(&f.store);
     f.store
-        .record_consent("alice", &pretix.id, &scope("read"))?;
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("read")))?;
     f.store
-        .record_consent("alice", &pretix.id, &scope("profile"))?;
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("profile")))?;
     f.store
-        .record_consent("alice", &eventpop.id, &scope("public"))?;
-    f.store.record_consent("bob", &pretix.id, &scope("read"))?;
+        .record_consent(NewConsent::new(eventpop.id, "alice", scope("public")))?;
+    f.store
+        .record_consent(NewConsent::new(pretix.id, "bob", scope("read")))?;
     let tokens = code_flow(&f.store, &pretix, "alice");
 
     // Listed per client (one entry however often consent was given), in pages.
@@ -105,19 +128,19 @@ fn r22_a_subjects_consents_are_listed_and_withdrawn_one_at_a_time<B: Backend>(
     assert_eq!(got, expected);
 
     // Withdrawn: asked again next time; the grant stays (ending it is R12).
-    assert!(f.store.withdraw_consent("alice", &pretix.id)?);
-    assert!(!f.store.has_consent("alice", &pretix.id, &scope("read"))?);
+    assert!(f.store.withdraw_consent(&pretix.id, "alice")?);
+    assert!(!has_consent(&f.store, &pretix.id, "alice", &scope("read"))?);
     assert!(is_valid(&f.store, access(&tokens)));
-    assert!(!f.store.withdraw_consent("alice", &pretix.id)?);
+    assert!(!f.store.withdraw_consent(&pretix.id, "alice")?);
     // Bob's consent to the same client is his own.
-    assert!(f.store.has_consent("bob", &pretix.id, &scope("read"))?);
+    assert!(has_consent(&f.store, &pretix.id, "bob", &scope("read"))?);
     let left = f
         .store
         .consents_of_subject("alice", &PageRequest::first(10))?;
     assert_eq!(left.items.len(), 1);
     assert_eq!(left.items[0].client_id, eventpop.id);
     // Removing the application, or the client's grants, leaves no listing behind.
-    f.store.revoke_subject_at_client("alice", &eventpop.id)?;
+    f.store.revoke_subject_at_client(&eventpop.id, "alice")?;
     f.store.revoke_client_grants(&pretix.id)?;
     for subject in ["alice", "bob"] {
         let page = f
@@ -140,21 +163,26 @@ fn r23_a_full_subject_is_refused_a_new_grant_and_nothing_changes<B: Backend>(
     let f = make(Config::builder().grant_limits(limits));
     let app = password_app(&f.store, "ticketpark");
     let pretix = pretix_app(&f.store);
-    let first = f.store.issue_for_subject(&app.id, "alice", None)?;
-    let second = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let first = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
+    let second = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     let refused = f
         .store
-        .issue_for_subject(&app.id, "alice", None)
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))
         .unwrap_err();
     assert!(matches!(refused, Error::GrantLimitReached));
     assert_eq!(refused.oauth_code(), Some(OAuthErrorCode::InvalidGrant));
     // At another client the per-client limit leaves room.
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))?;
-    let other_client = f
-        .store
-        .exchange_code(&grantdb::CodeExchange::new(code.code.expose(), pretix.id));
+        .issue_code(AuthorizationRequest::new(pretix.id, "alice"))?;
+    let other_client = f.store.exchange_code(grantdb::CodeExchange::new(
+        code.code.expose(),
+        &pretix.client,
+    ));
     assert!(other_client.is_ok(), "the limit is per client");
     for tokens in [&first, &second] {
         assert!(is_valid(&f.store, access(tokens)));
@@ -167,11 +195,18 @@ fn r23_a_full_subject_is_refused_a_new_grant_and_nothing_changes<B: Backend>(
         3
     );
     // Another subject is not affected; a refresh makes no new grant.
-    f.store.issue_for_subject(&app.id, "bob", None)?;
-    f.store.refresh(refresh(&first), &app.id, None)?;
+    f.store
+        .issue_for_subject(IssueRequest::new(&app.client, "bob"))?;
+    f.store
+        .refresh(RefreshRequest::new(refresh(&first), &app.client))?;
     // Room again once one grant ends.
-    f.store.revoke_grant("alice", &app.id, &second.grant_id)?;
-    assert!(f.store.issue_for_subject(&app.id, "alice", None).is_ok());
+    f.store
+        .revoke_grant(&GrantRef::new(app.id, second.grant_id), "alice")?;
+    assert!(
+        f.store
+            .issue_for_subject(IssueRequest::new(&app.client, "alice"))
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -184,11 +219,17 @@ fn r23_a_full_subject_loses_its_oldest_grants_to_a_new_one<B: Backend>(
     let f = make(Config::builder().grant_limits(limits));
     let ticketpark = password_app(&f.store, "ticketpark");
     let other = password_app(&f.store, "other");
-    let oldest = f.store.issue_for_subject(&ticketpark.id, "alice", None)?;
+    let oldest = f
+        .store
+        .issue_for_subject(IssueRequest::new(&ticketpark.client, "alice"))?;
     f.clock.advance(1);
-    let middle = f.store.issue_for_subject(&other.id, "alice", None)?;
+    let middle = f
+        .store
+        .issue_for_subject(IssueRequest::new(&other.client, "alice"))?;
     f.clock.advance(1);
-    let newest = f.store.issue_for_subject(&ticketpark.id, "alice", None)?;
+    let newest = f
+        .store
+        .issue_for_subject(IssueRequest::new(&ticketpark.client, "alice"))?;
     // Over all clients: the oldest grant ended in the same transaction.
     assert!(!is_valid(&f.store, access(&oldest)));
     assert!(is_valid(&f.store, access(&middle)));
@@ -232,23 +273,27 @@ fn r16_an_empty_scope_named_in_a_request_is_malformed<B: Backend>(
     };
     assert!(malformed(
         f.store
-            .issue_code(&AuthorizationRequest::new(pretix.id, "alice").scope(empty.clone()))
+            .issue_code(AuthorizationRequest::new(pretix.id, "alice").scope(empty.clone()))
             .map(drop)
     ));
     assert!(malformed(
         f.store
-            .issue_for_subject(&app.id, "alice", Some(&empty))
+            .issue_for_subject(IssueRequest::new(&app.client, "alice").scope(empty.clone()))
             .map(drop)
     ));
-    let tokens = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let tokens = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     assert!(malformed(
         f.store
-            .refresh(refresh(&tokens), &app.id, Some(&empty))
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client).scope(empty.clone()))
             .map(drop)
     ));
     // Nothing changed: the pair still works and refreshes.
     assert!(is_valid(&f.store, access(&tokens)));
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert_eq!(rotated.scope, scope("read write"));
     Ok(())
 }
@@ -260,18 +305,19 @@ fn r17_consent_to_an_empty_scope_is_refused_not_assumed<B: Backend>(
     let pretix = pretix_app(&f.store);
     let empty = Scope::parse("")?;
     f.store
-        .record_consent("alice", &pretix.id, &scope("read"))?;
-    // A consent exists, but it says nothing about an empty request.
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("read")))?;
+    // A consent exists, but it covers no empty request: the prompt is never
+    // skipped for "consent to nothing".
+    assert!(!has_consent(&f.store, &pretix.id, "alice", &empty)?);
+    let consent = f.store.consent(&pretix.id, "alice")?.expect("recorded");
+    assert!(!consent.covers(&empty));
     assert!(matches!(
-        f.store.has_consent("alice", &pretix.id, &empty),
-        Err(Error::MalformedScope { .. })
-    ));
-    assert!(matches!(
-        f.store.record_consent("alice", &pretix.id, &empty),
+        f.store
+            .record_consent(NewConsent::new(pretix.id, "alice", empty)),
         Err(Error::MalformedScope { .. })
     ));
     assert_eq!(
-        f.store.consent("alice", &pretix.id)?.map(|c| c.scope),
+        f.store.consent(&pretix.id, "alice")?.map(|c| c.scope),
         Some(scope("read"))
     );
     Ok(())

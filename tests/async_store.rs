@@ -11,11 +11,13 @@ mod common;
 #[cfg(feature = "postgres")]
 use common::pg;
 use common::*;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AsyncStore, AuthorizationRequest, ClientUpdate, CodeExchange, Config, Error, GrantType,
     ManualClock, NewClient, PageRequest, Revocation, Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -36,117 +38,171 @@ fn prioticket_client() -> NewClient {
     NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials])
 }
 
-/// Every operation of the async handle, with the answers the rules give.
-/// The key ring (R28, R29): a new key mints, the old one retires and goes.
+/// The key ring (R28, R29) through the async handle: a new key mints, the
+/// old one retires and goes.
 async fn key_ring_operations<B: Backend>(store: &AsyncStore<B>) -> TestResult {
-    let added = store.add_hashing_key(None).await?;
+    let added = store.call(|s| s.add_hashing_key(None)).await?;
     assert!(added.minting);
-    store.retire_hashing_key(grantdb::KeyId::new(1)).await?;
-    store.remove_hashing_key(grantdb::KeyId::new(1)).await?;
-    store.reload_hashing_keys().await?;
-    assert_eq!(store.hashing_keys().await?.len(), 2);
-    assert!(store.verify().await?.is_ok());
+    store
+        .call(|s| s.retire_hashing_key(grantdb::KeyId::new(1)))
+        .await?;
+    store
+        .call(|s| s.remove_hashing_key(grantdb::KeyId::new(1)))
+        .await?;
+    store.call(Store::reload_hashing_keys).await?;
+    assert_eq!(store.call(Store::hashing_keys).await?.len(), 2);
+    assert!(store.call(Store::verify).await?.is_ok());
     Ok(())
 }
 
+/// Every operation of the store through the async handle (`call` for
+/// writes and long reads, `lookup` for short reads, the methods of its own
+/// for the lookups a request makes every time), with the answers the rules
+/// give.
+// One scenario, read top to bottom: every operation once, in order.
+#[allow(clippy::too_many_lines)]
 async fn every_operation<B: Backend>(store: AsyncStore<B>, clock: ManualClock) -> TestResult {
-    let app = store.register_client(&pretix_client()).await?;
+    let app = store.call(|s| s.register_client(pretix_client())).await?;
     let id = app.client.id;
     let secret = app.secret.as_ref().unwrap().expose().to_owned();
-    store.authenticate_client(&id, Some(&secret)).await?;
+    let client = store.authenticate_client(&id, Some(&secret)).await?;
     assert!(store.client(&id).await?.is_some());
-    assert_eq!(store.clients(&PageRequest::first(10)).await?.items.len(), 1);
+    let page = store.call(|s| s.clients(&PageRequest::first(10))).await?;
+    assert_eq!(page.items.len(), 1);
     let update = ClientUpdate {
         name: Some("renamed".into()),
         ..ClientUpdate::default()
     };
-    store.update_client(&id, &update).await?;
+    store.call(move |s| s.update_client(&id, update)).await?;
     let code = store
-        .issue_code(&AuthorizationRequest::new(id, "alice"))
+        .call(move |s| s.issue_code(AuthorizationRequest::new(id, "alice")))
         .await?;
-    assert!(store.inspect_code(code.code.expose()).await?.is_some());
-    let tokens = store
-        .exchange_code(&CodeExchange::new(code.code.expose(), id))
-        .await?;
+    let text = code.code.expose().to_owned();
+    let seen = {
+        let text = text.clone();
+        store.lookup(move |s| s.inspect_code(&text)).await?
+    };
+    assert!(seen.is_some());
+    let exchange = CodeExchange::new(text.as_str(), &client);
+    let tokens = {
+        let exchange = exchange.clone();
+        store.call(move |s| s.exchange_code(exchange)).await?
+    };
     assert!(matches!(
-        store
-            .exchange_code(&CodeExchange::new(code.code.expose(), id))
-            .await,
+        store.call(move |s| s.exchange_code(exchange)).await,
         Err(Error::CodeReplayed)
     ));
+    let c = client.clone();
     let tokens2 = store
-        .exchange_code(&CodeExchange::new(
-            store
-                .issue_code(&AuthorizationRequest::new(id, "alice"))
-                .await?
-                .code
-                .expose(),
-            id,
-        ))
+        .call(move |s| {
+            let code = s.issue_code(AuthorizationRequest::new(id, "alice"))?;
+            s.exchange_code(CodeExchange::new(code.code.expose(), &c))
+        })
         .await?;
     let info = store.validate(access(&tokens2)).await?;
     assert_eq!(info.subject.as_deref(), Some("alice"));
-    assert!(store.introspect(refresh(&tokens2)).await?.active);
+    let seen = store
+        .introspect(IntrospectRequest::new(refresh(&tokens2), &client))
+        .await?;
+    assert!(seen.active);
+    let presented = refresh(&tokens2).to_owned();
     assert!(matches!(
-        store.refresh_state(refresh(&tokens2)).await?,
+        store.lookup(move |s| s.refresh_state(&presented)).await?,
         grantdb::RefreshState::Active(_)
     ));
-    let rotated = store.refresh(refresh(&tokens2), &id, None).await?;
+    let request = RefreshRequest::new(refresh(&tokens2), &client);
+    let rotated = store.call(move |s| s.refresh(request)).await?;
     assert!(store.validate(access(&tokens2)).await.is_err());
-    assert!(store.grant(&id, &rotated.grant_id).await?.is_some());
+    let grant = rotated.grant_ref();
+    assert!(store.lookup(move |s| s.grant(&grant)).await?.is_some());
+    let (token, c) = (access(&rotated).to_owned(), client.clone());
     assert_eq!(
-        store.revoke(access(&rotated), &id).await?,
+        store.call(move |s| s.revoke(&token, &c)).await?,
         Revocation::AccessToken
     );
-    assert_eq!(
-        store.revoke_token_as_operator(refresh(&rotated)).await?,
-        Revocation::Grant
-    );
-    store.record_consent("alice", &id, &scope("read")).await?;
-    assert!(store.has_consent("alice", &id, &scope("read")).await?);
-    assert!(store.consent("alice", &id).await?.is_some());
-    let password = store.register_client(&ticketpark_client()).await?;
-    let pw = store
-        .issue_for_subject(&password.client.id, "bob", None)
-        .await?;
+    let token = refresh(&rotated).to_owned();
     assert_eq!(
         store
-            .grants_of_subject("bob", &PageRequest::first(5))
-            .await?
-            .items
-            .len(),
-        1
+            .call(move |s| s.revoke_token_as_operator(&token))
+            .await?,
+        Revocation::Grant
     );
-    assert!(
-        !store
-            .grants_of_client(&password.client.id, &PageRequest::first(5))
-            .await?
-            .items
-            .is_empty()
-    );
-    let prio = store.register_client(&prioticket_client()).await?;
     store
-        .issue_client_credentials(&prio.client.id, None)
+        .call(move |s| s.record_consent(NewConsent::new(id, "alice", scope("read"))))
         .await?;
-    store.revoke_subject("bob").await?;
+    let consent = store.lookup(move |s| s.consent(&id, "alice")).await?;
+    assert!(consent.is_some_and(|c| c.covers(&scope("read"))));
+    let password = store
+        .call(|s| s.register_client(ticketpark_client()))
+        .await?;
+    let password_secret = password.secret.as_ref().map(|s| s.expose().to_owned());
+    let password_client = store
+        .authenticate_client(&password.client.id, password_secret.as_deref())
+        .await?;
+    let pw = store
+        .call(move |s| s.issue_for_subject(IssueRequest::new(&password_client, "bob")))
+        .await?;
+    let bobs = store
+        .call(|s| s.grants_of_subject("bob", &PageRequest::first(5)))
+        .await?;
+    assert_eq!(bobs.items.len(), 1);
+    let password_id = password.client.id;
+    let of_client = store
+        .call(move |s| s.grants_of_client(&password_id, &PageRequest::first(5)))
+        .await?;
+    assert!(!of_client.items.is_empty());
+    let prio = store
+        .call(|s| s.register_client(prioticket_client()))
+        .await?;
+    let prio_id = prio.client.id;
+    let prio_secret = prio.secret.as_ref().map(|s| s.expose().to_owned());
+    let prio_client = store
+        .authenticate_client(&prio_id, prio_secret.as_deref())
+        .await?;
+    store
+        .call(move |s| s.issue_client_credentials(ClientCredentialsRequest::new(&prio_client)))
+        .await?;
+    store.call(|s| s.revoke_subject("bob")).await?;
     assert!(store.validate(access(&pw)).await.is_err());
-    store.revoke_client_grants(&prio.client.id).await?;
-    store.revoke_subject_at_client("alice", &id).await?;
-    store.rotate_client_secret(&id).await?;
+    store
+        .call(move |s| s.revoke_client_grants(&prio_id))
+        .await?;
+    store
+        .call(move |s| s.revoke_subject_at_client(&id, "alice"))
+        .await?;
+    store.call(move |s| s.rotate_client_secret(&id)).await?;
     let _ = tokens;
     clock.advance(90_000);
-    let preview = store.purge_preview().await?;
-    let purged = store.purge_expired().await?;
+    let preview = store.call(Store::purge_preview).await?;
+    let purged = store.call(Store::purge_expired).await?;
     assert_eq!(purged.codes, preview.codes);
-    store.purge_expired_batch(10).await?;
-    assert!(store.stats().await?.clients >= 3);
-    let exported = store.export(|_| Ok(())).await?;
+    store.call(|s| s.purge_expired_batch(10)).await?;
+    assert!(store.call(Store::stats).await?.clients >= 3);
+    let exported = store.call(|s| s.export(|_| Ok(()))).await?;
     assert!(exported.entries > 0);
-    assert!(store.verify().await?.is_ok());
+    assert!(store.call(Store::verify).await?.is_ok());
     key_ring_operations(&store).await?;
-    store.flush().await?;
-    assert!(store.delete_client(&prio.client.id).await?.is_some());
+    store.call(Store::flush).await?;
+    assert!(
+        store
+            .call(move |s| s.delete_client(&prio_id))
+            .await?
+            .is_some()
+    );
     assert!(store.now() >= T0);
+    Ok(())
+}
+
+/// A panic in an operation run through the handle is an error for its
+/// caller, not a panic in the caller's task; the handle goes on working.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_operation_is_an_error_and_the_handle_goes_on() -> TestResult {
+    let store = AsyncStore::new(Store::in_memory(Config::default())?);
+    let panicked: grantdb::Result<()> = store.call(|_| panic!("on purpose")).await;
+    assert!(matches!(panicked, Err(Error::Storage { .. })));
+    let panicked: grantdb::Result<()> = store.lookup(|_| panic!("on purpose")).await;
+    assert!(matches!(panicked, Err(Error::Storage { .. })));
+    assert_eq!(store.call(Store::stats).await?.clients, 0);
     Ok(())
 }
 

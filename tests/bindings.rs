@@ -7,11 +7,14 @@
 mod common;
 
 use common::*;
+use grantdb::GrantRef;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthSession, AuthorizationRequest, CodeExchange, Config, ConfigBuilder, Confirmation, Error,
-    IssueOptions, OAuthErrorCode, PageRequest, ProofJti, RefreshRequest, TokenType,
+    OAuthErrorCode, PageRequest, ProofJti, RefreshRequest, TokenType,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -42,18 +45,20 @@ fn r24_a_key_bound_grant_refreshes_only_with_its_key<B: Backend>(
     )?;
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").pkce(challenge))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").pkce(challenge))?;
     let key = dpop(KEY_1);
     let tokens = f.store.exchange_code(
-        &CodeExchange::new(code.code.expose(), app.id)
+        CodeExchange::new(code.code.expose(), &app.client)
             .code_verifier(verifier)
-            .confirmation(&key),
+            .confirmation(key.clone()),
     )?;
     assert_eq!(tokens.token_type, TokenType::DPoP, "RFC 9449 §5");
     assert_eq!(serde_json::to_value(&tokens)?["token_type"], "DPoP");
     let info = f.store.validate(access(&tokens))?;
     assert_eq!(info.cnf, Some(key.clone()));
-    let seen = f.store.introspect(access(&tokens))?;
+    let seen = f
+        .store
+        .introspect(IntrospectRequest::new(access(&tokens), &app.client))?;
     assert_eq!(seen.cnf, Some(key.clone()));
     assert_eq!(
         serde_json::to_value(&seen)?["cnf"],
@@ -62,9 +67,9 @@ fn r24_a_key_bound_grant_refreshes_only_with_its_key<B: Backend>(
     // Without a proof, or with another key: refused, nothing changes.
     let other = dpop(KEY_2);
     for presented in [None, Some(&other)] {
-        let mut request = RefreshRequest::new(refresh(&tokens), app.id);
-        request.confirmation = presented;
-        let refused = f.store.refresh_with(&request).unwrap_err();
+        let mut request = RefreshRequest::new(refresh(&tokens), &app.client);
+        request.confirmation = presented.cloned();
+        let refused = f.store.refresh(request.clone()).unwrap_err();
         assert!(matches!(refused, Error::ConfirmationMismatch));
         assert_eq!(refused.oauth_code(), Some(OAuthErrorCode::InvalidGrant));
         assert!(is_valid(&f.store, access(&tokens)));
@@ -72,7 +77,7 @@ fn r24_a_key_bound_grant_refreshes_only_with_its_key<B: Backend>(
     // With its key: rotated, still bound.
     let rotated = f
         .store
-        .refresh_with(&RefreshRequest::new(refresh(&tokens), app.id).confirmation(&key))?;
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client).confirmation(key.clone()))?;
     assert!(!is_valid(&f.store, access(&tokens)));
     assert_eq!(f.store.validate(access(&rotated))?.cnf, Some(key));
     Ok(())
@@ -85,27 +90,27 @@ fn r24_a_code_bound_with_dpop_jkt_goes_only_with_that_key<B: Backend>(
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").dpop_jkt(dpop(KEY_1)))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").dpop_jkt(dpop(KEY_1)))?;
     let other = dpop(KEY_2);
     for presented in [None, Some(&other)] {
-        let mut exchange = CodeExchange::new(code.code.expose(), app.id);
-        exchange.confirmation = presented;
+        let mut exchange = CodeExchange::new(code.code.expose(), &app.client);
+        exchange.confirmation = presented.cloned();
         assert!(matches!(
-            f.store.exchange_code(&exchange),
+            f.store.exchange_code(exchange.clone()),
             Err(Error::ConfirmationMismatch)
         ));
     }
     // The failures changed nothing: the right key still exchanges it.
     let key = dpop(KEY_1);
-    let tokens = f
-        .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id).confirmation(&key))?;
+    let tokens = f.store.exchange_code(
+        CodeExchange::new(code.code.expose(), &app.client).confirmation(key.clone()),
+    )?;
     assert_eq!(tokens.token_type, TokenType::DPoP);
     // `dpop_jkt` names a DPoP key, never a certificate.
     let certificate = Confirmation::certificate(KEY_2)?;
     assert!(matches!(
         f.store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice").dpop_jkt(certificate)),
+            .issue_code(AuthorizationRequest::new(app.id, "alice").dpop_jkt(certificate)),
         Err(Error::InvalidArgument { .. })
     ));
     Ok(())
@@ -117,10 +122,9 @@ fn r24_certificate_bound_and_unbound_grants<B: Backend>(
     let f = make(Config::builder());
     let prio = prioticket_app(&f.store);
     let certificate = Confirmation::certificate(KEY_2)?;
-    let options = IssueOptions::new().confirmation(certificate.clone());
-    let machine = f
-        .store
-        .issue_client_credentials_with(&prio.id, None, &options)?;
+    let machine = f.store.issue_client_credentials(
+        ClientCredentialsRequest::new(&prio.client).confirmation(certificate.clone()),
+    )?;
     assert_eq!(
         machine.token_type,
         TokenType::Bearer,
@@ -129,15 +133,18 @@ fn r24_certificate_bound_and_unbound_grants<B: Backend>(
     assert_eq!(f.store.validate(access(&machine))?.cnf, Some(certificate));
     // An unbound grant refreshed with a proof is bound from then on.
     let app = ticketpark_app(&f.store);
-    let tokens = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let tokens = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     assert_eq!(f.store.validate(access(&tokens))?.cnf, None);
     let key = dpop(KEY_1);
     let bound = f
         .store
-        .refresh_with(&RefreshRequest::new(refresh(&tokens), app.id).confirmation(&key))?;
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client).confirmation(key.clone()))?;
     assert_eq!(bound.token_type, TokenType::DPoP);
     assert!(matches!(
-        f.store.refresh(refresh(&bound), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&bound), &app.client)),
         Err(Error::ConfirmationMismatch)
     ));
     Ok(())
@@ -152,11 +159,11 @@ fn r25_tokens_carry_their_audiences_and_refresh_narrows_never_widens<B: Backend>
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").resources([API_B, API_A, API_A]))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").resources([API_B, API_A, API_A]))?;
     let only_a = resources(&[API_A]);
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id).resources(&only_a))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client).resources(&only_a))?;
     assert_eq!(tokens.resources, only_a);
     assert!(f.store.validate_for(access(&tokens), API_A).is_ok());
     let wrong = f.store.validate_for(access(&tokens), API_B).unwrap_err();
@@ -165,24 +172,31 @@ fn r25_tokens_carry_their_audiences_and_refresh_narrows_never_widens<B: Backend>
         wrong.oauth_code_at(grantdb::Endpoint::Resource),
         Some(OAuthErrorCode::InvalidToken)
     );
-    assert_eq!(f.store.introspect(access(&tokens))?.aud, only_a);
+    assert_eq!(
+        f.store
+            .introspect(IntrospectRequest::new(access(&tokens), &app.client))?
+            .aud,
+        only_a
+    );
     // A refresh may name another resource the grant covers...
     let only_b = resources(&[API_B]);
     let to_b = f
         .store
-        .refresh_with(&RefreshRequest::new(refresh(&tokens), app.id).resources(&only_b))?;
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client).resources(&only_b))?;
     assert_eq!(f.store.validate(access(&to_b))?.aud, only_b);
     // ... never one it does not: invalid_target, nothing changes.
     let beyond = resources(&["https://c.example/api"]);
     let refused = f
         .store
-        .refresh_with(&RefreshRequest::new(refresh(&to_b), app.id).resources(&beyond))
+        .refresh(RefreshRequest::new(refresh(&to_b), &app.client).resources(&beyond))
         .unwrap_err();
     assert!(matches!(refused, Error::InvalidTarget));
     assert_eq!(refused.oauth_code(), Some(OAuthErrorCode::InvalidTarget));
     assert!(is_valid(&f.store, access(&to_b)));
     // Nothing named: everything the grant covers, sorted as a set.
-    let all = f.store.refresh(refresh(&to_b), &app.id, None)?;
+    let all = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&to_b), &app.client))?;
     assert_eq!(all.resources, resources(&[API_A, API_B]));
     let listed = f
         .store
@@ -192,7 +206,7 @@ fn r25_tokens_carry_their_audiences_and_refresh_narrows_never_widens<B: Backend>
     for bad in ["relative", "https://a.example/#fragment", ""] {
         let refused = f
             .store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice").resources([bad]))
+            .issue_code(AuthorizationRequest::new(app.id, "alice").resources([bad]))
             .unwrap_err();
         assert!(
             matches!(refused, Error::MalformedResource { .. }),
@@ -219,23 +233,30 @@ fn r26_the_sign_in_travels_with_the_grant<B: Backend>(
         .amr(["pwd", "otp"])
         .sid("browser-1");
     let code = f.store.issue_code(
-        &AuthorizationRequest::new(app.id, "alice")
+        AuthorizationRequest::new(app.id, "alice")
             .nonce("n-0S6_WzA2Mj")
             .auth_session(session.clone()),
     )?;
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     assert_eq!(tokens.auth_session, Some(session.clone()));
     assert_eq!(tokens.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
     // Kept across refreshes, so an ID token keeps its auth_time.
     f.clock.advance(600);
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert_eq!(rotated.auth_session, Some(session.clone()));
-    let grant = f.store.grant(&app.id, &rotated.grant_id)?.unwrap();
+    let grant = f
+        .store
+        .grant(&GrantRef::new(app.id, rotated.grant_id))?
+        .unwrap();
     assert_eq!(grant.auth_session, Some(session));
     assert_eq!(grant.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
-    let seen = f.store.introspect(access(&rotated))?;
+    let seen = f
+        .store
+        .introspect(IntrospectRequest::new(access(&rotated), &app.client))?;
     assert_eq!(seen.auth_time, Some(T0 - 30));
     assert_eq!(seen.acr.as_deref(), Some("urn:example:loa:2"));
     assert_eq!(seen.amr, ["pwd", "otp"]);
@@ -247,7 +268,7 @@ fn r26_the_sign_in_travels_with_the_grant<B: Backend>(
     ] {
         assert!(matches!(
             f.store
-                .issue_code(&AuthorizationRequest::new(app.id, "alice").auth_session(bad)),
+                .issue_code(AuthorizationRequest::new(app.id, "alice").auth_session(bad)),
             Err(Error::InvalidArgument { .. })
         ));
     }
@@ -264,17 +285,17 @@ fn r26_logging_out_a_session_ends_its_grants_and_codes_only<B: Backend>(
     let exchange = |app: &App, sid: &str| {
         let code = f
             .store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice").auth_session(in_session(sid)))
+            .issue_code(AuthorizationRequest::new(app.id, "alice").auth_session(in_session(sid)))
             .unwrap();
         f.store
-            .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+            .exchange_code(CodeExchange::new(code.code.expose(), &app.client))
             .unwrap()
     };
     let first = exchange(&pretix, "browser-1");
     let second = exchange(&eventpop, "browser-1");
     let elsewhere = exchange(&pretix, "phone-7");
     let pending = f.store.issue_code(
-        &AuthorizationRequest::new(pretix.id, "alice").auth_session(in_session("browser-1")),
+        AuthorizationRequest::new(pretix.id, "alice").auth_session(in_session("browser-1")),
     )?;
     let revoked = f.store.revoke_session("browser-1")?;
     assert_eq!(revoked.grants, 2, "both clients' grants of the session");
@@ -283,7 +304,7 @@ fn r26_logging_out_a_session_ends_its_grants_and_codes_only<B: Backend>(
     assert!(is_valid(&f.store, access(&elsewhere)));
     assert!(matches!(
         f.store
-            .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id)),
+            .exchange_code(CodeExchange::new(pending.code.expose(), &pretix.client)),
         Err(Error::UnknownCode)
     ));
     assert_eq!(f.store.revoke_session("browser-1")?.grants, 0);

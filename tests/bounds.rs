@@ -9,11 +9,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use grantdb::GrantRef;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthorizationRequest, ClientUpdate, CodeExchange, Config, ConfigBuilder, Error, GrantType,
     InputError, NewClient, RedirectUriPolicy, Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -37,7 +40,7 @@ fn r20_a_client_cannot_register_a_redirect_uri_that_hurts_users<B: Backend>(
         "http://example.com/cb",
         "myapp:/cb",
     ] {
-        let refused = f.store.register_client(&code_client(&[bad]));
+        let refused = f.store.register_client(code_client(&[bad]));
         assert!(
             matches!(refused, Err(Error::MalformedRedirectUri { .. })),
             "{bad}: {refused:?}"
@@ -45,7 +48,7 @@ fn r20_a_client_cannot_register_a_redirect_uri_that_hurts_users<B: Backend>(
     }
     assert!(matches!(
         f.store
-            .register_client(&code_client(&["javascript:alert(1)"])),
+            .register_client(code_client(&["javascript:alert(1)"])),
         Err(Error::MalformedRedirectUri {
             reason: InputError::NotAllowed
         })
@@ -57,23 +60,23 @@ fn r20_a_client_cannot_register_a_redirect_uri_that_hurts_users<B: Backend>(
         "http://localhost:3000/cb",
         "com.example.app:/oauth2redirect",
     ] {
-        f.store.register_client(&code_client(&[good]))?;
+        f.store.register_client(code_client(&[good]))?;
     }
     // Updates are held to the same policy; URIs already registered stay.
     let app = f
         .store
-        .register_client(&code_client(&["https://app.example/cb"]))?;
+        .register_client(code_client(&["https://app.example/cb"]))?;
     let update = ClientUpdate {
         redirect_uris: Some(vec!["javascript:alert(1)".to_owned()]),
         ..ClientUpdate::default()
     };
-    assert!(f.store.update_client(&app.client.id, &update).is_err());
+    assert!(f.store.update_client(&app.client.id, update).is_err());
     // Too many: said as such, not as "longer than 32 bytes".
     let many: Vec<String> = (0..33)
         .map(|i| format!("https://app.example/{i}"))
         .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let error = f.store.register_client(&code_client(&many)).unwrap_err();
+    let error = f.store.register_client(code_client(&many)).unwrap_err();
     assert!(
         matches!(
             error,
@@ -99,15 +102,15 @@ fn r20_the_redirect_uri_policy_is_the_hosts_to_choose<B: Backend>(
         ),
     );
     f.store
-        .register_client(&code_client(&["http://intranet.example/cb"]))?;
+        .register_client(code_client(&["http://intranet.example/cb"]))?;
     assert!(
         f.store
-            .register_client(&code_client(&["com.example.app:/cb"]))
+            .register_client(code_client(&["com.example.app:/cb"]))
             .is_err()
     );
     assert!(
         f.store
-            .register_client(&code_client(&["javascript:alert(1)"]))
+            .register_client(code_client(&["javascript:alert(1)"]))
             .is_err()
     );
     Ok(())
@@ -125,40 +128,49 @@ fn r16_a_refresh_after_the_client_was_narrowed_issues_only_what_it_may_use<B: Ba
     assert_eq!(tokens.scope, scope("admin read"));
     let pending = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
     let narrow = |scopes: &str| ClientUpdate {
         scopes: Some(scope(scopes)),
         ..ClientUpdate::default()
     };
-    f.store.update_client(&app.id, &narrow("read"))?;
+    f.store.update_client(&app.id, narrow("read"))?;
     // The grant narrows with its client, and stays narrowed.
-    let refreshed = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let refreshed = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert_eq!(refreshed.scope, scope("read"));
     assert!(matches!(
         f.store
-            .refresh(refresh(&refreshed), &app.id, Some(&scope("admin"))),
+            .refresh(RefreshRequest::new(refresh(&refreshed), &app.client).scope(scope("admin"))),
         Err(Error::ScopeNotAllowed)
     ));
-    f.store.update_client(&app.id, &narrow("admin read"))?;
-    let again = f.store.refresh(refresh(&refreshed), &app.id, None)?;
+    f.store.update_client(&app.id, narrow("admin read"))?;
+    let again = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&refreshed), &app.client))?;
     assert_eq!(
         again.scope,
         scope("read"),
         "a widened client does not widen old grants"
     );
     // A code approved before the narrowing issues only what the client may use.
-    f.store.update_client(&app.id, &narrow("read"))?;
+    f.store.update_client(&app.id, narrow("read"))?;
     let exchanged = f
         .store
-        .exchange_code(&CodeExchange::new(pending.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(pending.code.expose(), &app.client))?;
     assert_eq!(exchanged.scope, scope("read"));
     // Nothing of the grant left: invalid_scope, and the token is not spent.
-    f.store.update_client(&app.id, &narrow("profile"))?;
+    f.store.update_client(&app.id, narrow("profile"))?;
     assert!(matches!(
-        f.store.refresh(refresh(&again), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&again), &app.client)),
         Err(Error::ScopeNotAllowed)
     ));
-    assert!(f.store.introspect(refresh(&again))?.active);
+    assert!(
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&again), &app.client))?
+            .active
+    );
     assert!(f.store.verify()?.is_ok());
     Ok(())
 }
@@ -180,22 +192,25 @@ fn r17_a_consent_stays_within_the_clients_scopes<B: Backend>(
         &f.store,
         &code_client(&["https://app.example/cb"]).scopes(first.as_str())?,
     );
-    f.store.record_consent("alice", &app.id, &first)?;
+    f.store
+        .record_consent(NewConsent::new(app.id, "alice", first.clone()))?;
     f.store.update_client(
         &app.id,
-        &ClientUpdate {
+        ClientUpdate {
             scopes: Some(second.clone()),
             ..ClientUpdate::default()
         },
     )?;
-    let consent = f.store.record_consent("alice", &app.id, &second)?;
+    let consent = f
+        .store
+        .record_consent(NewConsent::new(app.id, "alice", second.clone()))?;
     assert_eq!(
         consent.scope, second,
         "the earlier approval no longer counts"
     );
-    assert!(f.store.has_consent("alice", &app.id, &second)?);
-    assert!(!f.store.has_consent("alice", &app.id, &first)?);
-    assert!(f.store.consent("alice", &app.id)?.is_some());
+    assert!(has_consent(&f.store, &app.id, "alice", &second)?);
+    assert!(!has_consent(&f.store, &app.id, "alice", &first)?);
+    assert!(f.store.consent(&app.id, "alice")?.is_some());
     Ok(())
 }
 
@@ -208,18 +223,28 @@ fn r08_repeated_grace_reuses_keep_a_grant_bounded<B: Backend>(
             .refresh_reuse_cap(1_000),
     );
     let app = ticketpark_app(&f.store);
-    let mut current = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let mut current = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     let mut grace_pairs = Vec::new();
     for _ in 0..40 {
-        let rotated = f.store.refresh(refresh(&current), &app.id, None)?;
+        let rotated = f
+            .store
+            .refresh(RefreshRequest::new(refresh(&current), &app.client))?;
         // The client "lost" the answer and repeats: a grace pair each time.
-        grace_pairs.push(f.store.refresh(refresh(&current), &app.id, None)?);
-        grace_pairs.push(f.store.refresh(refresh(&current), &app.id, None)?);
+        grace_pairs.push(
+            f.store
+                .refresh(RefreshRequest::new(refresh(&current), &app.client))?,
+        );
+        grace_pairs.push(
+            f.store
+                .refresh(RefreshRequest::new(refresh(&current), &app.client))?,
+        );
         current = rotated;
     }
     let grant = f
         .store
-        .grant(&app.id, &current.grant_id)?
+        .grant(&GrantRef::new(app.id, current.grant_id))?
         .expect("the grant");
     assert_eq!(grant.subject.as_deref(), Some("alice"));
     let live = grace_pairs
@@ -255,7 +280,7 @@ fn r14_a_purge_batch_holds_the_write_lock_for_a_bounded_time() -> TestResult {
     let store = Store::in_memory(config)?;
     let app = prioticket_app(&store);
     for _ in 0..3_000 {
-        store.issue_client_credentials(&app.id, None)?;
+        store.issue_client_credentials(ClientCredentialsRequest::new(&app.client))?;
     }
     clock.advance(3_601);
     let first = store.purge_expired_batch(100_000)?;

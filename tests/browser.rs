@@ -333,7 +333,7 @@ impl Flow {
     fn register(sites: &Sites) -> Result<Flow, Box<dyn std::error::Error>> {
         let callback = format!("{}/callback", sites.application);
         let registered = sites.store.register_client(
-            &NewClient::confidential("pretix connector")
+            NewClient::confidential("pretix connector")
                 .redirect_uri(&callback)
                 .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
                 .scopes("read write profile")?,

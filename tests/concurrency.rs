@@ -10,7 +10,9 @@ mod common;
 use std::sync::Barrier;
 
 use common::*;
+use grantdb::IntrospectRequest;
 use grantdb::{AuthorizationRequest, CodeExchange, Config, Durability, Error, Revocation};
+use grantdb::{ClientCredentialsRequest, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -62,7 +64,10 @@ fn r19_32_threads_refreshing_one_token_one_wins_and_the_family_is_revoked() -> T
     let app = pretix_app(&f.store);
     for _ in 0..rounds() {
         let tokens = code_flow(&f.store, &app, "alice");
-        let results = race(|_| f.store.refresh(refresh(&tokens), &app.id, None));
+        let results = race(|_| {
+            f.store
+                .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
+        });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1, "exactly one refresh wins");
         let reuses = results
@@ -81,7 +86,11 @@ fn r19_32_threads_refreshing_one_token_one_wins_and_the_family_is_revoked() -> T
         }
         // Grace 0: the reuse revoked the family, the winner's new pair included.
         assert!(!is_valid(&f.store, access(winners[0])));
-        assert!(f.store.refresh(refresh(winners[0]), &app.id, None).is_err());
+        assert!(
+            f.store
+                .refresh(RefreshRequest::new(refresh(winners[0]), &app.client))
+                .is_err()
+        );
     }
     Ok(())
 }
@@ -93,10 +102,10 @@ fn r05_32_threads_exchanging_one_code_one_wins_and_the_replays_revoke_it() -> Te
     for _ in 0..rounds() {
         let code = f
             .store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+            .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
         let results = race(|_| {
             f.store
-                .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+                .exchange_code(CodeExchange::new(code.code.expose(), &app.client))
         });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1, "exactly one exchange wins");
@@ -124,11 +133,12 @@ fn r10_revocation_racing_a_refresh_ends_in_one_of_the_allowed_states() -> TestRe
         let (revoked, refreshed) = std::thread::scope(|scope| {
             let revoke = scope.spawn(|| {
                 barrier.wait();
-                f.store.revoke(refresh(&tokens), &app.id)
+                f.store.revoke(refresh(&tokens), &app.client)
             });
             let rotate = scope.spawn(|| {
                 barrier.wait();
-                f.store.refresh(refresh(&tokens), &app.id, None)
+                f.store
+                    .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
             });
             (revoke.join().unwrap(), rotate.join().unwrap())
         });
@@ -165,9 +175,9 @@ fn r19_a_failing_operation_in_a_batch_changes_nothing_and_spares_its_neighbours(
         // Even threads refresh properly; odd threads ask for a scope the grant
         // does not hold, which must fail and change nothing.
         let results = race(|i| {
-            let wider = (i % 2 == 1).then(|| scope("read write profile admin"));
-            f.store
-                .refresh(refresh(&families[i]), &app.id, wider.as_ref())
+            let mut request = RefreshRequest::new(refresh(&families[i]), &app.client);
+            request.scope = (i % 2 == 1).then(|| scope("read write profile admin"));
+            f.store.refresh(request)
         });
         for (i, result) in results.iter().enumerate() {
             if i % 2 == 0 {
@@ -180,7 +190,11 @@ fn r19_a_failing_operation_in_a_batch_changes_nothing_and_spares_its_neighbours(
                     is_valid(&f.store, access(&families[i])),
                     "the failed refresh changed nothing"
                 );
-                assert!(f.store.introspect(refresh(&families[i]))?.active);
+                assert!(
+                    f.store
+                        .introspect(IntrospectRequest::new(refresh(&families[i]), &app.client))?
+                        .active
+                );
             }
         }
     }
@@ -199,7 +213,10 @@ fn write_stats_count_the_time_leaders_spend_running_operations_and_committing() 
     let (f, _dir) = durable_fixture();
     let prio = prioticket_app(&f.store);
     let before = f.store.write_stats();
-    let results = race(|_| f.store.issue_client_credentials(&prio.id, None));
+    let results = race(|_| {
+        f.store
+            .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))
+    });
     assert!(results.iter().all(Result::is_ok));
     let after = f.store.write_stats();
     // Every operation reads its client and writes records: time inside the
@@ -216,7 +233,10 @@ fn r19_concurrent_issuers_all_get_distinct_working_tokens() -> TestResult {
     let prio = prioticket_app(&f.store);
     let results = race(|_| {
         (0..20)
-            .map(|_| f.store.issue_client_credentials(&prio.id, None))
+            .map(|_| {
+                f.store
+                    .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))
+            })
             .collect::<Result<Vec<_>, _>>()
     });
     let mut all = Vec::new();
@@ -259,7 +279,7 @@ fn r13_a_token_never_validates_once_its_revocation_returned() -> TestResult {
                 })
                 .collect();
             std::thread::sleep(std::time::Duration::from_millis(2));
-            f.store.revoke(access(&tokens), &app.id).unwrap();
+            f.store.revoke(access(&tokens), &app.client).unwrap();
             revoked.store(true, Ordering::Release);
             validators
                 .into_iter()

@@ -11,6 +11,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use grantdb::IntrospectRequest;
+use grantdb::RefreshRequest;
 use grantdb::{Config, Store};
 use rand::RngExt as _;
 
@@ -22,6 +24,9 @@ struct Damaged {
     bytes: Vec<u8>,
     revoked: Vec<String>,
     live: Vec<String>,
+    /// The client that asks for introspections (authenticated before the
+    /// damage).
+    caller: grantdb::AuthenticatedClient,
 }
 
 fn build() -> Damaged {
@@ -29,28 +34,32 @@ fn build() -> Damaged {
     let path = dir.path().join("db.redb");
     let mut revoked = Vec::new();
     let mut live = Vec::new();
-    {
+    let caller = {
         let store = Store::open(&path, Config::default()).unwrap();
         let app = pretix_app(&store);
         for i in 0..40 {
             let tokens = code_flow(&store, &app, &format!("user{i}"));
             if i % 2 == 0 {
-                store.revoke(refresh(&tokens), &app.id).unwrap();
+                store.revoke(refresh(&tokens), &app.client).unwrap();
                 revoked.push(access(&tokens).to_owned());
                 revoked.push(refresh(&tokens).to_owned());
             } else {
-                let rotated = store.refresh(refresh(&tokens), &app.id, None).unwrap();
+                let rotated = store
+                    .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
+                    .unwrap();
                 revoked.push(access(&tokens).to_owned());
                 live.push(access(&rotated).to_owned());
             }
         }
-    }
+        app.client
+    };
     let bytes = std::fs::read(&path).unwrap();
     Damaged {
         _dir: dir,
         bytes,
         revoked,
         live,
+        caller,
     }
 }
 
@@ -66,7 +75,8 @@ fn exercise(path: &Path, damaged: &Damaged) -> bool {
             store.validate(token).is_err(),
             "a revoked token validated in a damaged file"
         );
-        if let Ok(introspection) = store.introspect(token) {
+        if let Ok(introspection) = store.introspect(IntrospectRequest::new(token, &damaged.caller))
+        {
             assert!(
                 !introspection.active,
                 "a revoked token is active in a damaged file"

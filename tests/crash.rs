@@ -22,9 +22,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use grantdb::{AuthenticatedClient, IntrospectRequest};
 use grantdb::{
     AuthorizationRequest, ClientId, CodeExchange, Config, Durability, GrantType, NewClient, Store,
 };
+use grantdb::{IssueRequest, RefreshRequest};
 use rand::RngExt as _;
 
 const CHILD_DB: &str = "GRANTDB_CRASH_CHILD_DB";
@@ -39,18 +41,21 @@ const KILL_INTO_IDLE: Duration = Duration::from_millis(400);
 
 fn main() {
     match (std::env::var_os(CHILD_DB), std::env::var(CHILD_CLIENT)) {
-        (Some(path), Ok(client)) => child(
-            Path::new(&path),
-            client.parse().expect("client id"),
-            std::env::var_os(CHILD_FAST).is_some(),
-        ),
+        (Some(path), Ok(client)) => {
+            let (id, secret) = client.split_once(' ').expect("client id and secret");
+            child(
+                Path::new(&path),
+                (id.parse().expect("client id"), secret),
+                std::env::var_os(CHILD_FAST).is_some(),
+            );
+        }
         _ => parent(),
     }
 }
 
 /// The child: operations until killed, one line per step, flushed. In fast
 /// mode it goes idle now and then, and says so.
-fn child(path: &Path, client: ClientId, fast: bool) {
+fn child(path: &Path, (client_id, secret): (ClientId, &str), fast: bool) {
     let config = if fast {
         Config::builder()
             .durability(Durability::Fast)
@@ -61,6 +66,9 @@ fn child(path: &Path, client: ClientId, fast: bool) {
         Config::default()
     };
     let store = Store::open(path, config).expect("child opens the store");
+    let client = store
+        .authenticate_client(&client_id, Some(secret))
+        .expect("the child's client authenticates");
     let mut out = std::io::stdout().lock();
     let mut say = |line: String| {
         writeln!(out, "{line}").expect("write");
@@ -71,11 +79,11 @@ fn child(path: &Path, client: ClientId, fast: bool) {
         let (mut access, mut refresh) = if rng.random_bool(0.3) {
             say("begin code".into());
             let code = store
-                .issue_code(&AuthorizationRequest::new(client, format!("user-{n}")))
+                .issue_code(AuthorizationRequest::new(client_id, format!("user-{n}")))
                 .unwrap();
             say(format!("begin exchange {}", code.code.expose()));
             let tokens = store
-                .exchange_code(&CodeExchange::new(code.code.expose(), client))
+                .exchange_code(CodeExchange::new(code.code.expose(), &client))
                 .unwrap();
             let pair = split(&tokens);
             say(format!("issued {} {}", pair.0, pair.1));
@@ -83,7 +91,7 @@ fn child(path: &Path, client: ClientId, fast: bool) {
         } else {
             say("begin issue".into());
             let tokens = store
-                .issue_for_subject(&client, &format!("user-{n}"), None)
+                .issue_for_subject(IssueRequest::new(&client, format!("user-{n}")))
                 .unwrap();
             let pair = split(&tokens);
             say(format!("issued {} {}", pair.0, pair.1));
@@ -91,7 +99,9 @@ fn child(path: &Path, client: ClientId, fast: bool) {
         };
         for _ in 0..rng.random_range(0..4) {
             say(format!("begin refresh {refresh}"));
-            let tokens = store.refresh(&refresh, &client, None).unwrap();
+            let tokens = store
+                .refresh(RefreshRequest::new(&refresh, &client))
+                .unwrap();
             let next = split(&tokens);
             say(format!("refreshed {refresh} {} {}", next.0, next.1));
             (access, refresh) = next;
@@ -189,9 +199,12 @@ impl Model {
 }
 
 /// What the store says about a pair now.
-fn observe(store: &Store, refresh: &str, access: &str) -> State {
+fn observe(store: &Store, caller: &AuthenticatedClient, refresh: &str, access: &str) -> State {
     let access_ok = store.validate(access).is_ok();
-    let refresh_ok = store.introspect(refresh).expect("introspect").active;
+    let refresh_ok = store
+        .introspect(IntrospectRequest::new(refresh, caller))
+        .expect("introspect")
+        .active;
     match (access_ok, refresh_ok) {
         (true, true) => State::Live,
         (false, true) => State::RefreshOnly,
@@ -225,11 +238,11 @@ fn parent() {
 fn kill_cycles(cycles: usize, fast: bool) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
-    let client = {
+    let (client, secret) = {
         let store = Store::open(&path, Config::default()).unwrap();
-        store
+        let registered = store
             .register_client(
-                &NewClient::confidential("crash")
+                NewClient::confidential("crash")
                     .redirect_uri("https://crash.example/cb")
                     .grant_types([
                         GrantType::Password,
@@ -237,9 +250,9 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
                         GrantType::RefreshToken,
                     ]),
             )
-            .unwrap()
-            .client
-            .id
+            .unwrap();
+        let secret = registered.secret.expect("a confidential client");
+        (registered.client.id, secret)
     };
     let mut model = Model::default();
     let mut rng = rand::rng();
@@ -248,7 +261,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
             .env(CHILD_DB, &path)
-            .env(CHILD_CLIENT, client.to_string())
+            .env(CHILD_CLIENT, format!("{client} {}", secret.expose()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if fast {
@@ -290,6 +303,9 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopening after SIGKILL failed: {e}"));
         let report = store.verify().unwrap();
         assert!(report.is_ok(), "cycle {cycle}: {:#?}", report.problems);
+        let caller = store
+            .authenticate_client(&client, Some(secret.expose()))
+            .unwrap();
         // The operation in flight touched this pair: it may have committed or
         // not, but entirely either way.
         let uncertain = in_flight
@@ -304,7 +320,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
                 .unwrap_or_else(|| t.clone())
         });
         for (refresh, pair) in &mut model.pairs {
-            let now = observe(&store, refresh, &pair.access);
+            let now = observe(&store, &caller, refresh, &pair.access);
             if uncertain_refresh.as_deref() == Some(refresh.as_str()) {
                 pair.state = now;
             } else {

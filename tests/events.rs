@@ -14,6 +14,7 @@ use grantdb::{
     AuthorizationRequest, CodeExchange, Config, ConfigBuilder, Error, Event, EventKind,
     ManualClock, Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -37,8 +38,8 @@ fn r19_every_committed_operation_is_told_with_its_ids_and_no_secret() -> TestRes
     let app = pretix_app(&store);
     assert_eq!(kinds(&seen), [EventKind::ClientRegistered]);
 
-    let code = store.issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
-    let tokens = store.exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+    let code = store.issue_code(AuthorizationRequest::new(app.id, "alice"))?;
+    let tokens = store.exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     let told = seen.lock().unwrap().clone();
     assert_eq!(
         told.iter().map(|e| e.kind).collect::<Vec<_>>(),
@@ -53,7 +54,7 @@ fn r19_every_committed_operation_is_told_with_its_ids_and_no_secret() -> TestRes
 
     // R05: the replay is an error to the caller, and an event to the host.
     assert!(matches!(
-        store.exchange_code(&CodeExchange::new(code.code.expose(), app.id)),
+        store.exchange_code(CodeExchange::new(code.code.expose(), &app.client)),
         Err(Error::CodeReplayed)
     ));
     let replayed = seen.lock().unwrap().pop().unwrap();
@@ -63,9 +64,9 @@ fn r19_every_committed_operation_is_told_with_its_ids_and_no_secret() -> TestRes
 
     // R07, R08: rotation, then theft.
     let second = code_flow(&store, &app, "alice");
-    let rotated = store.refresh(refresh(&second), &app.id, None)?;
+    let rotated = store.refresh(RefreshRequest::new(refresh(&second), &app.client))?;
     assert!(matches!(
-        store.refresh(refresh(&second), &app.id, None),
+        store.refresh(RefreshRequest::new(refresh(&second), &app.client)),
         Err(Error::RefreshTokenReused)
     ));
     let told = kinds(&seen);
@@ -77,17 +78,17 @@ fn r19_every_committed_operation_is_told_with_its_ids_and_no_secret() -> TestRes
 
     // Revocations, bulk and single; consent; client changes; purge.
     let third = code_flow(&store, &app, "bob");
-    store.revoke(access(&third), &app.id)?;
-    store.revoke(refresh(&third), &app.id)?;
-    store.record_consent("alice", &app.id, &scope("read"))?;
+    store.revoke(access(&third), &app.client)?;
+    store.revoke(refresh(&third), &app.client)?;
+    store.record_consent(NewConsent::new(app.id, "alice", scope("read")))?;
     code_flow(&store, &app, "carol");
     store.revoke_subject("carol")?;
-    store.revoke_subject_at_client("alice", &app.id)?;
+    store.revoke_subject_at_client(&app.id, "alice")?;
     store.rotate_client_secret(&app.id)?;
     let prio = prioticket_app(&store);
-    store.issue_client_credentials(&prio.id, None)?;
+    store.issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
     store.revoke_client_grants(&prio.id)?;
-    store.issue_client_credentials(&prio.id, None)?;
+    store.issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
     clock.advance(3_601);
     store.purge_expired()?;
     store.delete_client(&prio.id)?;
@@ -125,11 +126,19 @@ fn r19_a_failed_operation_tells_nothing() -> TestResult {
     let other = public_app(&store);
     let tokens = code_flow(&store, &app, "alice");
     seen.lock().unwrap().clear();
-    assert!(store.refresh(refresh(&tokens), &other.id, None).is_err());
-    assert!(store.refresh("gdbrt_nope", &app.id, None).is_err());
     assert!(
         store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("admin")))
+            .refresh(RefreshRequest::new(refresh(&tokens), &other.client))
+            .is_err()
+    );
+    assert!(
+        store
+            .refresh(RefreshRequest::new("gdbrt_nope", &app.client))
+            .is_err()
+    );
+    assert!(
+        store
+            .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("admin")))
             .is_err()
     );
     assert!(kinds(&seen).is_empty(), "no event for a refused operation");
@@ -151,7 +160,7 @@ fn r19_an_operation_whose_transaction_did_not_commit_tells_nothing() -> TestResu
     faults.fill();
     let mut refused = 0;
     for i in 0..200 {
-        match store.issue_for_subject(&app.id, &format!("u{i}"), None) {
+        match store.issue_for_subject(IssueRequest::new(&app.client, format!("u{i}"))) {
             Ok(_) => {}
             Err(Error::DiskFull) => refused += 1,
             Err(other) => panic!("{other:?}"),
@@ -173,7 +182,7 @@ fn r14_maintenance_purges_in_the_background_until_dropped() -> TestResult {
     let store = Store::in_memory(Config::builder().clock(clock.handle()).build()?)?;
     let app = prioticket_app(&store);
     for _ in 0..50 {
-        store.issue_client_credentials(&app.id, None)?;
+        store.issue_client_credentials(ClientCredentialsRequest::new(&app.client))?;
     }
     clock.advance(3_601);
     let maintenance = store.start_maintenance(Duration::from_millis(20));
@@ -186,7 +195,7 @@ fn r14_maintenance_purges_in_the_background_until_dropped() -> TestResult {
     assert!(maintenance.last_error().is_none());
     drop(maintenance);
     // Stopped: what expires now stays until the next purge.
-    store.issue_client_credentials(&app.id, None)?;
+    store.issue_client_credentials(ClientCredentialsRequest::new(&app.client))?;
     clock.advance(3_601);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(store.stats()?.expired_access_tokens, 1);
@@ -203,8 +212,8 @@ fn operations_are_counted_through_the_metrics_facade() -> TestResult {
         let store = Store::in_memory(Config::default())?;
         let app = pretix_app(&store);
         let tokens = code_flow(&store, &app, "alice");
-        store.refresh(refresh(&tokens), &app.id, None)?;
-        let _ = store.refresh(refresh(&tokens), &app.id, None);
+        store.refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
+        let _ = store.refresh(RefreshRequest::new(refresh(&tokens), &app.client));
         Ok(())
     })?;
     let snapshot = snapshotter.snapshot().into_vec();

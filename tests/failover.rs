@@ -18,8 +18,12 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use grantdb::IntrospectRequest;
 use grantdb::kv::postgres::{PostgresBackend, PostgresOptions};
-use grantdb::{ClientId, Config, Error, GrantType, HashingKey, NewClient, Store, TokenResponse};
+use grantdb::{
+    AuthenticatedClient, Config, Error, GrantType, HashingKey, NewClient, Store, TokenResponse,
+};
+use grantdb::{ClientCredentialsRequest, IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -47,7 +51,7 @@ static ACKED: AtomicU64 = AtomicU64::new(0);
 /// grant refreshed again and again.
 fn load(
     store: &Store<PostgresBackend>,
-    client: ClientId,
+    client: &AuthenticatedClient,
     stop: &AtomicBool,
     ledger: &Mutex<Ledger>,
 ) {
@@ -58,14 +62,16 @@ fn load(
     while !stop.load(Ordering::SeqCst) {
         round += 1;
         let outcome: Result<(), Error> = match round % 4 {
-            0 | 3 => store.issue_client_credentials(&client, None).map(|tokens| {
-                let mut ledger = ledger.lock();
-                ledger.live.insert(access(&tokens));
-                mine.push(access(&tokens));
-            }),
+            0 | 3 => store
+                .issue_client_credentials(ClientCredentialsRequest::new(client))
+                .map(|tokens| {
+                    let mut ledger = ledger.lock();
+                    ledger.live.insert(access(&tokens));
+                    mine.push(access(&tokens));
+                }),
             1 => match mine.pop() {
                 None => Ok(()),
-                Some(token) => match store.revoke(&token, &client) {
+                Some(token) => match store.revoke(&token, client) {
                     Ok(_) => {
                         let mut ledger = ledger.lock();
                         ledger.live.remove(&token);
@@ -81,14 +87,14 @@ fn load(
             },
             _ => match pair.take() {
                 None => store
-                    .issue_for_subject(&client, "alice", None)
+                    .issue_for_subject(IssueRequest::new(client, "alice"))
                     .map(|tokens| {
                         ledger.lock().live.insert(access(&tokens));
                         pair = Some(tokens);
                     }),
                 Some(old) => {
                     let refresh = old.refresh_token.as_ref().unwrap().expose().to_owned();
-                    match store.refresh(&refresh, &client, None) {
+                    match store.refresh(RefreshRequest::new(&refresh, client)) {
                         Ok(new) => {
                             let mut ledger = ledger.lock();
                             ledger.live.remove(&access(&old));
@@ -171,20 +177,22 @@ fn failovers_lose_no_acknowledged_operation_and_verify_is_clean() -> TestResult 
         Store::with_backend(PostgresBackend::connect(&options)?, config.clone())?,
         Store::with_backend(PostgresBackend::connect(&options)?, config)?,
     ];
-    let client = nodes[0]
-        .register_client(&NewClient::confidential("fleet").grant_types([
-            GrantType::ClientCredentials,
-            GrantType::Password,
-            GrantType::RefreshToken,
-        ]))?
-        .client
-        .id;
+    let registered = nodes[0].register_client(NewClient::confidential("fleet").grant_types([
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ]))?;
+    let client = nodes[0].authenticate_client(
+        &registered.client.id,
+        registered.secret.as_ref().map(grantdb::Secret::expose),
+    )?;
     let stop = AtomicBool::new(false);
     let ledger = Mutex::new(Ledger::default());
     let mut downtimes = Vec::new();
     std::thread::scope(|scope| -> TestResult {
         for node in &nodes {
             let (stop, ledger) = (&stop, &ledger);
+            let client = &client;
             scope.spawn(move || load(node, client, stop, ledger));
         }
         for _ in 0..failovers {
@@ -255,15 +263,16 @@ fn a_revoked_token_never_validates_on_a_replica() -> TestResult {
         .build()?;
     let writer = Store::with_backend(PostgresBackend::connect(&options)?, config.clone())?;
     let reader = Store::with_backend(PostgresBackend::connect(&options)?, config)?;
-    let client = writer
-        .register_client(
-            &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
-        )?
-        .client
-        .id;
+    let registered = writer.register_client(
+        NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    )?;
+    let client = writer.authenticate_client(
+        &registered.client.id,
+        registered.secret.as_ref().map(grantdb::Secret::expose),
+    )?;
     let rounds = 200;
     for round in 0..rounds {
-        let tokens = writer.issue_client_credentials(&client, None)?;
+        let tokens = writer.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
         let token = tokens.access_token.expose();
         assert!(
             reader.validate(token).is_ok(),
@@ -274,7 +283,11 @@ fn a_revoked_token_never_validates_on_a_replica() -> TestResult {
             matches!(reader.validate(token), Err(Error::InactiveToken)),
             "round {round}: revoked, yet active on the replica"
         );
-        assert!(!reader.introspect(token)?.active);
+        assert!(
+            !reader
+                .introspect(IntrospectRequest::new(token, &client))?
+                .active
+        );
     }
     // What remote_apply costs a write, beside a node without replicas
     // (synchronous_commit = on) on the same cluster: printed, not asserted.
@@ -289,7 +302,7 @@ fn a_revoked_token_never_validates_on_a_replica() -> TestResult {
     for store in [&writer, &without] {
         let started = Instant::now();
         for _ in 0..100 {
-            store.issue_client_credentials(&client, None)?;
+            store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
         }
         timings.push(started.elapsed() / 100);
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::faulty::{EIO, Faults, FaultyFile};
 use common::*;
 use grantdb::{Config, Durability, Error, ManualClock, Store, TokenResponse};
+use grantdb::{IssueRequest, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -29,7 +30,7 @@ fn faulty_store(dir: &std::path::Path, faults: &Arc<Faults>, config: Config) -> 
 }
 
 fn issue(store: &Store, app: &App, subject: &str) -> grantdb::Result<TokenResponse> {
-    store.issue_for_subject(&app.id, subject, None)
+    store.issue_for_subject(IssueRequest::new(&app.client, subject))
 }
 
 #[test]
@@ -83,7 +84,7 @@ fn r19_a_full_disk_is_a_typed_error_and_the_store_recovers_by_itself() -> TestRe
     // Space is back: the same store takes writes again by itself.
     faults.free();
     acknowledged.push(issue(&store, &app, "after")?);
-    let refreshed = store.refresh(refresh(&acknowledged[0]), &app.id, None)?;
+    let refreshed = store.refresh(RefreshRequest::new(refresh(&acknowledged[0]), &app.client))?;
     drop(store);
 
     let store = faulty_store(dir.path(), &faults, Config::default());
@@ -355,7 +356,7 @@ fn r19_on_a_full_tmpfs_revocation_and_purge_go_on_and_the_store_recovers() -> Te
     );
     let last = acknowledged.last().unwrap();
     assert_eq!(
-        store.revoke(refresh(last), &app.id)?,
+        store.revoke(refresh(last), &app.client)?,
         grantdb::Revocation::Grant
     );
     assert!(!is_valid(&store, access(last)));

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use grantdb::IssueRequest;
 use grantdb::{Config, Durability, Store};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -38,7 +39,7 @@ fn r19_dropping_a_fast_store_stops_its_flush_thread() -> TestResult {
     let before = flush_threads();
     let store = Store::open(&path, config())?;
     let app = ticketpark_app(&store);
-    let kept = store.issue_for_subject(&app.id, "alice", None)?;
+    let kept = store.issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     drop(store);
     assert_eq!(
         flush_threads(),

@@ -13,12 +13,14 @@ mod common;
 
 use std::sync::Barrier;
 
-use common::pg;
+use common::{pg, register};
 use grantdb::kv::postgres::PostgresBackend;
+use grantdb::{AuthenticatedClient, IntrospectRequest, Secret};
 use grantdb::{
-    AuthorizationRequest, ClientId, CodeExchange, Config, Error, GrantType, HashingKey, NewClient,
+    AuthorizationRequest, CodeExchange, Config, Error, GrantType, HashingKey, NewClient,
     Revocation, Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -45,11 +47,15 @@ fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
 }
 
 /// A confidential client allowed the password and refresh grants.
-fn password_client(node: &Store<PostgresBackend>) -> grantdb::Result<ClientId> {
+fn password_client(node: &Store<PostgresBackend>) -> grantdb::Result<AuthenticatedClient> {
     let client = NewClient::confidential("fleet")
         .grant_types([GrantType::Password, GrantType::RefreshToken])
         .scopes("read")?;
-    Ok(node.register_client(&client)?.client.id)
+    let registered = node.register_client(client)?;
+    node.authenticate_client(
+        &registered.client.id,
+        registered.secret.as_ref().map(Secret::expose),
+    )
 }
 
 /// Runs `f(node, i)` on `PER_NODE` threads per node, released together.
@@ -77,9 +83,11 @@ fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family
     let Some((a, b)) = fleet() else { return Ok(()) };
     let client = password_client(&a)?;
     for _ in 0..rounds() {
-        let tokens = a.issue_for_subject(&client, "alice", None)?;
+        let tokens = a.issue_for_subject(IssueRequest::new(&client, "alice"))?;
         let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
-        let results = race([&a, &b], |node| node.refresh(&refresh, &client, None));
+        let results = race([&a, &b], |node| {
+            node.refresh(RefreshRequest::new(&refresh, &client))
+        });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(
             winners.len(),
@@ -111,18 +119,17 @@ fn r08_refreshes_of_one_token_on_two_nodes_have_one_winner_and_revoke_the_family
 fn r05_exchanges_of_one_code_on_two_nodes_have_one_winner_and_the_replays_revoke_it() -> TestResult
 {
     let Some((a, b)) = fleet() else { return Ok(()) };
-    let client = b
-        .register_client(
-            &NewClient::confidential("fleet")
-                .redirect_uri("https://fleet.example/cb")
-                .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
-        )?
-        .client
-        .id;
+    let client = register(
+        &b,
+        &NewClient::confidential("fleet")
+            .redirect_uri("https://fleet.example/cb")
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
+    )
+    .client;
     for _ in 0..rounds() {
-        let code = a.issue_code(&AuthorizationRequest::new(client, "alice"))?;
+        let code = a.issue_code(AuthorizationRequest::new(client.id(), "alice"))?;
         let results = race([&a, &b], |node| {
-            node.exchange_code(&CodeExchange::new(code.code.expose(), client))
+            node.exchange_code(CodeExchange::new(code.code.expose(), &client))
         });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1);
@@ -143,7 +150,7 @@ fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
     let Some((a, b)) = fleet() else { return Ok(()) };
     let client = password_client(&a)?;
     for _ in 0..rounds() * 2 {
-        let tokens = a.issue_for_subject(&client, "bob", None)?;
+        let tokens = a.issue_for_subject(IssueRequest::new(&client, "bob"))?;
         let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
         let barrier = Barrier::new(2);
         let (revoked, rotated) = std::thread::scope(|scope| {
@@ -153,7 +160,7 @@ fn r10_revocation_on_one_node_racing_refresh_on_the_other() -> TestResult {
             });
             let rotate = scope.spawn(|| {
                 barrier.wait();
-                b.refresh(&refresh, &client, None)
+                b.refresh(RefreshRequest::new(&refresh, &client))
             });
             (revoke.join().unwrap(), rotate.join().unwrap())
         });
@@ -188,14 +195,13 @@ fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestRe
     let key = HashingKey::from_bytes([5; 32]);
     let config = || Config::builder().hashing_key(key.clone()).build().unwrap();
     let embedded = Store::in_memory(config())?;
-    let client = embedded
-        .register_client(
-            &NewClient::confidential("mover")
-                .grant_types([GrantType::Password, GrantType::RefreshToken]),
-        )?
-        .client
-        .id;
-    let tokens = embedded.issue_for_subject(&client, "alice", None)?;
+    let client = register(
+        &embedded,
+        &NewClient::confidential("mover")
+            .grant_types([GrantType::Password, GrantType::RefreshToken]),
+    )
+    .client;
+    let tokens = embedded.issue_for_subject(IssueRequest::new(&client, "alice"))?;
     let mut exported = Vec::new();
     embedded.export(|entry| {
         exported.push(entry);
@@ -227,21 +233,19 @@ fn r19_an_embedded_store_moves_to_postgres_through_export_and_import() -> TestRe
     assert!(written > 5);
     let node = Store::with_backend(pg::connect(url, &schema, false), config())?;
     assert!(node.validate(tokens.access_token.expose()).is_ok());
-    let refreshed = node.refresh(
+    let refreshed = node.refresh(RefreshRequest::new(
         tokens.refresh_token.as_ref().unwrap().expose(),
         &client,
-        None,
-    )?;
+    ))?;
     assert!(node.verify()?.is_ok());
 
     // And back: the fleet, its key ring rotated meanwhile, exported and
     // imported into a new redb file.
     node.add_hashing_key(Some(HashingKey::from_bytes([8; 32])))?;
-    let rotated = node.refresh(
+    let rotated = node.refresh(RefreshRequest::new(
         refreshed.refresh_token.as_ref().unwrap().expose(),
         &client,
-        None,
-    )?;
+    ))?;
     let mut back = Vec::new();
     node.export(|entry| {
         back.push(entry);
@@ -302,22 +306,22 @@ fn r18_nodes_whose_clocks_differ_by_30_seconds_keep_every_rule() -> TestResult {
     };
     let client = password_client(&behind)?;
     for (first, second) in [(&behind, &ahead), (&ahead, &behind)] {
-        let issued = first.issue_for_subject(&client, "alice", None)?;
-        let rotated = second.refresh(refresh_of(&issued), &client, None)?;
+        let issued = first.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+        let rotated = second.refresh(RefreshRequest::new(refresh_of(&issued), &client))?;
         assert!(rotated.created_at >= issued.created_at);
-        let again = first.refresh(refresh_of(&rotated), &client, None)?;
+        let again = first.refresh(RefreshRequest::new(refresh_of(&rotated), &client))?;
         assert!(again.created_at >= rotated.created_at, "R07 time order");
         // The first refresh token, consumed, presented on either node: theft.
         assert!(matches!(
-            first.refresh(refresh_of(&issued), &client, None),
+            first.refresh(RefreshRequest::new(refresh_of(&issued), &client)),
             Err(Error::RefreshTokenReused)
         ));
         assert!(second.validate(again.access_token.expose()).is_err());
         let revoked = second.revoke_subject("alice")?;
         assert_eq!(revoked.damaged, 0);
         let read = grantdb::Scope::parse("read")?;
-        let consent = first.record_consent("alice", &client, &read)?;
-        let later = second.record_consent("alice", &client, &read)?;
+        let consent = first.record_consent(NewConsent::new(client.id(), "alice", read.clone()))?;
+        let later = second.record_consent(NewConsent::new(client.id(), "alice", read))?;
         assert!(later.granted_at >= consent.granted_at);
     }
     ahead.purge_expired()?;
@@ -337,22 +341,29 @@ fn r18_on_the_database_clock_nodes_agree_whatever_their_own_clocks_say() -> Test
     let client = password_client(&behind)?;
     let lifetime = std::time::Duration::from_mins(10);
     behind.update_client(
-        &client,
-        &grantdb::ClientUpdate {
+        &client.id(),
+        grantdb::ClientUpdate {
             lifetimes: Some(grantdb::LifetimeOverrides::default().access(lifetime)),
             ..grantdb::ClientUpdate::default()
         },
     )?;
     let database_now = grantdb::SystemClock.now();
     for node in [&behind, &ahead] {
-        let tokens = node.issue_for_subject(&client, "bob", None)?;
+        let tokens = node.issue_for_subject(IssueRequest::new(&client, "bob"))?;
         assert!(
             tokens.created_at.abs_diff(database_now) <= 5,
             "stamped with the database's time"
         );
         for reader in [&behind, &ahead] {
             assert!(reader.validate(tokens.access_token.expose()).is_ok());
-            assert!(reader.introspect(tokens.access_token.expose())?.active);
+            assert!(
+                reader
+                    .introspect(IntrospectRequest::new(
+                        tokens.access_token.expose(),
+                        &client
+                    ))?
+                    .active
+            );
             assert!(matches!(
                 reader.refresh_state(refresh_of(&tokens))?,
                 grantdb::RefreshState::Active(_)
@@ -374,7 +385,7 @@ fn r19_every_serialization_failure_is_retried_never_a_storage_error() -> TestRes
         let mut failures = Vec::new();
         for round in 0..60 {
             let subject = format!("s{}", round % 3);
-            if let Err(error) = node.issue_for_subject(&client, &subject, None) {
+            if let Err(error) = node.issue_for_subject(IssueRequest::new(&client, &subject)) {
                 failures.push(format!("issue: {error:?}"));
             }
             if let Err(error) = node.revoke_subject(&subject) {
@@ -397,7 +408,8 @@ fn a_schema_of_the_previous_version_gets_the_new_tables_and_keeps_its_data() -> 
     let issued = {
         let store = Store::with_backend(pg::connect(url, &schema, true), config())?;
         let client = password_client(&store)?;
-        (client, store.issue_for_subject(&client, "alice", None)?)
+        let tokens = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+        (client, tokens)
     };
     // Make it a version 1 schema: no session or proof tables, version 1.
     let mut raw = postgres::Client::connect(url, postgres::NoTls)?;
@@ -415,8 +427,8 @@ fn a_schema_of_the_previous_version_gets_the_new_tables_and_keeps_its_data() -> 
         store.claim_proof_jti("after-upgrade", until)?,
         grantdb::ProofJti::FirstUse
     );
-    let options = grantdb::IssueOptions::new().auth_session(grantdb::AuthSession::new().sid("s"));
-    store.issue_for_subject_with(&client, "alice", None, &options)?;
+    let session = grantdb::AuthSession::new().sid("s");
+    store.issue_for_subject(IssueRequest::new(&client, "alice").auth_session(session))?;
     assert_eq!(store.revoke_session("s")?.grants, 1);
     assert!(store.verify()?.is_ok());
     raw.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
@@ -434,27 +446,25 @@ fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestRes
         return Ok(());
     };
     let client = password_client(&node)?;
-    let coder = node
-        .register_client(
-            &NewClient::confidential("web")
-                .redirect_uri("https://web.example/cb")
-                .grant_types([GrantType::AuthorizationCode]),
-        )?
-        .client
-        .id;
+    let coder = register(
+        &node,
+        &NewClient::confidential("web")
+            .redirect_uri("https://web.example/cb")
+            .grant_types([GrantType::AuthorizationCode]),
+    )
+    .client;
     for i in 0..GRANTS {
-        let tokens = node.issue_for_subject(&client, "bulk", None)?;
+        let tokens = node.issue_for_subject(IssueRequest::new(&client, "bulk"))?;
         if i % 10 == 0 {
             // A consumed refresh token in the grant, kept for R08.
-            node.refresh(
+            node.refresh(RefreshRequest::new(
                 tokens.refresh_token.as_ref().unwrap().expose(),
                 &client,
-                None,
-            )?;
+            ))?;
         }
     }
     for _ in 0..10 {
-        node.issue_code(&AuthorizationRequest::new(coder, "bulk"))?;
+        node.issue_code(AuthorizationRequest::new(coder.id(), "bulk"))?;
     }
     let before = node.backend().statements_sent();
     let started = std::time::Instant::now();
@@ -472,10 +482,12 @@ fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestRes
     );
 
     for _ in 0..GRANTS {
-        node.issue_for_subject(&client, "again", None)?;
+        node.issue_for_subject(IssueRequest::new(&client, "again"))?;
     }
     let before = node.backend().statements_sent();
-    let deleted = node.delete_client(&client)?.expect("the client existed");
+    let deleted = node
+        .delete_client(&client.id())?
+        .expect("the client existed");
     let sent = node.backend().statements_sent() - before;
     assert_eq!(deleted.grants, GRANTS as u64);
     eprintln!("delete_client with {GRANTS} grants: {sent} statements");
@@ -493,14 +505,13 @@ fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestRes
         .clock(clock.handle())
         .build()?;
     let expiring = Store::with_backend(pg::backend(false).expect("the test server"), config)?;
-    let prio = expiring
-        .register_client(
-            &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
-        )?
-        .client
-        .id;
+    let prio = register(
+        &expiring,
+        &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    )
+    .client;
     for _ in 0..GRANTS {
-        expiring.issue_client_credentials(&prio, None)?;
+        expiring.issue_client_credentials(ClientCredentialsRequest::new(&prio))?;
     }
     clock.advance(2 * 86_400);
     let before = expiring.backend().statements_sent();

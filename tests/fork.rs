@@ -12,6 +12,7 @@ mod common;
 use std::io::{Read as _, Write as _};
 
 use common::*;
+use grantdb::ClientCredentialsRequest;
 use grantdb::{Config, Store};
 
 #[test]
@@ -19,7 +20,9 @@ fn r01_a_forked_process_mints_other_secrets_than_its_parent() {
     let store = Store::in_memory(Config::default()).unwrap();
     let app = prioticket_app(&store);
     // Mint once before the fork: any generator in user space is seeded now.
-    store.issue_client_credentials(&app.id, None).unwrap();
+    store
+        .issue_client_credentials(ClientCredentialsRequest::new(&app.client))
+        .unwrap();
     let mut fds = [0i32; 2];
     // SAFETY: `pipe` writes two descriptors into the array it is given.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -28,7 +31,7 @@ fn r01_a_forked_process_mints_other_secrets_than_its_parent() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     let minted = store
-        .issue_client_credentials(&app.id, None)
+        .issue_client_credentials(ClientCredentialsRequest::new(&app.client))
         .unwrap()
         .access_token
         .expose()

@@ -17,6 +17,7 @@ use grantdb::{
     AuthorizationRequest, ClientId, CodeExchange, Config, Error, GrantType, HashingKey,
     ManualClock, NewClient, Scope, Store,
 };
+use grantdb::{IssueRequest, NewConsent, RefreshRequest};
 use serde::{Deserialize, Serialize};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -65,7 +66,7 @@ fn write_one(path: &Path, host_key: bool) -> Result<Manifest, Box<dyn std::error
     let (config, _clock) = config(host_key, WRITTEN_AT);
     let store = Store::open(path, config)?;
     let pretix = store.register_client(
-        &NewClient::confidential("pretix")
+        NewClient::confidential("pretix")
             .redirect_uri("https://pretalx.example/cb")
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .scopes("read write")?
@@ -74,19 +75,27 @@ fn write_one(path: &Path, host_key: bool) -> Result<Manifest, Box<dyn std::error
             ),
     )?;
     let ticketpark = store.register_client(
-        &NewClient::confidential("ticketpark")
+        NewClient::confidential("ticketpark")
             .grant_types([GrantType::Password, GrantType::RefreshToken])
             .scopes("read")?,
     )?;
     let pretix_id = pretix.client.id;
     let subject = "fixture-user";
-    let code = store.issue_code(&AuthorizationRequest::new(pretix_id, subject))?;
-    let first = store.exchange_code(&CodeExchange::new(code.code.expose(), pretix_id))?;
+    let code = store.issue_code(AuthorizationRequest::new(pretix_id, subject))?;
+    let pretix_client = store.authenticate_client(
+        &pretix_id,
+        pretix.secret.as_ref().map(grantdb::Secret::expose),
+    )?;
+    let ticketpark_client = store.authenticate_client(
+        &ticketpark.client.id,
+        ticketpark.secret.as_ref().map(grantdb::Secret::expose),
+    )?;
+    let first = store.exchange_code(CodeExchange::new(code.code.expose(), &pretix_client))?;
     let consumed = first.refresh_token.as_ref().unwrap().expose().to_owned();
-    let live = store.refresh(&consumed, &pretix_id, None)?;
-    let pending = store.issue_code(&AuthorizationRequest::new(pretix_id, subject))?;
-    store.record_consent(subject, &pretix_id, &Scope::parse("read")?)?;
-    let password = store.issue_for_subject(&ticketpark.client.id, subject, None)?;
+    let live = store.refresh(RefreshRequest::new(&consumed, &pretix_client))?;
+    let pending = store.issue_code(AuthorizationRequest::new(pretix_id, subject))?;
+    store.record_consent(NewConsent::new(pretix_id, subject, Scope::parse("read")?))?;
+    let password = store.issue_for_subject(IssueRequest::new(&ticketpark_client, subject))?;
     Ok(Manifest {
         format_version: grantdb::FORMAT_VERSION,
         written_at: WRITTEN_AT,
@@ -141,10 +150,16 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
 
     let pretix: ClientId = manifest.pretix_id.parse()?;
     let ticketpark: ClientId = manifest.ticketpark_id.parse()?;
-    store.authenticate_client(&pretix, Some(&manifest.pretix_secret))?;
+    let pretix_client = store.authenticate_client(&pretix, Some(&manifest.pretix_secret))?;
+    // The manifest keeps only pretix's secret: ticketpark gets a new one.
+    let ticketpark_secret = store.rotate_client_secret(&ticketpark)?;
+    let ticketpark_client =
+        store.authenticate_client(&ticketpark, Some(ticketpark_secret.expose()))?;
     assert!(store.validate(&manifest.live_access).is_ok(), "{name}");
     assert!(store.validate(&manifest.password_access).is_ok(), "{name}");
-    assert!(store.has_consent(&manifest.subject, &pretix, &Scope::parse("read")?)?);
+    let read = Scope::parse("read")?;
+    let consent = store.consent(&pretix, &manifest.subject)?;
+    assert!(consent.is_some_and(|consent| consent.covers(&read)));
     // Format 3 indexes consents by subject: an older file's consents are listed.
     let consents =
         store.consents_of_subject(&manifest.subject, &grantdb::PageRequest::first(10))?;
@@ -158,21 +173,28 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
         "{name}"
     );
     // R07 on a record written by the old format.
-    let rotated = store.refresh(&manifest.password_refresh, &ticketpark, None)?;
+    let rotated = store.refresh(RefreshRequest::new(
+        &manifest.password_refresh,
+        &ticketpark_client,
+    ))?;
     assert!(store.validate(rotated.access_token.expose()).is_ok());
     assert!(store.validate(&manifest.password_access).is_err());
     // R06 from an old pending code.
-    let exchanged = store.exchange_code(&CodeExchange::new(&manifest.pending_code, pretix))?;
+    let exchanged =
+        store.exchange_code(CodeExchange::new(&manifest.pending_code, &pretix_client))?;
     assert!(store.validate(exchanged.access_token.expose()).is_ok());
     // R08 on an old consumed refresh token: the family goes.
     assert!(matches!(
-        store.refresh(&manifest.consumed_refresh, &pretix, None),
+        store.refresh(RefreshRequest::new(
+            &manifest.consumed_refresh,
+            &pretix_client
+        )),
         Err(Error::RefreshTokenReused)
     ));
     assert!(store.validate(&manifest.live_access).is_err());
     assert!(
         store
-            .refresh(&manifest.live_refresh, &pretix, None)
+            .refresh(RefreshRequest::new(&manifest.live_refresh, &pretix_client))
             .is_err()
     );
     let report = store.verify()?;

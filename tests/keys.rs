@@ -12,11 +12,13 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::*;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthorizationRequest, CodeExchange, Config, ConfigBuilder, Error, HashingKey, KeyId, KeyState,
     Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -42,10 +44,12 @@ fn r28_a_new_key_mints_and_what_older_keys_minted_keeps_working<B: Backend>(
     let f = make(Config::builder().hashing_key(key(1)));
     let app = ticketpark_app(&f.store);
     let pretix = pretix_app(&f.store);
-    let before = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let before = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     let pending = f
         .store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "bob"))?;
+        .issue_code(AuthorizationRequest::new(pretix.id, "bob"))?;
 
     let added = f.store.add_hashing_key(Some(key(2)))?;
     assert_eq!(
@@ -57,19 +61,31 @@ fn r28_a_new_key_mints_and_what_older_keys_minted_keeps_working<B: Backend>(
 
     // Minted under key 1: still accepted while key 1 is active.
     assert!(is_valid(&f.store, access(&before)));
-    assert!(f.store.introspect(refresh(&before))?.active);
+    assert!(
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&before), &pretix.client))?
+            .active
+    );
     let exchanged = f
         .store
-        .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))?;
+        .exchange_code(CodeExchange::new(pending.code.expose(), &pretix.client))?;
     // A refresh re-mints under the newest key: the pair survives key 1's
     // retirement, the tokens minted under key 1 do not.
-    let refreshed = f.store.refresh(refresh(&before), &app.id, None)?;
-    let fresh = f.store.issue_for_subject(&app.id, "carol", None)?;
+    let refreshed = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&before), &app.client))?;
+    let fresh = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "carol"))?;
     f.store.retire_hashing_key(KeyId::new(1))?;
     assert!(is_valid(&f.store, access(&refreshed)));
     assert!(is_valid(&f.store, access(&fresh)));
     assert!(is_valid(&f.store, access(&exchanged)));
-    assert!(f.store.refresh(refresh(&refreshed), &app.id, None).is_ok());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&refreshed), &app.client))
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -163,10 +179,12 @@ fn r29_retiring_a_key_ends_what_was_minted_under_it_and_removing_it_reseals<B: B
     let f = make(Config::builder().hashing_key(key(1)));
     let app = ticketpark_app(&f.store);
     let pretix = pretix_app(&f.store);
-    let old = f.store.issue_for_subject(&app.id, "alice", None)?;
+    let old = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     let pending = f
         .store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "bob"))?;
+        .issue_code(AuthorizationRequest::new(pretix.id, "bob"))?;
 
     // The last active key cannot be retired; nor can an unknown one.
     assert!(matches!(
@@ -196,11 +214,19 @@ fn r29_retiring_a_key_ends_what_was_minted_under_it_and_removing_it_reseals<B: B
         f.store.validate(access(&old)),
         Err(Error::InactiveToken)
     ));
-    assert!(!f.store.introspect(access(&old))?.active);
-    assert!(f.store.refresh(refresh(&old), &app.id, None).is_err());
+    assert!(
+        !f.store
+            .introspect(IntrospectRequest::new(access(&old), &pretix.client))?
+            .active
+    );
     assert!(
         f.store
-            .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))
+            .refresh(RefreshRequest::new(refresh(&old), &app.client))
+            .is_err()
+    );
+    assert!(
+        f.store
+            .exchange_code(CodeExchange::new(pending.code.expose(), &pretix.client))
             .is_err()
     );
     // The records are still there and read (sealed under key 1).
@@ -240,10 +266,14 @@ fn r29_a_database_that_keeps_its_keys_generates_the_next_one<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let app = prioticket_app(&f.store);
-    let before = f.store.issue_client_credentials(&app.id, None)?;
+    let before = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&app.client))?;
     let added = f.store.add_hashing_key(None)?;
     assert!(added.kept_in_database && added.minting);
-    let after = f.store.issue_client_credentials(&app.id, None)?;
+    let after = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&app.client))?;
     f.store.retire_hashing_key(KeyId::new(1))?;
     assert!(!is_valid(&f.store, access(&before)));
     assert!(is_valid(&f.store, access(&after)));
@@ -294,7 +324,7 @@ fn ring_checks_at_open<B: Backend>(
         let store = open(ring(&[1]))?;
         let app = ticketpark_app(&store);
         store.add_hashing_key(Some(key(2)))?;
-        store.issue_for_subject(&app.id, "alice", None)?
+        store.issue_for_subject(IssueRequest::new(&app.client, "alice"))?
     };
     // A ring lacking a key in use: the error names its fingerprint.
     match open(ring(&[2])) {
@@ -389,16 +419,17 @@ fn r28_rotating_while_32_threads_validate_and_refresh_fails_no_request() -> Test
     let snapshot = || -> Vec<u64> { rounds.iter().map(|r| r.load(Ordering::SeqCst)).collect() };
     std::thread::scope(|scope| -> TestResult {
         for (i, done) in rounds.iter().enumerate() {
-            let (store, stop, failures, app_id) = (&store, &stop, &failures, app.id);
+            let (store, stop, failures, client) = (&store, &stop, &failures, &app.client);
             scope.spawn(move || {
                 let mut tokens = store
-                    .issue_for_subject(&app_id, &format!("user-{i}"), None)
+                    .issue_for_subject(IssueRequest::new(client, format!("user-{i}")))
                     .unwrap();
                 while !stop.load(Ordering::SeqCst) {
                     if store.validate(access(&tokens)).is_err() {
                         failures.fetch_add(1, Ordering::SeqCst);
                     }
-                    let Ok(next) = store.refresh(refresh(&tokens), &app_id, None) else {
+                    let Ok(next) = store.refresh(RefreshRequest::new(refresh(&tokens), client))
+                    else {
                         failures.fetch_add(1, Ordering::SeqCst);
                         break;
                     };
@@ -451,20 +482,24 @@ fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
     let scoped = node();
 
     adder.add_hashing_key(Some(key(2)))?;
-    let tokens = adder.issue_for_subject(&app.id, "alice", None)?;
+    let tokens = adder.issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
     // The client secret moves to key 2 on the adding node.
     adder.authenticate_client(&prio.id, Some(prio.secret()))?;
     assert_eq!(entry(&adder, 2).client_secrets, 1);
 
     let validated = validator.validate(access(&tokens));
     assert!(validated.is_ok(), "{validated:?}");
-    assert!(introspector.introspect(refresh(&tokens))?.active);
+    assert!(
+        introspector
+            .introspect(IntrospectRequest::new(refresh(&tokens), &prio.client))?
+            .active
+    );
     assert!(
         scoped
             .validate_for(access(&tokens), "https://any.example")
             .is_ok()
     );
     authenticator.authenticate_client(&prio.id, Some(prio.secret()))?;
-    refresher.refresh(refresh(&tokens), &app.id, None)?;
+    refresher.refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use grantdb::RefreshRequest;
 use grantdb::{Config, Error, HashingKey, Store};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -21,14 +22,22 @@ fn keyed(key: [u8; 32]) -> Config {
 fn r01_a_generated_key_is_kept_and_reused_on_reopen() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("db.redb");
-    let (id, tokens) = {
+    let (app, tokens) = {
         let store = Store::open(&path, Config::default())?;
         let app = pretix_app(&store);
-        (app.id, code_flow(&store, &app, "alice"))
+        let tokens = code_flow(&store, &app, "alice");
+        (app, tokens)
     };
     let store = Store::open(&path, Config::default())?;
     assert!(is_valid(&store, access(&tokens)));
-    assert!(store.refresh(refresh(&tokens), &id, None).is_ok());
+    assert!(
+        store
+            .refresh(RefreshRequest::new(
+                refresh(&tokens),
+                &authenticated(&store, &app.id, Some(app.secret()))
+            ))
+            .is_ok()
+    );
     Ok(())
 }
 

@@ -27,6 +27,7 @@ struct Setup {
     authorizer: GrantdbAuthorizer,
     issuer: GrantdbIssuer,
     client_id: String,
+    client_secret: String,
     basic: String,
 }
 
@@ -40,7 +41,7 @@ fn setup() -> Setup {
     .unwrap();
     let registered = store
         .register_client(
-            &NewClient::confidential("oxide app")
+            NewClient::confidential("oxide app")
                 .redirect_uri("https://client.example/endpoint")
                 .grant_types([
                     GrantType::AuthorizationCode,
@@ -64,6 +65,7 @@ fn setup() -> Setup {
         authorizer,
         issuer,
         client_id,
+        client_secret: secret,
         basic,
     }
 }
@@ -225,7 +227,9 @@ fn r10_revocation_through_grantdb_is_seen_by_oxide_auth() -> TestResult {
     let code = s.authorize();
     let body = json_body(&s.exchange(&code));
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let client: grantdb::ClientId = s.client_id.parse()?;
+    let client = s
+        .store
+        .authenticate_client(&s.client_id.parse()?, Some(&s.client_secret))?;
     s.store
         .revoke(body["refresh_token"].as_str().unwrap(), &client)?;
     assert!(!s.resource(&access));

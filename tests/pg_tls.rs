@@ -9,6 +9,7 @@
 
 mod common;
 
+use grantdb::ClientCredentialsRequest;
 use grantdb::kv::postgres::{PostgresBackend, PostgresOptions, PostgresTls};
 use grantdb::{Config, GrantType, HashingKey, NewClient, Store};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
@@ -71,9 +72,13 @@ fn a_store_works_over_verified_tls_and_is_refused_when_the_certificate_does_not_
         .build()?;
     let store = Store::with_backend(verified, config.clone())?;
     let prio = store.register_client(
-        &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+        NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
     )?;
-    let tokens = store.issue_client_credentials(&prio.client.id, None)?;
+    let client = store.authenticate_client(
+        &prio.client.id,
+        prio.secret.as_ref().map(grantdb::Secret::expose),
+    )?;
+    let tokens = store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
     assert!(store.validate(tokens.access_token.expose()).is_ok());
 
     // require: encrypted, certificate not checked: works too.

@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use grantdb::GrantRef;
 use grantdb::kv::Backend;
+use grantdb::{AttemptKey, DeviceApproval, PushedApproval, RefreshRequest};
 use grantdb::{
     CodeExchange, Config, ConfigBuilder, DeviceFlow, Error, GrantOrigin, GrantType, NewClient,
     OAuthErrorCode, PageRequest, PkceChallenge, PkceMethod, PushRequest, Store,
@@ -44,7 +46,7 @@ fn r30_a_pushed_request_gives_one_code_with_what_was_pushed<B: Backend>(
     let app = public_app(&f.store);
     let other = pretix_app(&f.store);
     let pushed = f.store.push_authorization_request(
-        &PushRequest::new(app.id)
+        PushRequest::new(&app.client)
             .redirect_uri("com.example.app:/oauth2redirect")
             .state("af0ifjsldkj")
             .nonce("n-0S6_WzA2Mj")
@@ -58,17 +60,17 @@ fn r30_a_pushed_request_gives_one_code_with_what_was_pushed<B: Backend>(
     assert_eq!(json["request_uri"], uri);
 
     // The authorization page reads it without using it up.
-    let read = f.store.pushed_request(&app.id, uri)?;
+    let read = f.store.pushed_request(uri, &app.id)?;
     assert_eq!(read.state.as_deref(), Some("af0ifjsldkj"));
     assert_eq!(read.scope, scope("read"), "the client's scopes");
     // Another client's, a malformed or an unknown request URI is refused.
     assert!(matches!(
-        f.store.pushed_request(&other.id, uri),
+        f.store.pushed_request(uri, &other.id),
         Err(Error::UnknownRequestUri)
     ));
     assert!(matches!(
         f.store
-            .pushed_request(&app.id, "urn:ietf:params:oauth:request_uri:nope"),
+            .pushed_request("urn:ietf:params:oauth:request_uri:nope", &app.id),
         Err(Error::MalformedToken { .. })
     ));
     assert_eq!(
@@ -78,31 +80,35 @@ fn r30_a_pushed_request_gives_one_code_with_what_was_pushed<B: Backend>(
 
     let (code, request) = f
         .store
-        .issue_code_from_pushed(&app.id, uri, "alice", None)?;
+        .issue_code_from_pushed(PushedApproval::new(uri, app.id, "alice"))?;
     assert_eq!(request.state.as_deref(), Some("af0ifjsldkj"));
     assert_eq!(code.redirect_uri, "com.example.app:/oauth2redirect");
     // Single use.
     assert!(matches!(
-        f.store.issue_code_from_pushed(&app.id, uri, "alice", None),
+        f.store
+            .issue_code_from_pushed(PushedApproval::new(uri, app.id, "alice")),
         Err(Error::UnknownRequestUri)
     ));
     // The code carries what was pushed: PKCE and the redirect URI.
     let tokens = f.store.exchange_code(
-        &CodeExchange::new(code.code.expose(), app.id)
+        CodeExchange::new(code.code.expose(), &app.client)
             .redirect_uri("com.example.app:/oauth2redirect")
             .code_verifier(VERIFIER),
     )?;
     assert!(is_valid(&f.store, access(&tokens)));
-    let grant = f.store.grant(&app.id, &tokens.grant_id)?.unwrap();
+    let grant = f
+        .store
+        .grant(&GrantRef::new(app.id, tokens.grant_id))?
+        .unwrap();
     assert_eq!(grant.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
 
     // Expired after its lifetime, and purged through the expiry index.
     let late = f
         .store
-        .push_authorization_request(&PushRequest::new(app.id).pkce(s256()))?;
+        .push_authorization_request(PushRequest::new(&app.client).pkce(s256()))?;
     f.clock.advance(60);
     assert!(matches!(
-        f.store.pushed_request(&app.id, late.request_uri.expose()),
+        f.store.pushed_request(late.request_uri.expose(), &app.id),
         Err(Error::UnknownRequestUri)
     ));
     assert_eq!(f.store.purge_expired()?.pushed_requests, 1);
@@ -120,31 +126,31 @@ fn r30_a_push_is_checked_as_an_authorization_request<B: Backend>(
     assert!(
         matches!(
             f.store
-                .push_authorization_request(&PushRequest::new(public.id)),
+                .push_authorization_request(PushRequest::new(&public.client)),
             Err(Error::InvalidArgument { .. })
         ),
         "a public client pushes a PKCE challenge"
     );
     assert!(matches!(
         f.store.push_authorization_request(
-            &PushRequest::new(pretix.id).redirect_uri("https://evil.example/cb")
+            PushRequest::new(&pretix.client).redirect_uri("https://evil.example/cb")
         ),
         Err(Error::RedirectUriMismatch)
     ));
     assert!(matches!(
         f.store
-            .push_authorization_request(&PushRequest::new(pretix.id).scope(scope("admin"))),
+            .push_authorization_request(PushRequest::new(&pretix.client).scope(scope("admin"))),
         Err(Error::ScopeNotAllowed)
     ));
     assert!(matches!(
         f.store
-            .push_authorization_request(&PushRequest::new(pretix.id).state("a\u{7}b")),
+            .push_authorization_request(PushRequest::new(&pretix.client).state("a\u{7}b")),
         Err(Error::InvalidArgument { .. })
     ));
     let prio = prioticket_app(&f.store);
     assert!(matches!(
         f.store
-            .push_authorization_request(&PushRequest::new(prio.id)),
+            .push_authorization_request(PushRequest::new(&prio.client)),
         Err(Error::GrantTypeNotAllowed { .. })
     ));
     assert_eq!(f.store.stats()?.pushed_requests, 0, "nothing stored");
@@ -165,17 +171,19 @@ fn r30_a_client_that_requires_pushed_requests_gets_codes_only_from_them<B: Backe
     assert!(f.store.client(&fapi.id)?.unwrap().require_pushed_requests);
     let direct = grantdb::AuthorizationRequest::new(fapi.id, "alice");
     assert!(matches!(
-        f.store.issue_code(&direct),
+        f.store.issue_code(direct.clone()),
         Err(Error::PushedRequestRequired)
     ));
     let pushed = f
         .store
-        .push_authorization_request(&PushRequest::new(fapi.id))?;
-    let (code, _) =
-        f.store
-            .issue_code_from_pushed(&fapi.id, pushed.request_uri.expose(), "alice", None)?;
+        .push_authorization_request(PushRequest::new(&fapi.client))?;
+    let (code, _) = f.store.issue_code_from_pushed(PushedApproval::new(
+        pushed.request_uri.expose(),
+        fapi.id,
+        "alice",
+    ))?;
     f.store
-        .exchange_code(&CodeExchange::new(code.code.expose(), fapi.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &fapi.client))?;
     // The requirement can be lifted (and set again) later.
     let lifted = grantdb::ClientUpdate {
         require_pushed_requests: Some(false),
@@ -183,10 +191,10 @@ fn r30_a_client_that_requires_pushed_requests_gets_codes_only_from_them<B: Backe
     };
     assert!(
         !f.store
-            .update_client(&fapi.id, &lifted)?
+            .update_client(&fapi.id, lifted)?
             .require_pushed_requests
     );
-    f.store.issue_code(&direct)?;
+    f.store.issue_code(direct)?;
     Ok(())
 }
 
@@ -197,7 +205,7 @@ fn r31_a_device_request_is_found_by_its_user_code_and_answered<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let device = scanner(&f.store);
-    let started = f.store.start_device_authorization(&device.id, None)?;
+    let started = f.store.start_device_authorization(&device.client, None)?;
     assert_eq!((started.expires_in, started.interval), (600, 5));
     assert!(started.device_code.expose().starts_with("gdbdc_"));
     // XXXXX-XXXXX, of the unambiguous alphabet.
@@ -211,27 +219,31 @@ fn r31_a_device_request_is_found_by_its_user_code_and_answered<B: Backend>(
     );
     // Case, spaces and dashes do not matter.
     let typed = format!(" {} ", code.to_lowercase().replace('-', " "));
-    let pending = f.store.device_request(&typed, "alice")?;
+    let pending = f.store.device_request(&typed, &AttemptKey::new("alice"))?;
     assert_eq!(
         (pending.client_id, pending.scope),
         (device.id, scope("checkin read"))
     );
-    f.store.approve_device(&typed, "alice", "alice")?;
+    f.store.approve_device(DeviceApproval::new(
+        &typed,
+        "alice",
+        AttemptKey::new("alice"),
+    ))?;
     // Answered: the code names nothing pending any more.
     assert!(matches!(
-        f.store.deny_device(code, "alice"),
+        f.store.deny_device(code, &AttemptKey::new("alice")),
         Err(Error::UnknownUserCode)
     ));
     // A client not allowed the device grant starts nothing.
     let pretix = pretix_app(&f.store);
     assert!(matches!(
-        f.store.start_device_authorization(&pretix.id, None),
+        f.store.start_device_authorization(&pretix.client, None),
         Err(Error::GrantTypeNotAllowed { .. })
     ));
     // Expired: purged with its user code, through the expiry index.
     f.clock.advance(600);
     assert!(matches!(
-        f.store.device_request(code, "alice"),
+        f.store.device_request(code, &AttemptKey::new("alice")),
         Err(Error::UnknownUserCode)
     ));
     assert_eq!(f.store.stats()?.device_requests, 1);
@@ -253,35 +265,39 @@ fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
     };
     let f = make(Config::builder().device_flow(limits));
     let device = scanner(&f.store);
-    let started = f.store.start_device_authorization(&device.id, None)?;
+    let started = f.store.start_device_authorization(&device.client, None)?;
     let right = started.user_code.as_str();
     // Start of a window, so that the test does not straddle two.
     f.clock.advance(60 - f.store.now() % 60);
     // Vowels never appear in a user code, whatever the store draws.
     for wrong in ["AAAAA-AAAAA", "not a code", "EEEEEEEEEE"] {
         assert!(matches!(
-            f.store.device_request(wrong, "mallory"),
+            f.store.device_request(wrong, &AttemptKey::new("mallory")),
             Err(Error::UnknownUserCode)
         ));
     }
     // Three wrong for mallory: even the right code is refused to her now.
-    match f.store.device_request(right, "mallory") {
+    match f.store.device_request(right, &AttemptKey::new("mallory")) {
         Err(Error::TooManyAttempts { retry_after }) => assert_eq!(retry_after, 60),
         other => panic!("expected TooManyAttempts, got {other:?}"),
     }
     // Others are not.
-    f.store.device_request(right, "alice")?;
+    f.store.device_request(right, &AttemptKey::new("alice"))?;
     // Two more wrong from others reach the total: everyone is refused.
     for key in ["eve", "trudy"] {
-        assert!(f.store.device_request("IIIII-IIIII", key).is_err());
+        assert!(
+            f.store
+                .device_request("IIIII-IIIII", &AttemptKey::new(key))
+                .is_err()
+        );
     }
     assert!(matches!(
-        f.store.device_request(right, "alice"),
+        f.store.device_request(right, &AttemptKey::new("alice")),
         Err(Error::TooManyAttempts { .. })
     ));
     // The next window starts afresh; the counters are purged.
     f.clock.advance(60);
-    f.store.device_request(right, "mallory")?;
+    f.store.device_request(right, &AttemptKey::new("mallory"))?;
     let purged = f.store.purge_expired()?;
     assert_eq!(
         purged.attempt_windows, 4,
@@ -298,49 +314,59 @@ fn r32_a_device_polls_until_approved_gets_tokens_once_and_a_replay_revokes<B: Ba
 ) -> TestResult {
     let f = make(Config::builder());
     let device = scanner(&f.store);
-    let started = f.store.start_device_authorization(&device.id, None)?;
+    let started = f.store.start_device_authorization(&device.client, None)?;
     let code = started.device_code.expose();
     assert!(matches!(
-        f.store.poll_device(code, &device.id),
+        f.store.poll_device(code, &device.client),
         Err(Error::AuthorizationPending)
     ));
     // Sooner than the interval: slow down, and the interval grows by 5 s.
     assert!(matches!(
-        f.store.poll_device(code, &device.id),
+        f.store.poll_device(code, &device.client),
         Err(Error::SlowDown)
     ));
     f.clock.advance(5);
     assert!(
-        matches!(f.store.poll_device(code, &device.id), Err(Error::SlowDown)),
+        matches!(
+            f.store.poll_device(code, &device.client),
+            Err(Error::SlowDown)
+        ),
         "5 s after the last poll, the interval being 10 s: 15 s now"
     );
     f.clock.advance(15);
     assert!(matches!(
-        f.store.poll_device(code, &device.id),
+        f.store.poll_device(code, &device.client),
         Err(Error::AuthorizationPending)
     ));
     // Another client's poll, or a made-up code, finds nothing.
     let other = scanner(&f.store);
     assert!(matches!(
-        f.store.poll_device(code, &other.id),
+        f.store.poll_device(code, &other.client),
         Err(Error::UnknownDeviceCode)
     ));
 
-    f.store
-        .approve_device(&started.user_code, "alice", "alice")?;
+    f.store.approve_device(DeviceApproval::new(
+        &started.user_code,
+        "alice",
+        AttemptKey::new("alice"),
+    ))?;
     f.clock.advance(15);
-    let tokens = f.store.poll_device(code, &device.id)?;
+    let tokens = f.store.poll_device(code, &device.client)?;
     assert!(is_valid(&f.store, access(&tokens)));
     let grants = f.store.grants_of_subject("alice", &PageRequest::first(5))?;
     assert_eq!(grants.items[0].origin, GrantOrigin::DeviceCode);
     // Spent: presented again, it revokes what it issued (as R05).
     f.clock.advance(10);
     assert!(matches!(
-        f.store.poll_device(code, &device.id),
+        f.store.poll_device(code, &device.client),
         Err(Error::DeviceCodeReplayed)
     ));
     assert!(!is_valid(&f.store, access(&tokens)));
-    assert!(f.store.refresh(refresh(&tokens), &device.id, None).is_err());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &device.client))
+            .is_err()
+    );
     assert!(f.store.verify()?.is_ok());
     Ok(())
 }
@@ -350,20 +376,23 @@ fn r32_a_denied_or_expired_request_gives_no_tokens<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let device = scanner(&f.store);
-    let denied = f.store.start_device_authorization(&device.id, None)?;
-    f.store.deny_device(&denied.user_code, "alice")?;
+    let denied = f.store.start_device_authorization(&device.client, None)?;
+    f.store
+        .deny_device(&denied.user_code, &AttemptKey::new("alice"))?;
     assert!(matches!(
-        f.store.poll_device(denied.device_code.expose(), &device.id),
+        f.store
+            .poll_device(denied.device_code.expose(), &device.client),
         Err(Error::DeviceAccessDenied)
     ));
     assert_eq!(
         Error::DeviceAccessDenied.oauth_code(),
         Some(OAuthErrorCode::AccessDenied)
     );
-    let late = f.store.start_device_authorization(&device.id, None)?;
+    let late = f.store.start_device_authorization(&device.client, None)?;
     f.clock.advance(600);
     assert!(matches!(
-        f.store.poll_device(late.device_code.expose(), &device.id),
+        f.store
+            .poll_device(late.device_code.expose(), &device.client),
         Err(Error::DeviceCodeExpired)
     ));
     assert_eq!(
@@ -372,7 +401,11 @@ fn r32_a_denied_or_expired_request_gives_no_tokens<B: Backend>(
     );
     // Approving after expiry is refused too.
     assert!(matches!(
-        f.store.approve_device(&late.user_code, "alice", "alice"),
+        f.store.approve_device(DeviceApproval::new(
+            &late.user_code,
+            "alice",
+            AttemptKey::new("alice")
+        )),
         Err(Error::UnknownUserCode)
     ));
     Ok(())
@@ -398,8 +431,8 @@ fn r31_codes_and_request_uris_are_stored_only_as_keyed_hashes() -> TestResult {
         let store = Store::open(&path, Config::default())?;
         let device = scanner(&store);
         let app = pretix_app(&store);
-        let started = store.start_device_authorization(&device.id, None)?;
-        let pushed = store.push_authorization_request(&PushRequest::new(app.id))?;
+        let started = store.start_device_authorization(&device.client, None)?;
+        let pushed = store.push_authorization_request(PushRequest::new(&app.client))?;
         vec![
             started.device_code.expose().to_owned(),
             started.user_code.replace('-', ""),

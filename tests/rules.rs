@@ -9,12 +9,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use grantdb::IntrospectRequest;
 use grantdb::kv::{Backend, Table};
 use grantdb::{
     AuthorizationRequest, ClientId, ClientUpdate, CodeExchange, Config, ConfigBuilder, Error,
     GrantOrigin, GrantType, Introspection, NewClient, OAuthErrorCode, PageRequest, PkceChallenge,
     PkceMethod, Revocation, Scope, Store,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -33,12 +35,12 @@ fn r01_no_plaintext_secret_reaches_the_database_file() -> TestResult {
             let rotated = store.rotate_client_secret(&app.id)?;
             plaintexts.push(rotated.expose().to_owned());
             let pending =
-                store.issue_code(&AuthorizationRequest::new(app.id, format!("user{i}")))?;
+                store.issue_code(AuthorizationRequest::new(app.id, format!("user{i}")))?;
             plaintexts.push(pending.code.expose().to_owned());
             let tokens = code_flow(&store, &app, &format!("user{i}"));
             plaintexts.push(access(&tokens).to_owned());
             plaintexts.push(refresh(&tokens).to_owned());
-            let rotated = store.refresh(refresh(&tokens), &app.id, None)?;
+            let rotated = store.refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
             plaintexts.push(access(&rotated).to_owned());
             plaintexts.push(refresh(&rotated).to_owned());
         }
@@ -83,7 +85,10 @@ fn r01_secrets_are_long_random_and_never_in_debug_output<B: Backend>(
     let debug = format!("{tokens:?}");
     assert!(!debug.contains(&access(&tokens)[6..]));
     assert!(!debug.contains(&refresh(&tokens)[6..]));
-    let error = f.store.refresh("gdbrt_garbage", &app.id, None).unwrap_err();
+    let error = f
+        .store
+        .refresh(RefreshRequest::new("gdbrt_garbage", &app.client))
+        .unwrap_err();
     assert!(!format!("{error} {error:?}").contains("garbage"));
     Ok(())
 }
@@ -117,11 +122,12 @@ fn r02_malformed_tokens_are_rejected_without_reading_the_database() -> TestResul
         );
     }
     assert!(matches!(
-        f.store.refresh(access(&tokens), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(access(&tokens), &app.client)),
         Err(Error::MalformedToken { .. })
     ));
     assert!(matches!(
-        f.store.exchange_code(&CodeExchange::new(&good, app.id)),
+        f.store.exchange_code(CodeExchange::new(&good, &app.client)),
         Err(Error::MalformedToken { .. })
     ));
     assert_eq!(
@@ -141,11 +147,11 @@ fn r02_issued_strings_carry_kind_prefixes<B: Backend>(
     assert!(app.secret().starts_with("gdbcs_"));
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
     assert!(code.code.expose().starts_with("gdbac_"));
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     assert!(access(&tokens).starts_with("gdbat_"));
     assert!(refresh(&tokens).starts_with("gdbrt_"));
     Ok(())
@@ -159,7 +165,9 @@ fn r03_client_authentication_checks_the_secret<B: Backend>(
     let f = make(Config::builder());
     let app = pretix_app(&f.store);
     assert_eq!(
-        f.store.authenticate_client(&app.id, Some(app.secret()))?.id,
+        f.store
+            .authenticate_client(&app.id, Some(app.secret()))?
+            .id(),
         app.id
     );
     let wrong = pretix_app(&f.store);
@@ -224,19 +232,24 @@ fn r03_deleting_a_client_revokes_everything_of_it<B: Backend>(
     let kept = code_flow(&f.store, &other, "alice");
     let pending = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
-    f.store.record_consent("alice", &app.id, &scope("read"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
+    f.store
+        .record_consent(NewConsent::new(app.id, "alice", scope("read")))?;
 
     assert!(f.store.delete_client(&app.id)?.is_some());
     assert!(!is_valid(&f.store, access(&tokens)));
-    assert!(f.store.refresh(refresh(&tokens), &app.id, None).is_err());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
+            .is_err()
+    );
     assert!(matches!(
         f.store
-            .exchange_code(&CodeExchange::new(pending.code.expose(), app.id)),
+            .exchange_code(CodeExchange::new(pending.code.expose(), &app.client)),
         Err(Error::UnknownCode)
     ));
     assert!(f.store.client(&app.id)?.is_none());
-    assert!(f.store.consent("alice", &app.id)?.is_none());
+    assert!(f.store.consent(&app.id, "alice")?.is_none());
     assert_eq!(
         f.store
             .grants_of_subject("alice", &PageRequest::first(10))?
@@ -262,7 +275,7 @@ fn r03_update_get_and_list_clients<B: Backend>(
     let app = pretix_app(&f.store);
     let updated = f.store.update_client(
         &app.id,
-        &ClientUpdate {
+        ClientUpdate {
             name: Some("pretalx 2".into()),
             scopes: Some(scope("read")),
             ..ClientUpdate::default()
@@ -276,7 +289,7 @@ fn r03_update_get_and_list_clients<B: Backend>(
     assert!(matches!(
         f.store.update_client(
             &app.id,
-            &ClientUpdate {
+            ClientUpdate {
                 redirect_uris: Some(vec![]),
                 ..ClientUpdate::default()
             }
@@ -313,21 +326,21 @@ fn r04_codes_live_60_seconds_by_default<B: Backend>(
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
     assert_eq!(code.expires_at, T0 + 60);
     f.clock.advance(60);
     assert!(matches!(
         f.store
-            .exchange_code(&CodeExchange::new(code.code.expose(), app.id)),
+            .exchange_code(CodeExchange::new(code.code.expose(), &app.client)),
         Err(Error::CodeExpired)
     ));
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
     f.clock.advance(59);
     assert!(
         f.store
-            .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+            .exchange_code(CodeExchange::new(code.code.expose(), &app.client))
             .is_ok()
     );
     Ok(())
@@ -348,7 +361,7 @@ fn r04_code_lifetime_cannot_exceed_600_seconds<B: Backend>(
         .grant_types([GrantType::AuthorizationCode])
         .lifetimes(grantdb::LifetimeOverrides::default().code(Duration::from_hours(1)));
     assert!(matches!(
-        f.store.register_client(&too_long),
+        f.store.register_client(too_long),
         Err(Error::InvalidConfig { .. })
     ));
     Ok(())
@@ -363,47 +376,50 @@ fn r04_exchange_requires_the_same_client_and_redirect_uri_and_failures_change_no
     let app = pretix_app(&f.store);
     let other = pretix_app(&f.store);
     let code = f.store.issue_code(
-        &AuthorizationRequest::new(app.id, "alice")
+        AuthorizationRequest::new(app.id, "alice")
             .redirect_uri("https://pretalx.com/orga/callback"),
     )?;
     let code = code.code.expose();
     assert!(matches!(
         f.store.exchange_code(
-            &CodeExchange::new(code, other.id).redirect_uri("https://pretalx.com/orga/callback")
+            CodeExchange::new(code, &other.client)
+                .redirect_uri("https://pretalx.com/orga/callback")
         ),
         Err(Error::CodeClientMismatch)
     ));
     assert!(matches!(
-        f.store.exchange_code(&CodeExchange::new(code, app.id)),
+        f.store.exchange_code(CodeExchange::new(code, &app.client)),
         Err(Error::RedirectUriMismatch)
     ));
     assert!(matches!(
-        f.store
-            .exchange_code(&CodeExchange::new(code, app.id).redirect_uri("https://pretalx.com")),
+        f.store.exchange_code(
+            CodeExchange::new(code, &app.client).redirect_uri("https://pretalx.com")
+        ),
         Err(Error::RedirectUriMismatch)
     ));
     // None of the failures consumed the code.
     let tokens = f.store.exchange_code(
-        &CodeExchange::new(code, app.id).redirect_uri("https://pretalx.com/orga/callback"),
+        CodeExchange::new(code, &app.client).redirect_uri("https://pretalx.com/orga/callback"),
     )?;
     assert!(is_valid(&f.store, access(&tokens)));
 
     // Authorized without a redirect URI: the default (first) one may be repeated.
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
     assert_eq!(code.redirect_uri, "https://pretalx.com");
     assert!(
         f.store
             .exchange_code(
-                &CodeExchange::new(code.code.expose(), app.id).redirect_uri("https://pretalx.com")
+                CodeExchange::new(code.code.expose(), &app.client)
+                    .redirect_uri("https://pretalx.com")
             )
             .is_ok()
     );
     // An unregistered redirect URI is refused at authorization.
     assert!(matches!(
         f.store.issue_code(
-            &AuthorizationRequest::new(app.id, "alice").redirect_uri("https://evil.example")
+            AuthorizationRequest::new(app.id, "alice").redirect_uri("https://evil.example")
         ),
         Err(Error::RedirectUriMismatch)
     ));
@@ -420,50 +436,52 @@ fn r04_pkce_s256_and_plain<B: Backend>(make: &impl Fn(ConfigBuilder) -> Fixture<
     )?;
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").pkce(s256))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").pkce(s256))?;
     let code = code.code.expose();
     for wrong in [None, Some("x".repeat(43))] {
-        let mut exchange = CodeExchange::new(code, app.id);
-        exchange.code_verifier = wrong.as_deref();
+        let mut exchange = CodeExchange::new(code, &app.client);
+        exchange.code_verifier = wrong.as_deref().map(grantdb::Secret::from);
         assert!(matches!(
-            f.store.exchange_code(&exchange),
+            f.store.exchange_code(exchange.clone()),
             Err(Error::PkceMismatch)
         ));
     }
     assert!(matches!(
         f.store
-            .exchange_code(&CodeExchange::new(code, app.id).code_verifier("too-short")),
+            .exchange_code(CodeExchange::new(code, &app.client).code_verifier("too-short")),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(
         f.store
-            .exchange_code(&CodeExchange::new(code, app.id).code_verifier(verifier))
+            .exchange_code(CodeExchange::new(code, &app.client).code_verifier(verifier))
             .is_ok()
     );
 
     let plain = PkceChallenge::new(PkceMethod::Plain, verifier)?;
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").pkce(plain))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").pkce(plain))?;
     assert!(
         f.store
-            .exchange_code(&CodeExchange::new(code.code.expose(), app.id).code_verifier(verifier))
+            .exchange_code(
+                CodeExchange::new(code.code.expose(), &app.client).code_verifier(verifier)
+            )
             .is_ok()
     );
 
     // A public client must send a challenge; a verifier without one is a downgrade.
     assert!(matches!(
         f.store
-            .issue_code(&AuthorizationRequest::new(app.id, "alice")),
+            .issue_code(AuthorizationRequest::new(app.id, "alice")),
         Err(Error::InvalidArgument { .. })
     ));
     let confidential = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(confidential.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(confidential.id, "alice"))?;
     assert!(matches!(
         f.store.exchange_code(
-            &CodeExchange::new(code.code.expose(), confidential.id).code_verifier(verifier)
+            CodeExchange::new(code.code.expose(), &confidential.client).code_verifier(verifier)
         ),
         Err(Error::PkceMismatch)
     ));
@@ -479,19 +497,25 @@ fn r05_code_replay_fails_and_revokes_the_grant_it_produced<B: Backend>(
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice"))?;
-    let exchange = CodeExchange::new(code.code.expose(), app.id);
-    let tokens = f.store.exchange_code(&exchange)?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
+    let exchange = CodeExchange::new(code.code.expose(), &app.client);
+    let tokens = f.store.exchange_code(exchange.clone())?;
     // A descendant of the grant dies too.
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert!(is_valid(&f.store, access(&rotated)));
 
-    let error = f.store.exchange_code(&exchange).unwrap_err();
+    let error = f.store.exchange_code(exchange.clone()).unwrap_err();
     assert!(matches!(error, Error::CodeReplayed));
     assert_eq!(error.oauth_code(), Some(OAuthErrorCode::InvalidGrant));
     assert!(error.committed_changes());
     assert!(!is_valid(&f.store, access(&rotated)));
-    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_err());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client))
+            .is_err()
+    );
     assert!(
         f.store
             .grants_of_subject("alice", &PageRequest::first(10))?
@@ -500,7 +524,7 @@ fn r05_code_replay_fails_and_revokes_the_grant_it_produced<B: Backend>(
     );
     // Every further replay keeps failing.
     assert!(matches!(
-        f.store.exchange_code(&exchange),
+        f.store.exchange_code(exchange.clone()),
         Err(Error::CodeReplayed)
     ));
     Ok(())
@@ -515,10 +539,10 @@ fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields<B: Backend>(
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("write read")))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("write read")))?;
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     let json: serde_json::Value = serde_json::to_value(&tokens)?;
     assert_eq!(json["token_type"], "Bearer");
     assert_eq!(json["expires_in"], 86_400);
@@ -532,7 +556,9 @@ fn r06_code_exchange_issues_a_pair_with_the_rfc6749_response_fields<B: Backend>(
         "{json}"
     );
     // The refresh token has no expiry by default (pretix).
-    let info = f.store.introspect(refresh(&tokens))?;
+    let info = f
+        .store
+        .introspect(IntrospectRequest::new(refresh(&tokens), &app.client))?;
     assert!(info.active);
     assert_eq!(info.exp, None);
     Ok(())
@@ -543,7 +569,9 @@ fn r06_password_grant_and_per_client_lifetime<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let app = ticketpark_app(&f.store);
-    let tokens = f.store.issue_for_subject(&app.id, "john@domain.ch", None)?;
+    let tokens = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "john@domain.ch"))?;
     assert_eq!(tokens.expires_in, 600);
     assert!(tokens.refresh_token.is_some());
     f.clock.advance(599);
@@ -552,7 +580,8 @@ fn r06_password_grant_and_per_client_lifetime<B: Backend>(
     assert!(!is_valid(&f.store, access(&tokens)));
     let pretix = pretix_app(&f.store);
     assert!(matches!(
-        f.store.issue_for_subject(&pretix.id, "john", None),
+        f.store
+            .issue_for_subject(IssueRequest::new(&pretix.client, "john")),
         Err(Error::GrantTypeNotAllowed {
             grant_type: GrantType::Password
         })
@@ -566,7 +595,10 @@ fn r06_client_credentials_issue_access_only_and_many_at_once<B: Backend>(
     let f = make(Config::builder());
     let app = prioticket_app(&f.store);
     let issued: Vec<_> = (0..5)
-        .map(|_| f.store.issue_client_credentials(&app.id, None))
+        .map(|_| {
+            f.store
+                .issue_client_credentials(ClientCredentialsRequest::new(&app.client))
+        })
         .collect::<Result<_, _>>()?;
     for tokens in &issued {
         assert!(tokens.refresh_token.is_none());
@@ -614,7 +646,9 @@ fn r07_refresh_rotates_the_pair_in_the_same_grant<B: Backend>(
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     f.clock.advance(10);
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert_eq!(rotated.grant_id, tokens.grant_id);
     assert_eq!(rotated.created_at, T0 + 10);
     // pretix: "The previous access token will instantly become invalid."
@@ -622,9 +656,17 @@ fn r07_refresh_rotates_the_pair_in_the_same_grant<B: Backend>(
         f.store.validate(access(&tokens)),
         Err(Error::InactiveToken)
     ));
-    assert!(!f.store.introspect(refresh(&tokens))?.active);
+    assert!(
+        !f.store
+            .introspect(IntrospectRequest::new(refresh(&tokens), &app.client))?
+            .active
+    );
     assert!(is_valid(&f.store, access(&rotated)));
-    assert!(f.store.introspect(refresh(&rotated))?.active);
+    assert!(
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&rotated), &app.client))?
+            .active
+    );
     let listed = f
         .store
         .grants_of_subject("alice", &PageRequest::first(10))?;
@@ -639,23 +681,26 @@ fn r07_scope_may_narrow_but_not_widen<B: Backend>(
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("read write")))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("read write")))?;
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     assert!(matches!(
-        f.store
-            .refresh(refresh(&tokens), &app.id, Some(&scope("read profile"))),
+        f.store.refresh(
+            RefreshRequest::new(refresh(&tokens), &app.client).scope(scope("read profile"))
+        ),
         Err(Error::ScopeNotAllowed)
     ));
     // The failed refresh changed nothing: both tokens still work.
     assert!(is_valid(&f.store, access(&tokens)));
     let narrow = f
         .store
-        .refresh(refresh(&tokens), &app.id, Some(&scope("read")))?;
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client).scope(scope("read")))?;
     assert_eq!(f.store.validate(access(&narrow))?.scope, scope("read"));
     // A later refresh may return to the full grant scope.
-    let full = f.store.refresh(refresh(&narrow), &app.id, None)?;
+    let full = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&narrow), &app.client))?;
     assert_eq!(full.scope, scope("read write"));
     Ok(())
 }
@@ -668,17 +713,26 @@ fn r07_another_client_or_an_expired_token_fails_and_changes_nothing<B: Backend>(
     let thief = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     assert!(matches!(
-        f.store.refresh(refresh(&tokens), &thief.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &thief.client)),
         Err(Error::TokenClientMismatch)
     ));
     assert!(is_valid(&f.store, access(&tokens)));
     f.clock.advance(500);
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     // Absolute lifetime: rotation does not extend the family's end.
-    assert_eq!(f.store.introspect(refresh(&rotated))?.exp, Some(T0 + 1_000));
+    assert_eq!(
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&rotated), &thief.client))?
+            .exp,
+        Some(T0 + 1_000)
+    );
     f.clock.advance(500);
     assert!(matches!(
-        f.store.refresh(refresh(&rotated), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client)),
         Err(Error::RefreshTokenExpired)
     ));
     assert!(is_valid(&f.store, access(&rotated)));
@@ -693,16 +747,19 @@ fn r08_reuse_of_a_consumed_refresh_token_revokes_the_family<B: Backend>(
     let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     let error = f
         .store
-        .refresh(refresh(&tokens), &app.id, None)
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
         .unwrap_err();
     assert!(matches!(error, Error::RefreshTokenReused));
     assert!(error.committed_changes());
     assert!(!is_valid(&f.store, access(&rotated)));
     assert!(matches!(
-        f.store.refresh(refresh(&rotated), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client)),
         Err(Error::UnknownRefreshToken)
     ));
     Ok(())
@@ -718,19 +775,26 @@ fn r08_grace_period_yields_a_new_pair_and_keeps_the_previous_one<B: Backend>(
     );
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let first = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let first = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     f.clock.advance(10);
-    let retry = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let retry = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert_eq!(retry.grant_id, first.grant_id);
     assert!(
         is_valid(&f.store, access(&first)),
         "the pair issued before stays valid"
     );
     assert!(is_valid(&f.store, access(&retry)));
-    let retry2 = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let retry2 = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     // The cap (2) is used up: a third reuse inside the grace period is theft.
     assert!(matches!(
-        f.store.refresh(refresh(&tokens), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client)),
         Err(Error::RefreshTokenReused)
     ));
     for pair in [&first, &retry, &retry2] {
@@ -745,10 +809,13 @@ fn r08_reuse_after_the_grace_period_revokes<B: Backend>(
     let f = make(Config::builder().refresh_reuse_grace(Duration::from_secs(30)));
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let first = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let first = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     f.clock.advance(30);
     assert!(matches!(
-        f.store.refresh(refresh(&tokens), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client)),
         Err(Error::RefreshTokenReused)
     ));
     assert!(!is_valid(&f.store, access(&first)));
@@ -764,11 +831,13 @@ fn r09_revoking_an_access_token_leaves_its_refresh_token_working<B: Backend>(
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     assert_eq!(
-        f.store.revoke(access(&tokens), &app.id)?,
+        f.store.revoke(access(&tokens), &app.client)?,
         Revocation::AccessToken
     );
     assert!(!is_valid(&f.store, access(&tokens)));
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     assert!(is_valid(&f.store, access(&rotated)));
     Ok(())
 }
@@ -781,11 +850,15 @@ fn r10_revoking_a_refresh_token_revokes_its_access_token_and_grant<B: Backend>(
     let tokens = code_flow(&f.store, &app, "alice");
     let other = code_flow(&f.store, &app, "alice");
     assert_eq!(
-        f.store.revoke(refresh(&tokens), &app.id)?,
+        f.store.revoke(refresh(&tokens), &app.client)?,
         Revocation::Grant
     );
     assert!(!is_valid(&f.store, access(&tokens)));
-    assert!(f.store.refresh(refresh(&tokens), &app.id, None).is_err());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client))
+            .is_err()
+    );
     let grants = f
         .store
         .grants_of_subject("alice", &PageRequest::first(10))?;
@@ -803,39 +876,41 @@ fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients<B: 
     let other = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
     assert!(matches!(
-        f.store.revoke(access(&tokens), &other.id),
+        f.store.revoke(access(&tokens), &other.client),
         Err(Error::TokenClientMismatch)
     ));
     assert!(is_valid(&f.store, access(&tokens)));
     assert_eq!(
-        f.store.revoke(access(&tokens), &app.id)?,
+        f.store.revoke(access(&tokens), &app.client)?,
         Revocation::AccessToken
     );
     // Already revoked, and revoked again by anyone: quiet.
     assert_eq!(
-        f.store.revoke(access(&tokens), &app.id)?,
+        f.store.revoke(access(&tokens), &app.client)?,
         Revocation::NotActive
     );
     assert_eq!(
-        f.store.revoke(access(&tokens), &other.id)?,
+        f.store.revoke(access(&tokens), &other.client)?,
         Revocation::NotActive
     );
     // Unknown but well formed (issued by another store).
     let elsewhere = make(Config::builder());
     let stranger = code_flow(&elsewhere.store, &pretix_app(&elsewhere.store), "x");
     assert_eq!(
-        f.store.revoke(access(&stranger), &app.id)?,
+        f.store.revoke(access(&stranger), &app.client)?,
         Revocation::NotActive
     );
     // Expired.
     let fresh = code_flow(&f.store, &app, "bob");
     f.clock.advance(86_400);
     assert_eq!(
-        f.store.revoke(access(&fresh), &app.id)?,
+        f.store.revoke(access(&fresh), &app.client)?,
         Revocation::NotActive
     );
     assert!(
-        f.store.refresh(refresh(&fresh), &app.id, None).is_ok(),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&fresh), &app.client))
+            .is_ok(),
         "the quiet revoke changed nothing"
     );
     // Malformed, or a code or client secret: quiet too, one outcome for
@@ -843,9 +918,9 @@ fn r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients<B: 
     // any read (R02).
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "carol"))?;
+        .issue_code(AuthorizationRequest::new(app.id, "carol"))?;
     for junk in ["", "nonsense", code.code.expose(), app.secret()] {
-        assert_eq!(f.store.revoke(junk, &app.id)?, Revocation::NotActive);
+        assert_eq!(f.store.revoke(junk, &app.client)?, Revocation::NotActive);
     }
     assert!(f.store.inspect_code(code.code.expose())?.is_some());
     Ok(())
@@ -857,21 +932,28 @@ fn r10_revoking_an_already_rotated_refresh_token_ends_its_grant<B: Backend>(
     let f = make(Config::builder());
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     // The client revokes the refresh token it had before the rotation: it
     // wants that session ended, and it is.
     assert_eq!(
-        f.store.revoke(refresh(&tokens), &app.id)?,
+        f.store.revoke(refresh(&tokens), &app.client)?,
         Revocation::Grant
     );
     assert!(!is_valid(&f.store, access(&rotated)));
-    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_err());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client))
+            .is_err()
+    );
     // Another client may not.
     let second = code_flow(&f.store, &app, "bob");
-    f.store.refresh(refresh(&second), &app.id, None)?;
+    f.store
+        .refresh(RefreshRequest::new(refresh(&second), &app.client))?;
     let other = eventpop_app(&f.store);
     assert!(matches!(
-        f.store.revoke(refresh(&second), &other.id),
+        f.store.revoke(refresh(&second), &other.client),
         Err(Error::TokenClientMismatch)
     ));
     Ok(())
@@ -889,14 +971,14 @@ fn r12_revoke_all_grants_of_a_subject<B: Backend>(
     let a2 = code_flow(&f.store, &eventpop, "alice");
     let pending = f
         .store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(pretix.id, "alice"))?;
     let b = code_flow(&f.store, &pretix, "bob");
     assert_eq!(f.store.revoke_subject("alice")?.grants, 2);
     assert!(!is_valid(&f.store, access(&a1)));
     assert!(!is_valid(&f.store, access(&a2)));
     assert!(
         f.store
-            .exchange_code(&CodeExchange::new(pending.code.expose(), pretix.id))
+            .exchange_code(CodeExchange::new(pending.code.expose(), &pretix.client))
             .is_err()
     );
     assert!(is_valid(&f.store, access(&b)));
@@ -911,7 +993,9 @@ fn r12_revoke_all_grants_of_a_client<B: Backend>(
     let prio = prioticket_app(&f.store);
     let a = code_flow(&f.store, &pretix, "alice");
     let b = code_flow(&f.store, &pretix, "bob");
-    let p = f.store.issue_client_credentials(&prio.id, None)?;
+    let p = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
     assert_eq!(f.store.revoke_client_grants(&pretix.id)?.grants, 2);
     assert!(!is_valid(&f.store, access(&a)));
     assert!(!is_valid(&f.store, access(&b)));
@@ -933,26 +1017,30 @@ fn r12_revoke_one_subject_at_one_client_forgets_the_consent<B: Backend>(
     let keep = code_flow(&f.store, &eventpop, "alice");
     let bob = code_flow(&f.store, &pretix, "bob");
     f.store
-        .record_consent("alice", &pretix.id, &scope("profile"))?;
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("profile")))?;
     f.store
-        .record_consent("alice", &eventpop.id, &scope("public"))?;
+        .record_consent(NewConsent::new(eventpop.id, "alice", scope("public")))?;
     assert_eq!(
         f.store
-            .revoke_subject_at_client("alice", &pretix.id)?
+            .revoke_subject_at_client(&pretix.id, "alice")?
             .grants,
         1
     );
     assert!(!is_valid(&f.store, access(&a)));
     assert!(is_valid(&f.store, access(&keep)));
     assert!(is_valid(&f.store, access(&bob)));
-    assert!(
-        !f.store
-            .has_consent("alice", &pretix.id, &scope("profile"))?
-    );
-    assert!(
-        f.store
-            .has_consent("alice", &eventpop.id, &scope("public"))?
-    );
+    assert!(!has_consent(
+        &f.store,
+        &pretix.id,
+        "alice",
+        &scope("profile")
+    )?);
+    assert!(has_consent(
+        &f.store,
+        &eventpop.id,
+        "alice",
+        &scope("public")
+    )?);
     Ok(())
 }
 
@@ -970,7 +1058,9 @@ fn r13_validation_and_introspection<B: Backend>(
     assert_eq!(info.scope, scope("public"));
     assert_eq!((info.issued_at, info.expires_at), (T0, T0 + 7_200));
 
-    let introspection = f.store.introspect(access(&tokens))?;
+    let introspection = f
+        .store
+        .introspect(IntrospectRequest::new(access(&tokens), &app.client))?;
     let json = serde_json::to_value(&introspection)?;
     assert_eq!(json["active"], true);
     assert_eq!(json["scope"], "public");
@@ -980,7 +1070,9 @@ fn r13_validation_and_introspection<B: Backend>(
     assert_eq!(json["exp"], T0 + 7_200);
     assert_eq!(json["iat"], T0);
     assert_eq!(
-        f.store.introspect(refresh(&tokens))?.token_type,
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&tokens), &app.client))?
+            .token_type,
         Some(grantdb::TokenType::RefreshToken)
     );
     // A refresh token is not a bearer credential.
@@ -989,7 +1081,11 @@ fn r13_validation_and_introspection<B: Backend>(
         Err(Error::MalformedToken { .. })
     ));
     // Malformed or unknown: inactive, and nothing else is said.
-    assert_eq!(f.store.introspect("garbage")?, Introspection::inactive());
+    assert_eq!(
+        f.store
+            .introspect(IntrospectRequest::new("garbage", &app.client))?,
+        Introspection::inactive()
+    );
     assert_eq!(
         serde_json::to_string(&Introspection::inactive())?,
         r#"{"active":false}"#
@@ -1011,7 +1107,8 @@ fn r13_an_expired_token_is_inactive_before_any_purge<B: Backend>(
         Err(Error::InactiveToken)
     ));
     assert_eq!(
-        f.store.introspect(access(&tokens))?,
+        f.store
+            .introspect(IntrospectRequest::new(access(&tokens), &app.client))?,
         Introspection::inactive()
     );
     assert_eq!(
@@ -1029,7 +1126,8 @@ fn r13_validation_never_writes() -> TestResult {
     let before: Vec<_> = Table::ALL.iter().map(|t| backend.entries(*t)).collect();
     for _ in 0..3 {
         f.store.validate(access(&tokens))?;
-        f.store.introspect(refresh(&tokens))?;
+        f.store
+            .introspect(IntrospectRequest::new(refresh(&tokens), &app.client))?;
     }
     let after: Vec<_> = Table::ALL.iter().map(|t| backend.entries(*t)).collect();
     assert_eq!(before, after);
@@ -1045,14 +1143,19 @@ fn r14_purge_removes_what_expired_and_nothing_live<B: Backend>(
     let prio = prioticket_app(&f.store);
     let pretix = pretix_app(&f.store);
     let expiring: Vec<_> = (0..5)
-        .map(|_| f.store.issue_client_credentials(&prio.id, None))
+        .map(|_| {
+            f.store
+                .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))
+        })
         .collect::<Result<_, _>>()?;
     let _stale_code = f
         .store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))?;
+        .issue_code(AuthorizationRequest::new(pretix.id, "alice"))?;
     let long_lived = code_flow(&f.store, &pretix, "alice");
     f.clock.advance(3_600);
-    let fresh = f.store.issue_client_credentials(&prio.id, None)?;
+    let fresh = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
 
     let report = f.store.purge_expired()?;
     assert_eq!(report.access_tokens, 5);
@@ -1081,7 +1184,7 @@ fn r14_purge_removes_what_expired_and_nothing_live<B: Backend>(
     assert_eq!((report.access_tokens, report.grants), (2, 1));
     assert!(
         f.store
-            .refresh(refresh(&long_lived), &pretix.id, None)
+            .refresh(RefreshRequest::new(refresh(&long_lived), &pretix.client))
             .is_ok()
     );
     Ok(())
@@ -1096,7 +1199,8 @@ fn r14_purge_reads_only_the_due_entries() -> TestResult {
         code_flow(&f.store, &pretix, &format!("user{i}"));
     }
     for _ in 0..10 {
-        f.store.issue_client_credentials(&prio.id, None)?;
+        f.store
+            .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
     }
     // The 200 exchanged codes go first, after their 60 s.
     f.clock.advance(60);
@@ -1120,7 +1224,9 @@ fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends
     let f = make(Config::builder().consumed_refresh_retention(Some(Duration::from_secs(1_000))));
     let app = pretix_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let rotated = f.store.refresh(refresh(&tokens), &app.id, None)?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
     f.clock.advance(999);
     assert_eq!(f.store.purge_expired()?.consumed_refresh_tokens, 0);
     f.clock.advance(1);
@@ -1128,10 +1234,15 @@ fn r14_consumed_refresh_tokens_are_kept_for_reuse_detection_until_retention_ends
     assert_eq!(report.consumed_refresh_tokens, 1);
     // Forgotten: presenting it now is an unknown token, and revokes nothing.
     assert!(matches!(
-        f.store.refresh(refresh(&tokens), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client)),
         Err(Error::UnknownRefreshToken)
     ));
-    assert!(f.store.refresh(refresh(&rotated), &app.id, None).is_ok());
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client))
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -1148,10 +1259,12 @@ fn r15_grants_are_listed_in_pages_with_client_name_and_times<B: Backend>(
         code_flow(&f.store, &pretix, "alice");
     }
     let e = code_flow(&f.store, &eventpop, "alice");
-    f.store.issue_for_subject(&ticketpark.id, "alice", None)?;
+    f.store
+        .issue_for_subject(IssueRequest::new(&ticketpark.client, "alice"))?;
     code_flow(&f.store, &pretix, "bob");
     f.clock.advance(100);
-    f.store.refresh(refresh(&e), &eventpop.id, None)?;
+    f.store
+        .refresh(RefreshRequest::new(refresh(&e), &eventpop.client))?;
 
     let mut seen = Vec::new();
     let mut page = f.store.grants_of_subject("alice", &PageRequest::first(2))?;
@@ -1199,16 +1312,16 @@ fn r16_requested_scope_must_lie_within_the_clients_scopes<B: Backend>(
     let app = pretix_app(&f.store);
     let error = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("read admin")))
+        .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("read admin")))
         .unwrap_err();
     assert!(matches!(error, Error::ScopeNotAllowed));
     assert_eq!(error.oauth_code(), Some(OAuthErrorCode::InvalidScope));
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("profile read")))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("profile read")))?;
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     assert_eq!(tokens.scope.to_string(), "profile read");
     // No scope requested: the client's registered scopes.
     assert_eq!(
@@ -1217,8 +1330,9 @@ fn r16_requested_scope_must_lie_within_the_clients_scopes<B: Backend>(
     );
     let prio = prioticket_app(&f.store);
     assert!(matches!(
-        f.store
-            .issue_client_credentials(&prio.id, Some(&scope("other"))),
+        f.store.issue_client_credentials(
+            ClientCredentialsRequest::new(&prio.client).scope(scope("other"))
+        ),
         Err(Error::ScopeNotAllowed)
     ));
     Ok(())
@@ -1245,29 +1359,33 @@ fn r17_consent_is_recorded_and_queried_as_a_set<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let app = pretix_app(&f.store);
-    assert!(!f.store.has_consent("alice", &app.id, &scope("profile"))?);
+    assert!(!has_consent(&f.store, &app.id, "alice", &scope("profile"))?);
     f.store
-        .record_consent("alice", &app.id, &scope("profile"))?;
+        .record_consent(NewConsent::new(app.id, "alice", scope("profile")))?;
     f.clock.advance(5);
-    f.store.record_consent("alice", &app.id, &scope("read"))?;
-    assert!(f.store.has_consent("alice", &app.id, &scope("profile"))?);
-    assert!(
-        f.store
-            .has_consent("alice", &app.id, &scope("read profile"))?
-    );
-    assert!(!f.store.has_consent("alice", &app.id, &scope("write"))?);
-    assert!(!f.store.has_consent("bob", &app.id, &scope("profile"))?);
-    let consent = f.store.consent("alice", &app.id)?.unwrap();
+    f.store
+        .record_consent(NewConsent::new(app.id, "alice", scope("read")))?;
+    assert!(has_consent(&f.store, &app.id, "alice", &scope("profile"))?);
+    assert!(has_consent(
+        &f.store,
+        &app.id,
+        "alice",
+        &scope("read profile")
+    )?);
+    assert!(!has_consent(&f.store, &app.id, "alice", &scope("write"))?);
+    assert!(!has_consent(&f.store, &app.id, "bob", &scope("profile"))?);
+    let consent = f.store.consent(&app.id, "alice")?.unwrap();
     assert_eq!(
         (consent.scope, consent.granted_at),
         (scope("profile read"), T0 + 5)
     );
     assert!(matches!(
-        f.store.record_consent("alice", &app.id, &scope("admin")),
+        f.store
+            .record_consent(NewConsent::new(app.id, "alice", scope("admin"))),
         Err(Error::ScopeNotAllowed)
     ));
     f.store.revoke_client_grants(&app.id)?;
-    assert!(f.store.consent("alice", &app.id)?.is_none());
+    assert!(f.store.consent(&app.id, "alice")?.is_none());
     Ok(())
 }
 
@@ -1280,7 +1398,9 @@ fn r18_every_expiry_decision_follows_the_injected_clock<B: Backend>(
     let app = pretix_app(&f.store);
     let prio = prioticket_app(&f.store);
     let tokens = code_flow(&f.store, &app, "alice");
-    let cc = f.store.issue_client_credentials(&prio.id, None)?;
+    let cc = f
+        .store
+        .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))?;
     assert_eq!(tokens.created_at, T0);
     // Moved forward, the clock decides expiry.
     f.clock.set(T0 + 3_599);
@@ -1303,16 +1423,21 @@ fn r18_every_expiry_decision_follows_the_injected_clock<B: Backend>(
 fn r19_an_acknowledged_operation_survives_reopening_the_file() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("r19.redb");
-    let (app_id, tokens) = {
+    let (app, tokens) = {
         let store = Store::open(&path, Config::default())?;
         let app = pretix_app(&store);
         let tokens = code_flow(&store, &app, "alice");
-        let rotated = store.refresh(refresh(&tokens), &app.id, None)?;
-        (app.id, rotated)
+        let rotated = store.refresh(RefreshRequest::new(refresh(&tokens), &app.client))?;
+        (app, rotated)
     };
     let store = Store::open(&path, Config::default())?;
     assert!(is_valid(&store, access(&tokens)));
-    assert!(store.refresh(refresh(&tokens), &app_id, None).is_ok());
+    let client = authenticated(&store, &app.id, Some(app.secret()));
+    assert!(
+        store
+            .refresh(RefreshRequest::new(refresh(&tokens), &client))
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -1326,7 +1451,12 @@ fn r19_concurrent_refreshes_of_one_token_have_exactly_one_winner<B: Backend>(
         let presented = refresh(&tokens).to_owned();
         let results: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..16)
-                .map(|_| scope.spawn(|| f.store.refresh(&presented, &app.id, None)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        f.store
+                            .refresh(RefreshRequest::new(&presented, &app.client))
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -1356,12 +1486,15 @@ fn r19_a_failed_operation_leaves_no_partial_effect() -> TestResult {
     // Each of these fails after reading, before or while deciding.
     assert!(
         f.store
-            .refresh(refresh(&tokens), &app.id, Some(&scope("admin")))
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client).scope(scope("admin")))
             .is_err()
     );
     assert!(
         f.store
-            .refresh(refresh(&tokens), &pretix_app(&f.store).id, None)
+            .refresh(RefreshRequest::new(
+                refresh(&tokens),
+                &pretix_app(&f.store).client
+            ))
             .is_err()
     );
     let after: Vec<_> = Table::ALL
@@ -1392,7 +1525,7 @@ fn r20_malformed_input_gets_typed_errors<B: Backend>(
     ));
     assert!(matches!(
         f.store.register_client(
-            &NewClient::confidential("x")
+            NewClient::confidential("x")
                 .redirect_uri("not a uri")
                 .grant_types([GrantType::AuthorizationCode])
         ),
@@ -1400,11 +1533,11 @@ fn r20_malformed_input_gets_typed_errors<B: Backend>(
     ));
     assert!(matches!(
         f.store
-            .register_client(&NewClient::confidential("").grant_types([GrantType::Password])),
+            .register_client(NewClient::confidential("").grant_types([GrantType::Password])),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        f.store.issue_code(&AuthorizationRequest::new(app.id, "")),
+        f.store.issue_code(AuthorizationRequest::new(app.id, "")),
         Err(Error::InvalidArgument {
             what: "subject",
             ..
@@ -1412,7 +1545,7 @@ fn r20_malformed_input_gets_typed_errors<B: Backend>(
     ));
     assert!(matches!(
         f.store
-            .issue_code(&AuthorizationRequest::new(app.id, "a\u{0}b")),
+            .issue_code(AuthorizationRequest::new(app.id, "a\u{0}b")),
         Err(Error::InvalidArgument {
             what: "subject",
             ..
@@ -1462,7 +1595,11 @@ fn r20_a_damaged_record_is_an_error_never_a_panic_or_a_valid_token() -> TestResu
             match f.store.validate(access(&tokens)) {
                 Ok(_) => {
                     // Only possible if this record is the refresh token's.
-                    assert!(f.store.introspect(refresh(&tokens)).is_err());
+                    assert!(
+                        f.store
+                            .introspect(IntrospectRequest::new(refresh(&tokens), &app.client))
+                            .is_err()
+                    );
                 }
                 Err(error) => assert!(
                     matches!(
@@ -1488,7 +1625,8 @@ fn r20_a_damaged_record_is_an_error_never_a_panic_or_a_valid_token() -> TestResu
         Err(Error::Corrupted { .. })
     ));
     assert!(matches!(
-        f.store.refresh(refresh(&tokens), &app.id, None),
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &app.client)),
         Err(Error::Corrupted { .. })
     ));
     Ok(())

@@ -8,6 +8,8 @@
 mod common;
 
 use common::*;
+use grantdb::IntrospectRequest;
+use grantdb::RefreshRequest;
 use grantdb::kv::Table;
 use grantdb::{
     AuthorizationRequest, CodeExchange, Config, Endpoint, Error, HashingKey, OAuthErrorCode,
@@ -36,17 +38,20 @@ fn r01_no_public_types_debug_prints_a_secret() -> TestResult {
         PkceMethod::S256,
         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
     )?;
-    let code = store.issue_code(&AuthorizationRequest::new(public.id, "alice").pkce(challenge))?;
-    let exchange = CodeExchange::new(code.code.expose(), public.id).code_verifier(verifier);
+    let code = store.issue_code(AuthorizationRequest::new(public.id, "alice").pkce(challenge))?;
+    let exchange = CodeExchange::new(code.code.expose(), &public.client).code_verifier(verifier);
     let exchange_debug = format!("{exchange:?}");
-    let tokens = store.exchange_code(&exchange)?;
+    let tokens = store.exchange_code(exchange.clone())?;
     let rotated_secret = store.rotate_client_secret(&app.id)?;
     let registered = store.register_client(
-        &grantdb::NewClient::confidential("other")
+        grantdb::NewClient::confidential("other")
             .grant_types([grantdb::GrantType::ClientCredentials]),
     )?;
     let wrong = store
-        .refresh(&one_char_changed(refresh(&tokens)), &public.id, None)
+        .refresh(RefreshRequest::new(
+            one_char_changed(refresh(&tokens)),
+            &public.client,
+        ))
         .unwrap_err();
     let debug = [
         exchange_debug,
@@ -60,7 +65,10 @@ fn r01_no_public_types_debug_prints_a_secret() -> TestResult {
         format!("{wrong:?} {wrong}"),
         format!("{:?}", store.inspect_code(code.code.expose())?),
         format!("{:?}", store.refresh_state(refresh(&tokens))?),
-        format!("{:?}", store.introspect(access(&tokens))?),
+        format!(
+            "{:?}",
+            store.introspect(IntrospectRequest::new(access(&tokens), &public.client))?
+        ),
         format!("{:?}", store.validate(access(&tokens))?),
     ]
     .join("\n");
@@ -91,10 +99,10 @@ fn r20_with_a_host_key_a_record_rewritten_without_it_is_refused() -> TestResult 
     let app = pretix_app(&f.store);
     let code = f
         .store
-        .issue_code(&AuthorizationRequest::new(app.id, "alice").scope(scope("read")))?;
+        .issue_code(AuthorizationRequest::new(app.id, "alice").scope(scope("read")))?;
     let tokens = f
         .store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))?;
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))?;
     let info = f.store.validate(access(&tokens))?;
     assert_eq!(info.scope, scope("read"));
     for (key, value) in backend.entries(Table::Tokens) {
@@ -120,7 +128,10 @@ fn r20_with_a_host_key_a_record_rewritten_without_it_is_refused() -> TestResult 
         for tampered in [v1, v2] {
             backend.poke(Table::Tokens, &key, tampered);
             for token in [access(&tokens), refresh(&tokens)] {
-                match f.store.introspect(token) {
+                match f
+                    .store
+                    .introspect(IntrospectRequest::new(token, &app.client))
+                {
                     Err(Error::Corrupted { .. }) => {}
                     Ok(seen) => assert!(
                         seen.scope.as_ref() != Some(&scope("wead")),
@@ -168,13 +179,16 @@ fn r13_a_resource_server_answers_invalid_token_a_token_endpoint_invalid_grant() 
             "{presented:?}: {error:?}"
         );
     }
-    f.store.revoke(access(&tokens), &app.id)?;
+    f.store.revoke(access(&tokens), &app.client)?;
     let inactive = f.store.validate(access(&tokens)).unwrap_err();
     assert_eq!(
         inactive.oauth_code_at(Endpoint::Resource),
         Some(OAuthErrorCode::InvalidToken)
     );
-    let at_token_endpoint = f.store.refresh("gdbrt_nope", &app.id, None).unwrap_err();
+    let at_token_endpoint = f
+        .store
+        .refresh(RefreshRequest::new("gdbrt_nope", &app.client))
+        .unwrap_err();
     assert_eq!(
         at_token_endpoint.oauth_code_at(Endpoint::Token),
         Some(OAuthErrorCode::InvalidGrant)

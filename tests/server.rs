@@ -12,6 +12,7 @@ mod app;
 use std::collections::HashMap;
 
 use base64::Engine as _;
+use grantdb::ClientCredentialsRequest;
 use grantdb::{ManualClock, NewClient, Store};
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -79,7 +80,7 @@ impl Server {
     /// Registers seed client `index` of `app::seed_clients()`.
     fn seed(&self, index: usize) -> Registered {
         let client: NewClient = app::seed_clients().unwrap().remove(index);
-        let registered = self.store.register_client(&client).unwrap();
+        let registered = self.store.register_client(client.clone()).unwrap();
         Registered {
             id: registered.client.id.to_string(),
             secret: registered
@@ -88,6 +89,13 @@ impl Server {
                 .unwrap_or_default(),
             redirect: client.redirect_uris.first().cloned().unwrap_or_default(),
         }
+    }
+
+    /// `registered`, authenticated with its secret.
+    fn authenticated(&self, registered: &Registered) -> grantdb::AuthenticatedClient {
+        let id = registered.id.parse().unwrap();
+        let secret = Some(registered.secret.as_str()).filter(|s| !s.is_empty());
+        self.store.authenticate_client(&id, secret).unwrap()
     }
 
     /// An `oauth2` client for `registered`, authenticating as `auth`.
@@ -755,7 +763,7 @@ fn malformed_headers_garbage_and_oversized_bodies_never_give_500() -> TestResult
     let prio = server.seed(3);
     let token = server
         .store
-        .issue_client_credentials(&prio.id.parse()?, None)?
+        .issue_client_credentials(ClientCredentialsRequest::new(&server.authenticated(&prio)))?
         .access_token
         .expose()
         .to_owned();
@@ -851,7 +859,9 @@ fn revocation_endpoints_follow_rfc7009() -> TestResult {
     let other = server.seed(0);
     let tokens = server
         .store
-        .issue_client_credentials(&server.seed(3).id.parse()?, None)?;
+        .issue_client_credentials(ClientCredentialsRequest::new(
+            &server.authenticated(&server.seed(3)),
+        ))?;
     let _ = tokens;
     let client = server.oauth2(&pretix, AuthType::BasicAuth);
     let (url, _) = client.authorize_url(CsrfToken::new_random).url();
@@ -1072,7 +1082,7 @@ fn the_whole_authorization_request_is_checked_before_the_sign_in_form() -> TestR
     let public = server
         .store
         .register_client(
-            &NewClient::public("mobile app")
+            NewClient::public("mobile app")
                 .redirect_uri("http://127.0.0.1:9000/app")
                 .grant_types([grantdb::GrantType::AuthorizationCode])
                 .scopes("read")?,
@@ -1582,7 +1592,7 @@ fn scanner(
     let registered = server
         .store
         .register_client(
-            &NewClient::public("check-in scanner")
+            NewClient::public("check-in scanner")
                 .grant_types([
                     grantdb::GrantType::DeviceCode,
                     grantdb::GrantType::RefreshToken,

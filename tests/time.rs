@@ -12,11 +12,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use grantdb::GrantRef;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthorizationRequest, ClientUpdate, CodeExchange, Config, ConfigBuilder, Error, ManualClock,
     PageRequest, RefreshState, Revocation, Store, TokenResponse,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 use proptest::prelude::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -51,25 +54,27 @@ fn build_world<B: Backend>(store: &Store<B>, clock: &ManualClock) -> World {
     let prioticket = prioticket_app(store);
     clock.set(T - 3_600);
     let expired = store
-        .issue_client_credentials(&prioticket.id, None)
+        .issue_client_credentials(ClientCredentialsRequest::new(&prioticket.client))
         .unwrap()
         .access_token
         .expose()
         .to_owned();
     clock.set(T);
     let first = code_flow(store, &pretix, "alice");
-    let rotated = store.refresh(refresh(&first), &pretix.id, None).unwrap();
+    let rotated = store
+        .refresh(RefreshRequest::new(refresh(&first), &pretix.client))
+        .unwrap();
     let password = store
-        .issue_for_subject(&ticketpark.id, "alice", None)
+        .issue_for_subject(IssueRequest::new(&ticketpark.client, "alice"))
         .unwrap();
     let pending_code = store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "alice"))
+        .issue_code(AuthorizationRequest::new(pretix.id, "alice"))
         .unwrap()
         .code
         .expose()
         .to_owned();
     store
-        .record_consent("alice", &pretix.id, &scope("read"))
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("read")))
         .unwrap();
     World {
         pretix,
@@ -160,7 +165,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
         Act::Register => {
             no_error(
                 store.register_client(
-                    &grantdb::NewClient::confidential("late")
+                    grantdb::NewClient::confidential("late")
                         .grant_types([grantdb::GrantType::ClientCredentials]),
                 ),
             )?;
@@ -175,7 +180,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
         Act::UpdateClient => {
             no_error(store.update_client(
                 &w.pretix.id,
-                &ClientUpdate {
+                ClientUpdate {
                     name: Some("renamed".into()),
                     ..ClientUpdate::default()
                 },
@@ -193,39 +198,49 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
             no_error(store.clients(&PageRequest::first(10)))?;
         }
         Act::IssueCode => {
-            let code = no_error(store.issue_code(&AuthorizationRequest::new(w.pretix.id, "bob")))?;
-            let tokens =
-                no_error(store.exchange_code(&CodeExchange::new(code.code.expose(), w.pretix.id)))?;
+            let code = no_error(store.issue_code(AuthorizationRequest::new(w.pretix.id, "bob")))?;
+            let tokens = no_error(
+                store.exchange_code(CodeExchange::new(code.code.expose(), &w.pretix.client)),
+            )?;
             ensure(is_valid(store, access(&tokens)), "fresh code's token")?;
         }
         Act::ExchangeCode => {
-            let tokens =
-                no_error(store.exchange_code(&CodeExchange::new(&w.pending_code, w.pretix.id)))?;
+            let tokens = no_error(
+                store.exchange_code(CodeExchange::new(&w.pending_code, &w.pretix.client)),
+            )?;
             ensure(tokens.created_at >= T, "tokens no older than their code")?;
             ensure(is_valid(store, access(&tokens)), "exchanged token")?;
         }
         Act::Password => {
-            let tokens = no_error(store.issue_for_subject(&w.ticketpark.id, "bob", None))?;
-            let again = no_error(store.refresh(refresh(&tokens), &w.ticketpark.id, None))?;
+            let tokens =
+                no_error(store.issue_for_subject(IssueRequest::new(&w.ticketpark.client, "bob")))?;
+            let again = no_error(
+                store.refresh(RefreshRequest::new(refresh(&tokens), &w.ticketpark.client)),
+            )?;
             ensure(again.created_at >= tokens.created_at, "R07 time order")?;
         }
         Act::ClientCredentials => {
-            let tokens = no_error(store.issue_client_credentials(&w.prioticket.id, None))?;
+            let tokens = no_error(
+                store.issue_client_credentials(ClientCredentialsRequest::new(&w.prioticket.client)),
+            )?;
             ensure(is_valid(store, access(&tokens)), "R06 cc token")?;
         }
         Act::Refresh => {
-            let tokens = no_error(store.refresh(refresh(&w.rotated), &w.pretix.id, None))?;
+            let tokens = no_error(
+                store.refresh(RefreshRequest::new(refresh(&w.rotated), &w.pretix.client)),
+            )?;
             ensure(
                 tokens.created_at >= T,
                 "R07: a rotation no older than the last",
             )?;
             ensure(!is_valid(store, access(&w.rotated)), "R07 old access dies")?;
-            let again = no_error(store.refresh(refresh(&tokens), &w.pretix.id, None))?;
+            let again =
+                no_error(store.refresh(RefreshRequest::new(refresh(&tokens), &w.pretix.client)))?;
             ensure(again.created_at >= tokens.created_at, "R07 time order")?;
             // The old refresh token, now consumed, is a reuse (grace 0).
             ensure(
                 matches!(
-                    store.refresh(refresh(&w.rotated), &w.pretix.id, None),
+                    store.refresh(RefreshRequest::new(refresh(&w.rotated), &w.pretix.client)),
                     Err(Error::RefreshTokenReused)
                 ),
                 "R08 reuse after a step back",
@@ -240,7 +255,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
                 ),
                 "R08 predicted",
             )?;
-            let outcome = store.refresh(&w.consumed, &w.pretix.id, None);
+            let outcome = store.refresh(RefreshRequest::new(&w.consumed, &w.pretix.client));
             ensure(
                 matches!(outcome, Err(Error::RefreshTokenReused)),
                 &format!("R08: a consumed token before its rotation is a reuse, got {outcome:?}"),
@@ -248,12 +263,12 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
             ensure(!is_valid(store, access(&w.rotated)), "R08 family revoked")?;
         }
         Act::RevokeAccess => {
-            let outcome = no_error(store.revoke(access(&w.rotated), &w.pretix.id))?;
+            let outcome = no_error(store.revoke(access(&w.rotated), &w.pretix.client))?;
             ensure(outcome == Revocation::AccessToken, "R09")?;
-            no_error(store.refresh(refresh(&w.rotated), &w.pretix.id, None))?;
+            no_error(store.refresh(RefreshRequest::new(refresh(&w.rotated), &w.pretix.client)))?;
         }
         Act::RevokeRefresh => {
-            let outcome = no_error(store.revoke(refresh(&w.rotated), &w.pretix.id))?;
+            let outcome = no_error(store.revoke(refresh(&w.rotated), &w.pretix.client))?;
             ensure(outcome == Revocation::Grant, "R10")?;
             ensure(!is_valid(store, access(&w.rotated)), "R10 access dies")?;
         }
@@ -273,7 +288,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
             ensure(!is_valid(store, access(&w.rotated)), "R12 client")?;
         }
         Act::RevokeSubjectAtClient => {
-            no_error(store.revoke_subject_at_client("alice", &w.pretix.id))?;
+            no_error(store.revoke_subject_at_client(&w.pretix.id, "alice"))?;
             ensure(
                 !is_valid(store, access(&w.rotated)),
                 "R12 subject at client",
@@ -289,11 +304,16 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
         }
         Act::Introspect => {
             ensure(
-                no_error(store.introspect(refresh(&w.rotated)))?.active,
+                no_error(store.introspect(IntrospectRequest::new(
+                    refresh(&w.rotated),
+                    &w.pretix.client,
+                )))?
+                .active,
                 "R13",
             )?;
             ensure(
-                !no_error(store.introspect(&w.consumed))?.active,
+                !no_error(store.introspect(IntrospectRequest::new(&w.consumed, &w.pretix.client)))?
+                    .active,
                 "R13 consumed",
             )?;
         }
@@ -306,12 +326,16 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
             ensure(is_valid(store, access(&w.rotated)), "R14 keeps the live")?;
         }
         Act::RecordConsent => {
-            let consent = no_error(store.record_consent("alice", &w.pretix.id, &scope("write")))?;
+            let consent = no_error(store.record_consent(NewConsent::new(
+                w.pretix.id,
+                "alice",
+                scope("write"),
+            )))?;
             ensure(consent.granted_at >= T, "consent time never goes back")?;
         }
         Act::ReadConsent => {
             ensure(
-                no_error(store.has_consent("alice", &w.pretix.id, &scope("read")))?,
+                no_error(has_consent(store, &w.pretix.id, "alice", &scope("read")))?,
                 "R17",
             )?;
         }
@@ -325,7 +349,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
                 no_error(store.inspect_code(&w.pending_code))?.is_some(),
                 "pending code",
             )?;
-            no_error(store.grant(&w.pretix.id, &w.rotated.grant_id))?;
+            no_error(store.grant(&GrantRef::new(w.pretix.id, w.rotated.grant_id)))?;
         }
         Act::Operators => {
             no_error(store.stats())?;
@@ -372,12 +396,15 @@ fn r08_a_grace_period_never_starts_before_the_rotation<B: Backend>(
         let f = make(Config::builder().refresh_reuse_grace(Duration::from_secs(30)));
         let world = build_world(&f.store, &f.clock);
         f.clock.set(T - step);
-        let grace = f.store.refresh(&world.consumed, &world.pretix.id, None)?;
+        let grace = f
+            .store
+            .refresh(RefreshRequest::new(&world.consumed, &world.pretix.client))?;
         assert!(grace.created_at >= T);
         assert!(is_valid(&f.store, access(&world.rotated)));
         // The cap (1) is spent: the next repeat is theft.
         assert!(matches!(
-            f.store.refresh(&world.consumed, &world.pretix.id, None),
+            f.store
+                .refresh(RefreshRequest::new(&world.consumed, &world.pretix.client)),
             Err(Error::RefreshTokenReused)
         ));
         still_sound(&f.store, "grace")?;
@@ -427,7 +454,7 @@ fn r18_a_node_whose_clock_is_behind_breaks_no_rule() -> TestResult {
             still_sound(&b, &what)?;
             // And the node ahead goes on from there.
             clock_a.set(T + 1);
-            no_error(a.issue_for_subject(&world.ticketpark.id, "carol", None))?;
+            no_error(a.issue_for_subject(IssueRequest::new(&world.ticketpark.client, "carol")))?;
             still_sound(&a, &what)?;
         }
     }
@@ -451,10 +478,13 @@ fn r18_a_restart_with_a_clock_that_went_back_keeps_the_stores_time() -> TestResu
         !is_valid(&store, &world.expired),
         "R13: expired stays expired"
     );
-    let rotated = store.refresh(refresh(&world.rotated), &world.pretix.id, None)?;
+    let rotated = store.refresh(RefreshRequest::new(
+        refresh(&world.rotated),
+        &world.pretix.client,
+    ))?;
     assert!(rotated.created_at >= T);
     assert!(matches!(
-        store.refresh(&world.consumed, &world.pretix.id, None),
+        store.refresh(RefreshRequest::new(&world.consumed, &world.pretix.client)),
         Err(Error::RefreshTokenReused)
     ));
     still_sound(&store, "after restart")?;
@@ -536,6 +566,14 @@ fn run_two_nodes(steps: &[Step], grace: u64) -> Result<(), String> {
     let app = ticketpark_app(&a);
     let pretix = pretix_app(&a);
     let mut pairs: Vec<TokenResponse> = Vec::new();
+    // Whose pair it is: the client that presents it.
+    let holder = |pair: &TokenResponse| {
+        if pair.client_id == app.id {
+            &app.client
+        } else {
+            &pretix.client
+        }
+    };
     let pick = |pairs: &Vec<TokenResponse>, i: u8| {
         (!pairs.is_empty()).then(|| pairs[usize::from(i) % pairs.len()].clone())
     };
@@ -549,23 +587,26 @@ fn run_two_nodes(steps: &[Step], grace: u64) -> Result<(), String> {
                 Ok(())
             }
             Step::Password { node: n, subject } => node(*n)
-                .issue_for_subject(&app.id, &format!("user{}", subject % 4), None)
+                .issue_for_subject(IssueRequest::new(
+                    &app.client,
+                    format!("user{}", subject % 4),
+                ))
                 .map(|tokens| pairs.push(tokens)),
             Step::Code { node: n, subject } => {
                 let store = node(*n);
                 store
-                    .issue_code(&AuthorizationRequest::new(
+                    .issue_code(AuthorizationRequest::new(
                         pretix.id,
                         format!("user{}", subject % 4),
                     ))
                     .and_then(|code| {
-                        store.exchange_code(&CodeExchange::new(code.code.expose(), pretix.id))
+                        store.exchange_code(CodeExchange::new(code.code.expose(), &pretix.client))
                     })
                     .map(|tokens| pairs.push(tokens))
             }
             Step::Refresh { node: n, token } => match pick(&pairs, *token) {
                 Some(pair) => node(*n)
-                    .refresh(refresh(&pair), &pair.client_id, None)
+                    .refresh(RefreshRequest::new(refresh(&pair), holder(&pair)))
                     .map(|tokens| pairs.push(tokens)),
                 None => Ok(()),
             },
@@ -576,7 +617,7 @@ fn run_two_nodes(steps: &[Step], grace: u64) -> Result<(), String> {
             } => match pick(&pairs, *token) {
                 Some(pair) => {
                     let token = if *r { refresh(&pair) } else { access(&pair) };
-                    node(*n).revoke(token, &pair.client_id).map(drop)
+                    node(*n).revoke(token, holder(&pair)).map(drop)
                 }
                 None => Ok(()),
             },
@@ -584,11 +625,17 @@ fn run_two_nodes(steps: &[Step], grace: u64) -> Result<(), String> {
                 .revoke_subject(&format!("user{}", subject % 4))
                 .map(drop),
             Step::Validate { node: n, token } => match pick(&pairs, *token) {
-                Some(pair) => node(*n).introspect(access(&pair)).map(drop),
+                Some(pair) => node(*n)
+                    .introspect(IntrospectRequest::new(access(&pair), &pretix.client))
+                    .map(drop),
                 None => Ok(()),
             },
             Step::Consent { node: n, subject } => node(*n)
-                .record_consent(&format!("user{}", subject % 4), &pretix.id, &scope("read"))
+                .record_consent(NewConsent::new(
+                    pretix.id,
+                    format!("user{}", subject % 4),
+                    scope("read"),
+                ))
                 .map(drop),
             Step::Purge { node: n } => node(*n).purge_expired().map(drop),
         };
@@ -603,7 +650,7 @@ fn run_two_nodes(steps: &[Step], grace: u64) -> Result<(), String> {
     for pair in &pairs {
         for store in [&a, &b] {
             store
-                .introspect(refresh(pair))
+                .introspect(IntrospectRequest::new(refresh(pair), &pretix.client))
                 .map_err(|e| format!("introspect: {e:?}"))?;
         }
     }

@@ -9,6 +9,7 @@ use common::mem::MemBackend;
 use common::*;
 use grantdb::kv::Table;
 use grantdb::{AuthorizationRequest, Config, Store};
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -20,14 +21,18 @@ fn populated() -> (Fixture<MemBackend>, MemBackend) {
     let prio = prioticket_app(&f.store);
     for subject in ["alice", "bob"] {
         let tokens = code_flow(&f.store, &pretix, subject);
-        f.store.refresh(refresh(&tokens), &pretix.id, None).unwrap();
+        f.store
+            .refresh(RefreshRequest::new(refresh(&tokens), &pretix.client))
+            .unwrap();
     }
     f.store
-        .issue_code(&AuthorizationRequest::new(pretix.id, "carol"))
+        .issue_code(AuthorizationRequest::new(pretix.id, "carol"))
         .unwrap();
-    f.store.issue_client_credentials(&prio.id, None).unwrap();
     f.store
-        .record_consent("alice", &pretix.id, &scope("read"))
+        .issue_client_credentials(ClientCredentialsRequest::new(&prio.client))
+        .unwrap();
+    f.store
+        .record_consent(NewConsent::new(pretix.id, "alice", scope("read")))
         .unwrap();
     (f, backend)
 }
@@ -206,7 +211,11 @@ fn r20_one_damaged_record_never_blocks_purge_bulk_revocation_or_export() -> Test
     let (f, backend) = mem_fixture(Config::builder());
     let app = ticketpark_app(&f.store);
     let pairs: Vec<_> = (0..6)
-        .map(|_| f.store.issue_for_subject(&app.id, "alice", None).unwrap())
+        .map(|_| {
+            f.store
+                .issue_for_subject(IssueRequest::new(&app.client, "alice"))
+                .unwrap()
+        })
         .collect();
     // One grant record and one token record damaged (outside grantdb).
     let grants = backend.entries(Table::Grants);
@@ -238,7 +247,11 @@ fn r20_one_damaged_record_never_blocks_purge_bulk_revocation_or_export() -> Test
     assert_eq!(revoked.damaged, 1);
     assert!(revoked.grants >= 4, "{revoked:?}");
     for pair in &pairs[1..5] {
-        assert!(f.store.refresh(refresh(pair), &app.id, None).is_err());
+        assert!(
+            f.store
+                .refresh(RefreshRequest::new(refresh(pair), &app.client))
+                .is_err()
+        );
     }
     assert!(f.store.delete_client(&app.id)?.is_some());
     // The damaged grant is still there, named, with what pointed at it.

@@ -8,6 +8,7 @@ mod common;
 use std::error::Error as _;
 
 use common::*;
+use grantdb::IntrospectRequest;
 use grantdb::kv::Table;
 use grantdb::{
     ClientKind, Config, Endpoint, Error, ErrorResponse, GrantOrigin, GrantType, Introspection,
@@ -76,7 +77,7 @@ fn token_responses_and_introspections_parse_back() -> TestResult {
         TokenType::Bearer
     );
 
-    let seen = store.introspect(access(&tokens))?;
+    let seen = store.introspect(IntrospectRequest::new(access(&tokens), &app.client))?;
     assert_eq!(seen.iss.as_deref(), Some("https://auth.example"));
     let round = serde_json::from_str::<Introspection>(&json(&seen))?;
     assert_eq!(round, seen);
@@ -87,7 +88,10 @@ fn token_responses_and_introspections_parse_back() -> TestResult {
     assert!(text.contains(r#""tenant":"acme""#), "{text}");
     let back: Introspection<Tenant> = serde_json::from_str(&text)?;
     assert_eq!(back.extensions.tenant, "acme");
-    assert_eq!(json(&store.introspect("garbage")?), r#"{"active":false}"#);
+    assert_eq!(
+        json(&store.introspect(IntrospectRequest::new("garbage", &app.client))?),
+        r#"{"active":false}"#
+    );
     Ok(())
 }
 

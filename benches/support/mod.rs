@@ -21,7 +21,11 @@ use criterion::Criterion;
 pub mod dot;
 pub mod peers;
 pub mod sqlite;
-use grantdb::{ClientId, Config, Durability, GrantType, LifetimeOverrides, NewClient, Store};
+use grantdb::{
+    AuthenticatedClient, ClientId, Config, Durability, GrantType, LifetimeOverrides, NewClient,
+    Secret, Store,
+};
+use grantdb::{ClientCredentialsRequest, IssueRequest, RefreshRequest};
 
 /// Whether this is the smoke run (`cargo bench -- --test`).
 pub fn quick() -> bool {
@@ -108,9 +112,9 @@ pub const VALUE: [u8; 120] = [0x5a; 120];
 pub struct GrantdbSet {
     pub store: Store,
     pub dir: tempfile::TempDir,
-    pub password_client: ClientId,
-    pub code_client: ClientId,
-    pub cc_client: ClientId,
+    pub password_client: AuthenticatedClient,
+    pub code_client: AuthenticatedClient,
+    pub cc_client: AuthenticatedClient,
     pub access: Vec<String>,
     pub refresh: Vec<String>,
 }
@@ -121,7 +125,10 @@ pub const SAMPLES: usize = 20_000;
 pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
     let template = cache_dir().join(format!("grantdb-{live}.redb"));
     let samples = cache_dir().join(format!("grantdb-{live}.samples"));
-    if !template.exists() || !samples.exists() {
+    // A cache from before the clients' secrets were kept is built again.
+    let current = std::fs::read_to_string(&samples)
+        .is_ok_and(|text| text.lines().next().is_some_and(|line| line.contains(' ')));
+    if !template.exists() || !current {
         build_grantdb_template(live, &template, &samples);
     }
     let (dir, path) = copy_of(&template);
@@ -133,9 +140,15 @@ pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
     let store = Store::open(&path, config).unwrap();
     let text = std::fs::read_to_string(&samples).unwrap();
     let mut lines = text.lines();
-    let ids: Vec<ClientId> = (0..3)
-        .map(|_| lines.next().unwrap().parse().unwrap())
+    // The clients, each `id secret`, authenticated as a token endpoint would.
+    let clients: Vec<AuthenticatedClient> = (0..3)
+        .map(|_| {
+            let (id, secret) = lines.next().unwrap().split_once(' ').unwrap();
+            let id: ClientId = id.parse().unwrap();
+            store.authenticate_client(&id, Some(secret)).unwrap()
+        })
         .collect();
+    let mut clients = clients.into_iter();
     let mut access = Vec::new();
     let mut refresh = Vec::new();
     for line in lines {
@@ -146,9 +159,9 @@ pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
     GrantdbSet {
         store,
         dir,
-        password_client: ids[0],
-        code_client: ids[1],
-        cc_client: ids[2],
+        password_client: clients.next().unwrap(),
+        code_client: clients.next().unwrap(),
+        cc_client: clients.next().unwrap(),
         access,
         refresh,
     }
@@ -165,8 +178,12 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
         .build()
         .unwrap();
     let store = Store::open(template, config).unwrap();
-    let register = |client: NewClient| store.register_client(&client).unwrap().client.id;
-    let password = register(
+    let register = |client: NewClient| {
+        let registered = store.register_client(client).unwrap();
+        let secret = registered.secret.unwrap().expose().to_owned();
+        (registered.client.id, secret)
+    };
+    let password_id = register(
         NewClient::confidential("bench-password")
             .grant_types([GrantType::Password, GrantType::RefreshToken])
             .scopes("read write")
@@ -186,18 +203,21 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
             .unwrap()
             .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(24))),
     );
+    let password = store
+        .authenticate_client(&password_id.0, Some(&password_id.1))
+        .unwrap();
     let pairs = live / 2;
     let threads = 4;
     let every = (pairs / SAMPLES).max(1);
     let per_thread: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let store = &store;
+                let (store, password) = (&store, &password);
                 scope.spawn(move || {
                     let mut kept = Vec::new();
                     for i in (t..pairs).step_by(threads) {
                         let tokens = store
-                            .issue_for_subject(&password, &format!("user-{i}"), None)
+                            .issue_for_subject(IssueRequest::new(password, format!("user-{i}")))
                             .unwrap();
                         if i % every == 0 {
                             let refresh =
@@ -213,7 +233,13 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
     });
     store.flush().unwrap();
     drop(store);
-    let mut text = format!("{password}\n{code}\n{cc}\n");
+    let client_line = |(id, secret): &(ClientId, String)| format!("{id} {secret}\n");
+    let mut text = format!(
+        "{}{}{}",
+        client_line(&password_id),
+        client_line(&code),
+        client_line(&cc)
+    );
     for (a, r) in per_thread.into_iter().flatten() {
         use std::fmt::Write as _;
         let _ = writeln!(text, "{a} {r}");
@@ -226,7 +252,7 @@ fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
 pub fn rotate(set: &GrantdbSet, chain: &mut String) {
     let rotated = set
         .store
-        .refresh(chain, &set.password_client, None)
+        .refresh(RefreshRequest::new(chain.as_str(), &set.password_client))
         .unwrap();
     rotated.refresh_token.unwrap().expose().clone_into(chain);
 }
@@ -234,13 +260,17 @@ pub fn rotate(set: &GrantdbSet, chain: &mut String) {
 /// A well-formed access token that no store issued.
 pub fn foreign_access_token() -> String {
     let store = Store::in_memory(Config::default()).unwrap();
+    let registered = store
+        .register_client(NewClient::confidential("x").grant_types([GrantType::ClientCredentials]))
+        .unwrap();
     let client = store
-        .register_client(&NewClient::confidential("x").grant_types([GrantType::ClientCredentials]))
-        .unwrap()
-        .client
-        .id;
+        .authenticate_client(
+            &registered.client.id,
+            registered.secret.as_ref().map(Secret::expose),
+        )
+        .unwrap();
     store
-        .issue_client_credentials(&client, None)
+        .issue_client_credentials(ClientCredentialsRequest::new(&client))
         .unwrap()
         .access_token
         .expose()
@@ -278,4 +308,16 @@ pub fn run_concurrently(callers: usize, total: u64, op: impl Fn(usize, u64) + Sy
     });
     assert!(!failed.into_inner(), "a benchmarked operation panicked");
     elapsed.mul_f64(total as f64 / (per_caller * callers as u64) as f64)
+}
+
+/// Registers `client` and authenticates it with its secret (or as a public
+/// client), as a token endpoint would before its first request.
+pub fn registered(store: &Store, client: NewClient) -> AuthenticatedClient {
+    let registered = store.register_client(client).unwrap();
+    store
+        .authenticate_client(
+            &registered.client.id,
+            registered.secret.as_ref().map(Secret::expose),
+        )
+        .unwrap()
 }

@@ -288,7 +288,7 @@ fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     client = client.grant_types(grant_types);
     client.scopes = Scope::parse(&create.scope)?;
-    let registered = store.register_client(&client)?;
+    let registered = store.register_client(client)?;
     out!("client_id:     {}", registered.client.id);
     if let Some(secret) = registered.secret {
         out!("client_secret: {}", secret.expose());

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use grantdb::{
+    AuthenticatedClient, ClientCredentialsRequest, IssueRequest, NewConsent, RefreshRequest,
+};
+use grantdb::{
     ClientId, Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, Store,
     SystemClock,
 };
@@ -34,22 +37,33 @@ fn now() -> u64 {
     grantdb::Clock::now(&SystemClock)
 }
 
+/// `registered`, authenticated with its secret.
+fn authenticated(store: &Store, registered: &grantdb::RegisteredClient) -> AuthenticatedClient {
+    let secret = registered.secret.as_ref().map(grantdb::Secret::expose);
+    store
+        .authenticate_client(&registered.client.id, secret)
+        .unwrap()
+}
+
 /// A database with a pretix-like client and two users' grants.
-fn small_db(dir: &Path) -> (PathBuf, ClientId) {
+fn small_db(dir: &Path) -> (PathBuf, AuthenticatedClient) {
     let path = dir.join("db.redb");
     let store = Store::open(&path, Config::default()).unwrap();
-    let client = store
-        .register_client(
-            &NewClient::confidential("pretalx")
-                .grant_types([GrantType::Password, GrantType::RefreshToken])
-                .scopes("read write")
-                .unwrap(),
-        )
-        .unwrap()
-        .client
-        .id;
+    let client = authenticated(
+        &store,
+        &store
+            .register_client(
+                NewClient::confidential("pretalx")
+                    .grant_types([GrantType::Password, GrantType::RefreshToken])
+                    .scopes("read write")
+                    .unwrap(),
+            )
+            .unwrap(),
+    );
     for subject in ["alice", "alice", "bob"] {
-        store.issue_for_subject(&client, subject, None).unwrap();
+        store
+            .issue_for_subject(IssueRequest::new(&client, subject))
+            .unwrap();
     }
     (path, client)
 }
@@ -172,7 +186,7 @@ fn grants_list_and_revoke() -> TestResult {
         "grants",
         "list",
         "--client",
-        &client.to_string(),
+        &client.id().to_string(),
         "--json",
     ])))?;
     assert_eq!(all.as_array().map(Vec::len), Some(3));
@@ -185,7 +199,7 @@ fn grants_list_and_revoke() -> TestResult {
     // One token, on an operator's behalf.
     let token = {
         let store = Store::open(&db, Config::default())?;
-        let tokens = store.issue_for_subject(&client, "carol", None)?;
+        let tokens = store.issue_for_subject(IssueRequest::new(&client, "carol"))?;
         tokens
             .refresh_token
             .map(|t| t.expose().to_owned())
@@ -196,7 +210,7 @@ fn grants_list_and_revoke() -> TestResult {
             .contains("refresh token revoked with its grant")
     );
     assert!(
-        stdout(grantdb(&db).args(["revoke", "--client", &client.to_string()]))
+        stdout(grantdb(&db).args(["revoke", "--client", &client.id().to_string()]))
             .contains("revoked 1 grant(s)")
     );
     let usage = grantdb(&db).arg("revoke").output()?;
@@ -221,29 +235,33 @@ fn purge_removes_100k_expired_tokens_and_keeps_live_ones() -> TestResult {
             .clock(clock)
             .build()?;
         let store = Store::open(&db, config)?;
-        let client = store
-            .register_client(
-                &NewClient::confidential("prioticket")
+        let client = authenticated(
+            &store,
+            &store.register_client(
+                NewClient::confidential("prioticket")
                     .grant_types([GrantType::ClientCredentials])
                     .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
-            )?
-            .client
-            .id;
+            )?,
+        );
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
                     for _ in 0..expired / 4 {
-                        store.issue_client_credentials(&client, None).unwrap();
+                        store
+                            .issue_client_credentials(ClientCredentialsRequest::new(&client))
+                            .unwrap();
                     }
                 });
             }
         });
         let long = store.register_client(
-            &NewClient::confidential("long")
+            NewClient::confidential("long")
                 .grant_types([GrantType::ClientCredentials])
                 .lifetimes(LifetimeOverrides::default().access(Duration::from_hours(30 * 24))),
         )?;
-        let token = store.issue_client_credentials(&long.client.id, None)?;
+        let token = store.issue_client_credentials(ClientCredentialsRequest::new(
+            &authenticated(&store, &long),
+        ))?;
         store.flush()?;
         token.access_token.expose().to_owned()
     };
@@ -311,17 +329,20 @@ fn export_import_export_round_trip_is_identical() -> TestResult {
     let (db, client) = small_db(dir.path());
     {
         let store = Store::open(&db, Config::default())?;
-        let tokens = store.issue_for_subject(&client, "dave", None)?;
-        store.refresh(
+        let tokens = store.issue_for_subject(IssueRequest::new(&client, "dave"))?;
+        store.refresh(RefreshRequest::new(
             tokens
                 .refresh_token
                 .as_ref()
                 .map(grantdb::Secret::expose)
                 .unwrap_or_default(),
             &client,
-            None,
-        )?;
-        store.record_consent("dave", &client, &grantdb::Scope::parse("read")?)?;
+        ))?;
+        store.record_consent(NewConsent::new(
+            client.id(),
+            "dave",
+            grantdb::Scope::parse("read")?,
+        ))?;
     }
     let first = stdout(grantdb(&db).arg("export"));
     assert!(first.lines().count() > 10);
@@ -452,7 +473,7 @@ fn import_with_another_key_is_refused() -> TestResult {
             .build()?;
         let store = Store::open(&keyed, config)?;
         store.register_client(
-            &NewClient::confidential("keyed").grant_types([GrantType::ClientCredentials]),
+            NewClient::confidential("keyed").grant_types([GrantType::ClientCredentials]),
         )?;
     }
     let backup = stdout(grantdb(&keyed).arg("--key-file").arg(&key).arg("export"));
@@ -533,7 +554,7 @@ fn a_closed_pipe_ends_the_tool_quietly() -> TestResult {
         let store = Store::open(&db, Config::default())?;
         // Well past a pipe's 64 KiB of buffer.
         for _ in 0..1_500 {
-            store.issue_for_subject(&client, "many", None)?;
+            store.issue_for_subject(IssueRequest::new(&client, "many"))?;
         }
     }
     // `grantdb grants list | head -1`: the reader goes after one line.
@@ -585,9 +606,10 @@ fn keyed_db_with_a_token(db: &Path) -> Result<String, Box<dyn std::error::Error>
         .build()?;
     let store = Store::open(db, config)?;
     let app = store.register_client(
-        &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+        NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
     )?;
-    let tokens = store.issue_client_credentials(&app.client.id, None)?;
+    let tokens = store
+        .issue_client_credentials(ClientCredentialsRequest::new(&authenticated(&store, &app)))?;
     Ok(tokens.access_token.expose().to_owned())
 }
 
@@ -718,16 +740,20 @@ fn stats_counts_pushed_and_device_requests() -> TestResult {
     {
         let store = Store::open(&path, Config::default())?;
         let device = store
-            .register_client(&NewClient::public("scanner").grant_types([GrantType::DeviceCode]))?;
+            .register_client(NewClient::public("scanner").grant_types([GrantType::DeviceCode]))?;
         let web = store.register_client(
-            &NewClient::confidential("web")
+            NewClient::confidential("web")
                 .redirect_uri("https://web.example/cb")
                 .grant_types([GrantType::AuthorizationCode]),
         )?;
         for _ in 0..2 {
-            store.start_device_authorization(&device.client.id, None)?;
+            store.start_device_authorization(
+                &store.authenticate_client(&device.client.id, None)?,
+                None,
+            )?;
         }
-        store.push_authorization_request(&grantdb::PushRequest::new(web.client.id))?;
+        store
+            .push_authorization_request(grantdb::PushRequest::new(&authenticated(&store, &web)))?;
     }
     let json: serde_json::Value =
         serde_json::from_str(&stdout(grantdb(&path).args(["stats", "--json"])))?;

@@ -76,7 +76,7 @@ fn open(args: &Args) -> Result<Store, Box<dyn Error>> {
 }
 
 fn print_registered(store: &Store, client: &NewClient) -> Result<(), Box<dyn Error>> {
-    let registered = store.register_client(client)?;
+    let registered = store.register_client(client.clone())?;
     println!("{}", client.name);
     println!("  client_id:     {}", registered.client.id);
     if let Some(secret) = registered.secret {

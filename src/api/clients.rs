@@ -1,18 +1,20 @@
 //! Clients (R03): registration, authentication, secret rotation, updates,
 //! deletion with its cascade, and reading them back.
 
+use zeroize::Zeroizing;
+
+use crate::api::keyring::Miss;
 use crate::api::store::Store;
-use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::Secret;
-use crate::engine::observe::Operation;
 use crate::error::{Error, Result};
 use crate::kv::Backend;
-use crate::model::client::{Client, ClientUpdate, NewClient, RegisteredClient};
+use crate::model::client::{
+    AuthenticatedClient, Client, ClientUpdate, NewClient, RegisteredClient,
+};
 use crate::model::ids::ClientId;
 use crate::model::page::{Page, PageRequest};
 use crate::model::response::BulkRevocation;
 use crate::ops;
-use zeroize::Zeroizing;
 
 impl<B: Backend> Store<B> {
     /// Registers a client. A confidential client's secret is in the result,
@@ -22,7 +24,7 @@ impl<B: Backend> Store<B> {
     /// use grantdb::{Config, GrantType, NewClient, Store};
     /// let store = Store::in_memory(Config::default())?;
     /// let app = store.register_client(
-    ///     &NewClient::confidential("pretix")
+    ///     NewClient::confidential("pretix")
     ///         .redirect_uri("https://pretalx.example/cb")
     ///         .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
     /// )?;
@@ -30,26 +32,25 @@ impl<B: Backend> Store<B> {
     /// assert_eq!(store.client(&app.client.id)?.map(|c| c.name), Some("pretix".into()));
     /// # Ok::<(), grantdb::Error>(())
     /// ```
-    pub fn register_client(&self, client: &NewClient) -> Result<RegisteredClient> {
-        let client = client.clone();
-        self.write(Operation::RegisterClient, None, move |kv, ctx| {
+    pub fn register_client(&self, client: NewClient) -> Result<RegisteredClient> {
+        self.write(&ops::clients::REGISTER, None, move |kv, ctx| {
             ops::clients::register(kv, ctx, &client)
         })
     }
 
     /// Authenticates a client by id and secret (`None` for a public client),
-    /// in constant time (R03).
+    /// in constant time (R03). The answer is what the token-endpoint
+    /// operations take: no other public function makes an
+    /// [`AuthenticatedClient`].
     ///
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
     /// # let client_id = app.client.id;
     /// let secret = app.secret.as_ref().map(|s| s.expose());
-    /// assert_eq!(store.authenticate_client(&client_id, secret)?.name, "pretix");
+    /// assert_eq!(store.authenticate_client(&client_id, secret)?.client().name, "pretix");
     /// assert!(matches!(
     ///     store.authenticate_client(&client_id, Some("gdbcs_wrong")),
     ///     Err(Error::ClientAuthenticationFailed)
@@ -60,27 +61,17 @@ impl<B: Backend> Store<B> {
         &self,
         client_id: &ClientId,
         secret: Option<&str>,
-    ) -> Result<Client> {
-        let attempt = || {
-            self.read(Operation::AuthenticateClient, Some(client_id), |kv, ctx| {
-                ops::clients::authenticate(kv, ctx, client_id, secret)
-            })
-        };
-        let authenticated = match attempt() {
-            // The secret may have been hashed under a key another node just
-            // added (R28); only a well-formed secret is worth the look.
-            Err(Error::ClientAuthenticationFailed)
-                if secret.is_some_and(|s| {
-                    self.keys()
-                        .minter
-                        .key_id_of(TokenKind::ClientSecret, s)
-                        .is_some()
-                }) && self.caught_up_after_miss(None) =>
-            {
-                attempt()
-            }
-            result => result,
-        }?;
+    ) -> Result<AuthenticatedClient> {
+        let authenticated = self.retry_after_key_miss(
+            // Only a well-formed secret is worth a look at the ring.
+            secret.map(Miss::ClientSecret),
+            |result| matches!(result, Err(Error::ClientAuthenticationFailed)),
+            || {
+                self.read(&ops::clients::AUTHENTICATE, Some(client_id), |kv, ctx| {
+                    ops::clients::authenticate(kv, ctx, client_id, secret)
+                })
+            },
+        )?;
         if let (true, Some(secret)) = (authenticated.stale_key, secret) {
             // Hashed under an older key of the ring: moved to the minting
             // key now (R28). The client authenticated either way; a failed
@@ -88,12 +79,12 @@ impl<B: Backend> Store<B> {
             let id = *client_id;
             let secret = Zeroizing::new(secret.to_owned());
             let _ = self.write(
-                Operation::RehashClientSecret,
+                &ops::clients::REHASH_SECRET,
                 Some(client_id),
                 move |kv, ctx| ops::clients::rehash_secret(kv, ctx, &id, &secret),
             );
         }
-        Ok(authenticated.client)
+        Ok(AuthenticatedClient::new(authenticated.client))
     }
 
     /// Issues a new client secret; the old one fails from now on (R03).
@@ -101,10 +92,8 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
     /// # let client_id = app.client.id;
     /// let old = app.secret.as_ref().map(|s| s.expose().to_owned());
     /// let new = store.rotate_client_secret(&client_id)?;
@@ -115,16 +104,16 @@ impl<B: Backend> Store<B> {
     pub fn rotate_client_secret(&self, client_id: &ClientId) -> Result<Secret> {
         let client_id = *client_id;
         self.write(
-            Operation::RotateClientSecret,
+            &ops::clients::ROTATE_SECRET,
             Some(&client_id),
             move |kv, ctx| ops::clients::rotate_secret(kv, ctx, &client_id),
         )
     }
 
     /// Changes a client's name, redirect URIs, grant types, scopes or lifetimes.
-    pub fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<Client> {
-        let (client_id, update) = (*client_id, update.clone());
-        self.write(Operation::UpdateClient, Some(&client_id), move |kv, ctx| {
+    pub fn update_client(&self, client_id: &ClientId, update: ClientUpdate) -> Result<Client> {
+        let client_id = *client_id;
+        self.write(&ops::clients::UPDATE, Some(&client_id), move |kv, ctx| {
             ops::clients::update(kv, ctx, &client_id, &update)
         })
     }
@@ -136,34 +125,32 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
-    /// assert_eq!(store.delete_client(&client_id)?.map(|ended| ended.grants), Some(1));
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let tokens = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+    /// assert_eq!(store.delete_client(&client.id())?.map(|ended| ended.grants), Some(1));
     /// assert!(store.validate(tokens.access_token.expose()).is_err());
-    /// assert!(store.delete_client(&client_id)?.is_none());
+    /// assert!(store.delete_client(&client.id())?.is_none());
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn delete_client(&self, client_id: &ClientId) -> Result<Option<BulkRevocation>> {
         let client_id = *client_id;
-        self.write(Operation::DeleteClient, Some(&client_id), move |kv, ctx| {
+        self.write(&ops::clients::DELETE, Some(&client_id), move |kv, ctx| {
             ops::clients::delete(kv, ctx, &client_id)
         })
     }
 
     /// Reads a client.
     pub fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
-        self.read(Operation::ReadClients, Some(client_id), |kv, _| {
+        self.read(&ops::clients::READ, Some(client_id), |kv, _| {
             ops::clients::get(kv, client_id)
         })
     }
 
     /// Lists clients in id order.
     pub fn clients(&self, page: &PageRequest) -> Result<Page<Client>> {
-        self.read(Operation::ReadClients, None, |kv, _| {
+        self.read(&ops::clients::READ, None, |kv, _| {
             ops::clients::list(kv, page)
         })
     }

@@ -8,7 +8,6 @@ use crate::api::store::Store;
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::HashingKey;
 use crate::engine::keyring::{self, KeySet};
-use crate::engine::observe::Operation;
 use crate::error::{Error, Result};
 use crate::kv::Backend;
 use crate::model::key_info::{KeyId, KeyInfo};
@@ -26,7 +25,7 @@ impl<B: Backend> Store<B> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn hashing_keys(&self) -> Result<Vec<KeyInfo>> {
-        self.read(Operation::KeyRing, None, |kv, _| ops::keyring::list(kv))
+        self.read(&ops::keyring::READ, None, |kv, _| ops::keyring::list(kv))
     }
 
     /// Adds a key to the ring (R28): from now on every new token, code and
@@ -43,14 +42,15 @@ impl<B: Backend> Store<B> {
     /// # use grantdb::*;
     /// let first = HashingKey::generate()?;
     /// let store = Store::in_memory(Config::builder().hashing_key(first).build()?)?;
-    /// let app = store.register_client(&NewClient::confidential("prioticket")
+    /// let app = store.register_client(NewClient::confidential("prioticket")
     ///     .grant_types([GrantType::ClientCredentials]))?;
-    /// let before = store.issue_client_credentials(&app.client.id, None)?;
+    /// let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let before = store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
     /// let added = store.add_hashing_key(Some(HashingKey::generate()?))?;
     /// assert_eq!((added.id, added.minting), (KeyId::new(2), true));
     /// // Minted under key 1, still valid; new tokens are minted under key 2.
     /// assert!(store.validate(before.access_token.expose()).is_ok());
-    /// let after = store.issue_client_credentials(&app.client.id, None)?;
+    /// let after = store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
     /// assert!(store.validate(after.access_token.expose()).is_ok());
     /// # Ok::<(), grantdb::Error>(())
     /// ```
@@ -58,7 +58,7 @@ impl<B: Backend> Store<B> {
         let supplied = key.clone();
         let added = self.change_keys(
             || {
-                self.write(Operation::KeyRing, None, move |kv, _| {
+                self.write(&ops::keyring::CHANGE, None, move |kv, _| {
                     ops::keyring::add_entry(kv, supplied.clone())
                 })
             },
@@ -77,9 +77,10 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::builder().hashing_key(HashingKey::generate()?).build()?)?;
-    /// # let app = store.register_client(&NewClient::confidential("prioticket")
+    /// # let app = store.register_client(NewClient::confidential("prioticket")
     /// #     .grant_types([GrantType::ClientCredentials]))?;
-    /// let old = store.issue_client_credentials(&app.client.id, None)?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let old = store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
     /// store.add_hashing_key(Some(HashingKey::generate()?))?;
     /// store.retire_hashing_key(KeyId::new(1))?;
     /// assert!(matches!(store.validate(old.access_token.expose()), Err(Error::InactiveToken)));
@@ -89,7 +90,7 @@ impl<B: Backend> Store<B> {
         let id = id.get();
         self.change_keys(
             || {
-                self.write(Operation::KeyRing, None, move |kv, _| {
+                self.write(&ops::keyring::CHANGE, None, move |kv, _| {
                     ops::keyring::retire(kv, id)
                 })
             },
@@ -110,7 +111,7 @@ impl<B: Backend> Store<B> {
         let id = id.get();
         self.change_keys(
             || {
-                self.write(Operation::KeyRing, None, move |kv, ctx| {
+                self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
                     ops::keyring::remove(kv, ctx, id)
                 })
             },
@@ -127,22 +128,45 @@ impl<B: Backend> Store<B> {
         self.change_keys(|| Ok(()), KeySet::host_keys)
     }
 
-    /// After a miss (a string or secret that did not verify), whether the
-    /// store was behind a ring change another node made and has caught up,
-    /// so that the operation is worth one more try: for a string naming a
-    /// key this store has never seen (`presented`), or, for a client
-    /// secret, whenever the ring in the database differs from the store's.
-    pub(crate) fn caught_up_after_miss(&self, presented: Option<(TokenKind, &str)>) -> bool {
+    /// Runs `attempt`; when its answer is a miss (`missed`) that a key
+    /// another node of a fleet just added could explain (R28), learns the
+    /// ring and runs it once more. The one place the catch-up is written:
+    /// validation, introspection, refresh and client authentication use it.
+    pub(crate) fn retry_after_key_miss<T>(
+        &self,
+        miss: Option<Miss<'_>>,
+        missed: impl Fn(&Result<T>) -> bool,
+        attempt: impl Fn() -> Result<T>,
+    ) -> Result<T> {
+        let first = attempt();
+        match miss {
+            Some(miss) if missed(&first) && self.caught_up_after(&miss) => attempt(),
+            _ => first,
+        }
+    }
+
+    /// After `miss`, whether the store was behind a ring change another
+    /// node made and has caught up, so that the operation is worth one more
+    /// try: for a string naming a key this store has never seen, or, for a
+    /// well-formed client secret, whenever the ring in the database differs
+    /// from the store's.
+    fn caught_up_after(&self, miss: &Miss<'_>) -> bool {
         let keys = self.keys();
-        let behind = match presented {
-            Some((kind, text)) => keys
-                .minter
-                .key_id_of(kind, text)
-                .is_some_and(|id| !keys.knows_key(id)),
-            None => self
-                .backend()
-                .read(|kv| keyring::read_entries(kv))
-                .is_ok_and(|entries| keys.is_behind(&entries)),
+        let behind = match *miss {
+            Miss::Strings(kinds, text) => kinds.iter().any(|&kind| {
+                keys.minter
+                    .key_id_of(kind, text)
+                    .is_some_and(|id| !keys.knows_key(id))
+            }),
+            Miss::ClientSecret(secret) => {
+                keys.minter
+                    .key_id_of(TokenKind::ClientSecret, secret)
+                    .is_some()
+                    && self
+                        .backend()
+                        .read(|kv| keyring::read_entries(kv))
+                        .is_ok_and(|entries| keys.is_behind(&entries))
+            }
         };
         behind && self.reload_hashing_keys().is_ok()
     }
@@ -156,4 +180,12 @@ impl<B: Backend> Store<B> {
                 reason: "no key with this id",
             })
     }
+}
+
+/// What an operation failed to verify, for the key-ring catch-up (R28).
+pub(crate) enum Miss<'a> {
+    /// A string of one of these kinds (it names the key it was minted under).
+    Strings(&'a [TokenKind], &'a str),
+    /// A client secret (its record names the key it is hashed under).
+    ClientSecret(&'a str),
 }

@@ -2,7 +2,6 @@
 //! integrity check, and a logical export and import of every table.
 
 use crate::api::store::Store;
-use crate::engine::observe::Operation;
 use crate::error::{Error, InputError, Result};
 use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::table::Table;
@@ -21,13 +20,14 @@ impl<B: Backend> Store<B> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use grantdb::{Config, GrantType, ManualClock, NewClient, Store};
+    /// use grantdb::{ClientCredentialsRequest, Config, GrantType, ManualClock, NewClient, Store};
     /// let clock = ManualClock::new(1_700_000_000);
     /// let store = Store::in_memory(Config::builder().clock(clock.handle()).build()?)?;
     /// let app = store.register_client(
-    ///     &NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
+    ///     NewClient::confidential("prioticket").grant_types([GrantType::ClientCredentials]),
     /// )?;
-    /// store.issue_client_credentials(&app.client.id, None)?;
+    /// let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// store.issue_client_credentials(ClientCredentialsRequest::new(&client))?;
     /// clock.advance(86_400);
     /// let report = store.purge_expired()?;
     /// assert_eq!((report.access_tokens, report.grants), (1, 1));
@@ -48,7 +48,7 @@ impl<B: Backend> Store<B> {
     /// report says whether entries are left.
     pub fn purge_expired_batch(&self, limit: usize) -> Result<PurgeReport> {
         let limit = limit.max(1);
-        let report = self.write(Operation::Purge, None, move |kv, ctx| {
+        let report = self.write(&ops::purge::PURGE, None, move |kv, ctx| {
             ops::purge::purge_batch(kv, ctx, limit)
         })?;
         crate::engine::observe::purged(report.removed());
@@ -61,19 +61,20 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// # let app = store.register_client(NewClient::confidential("pretix")
     /// #     .redirect_uri("https://pretalx.example/cb")
     /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
     /// #     .scopes("read write")?)?;
     /// # let client_id = app.client.id;
-    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// # let client = store.authenticate_client(&client_id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
     /// let stats = store.stats()?;
     /// assert_eq!((stats.clients, stats.grants, stats.live_access_tokens), (1, 1, 1));
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn stats(&self) -> Result<StoreStats> {
-        let mut stats = self.read(Operation::Operator, None, |kv, ctx| {
-            crate::ops::admin::stats(kv, ctx.now)
+        let mut stats = self.read(&ops::admin::OPERATOR_READ, None, |kv, ctx| {
+            ops::admin::stats(kv, ctx.now)
         })?;
         stats.store_time = self.now();
         stats.low_on_space = !self.inner.backend.may_grow();
@@ -83,8 +84,8 @@ impl<B: Backend> Store<B> {
 
     /// What [`Store::purge_expired`] would remove now, without removing it.
     pub fn purge_preview(&self) -> Result<PurgeReport> {
-        self.read(Operation::Operator, None, |kv, ctx| {
-            crate::ops::admin::purge_preview(kv, ctx.now)
+        self.read(&ops::admin::OPERATOR_READ, None, |kv, ctx| {
+            ops::admin::purge_preview(kv, ctx.now)
         })
     }
 
@@ -92,8 +93,8 @@ impl<B: Backend> Store<B> {
     /// logical backup (see [`ExportEntry`] and [`crate::import`]). Damaged
     /// entries are skipped and counted.
     pub fn export(&self, sink: impl FnMut(ExportEntry) -> Result<()>) -> Result<ExportSummary> {
-        self.read(Operation::Operator, None, |kv, _| {
-            crate::ops::admin::export(kv, sink)
+        self.read(&ops::admin::OPERATOR_READ, None, |kv, _| {
+            ops::admin::export(kv, sink)
         })
     }
 
@@ -104,19 +105,20 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
+    /// # let app = store.register_client(NewClient::confidential("pretix")
     /// #     .redirect_uri("https://pretalx.example/cb")
     /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
     /// #     .scopes("read write")?)?;
     /// # let client_id = app.client.id;
-    /// store.issue_for_subject(&client_id, "alice", None)?;
+    /// # let client = store.authenticate_client(&client_id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
     /// assert!(store.verify()?.is_ok());
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner
             .backend
-            .read(|kv| crate::ops::verify::verify(&Sealed::new(kv, &self.keys().seal)))
+            .read(|kv| ops::verify::verify(&Sealed::new(kv, &self.keys().seal)))
     }
 }
 

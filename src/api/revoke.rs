@@ -1,38 +1,40 @@
 //! Revocation (R09–R12): one token, a subject, a client, a subject at a
 //! client, and an operator's revocation of any token.
 
+use zeroize::Zeroizing;
+
 use crate::api::store::Store;
-use crate::engine::observe::Operation;
 use crate::error::Result;
 use crate::kv::Backend;
+use crate::model::client::AuthenticatedClient;
 use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, Revocation};
 use crate::ops;
-use zeroize::Zeroizing;
 
 impl<B: Backend> Store<B> {
     /// Revokes an access token (R09) or a refresh token with its whole grant
-    /// (R10), as RFC 7009 asks; unknown or inactive tokens succeed quietly (R11).
+    /// (R10), as RFC 7009 asks of the authenticated `client` holding it;
+    /// unknown or inactive tokens, and another client's, succeed quietly
+    /// (R11). A `token_type_hint` changes nothing: every string says its
+    /// kind in its prefix.
     ///
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
-    /// assert_eq!(store.revoke(tokens.access_token.expose(), &client_id)?, Revocation::AccessToken);
-    /// assert_eq!(store.revoke("not a token", &client_id)?, Revocation::NotActive);
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let tokens = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+    /// assert_eq!(store.revoke(tokens.access_token.expose(), &client)?, Revocation::AccessToken);
+    /// assert_eq!(store.revoke("not a token", &client)?, Revocation::NotActive);
     /// let refresh = tokens.refresh_token.as_ref().map(|t| t.expose()).unwrap_or_default();
-    /// assert_eq!(store.revoke(refresh, &client_id)?, Revocation::Grant);
+    /// assert_eq!(store.revoke(refresh, &client)?, Revocation::Grant);
     /// # Ok::<(), grantdb::Error>(())
     /// ```
-    pub fn revoke(&self, token: &str, client_id: &ClientId) -> Result<Revocation> {
+    pub fn revoke(&self, token: &str, client: &AuthenticatedClient) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
-        let client_id = *client_id;
-        self.write(Operation::Revoke, Some(&client_id), move |kv, ctx| {
+        let client_id = client.id();
+        self.write(&ops::revoke::REVOKE, Some(&client_id), move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, Some(&client_id))
         })
     }
@@ -43,13 +45,11 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// let a = store.issue_for_subject(&client_id, "alice", None)?;
-    /// let b = store.issue_for_subject(&client_id, "alice", None)?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let a = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+    /// let b = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
     /// assert_eq!(store.revoke_subject("alice")?.grants, 2);
     /// assert!(store.validate(a.access_token.expose()).is_err());
     /// assert!(store.validate(b.access_token.expose()).is_err());
@@ -58,7 +58,7 @@ impl<B: Backend> Store<B> {
     pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
         let subject = subject.to_owned();
-        self.write(Operation::RevokeSubject, None, move |kv, ctx| {
+        self.write(&ops::revoke::REVOKE_SUBJECT, None, move |kv, ctx| {
             ops::revoke::revoke_subject(kv, ctx, &subject)
         })
     }
@@ -68,38 +68,37 @@ impl<B: Backend> Store<B> {
     pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
         let client_id = *client_id;
         self.write(
-            Operation::RevokeClientGrants,
+            &ops::revoke::REVOKE_CLIENT_GRANTS,
             Some(&client_id),
             move |kv, ctx| ops::revoke::revoke_client(kv, ctx, &client_id),
         )
     }
 
-    /// The user removes an authorized application: every grant and pending code
-    /// of `subject` at `client_id`, and the consent (R12, R17).
+    /// The user removes an authorized application: every grant and pending
+    /// code of `subject` at `client_id`, and the consent (R12, R17).
     ///
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken])
     /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// store.record_consent("alice", &client_id, &Scope::parse("read")?)?;
-    /// store.issue_for_subject(&client_id, "alice", None)?;
-    /// assert_eq!(store.revoke_subject_at_client("alice", &client_id)?.grants, 1);
-    /// assert!(store.consent("alice", &client_id)?.is_none());
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// store.record_consent(NewConsent::new(client.id(), "alice", Scope::parse("read")?))?;
+    /// store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+    /// assert_eq!(store.revoke_subject_at_client(&client.id(), "alice")?.grants, 1);
+    /// assert!(store.consent(&client.id(), "alice")?.is_none());
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn revoke_subject_at_client(
         &self,
-        subject: &str,
         client_id: &ClientId,
+        subject: &str,
     ) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
-        let (subject, client_id) = (subject.to_owned(), *client_id);
+        let (client_id, subject) = (*client_id, subject.to_owned());
         self.write(
-            Operation::RevokeSubjectAtClient,
+            &ops::revoke::REVOKE_SUBJECT_AT_CLIENT,
             Some(&client_id),
             move |kv, ctx| ops::revoke::revoke_subject_at_client(kv, ctx, &subject, &client_id),
         )
@@ -109,7 +108,7 @@ impl<B: Backend> Store<B> {
     /// an access token alone (R09), a refresh token with its grant (R10).
     pub fn revoke_token_as_operator(&self, token: &str) -> Result<Revocation> {
         let presented = Zeroizing::new(token.to_owned());
-        self.write(Operation::Operator, None, move |kv, ctx| {
+        self.write(&ops::revoke::REVOKE_AS_OPERATOR, None, move |kv, ctx| {
             ops::revoke::revoke_token(kv, ctx, &presented, None)
         })
     }

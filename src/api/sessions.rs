@@ -2,7 +2,6 @@
 //! logout by session id (R26) and DPoP proof replay detection (R27).
 
 use crate::api::store::Store;
-use crate::engine::observe::Operation;
 use crate::error::Result;
 use crate::kv::Backend;
 use crate::model::response::{BulkRevocation, ProofJti};
@@ -17,12 +16,12 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// # let app = store.register_client(NewClient::confidential("pretix")
     /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
-    /// let on = |sid: &str| IssueOptions::new().auth_session(AuthSession::new().sid(sid));
-    /// let phone = store.issue_for_subject_with(&app.client.id, "alice", None, &on("s-phone"))?;
-    /// let laptop = store.issue_for_subject_with(&app.client.id, "alice", None, &on("s-laptop"))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let on = |sid: &str| IssueRequest::new(&client, "alice").auth_session(AuthSession::new().sid(sid));
+    /// let phone = store.issue_for_subject(on("s-phone"))?;
+    /// let laptop = store.issue_for_subject(on("s-laptop"))?;
     /// assert_eq!(store.revoke_session("s-phone")?.grants, 1);
     /// assert!(store.validate(phone.access_token.expose()).is_err());
     /// assert!(store.validate(laptop.access_token.expose()).is_ok());
@@ -31,7 +30,7 @@ impl<B: Backend> Store<B> {
     pub fn revoke_session(&self, sid: &str) -> Result<BulkRevocation> {
         ops::sessions::check_sid(sid)?;
         let sid = sid.to_owned();
-        self.write(Operation::RevokeSession, None, move |kv, ctx| {
+        self.write(&ops::sessions::REVOKE_SESSION, None, move |kv, ctx| {
             ops::sessions::revoke_session(kv, ctx, &sid)
         })
     }
@@ -56,7 +55,7 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn claim_proof_jti(&self, jti: &str, valid_until: u64) -> Result<ProofJti> {
         let jti = jti.to_owned();
-        self.write(Operation::ClaimProofJti, None, move |kv, ctx| {
+        self.write(&ops::sessions::CLAIM_PROOF_JTI, None, move |kv, ctx| {
             ops::sessions::claim_proof_jti(kv, ctx, &jti, valid_until)
         })
     }

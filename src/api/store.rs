@@ -1,12 +1,12 @@
 //! The [`Store`] handle: opens the database, runs every operation in one
 //! transaction (R19), and is the crate's public API.
 
-use crate::crypto::kinds::TokenKind;
 use crate::engine::commit::{GroupCommit, Runner, WriteStats};
 use crate::engine::ctx::Ctx;
 use crate::engine::keyring::KeySet;
 use crate::engine::meta;
-use crate::engine::observe::{Observation, Operation};
+use crate::engine::observe::Observation;
+use crate::engine::op::{Grouping, Op};
 use crate::engine::periodic::Periodic;
 use crate::engine::premint::Premints;
 use crate::engine::time::Timekeeper;
@@ -315,12 +315,7 @@ impl<B: Backend> Store<B> {
     ///
     /// The operation is observed (span, metrics), and the events it noted
     /// are told to the host's listener once its transaction committed.
-    pub(crate) fn write<T, F>(
-        &self,
-        operation: Operation,
-        client: Option<&ClientId>,
-        mut op: F,
-    ) -> Result<T>
+    pub(crate) fn write<T, F>(&self, op: &Op, client: Option<&ClientId>, mut run: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'a, 'b, 'c, 'd, 'e> FnMut(
@@ -330,9 +325,9 @@ impl<B: Backend> Store<B> {
             + Send
             + 'static,
     {
-        let observation = Observation::start(operation, client);
-        let kind = write_kind(operation);
-        if kind == WriteKind::Grows && !self.inner.backend.may_grow() {
+        debug_assert_ne!(op.grouping, Grouping::Read, "{} is a read", op.name);
+        let observation = Observation::start(op.name, client);
+        if op.grouping == Grouping::Grows && !self.inner.backend.may_grow() {
             let refused = Err(Error::DiskFull);
             observation.finish(&refused, None);
             return refused;
@@ -345,24 +340,24 @@ impl<B: Backend> Store<B> {
             keys: &self.inner.keys,
             mode: &mode,
         };
-        let exclusive = kind == WriteKind::FreesAlone;
+        let exclusive = op.grouping == Grouping::FreesAlone;
         let listener = self.inner.config.on_event.clone();
         // The events of the last run of the operation (a backend may run a
         // conflicting transaction again).
         let noted: Option<Arc<Mutex<Vec<Event>>>> = listener.as_ref().map(|_| Arc::default());
         let slot = noted.clone();
         // Minted here, on the caller's thread, not by the batch's leader.
-        let premints = Premints::new(self.inner.keys.load_full(), minted_by(operation));
+        let premints = Premints::new(self.inner.keys.load_full(), op.mints);
         let (result, batch) = self
             .inner
             .commits
             .submit(&runner, exclusive, move |kv, ctx| {
                 let ctx = ctx.with_premints(&premints);
                 match &slot {
-                    None => op(&mut Sealed::new(kv, ctx.seal), &ctx),
+                    None => run(&mut Sealed::new(kv, ctx.seal), &ctx),
                     Some(slot) => {
                         let mut sealed = Sealed::noting_events(kv, ctx.seal);
-                        let result = op(&mut sealed, &ctx);
+                        let result = run(&mut sealed, &ctx);
                         *slot.lock() = sealed.into_events();
                         result
                     }
@@ -384,15 +379,15 @@ impl<B: Backend> Store<B> {
     /// Runs a pure read in one read transaction.
     pub(crate) fn read<T>(
         &self,
-        operation: Operation,
+        op: &Op,
         client: Option<&ClientId>,
-        op: impl FnOnce(&Sealed<'_, &B::Read<'_>>, &Ctx<'_>) -> Result<T>,
+        run: impl FnOnce(&Sealed<'_, &B::Read<'_>>, &Ctx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let observation = Observation::start(operation, client);
+        let observation = Observation::start(op.name, client);
         let keys = self.keys();
         let result = self.inner.backend.read(|kv| {
             let ctx = self.ctx_at(&keys, self.inner.time.now(kv.database_time()));
-            op(&Sealed::new(kv, ctx.seal), &ctx)
+            run(&Sealed::new(kv, ctx.seal), &ctx)
         });
         observation.finish(&result, None);
         result
@@ -493,48 +488,4 @@ impl std::fmt::Debug for Maintenance {
             .field("runs", &self.runs())
             .finish_non_exhaustive()
     }
-}
-
-/// What each writing operation does to the database's size.
-fn write_kind(operation: Operation) -> WriteKind {
-    match operation {
-        Operation::Revoke
-        | Operation::Operator
-        | Operation::RevokeGrant
-        | Operation::WithdrawConsent => WriteKind::Frees,
-        Operation::DeleteClient
-        | Operation::RevokeSubject
-        | Operation::RevokeClientGrants
-        | Operation::RevokeSubjectAtClient
-        | Operation::RevokeSession
-        | Operation::Purge
-        // A key-ring change: rare, and removing a key re-seals records.
-        | Operation::KeyRing => WriteKind::FreesAlone,
-        _ => WriteKind::Grows,
-    }
-}
-
-/// The strings a writing operation mints when it succeeds, minted ahead on
-/// the caller's thread (see [`crate::engine::premint`]).
-fn minted_by(operation: Operation) -> &'static [TokenKind] {
-    match operation {
-        Operation::IssueForSubject | Operation::Refresh | Operation::ExchangeCode => {
-            &[TokenKind::Access, TokenKind::Refresh]
-        }
-        Operation::IssueClientCredentials => &[TokenKind::Access],
-        Operation::IssueCode => &[TokenKind::Code],
-        _ => &[],
-    }
-}
-
-/// What a write does to the database's size, and how it is grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WriteKind {
-    /// May grow the database; shares a transaction with concurrent writers.
-    Grows,
-    /// Frees space (a revocation); shares a transaction.
-    Frees,
-    /// Frees space and may write a great deal (bulk revocation, purge,
-    /// client deletion): a transaction of its own.
-    FreesAlone,
 }

@@ -1,12 +1,14 @@
 //! Validation and introspection (R13): one read, never a write; a string
 //! minted under a key another node just added is tried once more (R28).
 
+use crate::api::keyring::Miss;
 use crate::api::store::Store;
 use crate::crypto::kinds::TokenKind;
-use crate::engine::observe::{Observation, Operation};
+use crate::engine::observe::Observation;
 use crate::error::{Error, Result};
 use crate::kv::{Backend, KvRead as _};
 use crate::model::ids::{ClientId, GrantId};
+use crate::model::request::IntrospectRequest;
 use crate::model::response::{Introspection, TokenInfo};
 use crate::ops;
 use crate::record::Sealed;
@@ -18,41 +20,17 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let tokens = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
     /// let info = store.validate(tokens.access_token.expose())?;
-    /// assert_eq!((info.client_id, info.subject.as_deref()), (client_id, Some("alice")));
+    /// assert_eq!((info.client_id, info.subject.as_deref()), (client.id(), Some("alice")));
     /// assert!(matches!(store.validate("gdbat_garbage"), Err(Error::MalformedToken { .. })));
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn validate(&self, access_token: &str) -> Result<TokenInfo> {
-        let observation = Observation::start(Operation::Validate, None);
-        let result = match self.validate_unobserved(access_token) {
-            // Minted under a key another node just added (R28).
-            Err(Error::InactiveToken)
-                if self.caught_up_after_miss(Some((TokenKind::Access, access_token))) =>
-            {
-                self.validate_unobserved(access_token)
-            }
-            result => result,
-        };
-        observation.finish(&result, None);
-        result
-    }
-
-    fn validate_unobserved(&self, access_token: &str) -> Result<TokenInfo> {
-        let keys = self.keys();
-        let presented = keys.minter.parse(TokenKind::Access, access_token)?;
-        self.inner.backend.read_single(|kv| {
-            let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
-            // After the read: a backend may learn the database's time from it.
-            let now = self.inner.time.now(kv.database_time());
-            ops::validate::validate(token, now)
-        })
+        self.validate_with(access_token, ops::validate::validate)
     }
 
     /// [`validate`](Self::validate) for one resource server (R25): a token
@@ -63,10 +41,11 @@ impl<B: Backend> Store<B> {
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("prioticket")
+    /// # let app = store.register_client(NewClient::confidential("prioticket")
     /// #     .grant_types([GrantType::ClientCredentials]))?;
-    /// let options = IssueOptions::new().resources(["https://api.example/bookings"]);
-    /// let tokens = store.issue_client_credentials_with(&app.client.id, None, &options)?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let request = ClientCredentialsRequest::new(&client).resources(["https://api.example/bookings"]);
+    /// let tokens = store.issue_client_credentials(request)?;
     /// let token = tokens.access_token.expose();
     /// assert!(store.validate_for(token, "https://api.example/bookings").is_ok());
     /// assert!(matches!(
@@ -76,65 +55,78 @@ impl<B: Backend> Store<B> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn validate_for(&self, access_token: &str, resource: &str) -> Result<TokenInfo> {
-        let observation = Observation::start(Operation::Validate, None);
-        let attempt = || {
-            let keys = self.keys();
-            let presented = keys.minter.parse(TokenKind::Access, access_token)?;
-            self.inner.backend.read_single(|kv| {
-                let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
-                let now = self.inner.time.now(kv.database_time());
-                ops::validate::validate_for(token, now, resource)
-            })
-        };
-        let result = match attempt() {
-            // Minted under a key another node just added (R28).
-            Err(Error::InactiveToken)
-                if self.caught_up_after_miss(Some((TokenKind::Access, access_token))) =>
-            {
-                attempt()
-            }
-            result => result,
-        };
+        self.validate_with(access_token, |token, now| {
+            ops::validate::validate_for(token, now, resource)
+        })
+    }
+
+    /// Validation with the rule `check`: one read of the token, observed,
+    /// tried once more after a key another node just added (R28).
+    fn validate_with(
+        &self,
+        access_token: &str,
+        check: impl Fn(Option<crate::record::TokenRecord>, u64) -> Result<TokenInfo>,
+    ) -> Result<TokenInfo> {
+        let observation = Observation::start(ops::validate::VALIDATE.name, None);
+        let result = self.retry_after_key_miss(
+            Some(Miss::Strings(&[TokenKind::Access], access_token)),
+            |result| matches!(result, Err(Error::InactiveToken)),
+            || {
+                let keys = self.keys();
+                let presented = keys.minter.parse(TokenKind::Access, access_token)?;
+                self.inner.backend.read_single(|kv| {
+                    let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
+                    // After the read: a backend may learn the database's time from it.
+                    let now = self.inner.time.now(kv.database_time());
+                    check(token, now)
+                })
+            },
+        );
         observation.finish(&result, None);
         result
     }
 
-    /// RFC 7662 introspection of an access or refresh token (R13).
+    /// RFC 7662 introspection of an access or refresh token (R13), on behalf
+    /// of `request.caller`: the protected resource asking, which RFC 7662
+    /// §2.1 requires to be authenticated (here: an authenticated client of
+    /// the store) and which the host authorized to ask. The caller is named
+    /// in the operation's span. The `token_type_hint` changes no answer:
+    /// every string says its kind in its prefix.
     ///
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
-    /// # let app = store.register_client(&NewClient::confidential("pretix")
-    /// #     .redirect_uri("https://pretalx.example/cb")
-    /// #     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password])
-    /// #     .scopes("read write")?)?;
-    /// # let client_id = app.client.id;
-    /// let tokens = store.issue_for_subject(&client_id, "alice", None)?;
-    /// let seen = store.introspect(tokens.access_token.expose())?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .grant_types([GrantType::Password, GrantType::RefreshToken]))?;
+    /// # let client = store.authenticate_client(&app.client.id, app.secret.as_ref().map(|s| s.expose()))?;
+    /// let api = store.register_client(NewClient::confidential("bookings API")
+    ///     .grant_types([GrantType::ClientCredentials]))?;
+    /// let api = store.authenticate_client(&api.client.id, api.secret.as_ref().map(|s| s.expose()))?;
+    /// let tokens = store.issue_for_subject(IssueRequest::new(&client, "alice"))?;
+    /// let seen = store.introspect(IntrospectRequest::new(tokens.access_token.expose(), &api))?;
     /// assert!(seen.active);
     /// assert_eq!(seen.sub.as_deref(), Some("alice"));
-    /// assert!(!store.introspect("anything else")?.active);
+    /// assert!(!store.introspect(IntrospectRequest::new("anything else", &api))?.active);
     /// # Ok::<(), grantdb::Error>(())
     /// ```
-    pub fn introspect(&self, token: &str) -> Result<Introspection> {
-        let observation = Observation::start(Operation::Introspect, None);
-        let result = match self.introspect_unobserved(token) {
-            // Minted under a key another node just added (R28).
-            Ok(seen)
-                if !seen.active
-                    && [TokenKind::Access, TokenKind::Refresh]
-                        .into_iter()
-                        .any(|kind| self.caught_up_after_miss(Some((kind, token)))) =>
-            {
-                self.introspect_unobserved(token)
-            }
-            result => result,
-        };
+    pub fn introspect(&self, request: IntrospectRequest) -> Result<Introspection> {
+        // The hint orders nothing: every string says its kind in its prefix.
+        let IntrospectRequest { token, caller, .. } = request;
+        let (caller, token) = (caller.id(), token.expose());
+        let observation = Observation::start(ops::validate::INTROSPECT.name, Some(&caller));
+        let result = self.retry_after_key_miss(
+            Some(Miss::Strings(
+                &[TokenKind::Access, TokenKind::Refresh],
+                token,
+            )),
+            |result: &Result<Introspection>| result.as_ref().is_ok_and(|seen| !seen.active),
+            || self.introspect_once(token),
+        );
         observation.finish(&result, None);
         result
     }
 
-    fn introspect_unobserved(&self, token: &str) -> Result<Introspection> {
+    fn introspect_once(&self, token: &str) -> Result<Introspection> {
         let keys = self.keys();
         let Some((_, presented)) = ops::validate::parse_any(&keys.minter, token) else {
             return Ok(Introspection::inactive());

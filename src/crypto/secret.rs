@@ -72,6 +72,28 @@ impl Secret {
     }
 }
 
+/// A string a client presented (a token, code or secret from a request), to
+/// hand to the store; zeroed when dropped like every `Secret`.
+impl From<String> for Secret {
+    fn from(text: String) -> Secret {
+        Secret(Zeroizing::new(text))
+    }
+}
+
+/// A copy of a presented string, zeroed when dropped.
+impl From<&String> for Secret {
+    fn from(text: &String) -> Secret {
+        Secret(Zeroizing::new(text.clone()))
+    }
+}
+
+/// A copy of a presented string, zeroed when dropped.
+impl From<&str> for Secret {
+    fn from(text: &str) -> Secret {
+        Secret(Zeroizing::new(text.to_owned()))
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")

@@ -9,6 +9,7 @@ pub(crate) mod keyring;
 pub(crate) mod meta;
 pub(crate) mod migrate;
 pub(crate) mod observe;
+pub(crate) mod op;
 pub(crate) mod periodic;
 pub(crate) mod premint;
 pub(crate) mod time;

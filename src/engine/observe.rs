@@ -1,5 +1,5 @@
 //! What the store tells the host's observability stack about each public
-//! operation: a `tracing` span (feature `tracing`; at DEBUG, so off at INFO)
+//! operation (named by its [`Op`](crate::engine::op::Op)): a `tracing` span (feature `tracing`; at DEBUG, so off at INFO)
 //! with the operation, the client, the outcome and the size of the group
 //! commit it rode in, and counters and histograms through the `metrics`
 //! facade (feature `metrics`). Without those features this is empty.
@@ -9,90 +9,6 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::model::ids::ClientId;
 
-/// A public operation of [`Store`](crate::Store), as spans and metrics name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
-    RegisterClient,
-    AuthenticateClient,
-    RotateClientSecret,
-    RehashClientSecret,
-    UpdateClient,
-    DeleteClient,
-    ReadClients,
-    IssueCode,
-    ExchangeCode,
-    IssueForSubject,
-    IssueClientCredentials,
-    Refresh,
-    Revoke,
-    RevokeSubject,
-    RevokeClientGrants,
-    RevokeSubjectAtClient,
-    RevokeGrant,
-    RevokeSession,
-    ClaimProofJti,
-    Validate,
-    Introspect,
-    Purge,
-    ListGrants,
-    RecordConsent,
-    ReadConsent,
-    ListConsents,
-    WithdrawConsent,
-    Inspect,
-    Operator,
-    KeyRing,
-    PushRequest,
-    ReadPushedRequest,
-    StartDevice,
-    UserCode,
-    PollDevice,
-}
-
-impl Operation {
-    /// The name in spans and metric labels.
-    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Operation::RegisterClient => "register_client",
-            Operation::AuthenticateClient => "authenticate_client",
-            Operation::RotateClientSecret => "rotate_client_secret",
-            Operation::RehashClientSecret => "rehash_client_secret",
-            Operation::UpdateClient => "update_client",
-            Operation::DeleteClient => "delete_client",
-            Operation::ReadClients => "read_clients",
-            Operation::IssueCode => "issue_code",
-            Operation::ExchangeCode => "exchange_code",
-            Operation::IssueForSubject => "issue_for_subject",
-            Operation::IssueClientCredentials => "issue_client_credentials",
-            Operation::Refresh => "refresh",
-            Operation::Revoke => "revoke",
-            Operation::RevokeSubject => "revoke_subject",
-            Operation::RevokeClientGrants => "revoke_client_grants",
-            Operation::RevokeSubjectAtClient => "revoke_subject_at_client",
-            Operation::RevokeGrant => "revoke_grant",
-            Operation::RevokeSession => "revoke_session",
-            Operation::ClaimProofJti => "claim_proof_jti",
-            Operation::Validate => "validate",
-            Operation::Introspect => "introspect",
-            Operation::Purge => "purge",
-            Operation::ListGrants => "list_grants",
-            Operation::RecordConsent => "record_consent",
-            Operation::ReadConsent => "read_consent",
-            Operation::ListConsents => "list_consents",
-            Operation::WithdrawConsent => "withdraw_consent",
-            Operation::Inspect => "inspect",
-            Operation::Operator => "operator",
-            Operation::KeyRing => "key_ring",
-            Operation::PushRequest => "push_request",
-            Operation::ReadPushedRequest => "read_pushed_request",
-            Operation::StartDevice => "start_device",
-            Operation::UserCode => "user_code",
-            Operation::PollDevice => "poll_device",
-        }
-    }
-}
-
 /// One operation being observed, from its start to its outcome.
 pub(crate) struct Observation {
     #[cfg(feature = "tracing")]
@@ -100,20 +16,20 @@ pub(crate) struct Observation {
     #[cfg(feature = "metrics")]
     started: std::time::Instant,
     #[cfg(feature = "metrics")]
-    operation: Operation,
+    operation: &'static str,
 }
 
 impl Observation {
     /// Starts observing `operation` on behalf of `client`.
     // `client` is only recorded in a span; `operation` only kept for metrics.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn start(operation: Operation, client: Option<&ClientId>) -> Observation {
+    pub(crate) fn start(operation: &'static str, client: Option<&ClientId>) -> Observation {
         Observation {
             #[cfg(feature = "tracing")]
             span: {
                 let span = tracing::debug_span!(
                     "grantdb",
-                    operation = operation.name(),
+                    operation,
                     client_id = tracing::field::Empty,
                     outcome = tracing::field::Empty,
                     batch = tracing::field::Empty,
@@ -153,7 +69,7 @@ impl Observation {
         }
         #[cfg(feature = "metrics")]
         {
-            let operation = self.operation.name();
+            let operation = self.operation;
             metrics::counter!("grantdb_operations_total", "operation" => operation, "outcome" => outcome)
                 .increment(1);
             metrics::histogram!("grantdb_operation_seconds", "operation" => operation)

@@ -256,3 +256,34 @@ pub struct RegisteredClient {
     /// The client secret (confidential clients only).
     pub secret: Option<Secret>,
 }
+
+/// A client that proved who it is: what
+/// [`Store::authenticate_client`](crate::Store::authenticate_client) returns,
+/// and what every token-endpoint operation takes (RFC 6749 §3.2.1: a
+/// confidential client authenticates at the token endpoint). No other public
+/// function makes one, so a handler that skips client authentication does
+/// not compile. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient {
+    client: std::sync::Arc<Client>,
+}
+
+impl AuthenticatedClient {
+    /// The client authenticated just now (by its secret, or as a public
+    /// client by its id alone).
+    pub(crate) fn new(client: Client) -> AuthenticatedClient {
+        AuthenticatedClient {
+            client: std::sync::Arc::new(client),
+        }
+    }
+
+    /// The client's id.
+    pub fn id(&self) -> ClientId {
+        self.client.id
+    }
+
+    /// The client as it was registered when it authenticated.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}

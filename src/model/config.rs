@@ -350,7 +350,7 @@ impl ConfigBuilder {
     ///     .build()?;
     /// let store = Store::in_memory(config)?;
     /// store.register_client(
-    ///     &grantdb::NewClient::confidential("app").grant_types([grantdb::GrantType::ClientCredentials]),
+    ///     grantdb::NewClient::confidential("app").grant_types([grantdb::GrantType::ClientCredentials]),
     /// )?;
     /// assert_eq!(seen.try_recv().ok(), Some(EventKind::ClientRegistered));
     /// # Ok::<(), grantdb::Error>(())

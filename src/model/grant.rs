@@ -24,6 +24,26 @@ pub enum GrantOrigin {
     DeviceCode,
 }
 
+/// Names one grant: the client it was issued to and its id (a client's
+/// grants are kept together, so both are needed to find one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GrantRef {
+    /// The client.
+    pub client_id: ClientId,
+    /// The grant.
+    pub grant_id: GrantId,
+}
+
+impl GrantRef {
+    /// The grant `grant_id` of `client_id`.
+    pub fn new(client_id: ClientId, grant_id: GrantId) -> GrantRef {
+        GrantRef {
+            client_id,
+            grant_id,
+        }
+    }
+}
+
 /// One grant, as an "authorized applications" page shows it (R15).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GrantSummary {
@@ -59,4 +79,12 @@ pub struct GrantSummary {
     /// The OpenID Connect nonce of its code. Not serialised.
     #[serde(skip)]
     pub nonce: Option<String>,
+}
+
+impl GrantSummary {
+    /// The name of this grant, for [`Store::grant`](crate::Store::grant) and
+    /// [`Store::revoke_grant`](crate::Store::revoke_grant).
+    pub fn grant_ref(&self) -> GrantRef {
+        GrantRef::new(self.client_id, self.grant_id)
+    }
 }

@@ -1,7 +1,16 @@
-//! Inputs of the grant operations, as a token or authorization endpoint
-//! receives them.
+//! Inputs of the operations that take more than two, as a token or
+//! authorization endpoint receives them: owned values (they travel to the
+//! group-commit leader and across threads as they are), built with `new`
+//! from what is required, in the order token, client, subject, and setters
+//! for the rest (see `docs/design.md`, "API conventions").
 
+use std::fmt;
+use std::str::FromStr;
+
+use crate::crypto::secret::Secret;
+use crate::error::Error;
 use crate::model::binding::{AuthSession, Confirmation};
+use crate::model::client::AuthenticatedClient;
 use crate::model::ids::ClientId;
 use crate::model::pkce::PkceChallenge;
 use crate::model::scope::Scope;
@@ -9,6 +18,7 @@ use crate::model::scope::Scope;
 /// An approved authorization request (RFC 6749 §4.1.1): the host has
 /// authenticated the user and obtained consent, and now issues a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthorizationRequest {
     /// The client asking.
     pub client_id: ClientId,
@@ -105,190 +115,312 @@ impl AuthorizationRequest {
     }
 }
 
-/// A token request with `grant_type=authorization_code` (RFC 6749 §4.1.3),
-/// from an already authenticated client. Its `Debug` shows neither the code
-/// nor the PKCE verifier.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CodeExchange<'a> {
+/// The `resource` parameters as strings.
+fn strings<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Vec<String> {
+    values.into_iter().map(Into::into).collect()
+}
+
+/// A token request with `grant_type=authorization_code` (RFC 6749 §4.1.3)
+/// from an authenticated client. Its `Debug` shows neither the code nor the
+/// PKCE verifier.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CodeExchange {
     /// The code presented.
-    pub code: &'a str,
-    /// The authenticated client.
-    pub client_id: ClientId,
+    pub code: Secret,
+    /// The client that presented it.
+    pub client: AuthenticatedClient,
     /// The `redirect_uri` parameter, if given.
-    pub redirect_uri: Option<&'a str>,
+    pub redirect_uri: Option<String>,
     /// The PKCE `code_verifier`, if given.
-    pub code_verifier: Option<&'a str>,
+    pub code_verifier: Option<Secret>,
     /// The `resource` parameters: the access token's audiences, within what
     /// the authorization covers (RFC 8707). Empty: all of it.
-    pub resources: &'a [String],
+    pub resources: Vec<String>,
     /// The key or certificate the client proved it holds with this request
     /// (a verified DPoP proof's `jkt`, the TLS client certificate's
     /// thumbprint): the grant is bound to it (R24).
-    pub confirmation: Option<&'a Confirmation>,
+    pub confirmation: Option<Confirmation>,
 }
 
-impl std::fmt::Debug for CodeExchange<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |given: bool| if given { "<redacted>" } else { "<none>" };
-        f.debug_struct("CodeExchange")
-            .field("code", &"<redacted>")
-            .field("client_id", &self.client_id)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("code_verifier", &redacted(self.code_verifier.is_some()))
-            .field("resources", &self.resources)
-            .field("confirmation", &self.confirmation)
-            .finish()
-    }
-}
-
-impl<'a> CodeExchange<'a> {
-    /// An exchange with no redirect URI and no verifier.
-    pub fn new(code: &'a str, client_id: ClientId) -> CodeExchange<'a> {
+impl CodeExchange {
+    /// The exchange of `code` by `client`, with no redirect URI and no
+    /// verifier.
+    pub fn new(code: impl Into<Secret>, client: &AuthenticatedClient) -> CodeExchange {
         CodeExchange {
-            code,
-            client_id,
+            code: code.into(),
+            client: client.clone(),
             redirect_uri: None,
             code_verifier: None,
-            resources: &[],
+            resources: Vec::new(),
             confirmation: None,
         }
     }
 
     /// Sets the `redirect_uri` parameter.
-    pub fn redirect_uri(mut self, uri: &'a str) -> CodeExchange<'a> {
-        self.redirect_uri = Some(uri);
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> CodeExchange {
+        self.redirect_uri = Some(uri.into());
         self
     }
 
     /// Sets the PKCE `code_verifier`.
-    pub fn code_verifier(mut self, verifier: &'a str) -> CodeExchange<'a> {
-        self.code_verifier = Some(verifier);
+    pub fn code_verifier(mut self, verifier: impl Into<Secret>) -> CodeExchange {
+        self.code_verifier = Some(verifier.into());
         self
     }
 
     /// Sets the `resource` parameters.
-    pub fn resources(mut self, resources: &'a [String]) -> CodeExchange<'a> {
-        self.resources = resources;
+    pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
+        self.resources = strings(resources);
         self
     }
 
     /// Sets the key or certificate the client proved it holds.
-    pub fn confirmation(mut self, confirmation: &'a Confirmation) -> CodeExchange<'a> {
+    pub fn confirmation(mut self, confirmation: Confirmation) -> CodeExchange {
         self.confirmation = Some(confirmation);
         self
     }
 }
 
-/// A token request with `grant_type=refresh_token` (RFC 6749 §6), from an
-/// already authenticated client, with the optional parameters of RFC 8707
-/// and a proof of possession. Its `Debug` does not show the token.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct RefreshRequest<'a> {
+/// A token request with `grant_type=refresh_token` (RFC 6749 §6) from an
+/// authenticated client, with the optional parameters of RFC 8707 and a
+/// proof of possession. Its `Debug` does not show the token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshRequest {
     /// The refresh token presented.
-    pub refresh_token: &'a str,
-    /// The authenticated client.
-    pub client_id: ClientId,
+    pub refresh_token: Secret,
+    /// The client that presented it.
+    pub client: AuthenticatedClient,
     /// A narrower scope, if asked for (R07).
-    pub scope: Option<&'a Scope>,
+    pub scope: Option<Scope>,
     /// The new access token's audiences, within the grant's (R25).
-    pub resources: &'a [String],
+    pub resources: Vec<String>,
     /// The key or certificate the client proved it holds: a bound grant's
     /// refresh must present its own (R24).
-    pub confirmation: Option<&'a Confirmation>,
+    pub confirmation: Option<Confirmation>,
 }
 
-impl std::fmt::Debug for RefreshRequest<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshRequest")
-            .field("refresh_token", &"<redacted>")
-            .field("client_id", &self.client_id)
-            .field("scope", &self.scope)
-            .field("resources", &self.resources)
-            .field("confirmation", &self.confirmation)
-            .finish()
-    }
-}
-
-impl<'a> RefreshRequest<'a> {
-    /// A refresh with no optional parameters.
-    pub fn new(refresh_token: &'a str, client_id: ClientId) -> RefreshRequest<'a> {
+impl RefreshRequest {
+    /// The refresh of `refresh_token` by `client`, keeping the grant's scope.
+    pub fn new(refresh_token: impl Into<Secret>, client: &AuthenticatedClient) -> RefreshRequest {
         RefreshRequest {
-            refresh_token,
-            client_id,
+            refresh_token: refresh_token.into(),
+            client: client.clone(),
             scope: None,
-            resources: &[],
+            resources: Vec::new(),
             confirmation: None,
         }
     }
 
     /// Asks for a narrower scope.
-    pub fn scope(mut self, scope: &'a Scope) -> RefreshRequest<'a> {
+    pub fn scope(mut self, scope: Scope) -> RefreshRequest {
         self.scope = Some(scope);
         self
     }
 
     /// Sets the `resource` parameters.
-    pub fn resources(mut self, resources: &'a [String]) -> RefreshRequest<'a> {
-        self.resources = resources;
+    pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
+        self.resources = strings(resources);
         self
     }
 
     /// Sets the key or certificate the client proved it holds.
-    pub fn confirmation(mut self, confirmation: &'a Confirmation) -> RefreshRequest<'a> {
+    pub fn confirmation(mut self, confirmation: Confirmation) -> RefreshRequest {
         self.confirmation = Some(confirmation);
         self
     }
 }
 
-/// What a password or client-credentials grant is bound to, beyond scope:
-/// resources (RFC 8707), a key or certificate (RFC 9449, RFC 8705) and, for
-/// the password grant, the sign-in (OpenID Connect).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Tokens for a subject the host has authenticated (the password grant, RFC
+/// 6749 §4.3): what [`Store::issue_for_subject`](crate::Store::issue_for_subject)
+/// takes.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct IssueOptions {
-    /// The resources the grant covers.
+pub struct IssueRequest {
+    /// The client asking.
+    pub client: AuthenticatedClient,
+    /// The resource owner, as the host identifies them.
+    pub subject: String,
+    /// The requested scope; `None` grants the client's registered scopes.
+    pub scope: Option<Scope>,
+    /// The resources the grant covers (RFC 8707).
     pub resources: Vec<String>,
-    /// The key or certificate the client proved it holds.
+    /// The key or certificate the client proved it holds (R24).
     pub confirmation: Option<Confirmation>,
-    /// The sign-in (password grant only).
+    /// The sign-in behind it (OpenID Connect, R26).
     pub auth_session: Option<AuthSession>,
 }
 
-impl IssueOptions {
-    /// No options.
-    pub fn new() -> IssueOptions {
-        IssueOptions::default()
+impl IssueRequest {
+    /// Tokens for `subject` at `client`, with the client's scopes.
+    pub fn new(client: &AuthenticatedClient, subject: impl Into<String>) -> IssueRequest {
+        IssueRequest {
+            client: client.clone(),
+            subject: subject.into(),
+            scope: None,
+            resources: Vec::new(),
+            confirmation: None,
+            auth_session: None,
+        }
+    }
+
+    /// Sets the requested scope.
+    pub fn scope(mut self, scope: Scope) -> IssueRequest {
+        self.scope = Some(scope);
+        self
     }
 
     /// Sets the resources.
-    #[must_use]
     pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
-        self.resources = resources.into_iter().map(Into::into).collect();
+        self.resources = strings(resources);
         self
     }
 
     /// Sets the confirmation.
-    #[must_use]
-    pub fn confirmation(mut self, confirmation: Confirmation) -> Self {
+    pub fn confirmation(mut self, confirmation: Confirmation) -> IssueRequest {
         self.confirmation = Some(confirmation);
         self
     }
 
     /// Sets the sign-in.
-    #[must_use]
-    pub fn auth_session(mut self, session: AuthSession) -> Self {
+    pub fn auth_session(mut self, session: AuthSession) -> IssueRequest {
         self.auth_session = Some(session);
+        self
+    }
+}
+
+/// An access token for a confidential client acting for itself (RFC 6749
+/// §4.4): what [`Store::issue_client_credentials`](crate::Store::issue_client_credentials)
+/// takes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientCredentialsRequest {
+    /// The client asking.
+    pub client: AuthenticatedClient,
+    /// The requested scope; `None` grants the client's registered scopes.
+    pub scope: Option<Scope>,
+    /// The resources the token covers (RFC 8707).
+    pub resources: Vec<String>,
+    /// The key or certificate the client proved it holds (R24).
+    pub confirmation: Option<Confirmation>,
+}
+
+impl ClientCredentialsRequest {
+    /// A token for `client`, with its registered scopes.
+    pub fn new(client: &AuthenticatedClient) -> ClientCredentialsRequest {
+        ClientCredentialsRequest {
+            client: client.clone(),
+            scope: None,
+            resources: Vec::new(),
+            confirmation: None,
+        }
+    }
+
+    /// Sets the requested scope.
+    pub fn scope(mut self, scope: Scope) -> ClientCredentialsRequest {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// Sets the resources.
+    pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
+        self.resources = strings(resources);
+        self
+    }
+
+    /// Sets the confirmation.
+    pub fn confirmation(mut self, confirmation: Confirmation) -> ClientCredentialsRequest {
+        self.confirmation = Some(confirmation);
+        self
+    }
+}
+
+/// The `token_type_hint` of RFC 7009 §2.1 and RFC 7662 §2.1: which kind of
+/// token the caller thinks it presents. grantdb's strings say their kind in
+/// their prefix, so a hint only orders the lookups; a wrong one costs
+/// nothing and changes no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenTypeHint {
+    /// `access_token`.
+    AccessToken,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl TokenTypeHint {
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenTypeHint::AccessToken => "access_token",
+            TokenTypeHint::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl fmt::Display for TokenTypeHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenTypeHint {
+    type Err = Error;
+    /// Parses a hint; any other value is
+    /// [`Error::UnsupportedTokenType`](crate::Error::UnsupportedTokenType)
+    /// (RFC 7009 §2.2.1). Introspection may ignore what it does not know
+    /// (RFC 7662 §2.1): parse with `.ok()` there.
+    fn from_str(text: &str) -> Result<TokenTypeHint, Error> {
+        match text {
+            "access_token" => Ok(TokenTypeHint::AccessToken),
+            "refresh_token" => Ok(TokenTypeHint::RefreshToken),
+            _ => Err(Error::UnsupportedTokenType),
+        }
+    }
+}
+
+/// An introspection request (RFC 7662 §2.1): the token, and the protected
+/// resource asking, which must have authenticated (as a client of the store:
+/// a resource server registered for the purpose) and which the host has
+/// authorized to introspect.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IntrospectRequest {
+    /// The token presented.
+    pub token: Secret,
+    /// Who asks.
+    pub caller: AuthenticatedClient,
+    /// The caller's `token_type_hint`, if it sent one.
+    pub hint: Option<TokenTypeHint>,
+}
+
+impl IntrospectRequest {
+    /// `caller` asks about `token`.
+    pub fn new(token: impl Into<Secret>, caller: &AuthenticatedClient) -> IntrospectRequest {
+        IntrospectRequest {
+            token: token.into(),
+            caller: caller.clone(),
+            hint: None,
+        }
+    }
+
+    /// Sets the `token_type_hint`.
+    pub fn hint(mut self, hint: TokenTypeHint) -> IntrospectRequest {
+        self.hint = Some(hint);
         self
     }
 }
 
 /// An authorization request a client pushes before sending the user to the
 /// authorization endpoint (RFC 9126, R30): everything but the user, who is
-/// not known yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// not known yet. The client authenticates as at the token endpoint (RFC
+/// 9126 §2.1).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PushRequest {
-    /// The authenticated client pushing it.
-    pub client_id: ClientId,
+    /// The client pushing it.
+    pub client: AuthenticatedClient,
     /// The `redirect_uri` parameter, if any.
     pub redirect_uri: Option<String>,
     /// The requested scope; `None` means the client's registered scopes.
@@ -308,10 +440,10 @@ pub struct PushRequest {
 }
 
 impl PushRequest {
-    /// A request with no optional parameters.
-    pub fn new(client_id: ClientId) -> PushRequest {
+    /// A request of `client` with no optional parameters.
+    pub fn new(client: &AuthenticatedClient) -> PushRequest {
         PushRequest {
-            client_id,
+            client: client.clone(),
             redirect_uri: None,
             scope: None,
             state: None,
@@ -354,11 +486,8 @@ impl PushRequest {
     }
 
     /// Sets the `resource` parameters.
-    pub fn resources<S: Into<String>>(
-        mut self,
-        resources: impl IntoIterator<Item = S>,
-    ) -> PushRequest {
-        self.resources = resources.into_iter().map(Into::into).collect();
+    pub fn resources<S: Into<String>>(mut self, resources: impl IntoIterator<Item = S>) -> Self {
+        self.resources = strings(resources);
         self
     }
 
@@ -372,5 +501,111 @@ impl PushRequest {
     pub fn lifetime(mut self, lifetime: std::time::Duration) -> PushRequest {
         self.lifetime = Some(lifetime);
         self
+    }
+}
+
+/// The authorization endpoint's answer to a pushed request (R30): the
+/// `request_uri` and `client_id` it was sent, and the user who signed in and
+/// approved. Its `Debug` does not show the `request_uri`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PushedApproval {
+    /// The `request_uri` parameter.
+    pub request_uri: Secret,
+    /// The `client_id` parameter (not authenticated at this endpoint).
+    pub client_id: ClientId,
+    /// The user who approved.
+    pub subject: String,
+    /// The sign-in behind the approval (OpenID Connect).
+    pub auth_session: Option<AuthSession>,
+}
+
+impl PushedApproval {
+    /// `subject` approved the request `request_uri` names, for `client_id`.
+    pub fn new(
+        request_uri: impl Into<Secret>,
+        client_id: ClientId,
+        subject: impl Into<String>,
+    ) -> PushedApproval {
+        PushedApproval {
+            request_uri: request_uri.into(),
+            client_id,
+            subject: subject.into(),
+            auth_session: None,
+        }
+    }
+
+    /// Records the sign-in behind the approval.
+    pub fn auth_session(mut self, session: AuthSession) -> PushedApproval {
+        self.auth_session = Some(session);
+        self
+    }
+}
+
+/// Who is trying user codes at the device verification page (R31): the
+/// signed-in user, or the client's address. Wrong codes are counted per
+/// attempt key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttemptKey(String);
+
+impl AttemptKey {
+    /// The attempt key `key` (a user id, an IP address).
+    pub fn new(key: impl Into<String>) -> AttemptKey {
+        AttemptKey(key.into())
+    }
+
+    /// The key as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user approving the device request their user code names (R31).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeviceApproval {
+    /// The user code as typed (case, spaces and dashes do not matter).
+    pub user_code: String,
+    /// The user who approves.
+    pub subject: String,
+    /// Who is trying the code.
+    pub attempt: AttemptKey,
+}
+
+impl DeviceApproval {
+    /// `subject` approves the request `user_code` names.
+    pub fn new(
+        user_code: impl Into<String>,
+        subject: impl Into<String>,
+        attempt: AttemptKey,
+    ) -> DeviceApproval {
+        DeviceApproval {
+            user_code: user_code.into(),
+            subject: subject.into(),
+            attempt,
+        }
+    }
+}
+
+/// A subject's approval of a scope for a client, to remember (R17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewConsent {
+    /// The client approved.
+    pub client_id: ClientId,
+    /// Who approved.
+    pub subject: String,
+    /// What they approved.
+    pub scope: Scope,
+}
+
+impl NewConsent {
+    /// `subject` approved `scope` for `client_id`.
+    pub fn new(client_id: ClientId, subject: impl Into<String>, scope: Scope) -> NewConsent {
+        NewConsent {
+            client_id,
+            subject: subject.into(),
+            scope,
+        }
     }
 }

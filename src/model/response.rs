@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::secret::Secret;
 use crate::model::binding::{AuthSession, Confirmation};
+use crate::model::grant::GrantRef;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::scope::Scope;
 
@@ -86,6 +87,15 @@ pub struct TokenResponse {
     /// serialised.
     #[serde(skip)]
     pub resources: Vec<String>,
+}
+
+impl TokenResponse {
+    /// The grant the tokens belong to (for
+    /// [`Store::revoke_grant`](crate::Store::revoke_grant) and
+    /// [`Store::grant`](crate::Store::grant)).
+    pub fn grant_ref(&self) -> GrantRef {
+        GrantRef::new(self.client_id, self.grant_id)
+    }
 }
 
 /// What claiming a DPoP proof id found (R27).
@@ -398,6 +408,16 @@ pub struct Consent {
     pub scope: Scope,
     /// When the latest approval was recorded (Unix seconds).
     pub granted_at: u64,
+}
+
+impl Consent {
+    /// Whether the consent covers every scope of `requested`, so that the
+    /// approval prompt can be skipped (R17). An empty request covers
+    /// nothing: "consent to nothing" is never a reason to skip the prompt
+    /// (R16).
+    pub fn covers(&self, requested: &Scope) -> bool {
+        !requested.is_empty() && requested.is_subset(&self.scope)
+    }
 }
 
 /// A pushed authorization request's answer (RFC 9126 §2.2): serialises as

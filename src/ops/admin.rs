@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::engine::op::Op;
 use crate::error::DecodeError;
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
@@ -18,6 +19,9 @@ use crate::model::config::Config;
 use crate::model::response::PurgeReport;
 use crate::record::keys::{self, ExpiryKind};
 use crate::record::{self, CodeRecord, JtiRecord, Seal, Sealed, StoredTokenKind, TokenRecord};
+
+/// Operators' reads: statistics, purge preview, export.
+pub(crate) const OPERATOR_READ: Op = Op::read("operator");
 
 fn count(kv: &impl Records, table: Table) -> Result<u64> {
     let mut n = 0;

@@ -26,7 +26,23 @@ use super::codes::remove_code;
 use super::damage::Damage;
 use super::family::end_grant;
 use super::listing::{decode_cursor, encode_cursor};
+use crate::engine::op::Op;
 use crate::model::response::BulkRevocation;
+
+/// Registering a client (R03).
+pub(crate) const REGISTER: Op = Op::grows("register_client");
+/// Authenticating a client (R03).
+pub(crate) const AUTHENTICATE: Op = Op::read("authenticate_client");
+/// Moving a client secret hashed under an older key to the minting key (R28).
+pub(crate) const REHASH_SECRET: Op = Op::grows("rehash_client_secret");
+/// Issuing a new client secret (R03).
+pub(crate) const ROTATE_SECRET: Op = Op::grows("rotate_client_secret");
+/// Changing a client.
+pub(crate) const UPDATE: Op = Op::grows("update_client");
+/// Deleting a client with its cascade (R03).
+pub(crate) const DELETE: Op = Op::frees_alone("delete_client");
+/// Reading clients.
+pub(crate) const READ: Op = Op::read("read_clients");
 
 fn check_name(name: &str) -> Result<()> {
     let bad = |reason| {

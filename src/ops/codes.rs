@@ -4,8 +4,10 @@ use super::damage::Damage;
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
 use super::{check_subject, load_client, resolve_scope, tell};
 use crate::crypto::kinds::TokenKind;
+use crate::crypto::secret::Secret;
 use crate::crypto::secret::TokenId;
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, InputError, Result};
 use crate::kv::table::Table;
 use crate::model::binding::{Confirmation, check_resources};
@@ -23,6 +25,14 @@ use crate::record::ext::{CodeExt, GrantExt, StoredConfirmation, StoredSession};
 use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, ClientRecord, CodeRecord, MAX_HOST_DATA_LEN, MAX_NONCE_LEN};
 use crate::record::{Records, RecordsMut};
+
+/// Issuing a code for an approved request (R04).
+pub(crate) const ISSUE: Op = Op::grows("issue_code").minting(&[TokenKind::Code]);
+/// Exchanging a code for tokens (R04, R05, R06).
+pub(crate) const EXCHANGE: Op =
+    Op::grows("exchange_code").minting(&[TokenKind::Access, TokenKind::Refresh]);
+/// Reading a code without spending it.
+pub(crate) const INSPECT: Op = Op::read("inspect");
 
 /// Issues a code for an approved authorization request (R04). A client
 /// that must push its requests first (R30) gets none this way.
@@ -242,9 +252,10 @@ pub(crate) fn audiences(requested: &[String], covered: &[String]) -> Result<Vec<
 pub(crate) fn exchange(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    exchange: &CodeExchange<'_>,
+    exchange: &CodeExchange,
 ) -> Result<TokenResponse> {
-    let presented = ctx.minter.parse(TokenKind::Code, exchange.code)?;
+    let presented = ctx.minter.parse(TokenKind::Code, exchange.code.expose())?;
+    let client_id = exchange.client.id();
     let hash = presented.id;
     let mut code = match record::load::<CodeRecord>(kv, hash.as_bytes())? {
         Some(code) if presented.matches(&code.verifier) => code,
@@ -270,19 +281,28 @@ pub(crate) fn exchange(
         );
         return Err(Error::CodeReplayed);
     }
-    if code.client != *exchange.client_id.as_bytes() {
+    if code.client != *client_id.as_bytes() {
         return Err(Error::CodeClientMismatch);
     }
-    let client = load_client(kv, &exchange.client_id)?;
-    check_redirect(&code, &client.redirect_uris, exchange.redirect_uri)?;
-    check_pkce(&code, exchange.code_verifier)?;
+    let client = load_client(kv, &client_id)?;
+    check_redirect(
+        &code,
+        &client.redirect_uris,
+        exchange.redirect_uri.as_deref(),
+    )?;
+    check_pkce(&code, exchange.code_verifier.as_ref().map(Secret::expose))?;
     // RFC 9449 §10: a code bound to a DPoP key goes only with a proof of it.
     if let Some(bound) = &code.ext.dpop_jkt
-        && exchange.confirmation.map(StoredConfirmation::from).as_ref() != Some(bound)
+        && exchange
+            .confirmation
+            .as_ref()
+            .map(StoredConfirmation::from)
+            .as_ref()
+            != Some(bound)
     {
         return Err(Error::ConfirmationMismatch);
     }
-    let aud = audiences(exchange.resources, &code.ext.resources)?;
+    let aud = audiences(&exchange.resources, &code.ext.resources)?;
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(Error::GrantTypeNotAllowed {
             grant_type: GrantType::AuthorizationCode,
@@ -297,14 +317,14 @@ pub(crate) fn exchange(
     }
     let binding = GrantExt {
         resources: code.ext.resources.clone(),
-        cnf: exchange.confirmation.map(StoredConfirmation::from),
+        cnf: exchange.confirmation.as_ref().map(StoredConfirmation::from),
         session: code.ext.session.clone(),
         nonce: code.nonce.clone(),
     };
     let mut grant = new_grant(
         kv,
         ctx,
-        exchange.client_id,
+        client_id,
         Some(&code.subject),
         &scope,
         GrantOrigin::AuthorizationCode,

@@ -13,19 +13,30 @@ use crate::kv::{KeyRange, KvRead};
 use crate::model::event::EventKind;
 use crate::model::ids::ClientId;
 use crate::model::page::{Page, PageRequest};
+use crate::model::request::NewConsent;
 use crate::model::response::Consent;
-use crate::model::scope::Scope;
+
+use crate::engine::op::Op;
 use crate::record::keys::{self, Owned};
 use crate::record::{self, ConsentRecord};
+
+/// Recording a consent (R17).
+pub(crate) const RECORD: Op = Op::grows("record_consent");
+/// Reading a consent (R17).
+pub(crate) const READ: Op = Op::read("read_consent");
+/// Listing a subject's consents (R22).
+pub(crate) const LIST: Op = Op::read("list_consents");
+/// Withdrawing a consent (R22).
+pub(crate) const WITHDRAW: Op = Op::frees("withdraw_consent");
 
 /// Records an approval; scopes approved earlier stay approved (the union).
 pub(crate) fn record_consent(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    subject: &str,
-    client_id: &ClientId,
-    scope: &Scope,
+    consent: &NewConsent,
 ) -> Result<Consent> {
+    let (subject, client_id, scope) =
+        (consent.subject.as_str(), &consent.client_id, &consent.scope);
     check_subject(subject)?;
     check_requested_scope(scope)?;
     let client = load_client(kv, client_id)?;

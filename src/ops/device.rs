@@ -6,6 +6,7 @@ use super::{check_subject, load_client, resolve_scope, tell};
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::{LookupDomain, TokenId};
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
 use crate::model::device::{DeviceAuthorization, PendingDevice};
@@ -20,6 +21,13 @@ use crate::record::keys::{self, AttemptScope, ExpiryKind};
 use crate::record::{
     self, AttemptsRecord, DeviceRecord, DeviceState, Records, RecordsMut, UserCodeRecord,
 };
+
+/// Starting a device request (R31).
+pub(crate) const START: Op = Op::grows("start_device");
+/// A user code looked up, approved or denied (R31).
+pub(crate) const USER_CODE: Op = Op::grows("user_code");
+/// A device polling (R32).
+pub(crate) const POLL: Op = Op::grows("poll_device");
 
 /// The user-code alphabet (RFC 8628 §6.1): 20 consonants, no vowels (no
 /// words), no look-alikes.

@@ -9,11 +9,17 @@ use crate::crypto::kinds::KeyFingerprint;
 use crate::crypto::secret::HashingKey;
 use crate::engine::ctx::Ctx;
 use crate::engine::keyring::{self, KeyEntry};
+use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvWrite};
 use crate::model::key_info::{KeyId, KeyInfo, KeyState};
 use crate::record::{ClientRecord, JtiRecord, Records, RecordsMut};
+
+/// Reading the key ring (R28).
+pub(crate) const READ: Op = Op::read("key_ring");
+/// Changing the key ring (R28, R29): rare, and removing a key re-seals records.
+pub(crate) const CHANGE: Op = Op::frees_alone("key_ring");
 
 /// The keys of the ring, by id, with how many client secrets each holds.
 pub(crate) fn list(kv: &impl Records) -> Result<Vec<KeyInfo>> {

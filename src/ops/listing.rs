@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::check_subject;
 use super::family::load_grant;
+use crate::engine::op::Op;
 use crate::error::{Error, InputError, Result};
 use crate::kv::KeyRange;
 use crate::kv::table::Table;
@@ -17,6 +18,11 @@ use crate::model::page::{Page, PageRequest};
 use crate::record::ext::{StoredConfirmation, StoredSession};
 use crate::record::keys::{self, Owned};
 use crate::record::{self, ClientRecord, GrantRecord};
+
+/// Listing grants (R15).
+pub(crate) const LIST_GRANTS: Op = Op::read("list_grants");
+/// Reading one grant.
+pub(crate) const READ_GRANT: Op = Op::read("inspect");
 
 /// A page cursor is the last key of the previous page, base64url-encoded.
 pub(crate) fn encode_cursor(key: &[u8]) -> String {

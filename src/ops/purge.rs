@@ -10,6 +10,7 @@ use super::damage::Damage;
 use super::family::remove_live_token;
 use super::tell;
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::Result;
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvRead};
@@ -18,6 +19,9 @@ use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::PurgeReport;
 use crate::record::keys::{self, ExpiryKind};
 use crate::record::{self, CodeRecord, JtiRecord, StoredTokenKind, TokenRecord};
+
+/// One purge batch (R14).
+pub(crate) const PURGE: Op = Op::frees_alone("purge");
 
 /// For a networked backend: fetches the due records, then their partners and
 /// grants, in a few round trips instead of several per entry.

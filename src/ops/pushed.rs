@@ -7,6 +7,7 @@ use super::tell;
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::{Presented, Secret};
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
 use crate::model::binding::AuthSession;
@@ -17,6 +18,13 @@ use crate::model::response::{IssuedCode, PushedAuthorization, PushedRequest};
 use crate::record::ext::StoredConfirmation;
 use crate::record::keys::{self, ExpiryKind};
 use crate::record::{self, MAX_STATE_LEN, PushedRecord, Records, RecordsMut};
+
+/// Pushing an authorization request (R30).
+pub(crate) const PUSH: Op = Op::grows("push_request");
+/// Reading a pushed request for the authorization page (R30).
+pub(crate) const READ: Op = Op::read("read_pushed_request");
+/// Issuing a code from a pushed request (R30).
+pub(crate) const ISSUE_CODE: Op = Op::grows("issue_code").minting(&[TokenKind::Code]);
 
 /// What a `request_uri` starts with (RFC 9126 §2.2).
 pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -41,13 +49,20 @@ pub(crate) fn push(
         .clamp(1, MAX_LIFETIME);
     // Checked now as it will be at the code (the client may change meanwhile:
     // it is checked again then).
-    let request = authorization_request(push, String::new(), None);
+    let client_id = push.client.id();
+    let mut request = AuthorizationRequest::new(client_id, String::new());
+    request.redirect_uri.clone_from(&push.redirect_uri);
+    request.scope.clone_from(&push.scope);
+    request.pkce.clone_from(&push.pkce);
+    request.nonce.clone_from(&push.nonce);
+    request.resources.clone_from(&push.resources);
+    request.dpop_jkt.clone_from(&push.dpop_jkt);
     check_authorization(kv, ctx, &request, Pushed::Yes)?;
     let (secret, minted) = ctx.minter.mint(TokenKind::RequestUri)?;
     let expires_at = ctx.now.saturating_add(lifetime);
     let record = PushedRecord {
         verifier: minted.verifier.0,
-        client: *push.client_id.as_bytes(),
+        client: *client_id.as_bytes(),
         redirect_uri: push.redirect_uri.clone(),
         scope: push.scope.clone(),
         state: push.state.clone(),
@@ -68,7 +83,7 @@ pub(crate) fn push(
         kv,
         ctx,
         EventKind::RequestPushed,
-        Some(push.client_id),
+        Some(client_id),
         None,
         None,
     );
@@ -90,7 +105,7 @@ pub(crate) fn read(
     request_uri: &str,
 ) -> Result<PushedAuthorization> {
     let (_, record) = find(kv, ctx, client, request_uri)?;
-    let request = authorization_request(&to_push(*client, &record), String::new(), None);
+    let request = authorization_request(*client, &record, String::new(), None);
     let checked = check_authorization(kv, ctx, &request, Pushed::Yes)?;
     Ok(PushedAuthorization {
         client_id: *client,
@@ -115,11 +130,8 @@ pub(crate) fn issue_code(
 ) -> Result<(IssuedCode, PushedAuthorization)> {
     let pushed = read(kv, ctx, client, request_uri)?;
     let (presented, record) = find(kv, ctx, client, request_uri)?;
-    let request = authorization_request(
-        &to_push(*client, &record),
-        subject.to_owned(),
-        auth_session.cloned(),
-    );
+    let request =
+        authorization_request(*client, &record, subject.to_owned(), auth_session.cloned());
     let issued = issue_checked(kv, ctx, &request, Pushed::Yes)?;
     kv.delete(Table::PushedRequests, presented.id.as_bytes())?;
     Ok((issued, pushed))
@@ -151,37 +163,24 @@ fn find(
     }
 }
 
-/// The push a stored record came from.
-fn to_push(client: ClientId, record: &PushedRecord) -> PushRequest {
-    PushRequest {
-        client_id: client,
-        redirect_uri: record.redirect_uri.clone(),
-        scope: record.scope.clone(),
-        state: record.state.clone(),
-        pkce: record.pkce.clone(),
-        nonce: record.nonce.clone(),
-        resources: record.resources.clone(),
-        dpop_jkt: record
-            .dpop_jkt
-            .as_ref()
-            .and_then(StoredConfirmation::to_public),
-        lifetime: None,
-    }
-}
-
-/// The authorization request a push stands for, for `subject`.
+/// The authorization request a stored push of `client` stands for, for
+/// `subject`.
 fn authorization_request(
-    push: &PushRequest,
+    client: ClientId,
+    record: &PushedRecord,
     subject: String,
     auth_session: Option<AuthSession>,
 ) -> AuthorizationRequest {
-    let mut request = AuthorizationRequest::new(push.client_id, subject);
-    request.redirect_uri.clone_from(&push.redirect_uri);
-    request.scope.clone_from(&push.scope);
-    request.pkce.clone_from(&push.pkce);
-    request.nonce.clone_from(&push.nonce);
-    request.resources.clone_from(&push.resources);
-    request.dpop_jkt.clone_from(&push.dpop_jkt);
+    let mut request = AuthorizationRequest::new(client, subject);
+    request.redirect_uri.clone_from(&record.redirect_uri);
+    request.scope.clone_from(&record.scope);
+    request.pkce.clone_from(&record.pkce);
+    request.nonce.clone_from(&record.nonce);
+    request.resources.clone_from(&record.resources);
+    request.dpop_jkt = record
+        .dpop_jkt
+        .as_ref()
+        .and_then(StoredConfirmation::to_public);
     request.auth_session = auth_session;
     request
 }

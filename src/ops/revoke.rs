@@ -11,6 +11,7 @@ use super::tell;
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::TokenId;
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::kv::KeyRange;
 use crate::kv::table::Table;
@@ -19,6 +20,19 @@ use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::{BulkRevocation, Revocation};
 use crate::record::keys::{self, Owned};
 use crate::record::{Records, StoredTokenKind, TokenRecord};
+
+/// Revoking one token (R09, R10, R11).
+pub(crate) const REVOKE: Op = Op::frees("revoke");
+/// An operator revoking any client's token.
+pub(crate) const REVOKE_AS_OPERATOR: Op = Op::frees("operator");
+/// Revoking everything of a subject (R12).
+pub(crate) const REVOKE_SUBJECT: Op = Op::frees_alone("revoke_subject");
+/// Revoking everything of a client (R12).
+pub(crate) const REVOKE_CLIENT_GRANTS: Op = Op::frees_alone("revoke_client_grants");
+/// Revoking a subject's grants at one client (R12).
+pub(crate) const REVOKE_SUBJECT_AT_CLIENT: Op = Op::frees_alone("revoke_subject_at_client");
+/// Ending one grant of a subject (R21).
+pub(crate) const REVOKE_GRANT: Op = Op::frees("revoke_grant");
 
 /// Revokes one access or refresh token presented by `client_id` (RFC 7009),
 /// or by an operator when `client_id` is `None`.

@@ -8,6 +8,7 @@ use super::revoke::end_owned;
 use super::tell;
 use crate::crypto::secret::LookupDomain;
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, InputError, Result};
 use crate::kv::KeyRange;
 use crate::kv::table::Table;
@@ -19,6 +20,11 @@ use crate::model::text::text_ok;
 use crate::record::jti::JtiExt;
 use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, JtiRecord, RecordsMut};
+
+/// Logging out a sign-in session (R26).
+pub(crate) const REVOKE_SESSION: Op = Op::frees_alone("revoke_session");
+/// Claiming a DPoP proof id (R27).
+pub(crate) const CLAIM_PROOF_JTI: Op = Op::grows("claim_proof_jti");
 
 /// Longest proof id, in bytes.
 pub(crate) const MAX_JTI_LEN: usize = 256;

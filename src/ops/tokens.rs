@@ -10,21 +10,34 @@ use super::family::{
 use super::{check_subject, load_client, resolve_scope, tell};
 use crate::crypto::kinds::TokenKind;
 use crate::engine::ctx::Ctx;
+use crate::engine::op::Op;
 use crate::error::{Error, InputError, Result};
 use crate::kv::table::Table;
-use crate::model::binding::{Confirmation, check_resources};
+use crate::model::binding::{AuthSession, Confirmation, check_resources};
 use crate::model::client::ClientKind;
 use crate::model::event::EventKind;
 use crate::model::grant::GrantOrigin;
 use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
-use crate::model::request::{IssueOptions, RefreshRequest};
+use crate::model::request::{ClientCredentialsRequest, IssueRequest, RefreshRequest};
 use crate::model::response::{RefreshState, RefreshTokenInfo, TokenResponse};
 use crate::model::scope::Scope;
 use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession};
 use crate::record::keys;
 use crate::record::{self, ClientRecord, Consumed, GrantRecord, StoredTokenKind, TokenRecord};
 use crate::record::{Records, RecordsMut};
+
+/// The password grant: tokens for a subject (R06).
+pub(crate) const ISSUE_FOR_SUBJECT: Op =
+    Op::grows("issue_for_subject").minting(&[TokenKind::Access, TokenKind::Refresh]);
+/// The client-credentials grant (R06).
+pub(crate) const ISSUE_CLIENT_CREDENTIALS: Op =
+    Op::grows("issue_client_credentials").minting(&[TokenKind::Access]);
+/// Refresh with rotation and reuse detection (R07, R08).
+pub(crate) const REFRESH: Op =
+    Op::grows("refresh").minting(&[TokenKind::Access, TokenKind::Refresh]);
+/// What a refresh would do, without doing it.
+pub(crate) const REFRESH_STATE: Op = Op::read("inspect");
 
 fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
     if client.allows(grant_type) {
@@ -36,8 +49,13 @@ fn require(client: &ClientRecord, grant_type: GrantType) -> Result<()> {
 
 /// The binding of a grant made without a code (R24, R25, R26): checked
 /// resources, the confirmation presented, and the sign-in (password only).
-fn options_ext(options: &IssueOptions, subject: Option<&str>) -> Result<GrantExt> {
-    if let Some(session) = &options.auth_session {
+fn options_ext(
+    resources: &[String],
+    confirmation: Option<&Confirmation>,
+    auth_session: Option<&AuthSession>,
+    subject: Option<&str>,
+) -> Result<GrantExt> {
+    if let Some(session) = auth_session {
         if subject.is_none() {
             // Client credentials: nobody signed in.
             return Err(Error::InvalidArgument {
@@ -48,9 +66,9 @@ fn options_ext(options: &IssueOptions, subject: Option<&str>) -> Result<GrantExt
         session.check()?;
     }
     Ok(GrantExt {
-        resources: check_resources(&options.resources)?,
-        cnf: options.confirmation.as_ref().map(StoredConfirmation::from),
-        session: options.auth_session.as_ref().map(StoredSession::from),
+        resources: check_resources(resources)?,
+        cnf: confirmation.map(StoredConfirmation::from),
+        session: auth_session.map(StoredSession::from),
         nonce: None,
     })
 }
@@ -60,19 +78,22 @@ fn options_ext(options: &IssueOptions, subject: Option<&str>) -> Result<GrantExt
 pub(crate) fn issue_for_subject(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    client_id: &ClientId,
-    subject: &str,
-    scope: Option<&Scope>,
-    options: &IssueOptions,
+    request: &IssueRequest,
 ) -> Result<TokenResponse> {
-    let client = load_client(kv, client_id)?;
+    let (client_id, subject) = (request.client.id(), request.subject.as_str());
+    let client = load_client(kv, &client_id)?;
     require(&client, GrantType::Password)?;
     check_subject(subject)?;
-    let scope = resolve_scope(scope, &client.scopes)?;
-    let ext = options_ext(options, Some(subject))?;
+    let scope = resolve_scope(request.scope.as_ref(), &client.scopes)?;
+    let ext = options_ext(
+        &request.resources,
+        request.confirmation.as_ref(),
+        request.auth_session.as_ref(),
+        Some(subject),
+    )?;
     let aud = ext.resources.clone();
     let origin = GrantOrigin::Password;
-    let mut grant = new_grant(kv, ctx, *client_id, Some(subject), &scope, origin, ext)?;
+    let mut grant = new_grant(kv, ctx, client_id, Some(subject), &scope, origin, ext)?;
     let issue = Issue {
         client: &client,
         scope: &scope,
@@ -90,22 +111,26 @@ pub(crate) fn issue_for_subject(
 pub(crate) fn issue_client_credentials(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    client_id: &ClientId,
-    scope: Option<&Scope>,
-    options: &IssueOptions,
+    request: &ClientCredentialsRequest,
 ) -> Result<TokenResponse> {
-    let client = load_client(kv, client_id)?;
+    let client_id = request.client.id();
+    let client = load_client(kv, &client_id)?;
     require(&client, GrantType::ClientCredentials)?;
     if client.kind != ClientKind::Confidential {
         return Err(Error::GrantTypeNotAllowed {
             grant_type: GrantType::ClientCredentials,
         });
     }
-    let scope = resolve_scope(scope, &client.scopes)?;
-    let ext = options_ext(options, None)?;
+    let scope = resolve_scope(request.scope.as_ref(), &client.scopes)?;
+    let ext = options_ext(
+        &request.resources,
+        request.confirmation.as_ref(),
+        None,
+        None,
+    )?;
     let aud = ext.resources.clone();
     let origin = GrantOrigin::ClientCredentials;
-    let mut grant = new_grant(kv, ctx, *client_id, None, &scope, origin, ext)?;
+    let mut grant = new_grant(kv, ctx, client_id, None, &scope, origin, ext)?;
     let issue = Issue {
         client: &client,
         scope: &scope,
@@ -126,12 +151,12 @@ pub(crate) fn issue_client_credentials(
 pub(crate) fn refresh(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
-    request: &RefreshRequest<'_>,
+    request: &RefreshRequest,
 ) -> Result<TokenResponse> {
-    let (client_id, scope) = (&request.client_id, request.scope);
+    let (client_id, scope) = (&request.client.id(), request.scope.as_ref());
     let presented = ctx
         .minter
-        .parse(TokenKind::Refresh, request.refresh_token)?;
+        .parse(TokenKind::Refresh, request.refresh_token.expose())?;
     let hash = presented.id;
     let token = match load_token(kv, &presented)? {
         Some(token) if token.kind == StoredTokenKind::Refresh => token,
@@ -150,7 +175,7 @@ pub(crate) fn refresh(
     if token.is_expired_at(ctx.now) {
         return Err(Error::RefreshTokenExpired);
     }
-    bind_refresh(&mut grant, request.confirmation)?;
+    bind_refresh(&mut grant, request.confirmation.as_ref())?;
 
     if let Some(consumed) = token.consumed {
         match presented_again(consumed, ctx) {
@@ -170,7 +195,7 @@ pub(crate) fn refresh(
         let client = load_client(kv, client_id)?;
         require(&client, GrantType::RefreshToken)?;
         let scope = refreshed_scope(&mut grant, &client, scope)?;
-        let aud = audiences(request.resources, &grant.record.ext.resources)?;
+        let aud = audiences(&request.resources, &grant.record.ext.resources)?;
         // The grant keeps a bounded number of pairs: the oldest goes.
         make_room(kv, &mut grant, 2 * ctx.config.grant_live_pairs, 2)?;
         let counted = TokenRecord {
@@ -190,7 +215,7 @@ pub(crate) fn refresh(
     let client = load_client(kv, client_id)?;
     require(&client, GrantType::RefreshToken)?;
     let scope = refreshed_scope(&mut grant, &client, scope)?;
-    let aud = audiences(request.resources, &grant.record.ext.resources)?;
+    let aud = audiences(&request.resources, &grant.record.ext.resources)?;
 
     // Consume the presented token and revoke its connected access token at once
     // (pretix: "The previous access token will instantly become invalid").

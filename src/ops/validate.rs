@@ -7,11 +7,17 @@
 
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::{Minter, Presented};
+use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::{Introspection, TokenInfo, TokenType};
 use crate::record::ext::{StoredConfirmation, StoredSession};
 use crate::record::{GrantRecord, StoredTokenKind, TokenRecord};
+
+/// Validating a bearer token (R13).
+pub(crate) const VALIDATE: Op = Op::read("validate");
+/// RFC 7662 introspection (R13).
+pub(crate) const INTROSPECT: Op = Op::read("introspect");
 
 /// What a resource server needs from a bearer token read at `now`, or
 /// `InactiveToken`.

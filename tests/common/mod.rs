@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use grantdb::kv::Backend;
 use grantdb::{
-    AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, GrantType,
-    LifetimeOverrides, ManualClock, NewClient, RefreshLifetime, Scope, Secret, Store,
+    AuthenticatedClient, AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder,
+    GrantType, LifetimeOverrides, ManualClock, NewClient, RefreshLifetime, Scope, Secret, Store,
     TokenResponse,
 };
 
@@ -96,10 +96,12 @@ pub fn fixture_with(builder: ConfigBuilder) -> Fixture {
     }
 }
 
-/// A registered client and its secret (confidential clients only).
+/// A registered client, its secret (confidential clients only), and the
+/// client as authenticated with it, for the token-endpoint operations.
 pub struct App {
     pub id: ClientId,
     pub secret: Option<Secret>,
+    pub client: AuthenticatedClient,
 }
 
 impl App {
@@ -112,11 +114,29 @@ impl App {
 }
 
 pub fn register<B: Backend>(store: &Store<B>, client: &NewClient) -> App {
-    let registered = store.register_client(client).expect("register client");
+    let registered = store
+        .register_client(client.clone())
+        .expect("register client");
+    let secret = registered.secret.as_ref().map(Secret::expose);
+    let client = store
+        .authenticate_client(&registered.client.id, secret)
+        .expect("authenticate the new client");
     App {
         id: registered.client.id,
         secret: registered.secret,
+        client,
     }
+}
+
+/// The client `id`, authenticated with `secret` (`None`: a public client).
+pub fn authenticated<B: Backend>(
+    store: &Store<B>,
+    id: &ClientId,
+    secret: Option<&str>,
+) -> AuthenticatedClient {
+    store
+        .authenticate_client(id, secret)
+        .expect("authenticate the client")
 }
 
 /// pretix: authorization code + refresh, 86,400 s access, refresh without expiry.
@@ -201,10 +221,10 @@ pub fn scope(text: &str) -> Scope {
 /// Runs the authorization code flow for `subject` and returns the tokens.
 pub fn code_flow<B: Backend>(store: &Store<B>, app: &App, subject: &str) -> TokenResponse {
     let code = store
-        .issue_code(&AuthorizationRequest::new(app.id, subject))
+        .issue_code(AuthorizationRequest::new(app.id, subject))
         .expect("issue code");
     store
-        .exchange_code(&CodeExchange::new(code.code.expose(), app.id))
+        .exchange_code(CodeExchange::new(code.code.expose(), &app.client))
         .expect("exchange code")
 }
 
@@ -222,4 +242,17 @@ pub fn refresh(tokens: &TokenResponse) -> &str {
 
 pub fn is_valid<B: Backend>(store: &Store<B>, token: &str) -> bool {
     store.validate(token).is_ok()
+}
+
+/// Whether `subject`'s consent to `client_id` covers `requested` (R17), as a
+/// consent page asks before skipping its prompt.
+pub fn has_consent<B: Backend>(
+    store: &Store<B>,
+    client_id: &ClientId,
+    subject: &str,
+    requested: &Scope,
+) -> grantdb::Result<bool> {
+    Ok(store
+        .consent(client_id, subject)?
+        .is_some_and(|consent| consent.covers(requested)))
 }

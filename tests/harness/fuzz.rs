@@ -6,7 +6,9 @@
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
+use grantdb::RefreshRequest;
 use grantdb::kv::Table;
+use grantdb::{AuthenticatedClient, IntrospectRequest};
 use grantdb::{
     ClientId, CodeExchange, Config, GrantType, HashingKey, NewClient, PkceChallenge, PkceMethod,
     Scope, Store,
@@ -41,7 +43,7 @@ pub fn decode_records(data: &[u8]) {
 
 struct Fixture {
     store: Store,
-    client: ClientId,
+    client: AuthenticatedClient,
 }
 
 fn fixture() -> &'static Fixture {
@@ -50,15 +52,17 @@ fn fixture() -> &'static Fixture {
         let store = Store::in_memory(Config::default()).expect("in-memory store");
         let client = store
             .register_client(
-                &NewClient::confidential("fuzz")
+                NewClient::confidential("fuzz")
                     .redirect_uri("https://fuzz.example/cb")
                     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
                     .scopes("read write")
                     .expect("scopes"),
             )
-            .expect("register")
-            .client
-            .id;
+            .expect("register");
+        let secret = client.secret.as_ref().map(grantdb::Secret::expose);
+        let client = store
+            .authenticate_client(&client.client.id, secret)
+            .expect("authenticate");
         Fixture { store, client }
     })
 }
@@ -75,21 +79,24 @@ pub fn parse_token(data: &[u8]) {
         "an unissued string validated"
     );
     assert!(
-        !store.introspect(text).expect("introspect reads").active,
+        !store
+            .introspect(IntrospectRequest::new(text, client))
+            .expect("introspect reads")
+            .active,
         "an unissued string is active"
     );
     assert!(
-        store.refresh(text, client, None).is_err(),
+        store.refresh(RefreshRequest::new(text, client)).is_err(),
         "an unissued string refreshed"
     );
     assert!(
         store
-            .exchange_code(&CodeExchange::new(text, *client))
+            .exchange_code(CodeExchange::new(text, client))
             .is_err(),
         "an unissued code exchanged"
     );
     assert!(
-        store.authenticate_client(client, Some(text)).is_err(),
+        store.authenticate_client(&client.id(), Some(text)).is_err(),
         "a wrong secret authenticated"
     );
     if let Ok(revocation) = store.revoke(text, client) {

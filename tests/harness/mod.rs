@@ -19,6 +19,7 @@ mod requests;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use grantdb::IntrospectRequest;
 use grantdb::kv::Backend;
 use grantdb::{
     AtGrantLimit, AuthorizationRequest, ClientId, CodeExchange, Config, ConfigBuilder, Error,
@@ -26,6 +27,7 @@ use grantdb::{
     PageRequest, PkceChallenge, PkceMethod, RefreshLifetime, Revocation, Scope, Store,
     TokenResponse,
 };
+use grantdb::{AuthenticatedClient, ClientCredentialsRequest, GrantRef, IssueRequest, NewConsent};
 
 /// Start of the manual clock.
 pub const T0: u64 = 1_700_000_000;
@@ -457,6 +459,10 @@ struct Template {
 #[derive(Debug, Clone)]
 struct MClient {
     id: ClientId,
+    /// The client as it authenticated once registered: what the
+    /// token-endpoint operations take, still usable (and refused as an
+    /// unknown client) after the client is deleted.
+    client: AuthenticatedClient,
     t: Template,
     secret: Option<String>,
     stale_secret: Option<String>,
@@ -964,9 +970,13 @@ pub fn run_on<B: Backend>(
     if !report.is_ok() {
         return Err(format!("verify found: {:#?}", report.problems));
     }
+    // Introspection asks as the first client (there are tokens only once
+    // there are clients).
+    let caller = model.clients.first().map(|c| c.client.clone());
     for plaintext in model.access_list.iter().chain(&model.refresh_list) {
+        let caller = caller.as_ref().ok_or("a token without a client")?;
         let active = store
-            .introspect(plaintext)
+            .introspect(IntrospectRequest::new(plaintext, caller))
             .map_err(|e| e.to_string())?
             .active;
         let expected = model
@@ -999,10 +1009,15 @@ fn apply<B: Backend>(
     match op {
         Op::Register { template: t } => {
             let (new, t) = template(*t);
-            let registered = store.register_client(&new).map_err(|e| e.to_string())?;
+            let registered = store.register_client(new).map_err(|e| e.to_string())?;
             check(registered.secret.is_some() != t.public, "secret presence")?;
+            let secret = registered.secret.as_ref().map(grantdb::Secret::expose);
+            let client = store
+                .authenticate_client(&registered.client.id, secret)
+                .map_err(|e| format!("a new client authenticates: {e}"))?;
             m.clients.push(MClient {
                 id: registered.client.id,
+                client,
                 t,
                 secret: registered.secret.map(|s| s.expose().to_owned()),
                 stale_secret: None,
@@ -1121,7 +1136,7 @@ fn apply<B: Backend>(
                 0 => PkceChallenge::new(PkceMethod::S256, S256_CHALLENGE).unwrap(),
                 _ => PkceChallenge::new(PkceMethod::Plain, VERIFIERS[1]).unwrap(),
             });
-            let actual = store.issue_code(&request);
+            let actual = store.issue_code(request);
             let expected = (|| {
                 let c = m.live_client(&c.id)?;
                 if !c.t.grant_types.contains(&GrantType::AuthorizationCode) {
@@ -1186,11 +1201,11 @@ fn apply<B: Backend>(
             let key = proof_key(*proof);
             let proved = key.map(confirmation);
             let named = requested_resources(proof / 3);
-            let mut exchange = CodeExchange::new(&plaintext, c.id).resources(&named);
-            exchange.redirect_uri = presented_uri.as_deref();
-            exchange.code_verifier = presented_verifier;
-            exchange.confirmation = proved.as_ref();
-            let actual = store.exchange_code(&exchange);
+            let mut exchange = CodeExchange::new(&plaintext, &c.client).resources(&named);
+            exchange.redirect_uri.clone_from(&presented_uri);
+            exchange.code_verifier = presented_verifier.map(grantdb::Secret::from);
+            exchange.confirmation.clone_from(&proved);
+            let actual = store.exchange_code(exchange.clone());
             let expected = (|| {
                 let code = m.codes.get(&plaintext).ok_or("UnknownCode")?;
                 if now >= code.expires_at {
@@ -1275,7 +1290,11 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let requested = scope_choice(*scope);
-            let actual = store.issue_for_subject(&c.id, subject, requested.as_ref());
+            let actual = store.issue_for_subject({
+                let mut request = IssueRequest::new(&c.client, subject);
+                request.scope.clone_from(&requested);
+                request
+            });
             let expected = (|| {
                 let c = m.live_client(&c.id)?;
                 if !c.t.grant_types.contains(&GrantType::Password) {
@@ -1296,7 +1315,11 @@ fn apply<B: Backend>(
                 return Ok(());
             };
             let requested = scope_choice(*scope);
-            let actual = store.issue_client_credentials(&c.id, requested.as_ref());
+            let actual = store.issue_client_credentials({
+                let mut request = ClientCredentialsRequest::new(&c.client);
+                request.scope.clone_from(&requested);
+                request
+            });
             let expected = (|| {
                 let c = m.live_client(&c.id)?;
                 if !c.t.grant_types.contains(&GrantType::ClientCredentials) || c.t.public {
@@ -1330,10 +1353,10 @@ fn apply<B: Backend>(
             let key = proof_key(*proof);
             let proved = key.map(confirmation);
             let named = requested_resources(proof / 3);
-            let mut request = grantdb::RefreshRequest::new(&plaintext, c.id).resources(&named);
-            request.scope = requested.as_ref();
-            request.confirmation = proved.as_ref();
-            let actual = store.refresh_with(&request);
+            let mut request = grantdb::RefreshRequest::new(&plaintext, &c.client).resources(&named);
+            request.scope.clone_from(&requested);
+            request.confirmation.clone_from(&proved);
+            let actual = store.refresh(request.clone());
             let asked = Asked {
                 scope: requested.as_ref(),
                 key,
@@ -1354,7 +1377,7 @@ fn apply<B: Backend>(
             let (Some(plaintext), Some(c)) = (pick(list, *token), m.client(*client)) else {
                 return Ok(());
             };
-            let actual = store.revoke(&plaintext, &c.id);
+            let actual = store.revoke(&plaintext, &c.client);
             // A rotated refresh token still remembered ends its grant too.
             let revocable = |t: &MToken| {
                 t.live(now)
@@ -1428,7 +1451,7 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let ended = store
-                .revoke_subject_at_client(subject, &c.id)
+                .revoke_subject_at_client(&c.id, subject)
                 .map_err(|e| e.to_string())?
                 .grants;
             let grants: Vec<_> = m
@@ -1491,7 +1514,10 @@ fn apply<B: Backend>(
             let Some(plaintext) = pick(list, *token) else {
                 return Ok(());
             };
-            let actual = store.introspect(&plaintext).map_err(|e| e.to_string())?;
+            let caller = &m.clients.first().ok_or("a token without a client")?.client;
+            let actual = store
+                .introspect(IntrospectRequest::new(&plaintext, caller))
+                .map_err(|e| e.to_string())?;
             match m.tokens.get(&plaintext) {
                 Some(t) if t.live(now) => {
                     check(actual.active, "active")?;
@@ -1556,7 +1582,7 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let requested = scope_choice(*scope).unwrap_or_default();
-            let actual = store.record_consent(subject, &c.id, &requested);
+            let actual = store.record_consent(NewConsent::new(c.id, subject, requested.clone()));
             let expected = (|| {
                 if requested.is_empty() {
                     return Err("MalformedScope");
@@ -1585,14 +1611,14 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let requested = scope_choice(*scope).unwrap_or_default();
-            let actual = store.has_consent(subject, &c.id, &requested);
-            let expected = if requested.is_empty() {
-                Err("MalformedScope")
-            } else {
-                Ok(m.consents
+            let actual = store
+                .consent(&c.id, subject)
+                .map(|consent| consent.is_some_and(|consent| consent.covers(&requested)));
+            // An empty request is covered by nothing (R16, R17).
+            let expected: Result<bool, &str> = Ok(!requested.is_empty()
+                && m.consents
                     .get(&(c.id, subject.to_owned()))
-                    .is_some_and(|s| requested.is_subset(s)))
-            };
+                    .is_some_and(|s| requested.is_subset(s)));
             same_outcome(&actual, &expected)?;
             if let (Ok(actual), Ok(expected)) = (actual, expected) {
                 check(actual == expected, "has_consent")?;
@@ -1617,7 +1643,7 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let ended = store
-                .revoke_grant(subject, &g.client, &id)
+                .revoke_grant(&GrantRef::new(g.client, id), subject)
                 .map_err(|e| e.to_string())?;
             let expected = g.subject.as_deref() == Some(subject);
             check(
@@ -1659,7 +1685,7 @@ fn apply<B: Backend>(
             };
             let subject = SUBJECTS[usize::from(*subject) % 3];
             let withdrawn = store
-                .withdraw_consent(subject, &c.id)
+                .withdraw_consent(&c.id, subject)
                 .map_err(|e| e.to_string())?;
             let existed = m.consents.remove(&(c.id, subject.to_owned())).is_some();
             check(withdrawn == existed, "withdraw_consent")?;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use grantdb::kv::Backend;
+use grantdb::{AttemptKey, DeviceApproval, PushedApproval};
 use grantdb::{
     ClientId, GrantId, GrantOrigin, GrantType, PkceChallenge, PkceMethod, PushRequest, Scope, Store,
 };
@@ -99,12 +100,12 @@ pub fn push<B: Backend>(
         return Ok(());
     };
     let requested = scope_choice(scope);
-    let mut request = PushRequest::new(c.id);
+    let mut request = PushRequest::new(&c.client);
     request.scope.clone_from(&requested);
     if pkce {
         request.pkce = Some(PkceChallenge::new(PkceMethod::S256, S256_CHALLENGE).unwrap());
     }
-    let actual = store.push_authorization_request(&request);
+    let actual = store.push_authorization_request(request);
     let expected = authorization_expectation(m, &c.id, requested.as_ref(), pkce);
     same_outcome(&actual, &expected)?;
     if let Ok(pushed) = actual {
@@ -164,7 +165,7 @@ pub fn use_pushed<B: Backend>(
         return Ok(());
     };
     let subject = SUBJECTS[usize::from(subject) % SUBJECTS.len()];
-    let actual = store.issue_code_from_pushed(&c.id, &uri, subject, None);
+    let actual = store.issue_code_from_pushed(PushedApproval::new(&uri, c.id, subject));
     let entry = m.requests.pushed.get(&uri).cloned();
     let expected = match &entry {
         Some(p) if p.client == c.id && m.now < p.expires_at && m.key_active(p.key) => {
@@ -212,7 +213,7 @@ pub fn start_device<B: Backend>(
         return Ok(());
     };
     let requested = scope_choice(scope);
-    let actual = store.start_device_authorization(&c.id, requested.as_ref());
+    let actual = store.start_device_authorization(&c.client, requested.as_ref());
     let expected = (|| {
         let c = m.live_client(&c.id)?;
         if !c.t.grant_types.contains(&GrantType::DeviceCode) {
@@ -265,9 +266,13 @@ pub fn answer_device<B: Backend>(
         m.requests.devices[index].user_code.to_lowercase()
     };
     let actual = if approve {
-        store.approve_device(&typed, subject, subject)
+        store.approve_device(DeviceApproval::new(
+            &typed,
+            subject,
+            AttemptKey::new(subject),
+        ))
     } else {
-        store.deny_device(&typed, subject)
+        store.deny_device(&typed, &AttemptKey::new(subject))
     };
     let window_end = (m.now / WINDOW + 1) * WINDOW;
     let total = m
@@ -329,7 +334,7 @@ pub fn poll_device<B: Backend>(
     let Some(c) = m.client_or(Some(d.client), client) else {
         return Ok(());
     };
-    let actual = store.poll_device(&d.device_code, &c.id);
+    let actual = store.poll_device(&d.device_code, &c.client);
     let now = m.now;
     let expected: Expect<&'static str> = if d.purged || d.client != c.id || !m.key_active(d.key) {
         Err("UnknownDeviceCode")

@@ -12,6 +12,8 @@ use grantdb::{
     AuthorizationRequest, Client, ClientId, ClientKind, CodeExchange, Endpoint, Error,
     ErrorResponse, GrantType, OAuthErrorCode, PkceChallenge, PkceMethod, Scope,
 };
+use grantdb::{ClientCredentialsRequest, IssueRequest, NewConsent, PushedApproval, RefreshRequest};
+use grantdb::{IntrospectRequest, Secret};
 
 use super::AppState;
 use super::errors::OAuthError;
@@ -116,9 +118,10 @@ async fn pushed_authorization(
     client: Client,
     request_uri: &str,
 ) -> Result<Authorization, Stop> {
+    let (uri, id) = (request_uri.to_owned(), client.id);
     let pushed = app
         .store
-        .pushed_request(&client.id, request_uri)
+        .lookup(move |s| s.pushed_request(&uri, &id))
         .await
         .map_err(|_| {
             Stop::Page(
@@ -236,13 +239,15 @@ async fn check_authorization(app: &AppState, params: &Params) -> Result<Authoriz
 
 /// Issues the code and redirects back with it and the state.
 async fn issue_and_redirect(app: &AppState, auth: &Authorization, subject: &str) -> Response {
-    let issued = match &auth.pushed {
-        Some(uri) => app
-            .store
-            .issue_code_from_pushed(&auth.client.id, uri, subject, None)
+    let issued = if let Some(uri) = &auth.pushed {
+        let approval = PushedApproval::new(uri, auth.client.id, subject);
+        app.store
+            .call(move |s| s.issue_code_from_pushed(approval))
             .await
-            .map(|(code, _)| code),
-        None => app.store.issue_code(&direct_request(auth, subject)).await,
+            .map(|(code, _)| code)
+    } else {
+        let request = direct_request(auth, subject);
+        app.store.call(move |s| s.issue_code(request)).await
     };
     match issued {
         Ok(code) => {
@@ -363,11 +368,12 @@ pub async fn authorize_page(
     if params.get("approval_prompt") == Some("auto")
         && auth.scope.as_str() == "profile"
         && let Some(subject) = &session.subject
+        && let (id, who) = (auth.client.id, subject.clone())
         && app
             .store
-            .has_consent(subject, &auth.client.id, &auth.scope)
+            .lookup(move |s| s.consent(&id, &who))
             .await
-            .unwrap_or(false)
+            .is_ok_and(|consent| consent.is_some_and(|c| c.covers(&auth.scope)))
     {
         return issue_and_redirect(&app, &auth, subject).await;
     }
@@ -463,10 +469,8 @@ pub async fn authorize_decision(
         }
     };
     if !auth.scope.is_empty() {
-        let _ = app
-            .store
-            .record_consent(&subject, &auth.client.id, &auth.scope)
-            .await;
+        let consent = NewConsent::new(auth.client.id, &subject, auth.scope.clone());
+        let _ = app.store.call(move |s| s.record_consent(consent)).await;
     }
     let response = issue_and_redirect(&app, &auth, &subject).await;
     match new_session {
@@ -508,27 +512,24 @@ async fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     let store_error = |e: Error| OAuthError::from_store(&e);
     let tokens = match grant_type {
         GrantType::AuthorizationCode => {
-            let mut exchange = CodeExchange::new(params.required("code")?, client.id);
-            exchange.redirect_uri = params.get("redirect_uri");
-            exchange.code_verifier = params.get("code_verifier");
+            let mut exchange = CodeExchange::new(params.required("code")?, &client);
+            exchange.redirect_uri = params.get("redirect_uri").map(str::to_owned);
+            exchange.code_verifier = params.get("code_verifier").map(Secret::from);
             app.store
-                .exchange_code(&exchange)
+                .call(move |s| s.exchange_code(exchange))
                 .await
                 .map_err(store_error)?
         }
         GrantType::RefreshToken => {
-            let scope = optional_scope(&params)?;
+            let mut request = RefreshRequest::new(params.required("refresh_token")?, &client);
+            request.scope = optional_scope(&params)?;
             app.store
-                .refresh(
-                    params.required("refresh_token")?,
-                    &client.id,
-                    scope.as_ref(),
-                )
+                .call(move |s| s.refresh(request))
                 .await
                 .map_err(store_error)?
         }
         GrantType::Password => {
-            if !client.allows(GrantType::Password) {
+            if !client.client().allows(GrantType::Password) {
                 return Err(store_error(Error::GrantTypeNotAllowed {
                     grant_type: GrantType::Password,
                 }));
@@ -537,26 +538,30 @@ async fn grant(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
                 .users
                 .check(params.required("username")?, params.required("password")?)
                 .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
-            let scope = optional_scope(&params)?;
+            let mut request = IssueRequest::new(&client, subject);
+            request.scope = optional_scope(&params)?;
             app.store
-                .issue_for_subject(&client.id, subject, scope.as_ref())
+                .call(move |s| s.issue_for_subject(request))
                 .await
                 .map_err(store_error)?
         }
         GrantType::ClientCredentials => {
-            let scope = optional_scope(&params)?;
+            let mut request = ClientCredentialsRequest::new(&client);
+            request.scope = optional_scope(&params)?;
             app.store
-                .issue_client_credentials(&client.id, scope.as_ref())
+                .call(move |s| s.issue_client_credentials(request))
                 .await
                 .map_err(store_error)?
         }
         // RFC 8628 §3.4: authorization_pending, slow_down, access_denied,
         // expired_token until the tokens come, once.
-        GrantType::DeviceCode => app
-            .store
-            .poll_device(params.required("device_code")?, &client.id)
-            .await
-            .map_err(store_error)?,
+        GrantType::DeviceCode => {
+            let device_code = Secret::from(params.required("device_code")?);
+            app.store
+                .call(move |s| s.poll_device(device_code.expose(), &client))
+                .await
+                .map_err(store_error)?
+        }
         // A grant type this server does not serve.
         _ => return Err(store_error(Error::UnsupportedGrantType)),
     };
@@ -581,7 +586,12 @@ async fn revocation(
     let client = authenticate(&app.store, headers, &params).await?;
     let token = params.required("token")?;
     // The hint is optional and not needed: grantdb tokens carry their kind.
-    match app.store.revoke(token, &client.id).await {
+    let token = Secret::from(token);
+    match app
+        .store
+        .call(move |s| s.revoke(token.expose(), &client))
+        .await
+    {
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         Ok(_) => Ok(StatusCode::OK.into_response()),
         Err(error) => Err(OAuthError(ErrorResponse::new(&error, Endpoint::Revocation))),
@@ -602,12 +612,12 @@ async fn introspection(
 ) -> Result<Response, OAuthError> {
     let params = Params::from_body(headers, body)?;
     let client = authenticate(&app.store, headers, &params).await?;
-    if client.kind != grantdb::ClientKind::Confidential {
+    if client.client().kind != grantdb::ClientKind::Confidential {
         return Err(OAuthError::invalid_client());
     }
     let answer = app
         .store
-        .introspect(params.required("token")?)
+        .introspect(IntrospectRequest::new(params.required("token")?, &client))
         .await
         .map_err(|e| OAuthError(ErrorResponse::new(&e, Endpoint::Introspection)))?;
     Ok(Json(answer).into_response())

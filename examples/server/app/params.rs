@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use grantdb::{AsyncStore, Client, ClientId};
+use grantdb::{AsyncStore, AuthenticatedClient, ClientId};
 
 use super::errors::OAuthError;
 
@@ -189,7 +189,7 @@ pub async fn authenticate(
     store: &AsyncStore,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Client, OAuthError> {
+) -> Result<AuthenticatedClient, OAuthError> {
     let (id, secret) = match presented(headers, params)? {
         Presented::Basic { id, secret } | Presented::Body { id, secret } => (id, Some(secret)),
         Presented::Public { id } => (id, None),

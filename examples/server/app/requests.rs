@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use grantdb::{AttemptKey, DeviceApproval};
 use grantdb::{ErrorResponse, PkceChallenge, PkceMethod, PushRequest};
 
 use super::AppState;
@@ -44,7 +45,7 @@ async fn start_device(
     let scope = optional_scope(&params)?;
     let started = app
         .store
-        .start_device_authorization(&client.id, scope.as_ref())
+        .call(move |s| s.start_device_authorization(&client, scope.as_ref()))
         .await
         .map_err(|e| OAuthError::from_store(&e))?;
     let verification_uri = format!("{}/device", origin(app, headers));
@@ -132,12 +133,14 @@ pub async fn device_decision(
         );
     };
     let approve = params.get("decision") == Some("approve");
+    let (typed, attempt) = (user_code.to_owned(), AttemptKey::new(&subject));
     let answered = if approve {
-        app.store
-            .approve_device(user_code, &subject, &subject)
-            .await
+        let approval = DeviceApproval::new(typed, &subject, attempt);
+        app.store.call(move |s| s.approve_device(approval)).await
     } else {
-        app.store.deny_device(user_code, &subject).await
+        app.store
+            .call(move |s| s.deny_device(&typed, &attempt))
+            .await
     };
     let response = match answered {
         Ok(pending) => {
@@ -179,7 +182,7 @@ async fn push(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respon
     if params.get("response_type") != Some("code") {
         return Err(invalid("response_type must be code"));
     }
-    let mut request = PushRequest::new(client.id);
+    let mut request = PushRequest::new(&client);
     request.redirect_uri = params.get("redirect_uri").map(str::to_owned);
     request.scope = optional_scope(&params)?;
     request.state = params.get("state").map(str::to_owned);
@@ -194,7 +197,7 @@ async fn push(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respon
     }
     let pushed = app
         .store
-        .push_authorization_request(&request)
+        .call(move |s| s.push_authorization_request(request))
         .await
         .map_err(|e| OAuthError::from_store(&e))?;
     // RFC 9126 §2.2: 201 Created.
