@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_possible_wrap)]
 
-#[path = "../tests/common/pg.rs"]
+#[path = "../tests/support/pg.rs"]
 mod pg;
 mod support;
 

@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/pg.rs"]
+#[path = "../tests/support/pg.rs"]
 mod pg;
 mod support;
 

@@ -12,7 +12,7 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -158,14 +158,14 @@ fn settled<T>(mut op: impl FnMut() -> grantdb::Result<T>) -> grantdb::Result<T> 
 
 #[test]
 fn failovers_lose_no_acknowledged_operation_and_verify_is_clean() -> TestResult {
-    if common::pg::url().is_none() {
+    if support::pg::url().is_none() {
         return Ok(()); // No PostgreSQL here (the suite said so once).
     }
     let failovers: u32 = std::env::var("GRANTDB_FAILOVERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let mut cluster = common::pg::Replicated::start(0)?;
+    let mut cluster = support::pg::Replicated::start(0)?;
     let options = PostgresOptions::new(cluster.url())
         .schema("failover")
         .pool_size(4)
@@ -250,10 +250,10 @@ fn failovers_lose_no_acknowledged_operation_and_verify_is_clean() -> TestResult 
 /// `remote_apply`).
 #[test]
 fn a_revoked_token_never_validates_on_a_replica() -> TestResult {
-    if common::pg::url().is_none() {
+    if support::pg::url().is_none() {
         return Ok(()); // No PostgreSQL here (the suite said so once).
     }
-    let cluster = common::pg::Replicated::start(1)?;
+    let cluster = support::pg::Replicated::start(1)?;
     let options = PostgresOptions::new(cluster.url())
         .schema("replica_reads")
         .pool_size(2)

@@ -7,13 +7,13 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)]
 
-mod common;
+mod support;
 
 use std::io::{Read as _, Write as _};
 
-use common::*;
 use grantdb::ClientCredentialsRequest;
 use grantdb::{Config, Store};
+use support::*;
 
 #[test]
 fn r01_a_forked_process_mints_other_secrets_than_its_parent() {

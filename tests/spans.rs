@@ -6,13 +6,13 @@
 #![cfg(feature = "tracing")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use grantdb::{Config, Store};
+use support::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -1,9 +1,9 @@
-//! Fuzz target `decode_records`: see `tests/harness/fuzz.rs`, which holds its body so
+//! Fuzz target `decode_records`: see `tests/model/harness/fuzz.rs`, which holds its body so
 //! that `tests/fuzz_replay.rs` replays every committed crash input.
 
 #![no_main]
 
-#[path = "../../tests/harness/mod.rs"]
+#[path = "../../tests/model/harness/mod.rs"]
 mod harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz::decode_records(data));

@@ -1,0 +1,15 @@
+//! What hosts plug grantdb into: the async handle, events and metrics,
+//! the JSON wire shapes, and oxide-auth.
+
+// Tests return `Result` by convention, whether or not they use `?`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[cfg(feature = "tokio")]
+mod async_store;
+mod events;
+#[cfg(feature = "oxide-auth")]
+mod oxide;
+mod wire;
