@@ -140,8 +140,10 @@ pub fn check_resources<S: AsRef<str>>(resources: &[S]) -> Result<Vec<String>> {
                 max: MAX_RESOURCE_LEN,
             }));
         }
-        match url::Url::parse(resource) {
-            Ok(url) if url.fragment().is_none() && !resource.contains('#') => {}
+        // RFC 8707 §2: "an absolute URI ... MUST NOT include a fragment
+        // component" (RFC 3986 §4.3: a URI with a scheme).
+        match fluent_uri::Uri::parse(resource) {
+            Ok(uri) if uri.fragment().is_none() => {}
             _ => return Err(malformed(InputError::BadStructure)),
         }
         checked.push(resource.to_owned());
@@ -290,7 +292,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(checked, ["https://a.example/api", "https://b.example/"]);
-        for bad in ["", "relative/path", "https://a.example/#frag", "no scheme"] {
+        for bad in [
+            "",
+            "relative/path",
+            "https://a.example/#frag",
+            "https://a.example/#",
+            "no scheme",
+            "https://a.example/a b",
+        ] {
             assert!(
                 matches!(
                     check_resources(&[bad]),

@@ -7,7 +7,8 @@
 //! except on loopback, private-use schemes of native apps. URIs are compared
 //! as exact strings (RFC 9700 §4.1.3).
 
-use std::net::IpAddr;
+use fluent_uri::Uri;
+use fluent_uri::component::Host;
 
 use crate::error::{Error, InputError};
 
@@ -129,22 +130,34 @@ impl RedirectUriPolicy {
     }
 
     /// Checks that `uri` may be registered: its shape, then the policy. The
-    /// URI is parsed with the `url` crate (WHATWG URL parsing, as browsers do).
+    /// URI is parsed strictly as RFC 3986 says (the `fluent-uri` crate): a
+    /// host is a loopback address only when it is written as one
+    /// (`127.0.0.1`, `[::1]`, `localhost`), never by a browser's lenient
+    /// reading of another spelling (`127.1`, `0x7f.1`).
     pub fn check(&self, uri: &str) -> Result<(), Error> {
         check_redirect_uri(uri)?;
         let disallowed = Error::MalformedRedirectUri {
             reason: InputError::NotAllowed,
         };
-        let parsed = url::Url::parse(uri).map_err(|_| Error::MalformedRedirectUri {
+        let parsed = Uri::parse(uri).map_err(|_| Error::MalformedRedirectUri {
             reason: InputError::BadStructure,
         })?;
-        let scheme = parsed.scheme();
-        if DANGEROUS_SCHEMES.contains(&scheme) {
+        let scheme = parsed.scheme().as_str().to_ascii_lowercase();
+        if DANGEROUS_SCHEMES.contains(&scheme.as_str()) {
             return Err(disallowed);
         }
-        match scheme {
-            "https" if parsed.host().is_some() => Ok(()),
-            "http" if is_loopback(&parsed) || self.allow_plain_http => Ok(()),
+        let host = parsed.authority().map(|authority| authority.host_parsed());
+        let has_host = host
+            .as_ref()
+            .is_some_and(|host| !matches!(host, Host::RegName(name) if name.as_str().is_empty()));
+        match scheme.as_str() {
+            "https" if has_host => Ok(()),
+            "http"
+                if host.as_ref().is_some_and(is_loopback)
+                    || (has_host && self.allow_plain_http) =>
+            {
+                Ok(())
+            }
             "https" | "http" => Err(disallowed),
             // RFC 8252 §7.1: "a URI scheme based on a domain name under
             // their control, expressed in reverse order".
@@ -156,12 +169,12 @@ impl RedirectUriPolicy {
 
 /// RFC 8252 §7.3: `127.0.0.0/8`, `[::1]`, and `localhost` (§8.3 advises
 /// against it, but native app libraries still send it).
-fn is_loopback(parsed: &url::Url) -> bool {
-    match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => false,
+fn is_loopback(host: &Host<'_>) -> bool {
+    match host {
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+        Host::RegName(name) => name.as_str().eq_ignore_ascii_case("localhost"),
+        Host::IpvFuture => false,
     }
 }
 
@@ -194,6 +207,9 @@ mod tests {
             "blob:https://example.com/x",
             "http://example.com/cb",
             "http://127.0.0.1.evil.example/cb",
+            "http://127.1/cb",
+            "http://0x7f.0.0.1/cb",
+            "http://localhost.evil.example/cb",
             "myapp:/cb",
             "https:/nohost",
         ] {

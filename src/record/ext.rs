@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::binding::{AuthSession, Confirmation, check_resources};
+use crate::model::binding::{AuthSession, Confirmation, MAX_RESOURCE_LEN, MAX_RESOURCES};
 
 /// A confirmation as stored: kind and thumbprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,9 +71,16 @@ impl StoredSession {
     }
 }
 
-/// Whether stored resources are a well-formed set (sorted, no repeats).
+/// Whether stored resources are a well-formed set: within the bounds, no
+/// fragment, sorted, no repeats. Only the shape: a resource accepted by an
+/// earlier build's parser (the WHATWG one of the `url` crate, more lenient
+/// than the RFC 3986 parser input is checked with now) still reads.
 fn resources_ok(resources: &[String]) -> bool {
-    check_resources(resources).is_ok_and(|checked| checked == resources)
+    resources.len() <= MAX_RESOURCES
+        && resources
+            .iter()
+            .all(|r| !r.is_empty() && r.len() <= MAX_RESOURCE_LEN && !r.contains('#'))
+        && resources.windows(2).all(|pair| pair[0] < pair[1])
 }
 
 fn confirmation_ok(cnf: Option<&StoredConfirmation>) -> bool {
@@ -182,5 +189,39 @@ impl TokenExt {
             return Err("cnf");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::binding::check_resources;
+
+    /// R20 with the format discipline: input is checked strictly, but a
+    /// resource an earlier build accepted (its WHATWG parser took a space
+    /// or a non-ASCII host) still reads from a stored record.
+    #[test]
+    fn r20_stored_resources_are_checked_for_shape_only() {
+        let earlier = [
+            "https://a.example/a b".to_owned(),
+            "https://bücher.example/".to_owned(),
+        ];
+        assert!(resources_ok(&earlier));
+        assert!(earlier.iter().all(|r| check_resources(&[r]).is_err()));
+        for damaged in [
+            vec![
+                "https://b.example/".to_owned(),
+                "https://a.example/".to_owned(),
+            ],
+            vec![
+                "https://a.example/".to_owned(),
+                "https://a.example/".to_owned(),
+            ],
+            vec!["https://a.example/#f".to_owned()],
+            vec![String::new()],
+            vec!["x".repeat(MAX_RESOURCE_LEN + 1)],
+        ] {
+            assert!(!resources_ok(&damaged), "{damaged:?}");
+        }
     }
 }
