@@ -174,7 +174,7 @@ fn is_loopback(host: &Host<'_>) -> bool {
         Host::Ipv4(ip) => ip.is_loopback(),
         Host::Ipv6(ip) => ip.is_loopback(),
         Host::RegName(name) => name.as_str().eq_ignore_ascii_case("localhost"),
-        Host::IpvFuture => false,
+        Host::IpvFuture { .. } => false,
     }
 }
 
