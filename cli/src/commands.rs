@@ -217,6 +217,8 @@ fn show_client(client: &grantdb::Client) {
     let kind = match client.kind {
         grantdb::ClientKind::Confidential => "confidential",
         grantdb::ClientKind::Public => "public",
+        // A kind added by a later version of the library.
+        _ => "other",
     };
     out!("  kind:          {kind}");
     out!("  created:       {}", rfc3339(client.created_at));
@@ -303,10 +305,7 @@ fn grants(cli: &Cli, subject: Option<&str>, client: Option<&str>, json: bool) ->
     let list = |page: &PageRequest| match (subject, &client) {
         (Some(subject), _) => store.grants_of_subject(subject, page),
         (None, Some(client)) => store.grants_of_client(client, page),
-        (None, None) => Ok(Page {
-            items: Vec::new(),
-            next: None,
-        }),
+        (None, None) => Ok(Page::empty()),
     };
     let mut all = Vec::new();
     let mut page = list(&PageRequest::first(PageRequest::MAX_LIMIT))?;

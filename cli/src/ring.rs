@@ -60,6 +60,8 @@ fn print_row(key: &KeyInfo) {
         KeyState::Active => "active",
         KeyState::Retired => "retired",
         KeyState::Removed => "removed",
+        // A state added by a later version of the library.
+        _ => "other",
     };
     let yes = |flag: bool| if flag { "yes" } else { "-" };
     out!(

@@ -152,6 +152,35 @@ impl<B: Backend> Store<B> {
         })
     }
 
+    /// The consents given to `client_id`, in pages (R22): who has authorized
+    /// an application, for its operator's page. A range read of the consents
+    /// table, keyed by client first; the order is the key's (shorter
+    /// subjects first, then by their bytes) and stable across pages.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// # let app = store.register_client(NewClient::confidential("pretix")
+    /// #     .redirect_uri("https://pretalx.example/cb")
+    /// #     .grant_types([GrantType::AuthorizationCode])
+    /// #     .scopes("read write")?)?;
+    /// store.record_consent(NewConsent::new(app.client.id, "alice", Scope::parse("read")?))?;
+    /// store.record_consent(NewConsent::new(app.client.id, "bob", Scope::parse("write")?))?;
+    /// let page = store.consents_of_client(&app.client.id, &PageRequest::first(10))?;
+    /// let subjects: Vec<_> = page.items.iter().map(|c| c.subject.as_str()).collect();
+    /// assert_eq!(subjects, ["bob", "alice"]); // shorter subjects first
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn consents_of_client(
+        &self,
+        client_id: &ClientId,
+        page: &PageRequest,
+    ) -> Result<Page<Consent>> {
+        self.read(&ops::consent::LIST_OF_CLIENT, Some(client_id), |kv, _| {
+            ops::consent::consents_of_client(kv, client_id, page)
+        })
+    }
+
     /// `subject` withdraws its consent to `client_id` (R22): the next
     /// authorization asks again. The client's grants stay; to end them too,
     /// [`revoke_subject_at_client`](Self::revoke_subject_at_client). `Ok(false)`

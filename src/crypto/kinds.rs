@@ -5,6 +5,7 @@ use std::fmt;
 
 /// What a secret string is for; each kind has its own prefix and hash domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum TokenKind {
     /// An access token (bearer credential for resource servers).
     Access,

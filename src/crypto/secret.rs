@@ -308,6 +308,7 @@ pub(crate) enum LookupDomain {
 /// start another, so that a string's kind is never ambiguous. Changing a prefix
 /// makes every outstanding string of that kind unparseable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenPrefixes {
     /// Access token prefix (default `gdbat_`).
     pub access: String,

@@ -153,6 +153,7 @@ impl<B: Backend> Default for GroupCommit<B> {
 
 /// How writes were grouped into transactions since the store opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WriteStats {
     /// Write transactions run (committed or aborted).
     pub transactions: u64,

@@ -26,6 +26,7 @@ pub use table::Table;
 
 /// A range of keys: `[start, end)` style bounds over byte strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyRange {
     /// Lower bound.
     pub start: Bound<Vec<u8>>,
@@ -231,6 +232,7 @@ impl<W: KvWrite> KvWrite for &mut W {
 
 /// How a write transaction ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TxEnd {
     /// Make the writes permanent.
     Commit,
@@ -240,6 +242,7 @@ pub enum TxEnd {
 
 /// Whether a commit must reach stable storage before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommitMode {
     /// fsync before returning.
     Durable,

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 /// How connections to PostgreSQL are secured (libpq's `sslmode`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PostgresTls {
     /// No TLS (`sslmode=disable`): a local socket or a private network.
     #[default]

@@ -49,6 +49,7 @@ const MAX_ATTEMPTS: u32 = 30;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PostgresOptions {
     /// A libpq-style connection string (`host=… user=… dbname=…`) or URL.
     pub url: String,

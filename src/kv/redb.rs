@@ -89,6 +89,7 @@ struct Snapshot {
 
 /// How the database file's space is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct SpaceStats {
     /// Size of the file on disk (0 for an in-memory database).
     pub file_bytes: u64,

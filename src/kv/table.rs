@@ -6,6 +6,7 @@ use std::fmt;
 /// Every table grantdb keeps. The on-disk layout of each is tabled in
 /// `docs/design.md`; key encodings live in `src/record/keys.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Table {
     /// Format version, hashing-key fingerprint, generated key.
     Meta,

@@ -31,6 +31,7 @@ pub const MAX_CODE_LIFETIME: u64 = 600;
 /// `"confidential"`, `"public"` (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientKind {
     /// A server-side application holding a client secret.
     Confidential,
@@ -44,6 +45,7 @@ pub enum ClientKind {
 /// `{"absolute_seconds": n}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefreshLifetime {
     /// Refresh tokens never expire (pretix); they end when revoked.
     Never,
@@ -54,6 +56,7 @@ pub enum RefreshLifetime {
 
 /// Lifetimes that override the store-wide defaults for one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LifetimeOverrides {
     /// Access token lifetime in seconds.
     pub access_seconds: Option<u64>,
@@ -125,6 +128,7 @@ impl LifetimeOverrides {
 /// # Ok::<(), grantdb::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewClient {
     /// Display name shown to users on the consent page.
     pub name: String,
@@ -202,6 +206,7 @@ impl NewClient {
 /// Changes apply to what is issued from now on; tokens already issued keep
 /// their scope and expiry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientUpdate {
     /// New display name.
     pub name: Option<String>,
@@ -217,8 +222,52 @@ pub struct ClientUpdate {
     pub require_pushed_requests: Option<bool>,
 }
 
+impl ClientUpdate {
+    /// An update that changes nothing yet.
+    pub fn new() -> ClientUpdate {
+        ClientUpdate::default()
+    }
+
+    /// Sets the display name.
+    pub fn name(mut self, name: impl Into<String>) -> ClientUpdate {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the redirect URIs.
+    pub fn redirect_uris<S: Into<String>>(mut self, uris: impl IntoIterator<Item = S>) -> Self {
+        self.redirect_uris = Some(uris.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Replaces the grant types.
+    pub fn grant_types(mut self, grant_types: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = Some(grant_types.into_iter().collect());
+        self
+    }
+
+    /// Sets the allowed scopes.
+    pub fn scopes(mut self, scopes: Scope) -> ClientUpdate {
+        self.scopes = Some(scopes);
+        self
+    }
+
+    /// Replaces the lifetime overrides.
+    pub fn lifetimes(mut self, lifetimes: LifetimeOverrides) -> ClientUpdate {
+        self.lifetimes = Some(lifetimes);
+        self
+    }
+
+    /// Requires pushed authorization requests from now on, or stops (R30).
+    pub fn require_pushed_requests(mut self, required: bool) -> ClientUpdate {
+        self.require_pushed_requests = Some(required);
+        self
+    }
+}
+
 /// A registered client as grantdb returns it. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Client {
     /// The public client id.
     pub id: ClientId,
@@ -250,6 +299,7 @@ impl Client {
 /// What registering a client returns: its id and, for a confidential client,
 /// its secret, shown this once and never again.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RegisteredClient {
     /// The registered client.
     pub client: Client,

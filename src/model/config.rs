@@ -21,6 +21,7 @@ use crate::model::uri::RedirectUriPolicy;
 
 /// What an acknowledged write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// Every acknowledged operation is on stable storage (fsync) before the call
     /// returns: it survives a process crash and a power loss. The default.

@@ -10,6 +10,7 @@ use crate::model::scope::Scope;
 
 /// The device grant's settings (R31).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeviceFlow {
     /// How long a device code and its user code live (default 600 s).
     pub lifetime: Duration,
@@ -38,10 +39,43 @@ impl Default for DeviceFlow {
     }
 }
 
+impl DeviceFlow {
+    /// Sets how long a device code and its user code live.
+    pub fn lifetime(mut self, lifetime: Duration) -> DeviceFlow {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Sets the least time between two polls at the start.
+    pub fn interval(mut self, interval: Duration) -> DeviceFlow {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the wrong user codes one attempt key may enter per window.
+    pub fn attempts_per_key(mut self, attempts: u32) -> DeviceFlow {
+        self.attempts_per_key = attempts;
+        self
+    }
+
+    /// Sets the wrong user codes everyone together may enter per window.
+    pub fn attempts_total(mut self, attempts: u32) -> DeviceFlow {
+        self.attempts_total = attempts;
+        self
+    }
+
+    /// Sets the window the attempts are counted in.
+    pub fn window(mut self, window: Duration) -> DeviceFlow {
+        self.window = window;
+        self
+    }
+}
+
 /// What a device gets when it starts (RFC 8628 §3.2): serialises as the
 /// device authorization endpoint's JSON, without the verification URIs,
 /// which the host adds.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The device's secret for polling; only its keyed hash is stored.
     pub device_code: Secret,
@@ -57,6 +91,7 @@ pub struct DeviceAuthorization {
 /// A pending device request, as the user's screen shows it before they
 /// approve (R31).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PendingDevice {
     /// The client (application) asking.
     pub client_id: ClientId,

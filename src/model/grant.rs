@@ -46,6 +46,7 @@ impl GrantRef {
 
 /// One grant, as an "authorized applications" page shows it (R15).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct GrantSummary {
     /// The grant.
     pub grant_id: GrantId,

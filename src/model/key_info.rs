@@ -33,6 +33,7 @@ impl fmt::Display for KeyId {
 /// Where a key of the ring stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum KeyState {
     /// Accepted; the active key with the highest id mints.
     Active,
@@ -65,6 +66,7 @@ impl KeyState {
 /// One key of the ring, as [`Store::hashing_keys`](crate::Store::hashing_keys)
 /// lists it. Holds no key material.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct KeyInfo {
     /// The key's id (carried inside every string minted under it).
     pub id: KeyId,

@@ -4,6 +4,7 @@
 
 /// What happens when a new grant would go over a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AtGrantLimit {
     /// The new grant is refused ([`Error::GrantLimitReached`](crate::Error::GrantLimitReached),
     /// `invalid_grant` at the token endpoint); nothing changes.

@@ -8,6 +8,7 @@ use crate::kv::table::Table;
 
 /// What the store holds, counted in one snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct StoreStats {
     /// Registered clients.
     pub clients: u64,
@@ -55,6 +56,7 @@ pub struct StoreStats {
 /// generated its own (as the database file does); with a host-supplied key it
 /// holds only the key's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExportEntry {
     /// The table's name.
     pub table: String,
@@ -64,8 +66,21 @@ pub struct ExportEntry {
     pub value: String,
 }
 
+impl ExportEntry {
+    /// The entry of `table` whose key and value are `key` and `value`,
+    /// base64url-encoded as a backup writes them.
+    pub fn new(table: impl Into<String>, key: impl Into<String>, value: impl Into<String>) -> Self {
+        ExportEntry {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct ExportSummary {
     /// Entries handed to the sink.
     pub entries: u64,
@@ -75,6 +90,7 @@ pub struct ExportSummary {
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Problem {
     /// The table holding the entry.
     pub table: Table,
@@ -92,6 +108,7 @@ impl fmt::Display for Problem {
 
 /// What [`Store::verify`](crate::Store::verify) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Every broken invariant, in table order.
     pub problems: Vec<Problem>,

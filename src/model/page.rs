@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// Where a page of a listing starts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PageRequest {
     /// The `next` cursor of the previous page; `None` for the first page.
     pub after: Option<String>,
@@ -38,9 +39,20 @@ impl PageRequest {
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The items, in a stable order.
     pub items: Vec<T>,
     /// Cursor for the next page; `None` when this is the last.
     pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page with no items and no next page.
+    pub fn empty() -> Page<T> {
+        Page {
+            items: Vec::new(),
+            next: None,
+        }
+    }
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, InputError};
 /// How the challenge was derived from the verifier (RFC 7636 §4.2). In JSON:
 /// `"S256"`, `"plain"`, as `code_challenge_method` spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum PkceMethod {
     /// `S256`: `challenge = BASE64URL(SHA256(verifier))`.
     S256,
@@ -45,6 +46,7 @@ impl fmt::Display for PkceMethod {
 
 /// A PKCE code challenge as sent in the authorization request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PkceChallenge {
     /// The transformation used.
     pub method: PkceMethod,

@@ -101,6 +101,7 @@ impl TokenResponse {
 /// What claiming a DPoP proof id found (R27).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProofJti {
     /// Never seen (or seen so long ago that its proof is no longer
     /// accepted): now remembered; accept the proof.
@@ -204,6 +205,7 @@ pub struct Introspection<E = NoExtensions> {
 
 /// No extension fields in an [`Introspection`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NoExtensions {}
 
 impl Introspection {
@@ -423,6 +425,7 @@ impl Consent {
 /// A pushed authorization request's answer (RFC 9126 §2.2): serialises as
 /// the endpoint's JSON.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PushedRequest {
     /// `urn:ietf:params:oauth:request_uri:` and a single-use secret bound to
     /// the client; only its keyed hash is stored.
@@ -434,6 +437,7 @@ pub struct PushedRequest {
 /// A pushed request as the authorization endpoint reads it back (R30): what
 /// to show the user, and where to send them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PushedAuthorization {
     /// The client that pushed it.
     pub client_id: ClientId,

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use super::listing::{encode_cursor, page_range};
 use super::{check_requested_scope, check_subject, load_client, tell};
 use crate::engine::ctx::Ctx;
-use crate::error::{Error, Result};
+use crate::error::{DecodeError, Error, Result};
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvRead};
 use crate::model::event::EventKind;
@@ -26,6 +26,8 @@ pub(crate) const RECORD: Op = Op::grows("record_consent");
 pub(crate) const READ: Op = Op::read("read_consent");
 /// Listing a subject's consents (R22).
 pub(crate) const LIST: Op = Op::read("list_consents");
+/// Listing the consents given to a client (R22).
+pub(crate) const LIST_OF_CLIENT: Op = Op::read("list_consents_of_client");
 /// Withdrawing a consent (R22).
 pub(crate) const WITHDRAW: Op = Op::frees("withdraw_consent");
 
@@ -117,6 +119,35 @@ pub(crate) fn consents_of_subject(
             items.push(consent);
         }
     }
+    Ok(Page { items, next })
+}
+
+/// The consents given to `client_id`, in pages in key order (R22): a range
+/// read of the consents table, which is keyed by client first.
+pub(crate) fn consents_of_client(
+    kv: &impl Records,
+    client_id: &ClientId,
+    page: &PageRequest,
+) -> Result<Page<Consent>> {
+    let range = page_range(client_id.as_bytes(), page)?;
+    let limit = page.effective_limit();
+    let (mut items, mut last_key, mut next) = (Vec::new(), Vec::new(), None);
+    kv.scan(Table::Consents, &range, |key, value| {
+        if items.len() == limit {
+            next = Some(encode_cursor(&last_key));
+            return Ok(ControlFlow::Break(()));
+        }
+        let corrupted = |source| Error::Corrupted {
+            table: Table::Consents,
+            source,
+        };
+        let (_, subject) = keys::parse_consent(key).ok_or(corrupted(DecodeError::BadKey))?;
+        let record =
+            record::decode_in::<ConsentRecord>(Some(kv.seal()), key, value).map_err(corrupted)?;
+        items.push(to_consent(client_id, &subject, record));
+        last_key = key.to_vec();
+        Ok(ControlFlow::Continue(()))
+    })?;
     Ok(Page { items, next })
 }
 

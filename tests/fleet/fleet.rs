@@ -336,10 +336,8 @@ fn r18_on_the_database_clock_nodes_agree_whatever_their_own_clocks_say() -> Test
     let lifetime = std::time::Duration::from_mins(10);
     behind.update_client(
         &client.id(),
-        grantdb::ClientUpdate {
-            lifetimes: Some(grantdb::LifetimeOverrides::default().access(lifetime)),
-            ..grantdb::ClientUpdate::default()
-        },
+        grantdb::ClientUpdate::new()
+            .lifetimes(grantdb::LifetimeOverrides::default().access(lifetime)),
     )?;
     let database_now = grantdb::SystemClock.now();
     for node in [&behind, &ahead] {

@@ -62,10 +62,7 @@ async fn every_operation<B: Backend>(store: AsyncStore<B>, clock: ManualClock) -
     assert!(store.client(&id).await?.is_some());
     let page = store.call(|s| s.clients(&PageRequest::first(10))).await?;
     assert_eq!(page.items.len(), 1);
-    let update = ClientUpdate {
-        name: Some("renamed".into()),
-        ..ClientUpdate::default()
-    };
+    let update = ClientUpdate::new().name("renamed");
     store.call(move |s| s.update_client(&id, update)).await?;
     let code = store
         .call(move |s| s.issue_code(AuthorizationRequest::new(id, "alice")))

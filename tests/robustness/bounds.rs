@@ -58,10 +58,7 @@ fn r20_a_client_cannot_register_a_redirect_uri_that_hurts_users<B: Backend>(
     let app = f
         .store
         .register_client(code_client(&["https://app.example/cb"]))?;
-    let update = ClientUpdate {
-        redirect_uris: Some(vec!["javascript:alert(1)".to_owned()]),
-        ..ClientUpdate::default()
-    };
+    let update = ClientUpdate::new().redirect_uris(["javascript:alert(1)".to_owned()]);
     assert!(f.store.update_client(&app.client.id, update).is_err());
     // Too many: said as such, not as "longer than 32 bytes".
     let many: Vec<String> = (0..33)
@@ -121,10 +118,7 @@ fn r16_a_refresh_after_the_client_was_narrowed_issues_only_what_it_may_use<B: Ba
     let pending = f
         .store
         .issue_code(AuthorizationRequest::new(app.id, "alice"))?;
-    let narrow = |scopes: &str| ClientUpdate {
-        scopes: Some(scope(scopes)),
-        ..ClientUpdate::default()
-    };
+    let narrow = |scopes: &str| ClientUpdate::new().scopes(scope(scopes));
     f.store.update_client(&app.id, narrow("read"))?;
     // The grant narrows with its client, and stays narrowed.
     let refreshed = f
@@ -186,13 +180,8 @@ fn r17_a_consent_stays_within_the_clients_scopes<B: Backend>(
     );
     f.store
         .record_consent(NewConsent::new(app.id, "alice", first.clone()))?;
-    f.store.update_client(
-        &app.id,
-        ClientUpdate {
-            scopes: Some(second.clone()),
-            ..ClientUpdate::default()
-        },
-    )?;
+    f.store
+        .update_client(&app.id, ClientUpdate::new().scopes(second.clone()))?;
     let consent = f
         .store
         .record_consent(NewConsent::new(app.id, "alice", second.clone()))?;

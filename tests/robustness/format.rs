@@ -221,11 +221,11 @@ fn raw_entries(db: &Path) -> Result<Vec<grantdb::ExportEntry>, Box<dyn std::erro
         };
         for entry in opened.range::<&[u8]>(..)? {
             let (key, value) = entry?;
-            entries.push(grantdb::ExportEntry {
-                table: table.name().to_owned(),
-                key: encode(key.value()),
-                value: encode(value.value()),
-            });
+            entries.push(grantdb::ExportEntry::new(
+                table.name(),
+                encode(key.value()),
+                encode(value.value()),
+            ));
         }
     }
     Ok(entries)

@@ -169,13 +169,7 @@ fn act<B: Backend>(store: &Store<B>, w: &World, act: Act, same_store: bool) -> R
             no_error(store.authenticate_client(&w.pretix.id, Some(secret.expose())))?;
         }
         Act::UpdateClient => {
-            no_error(store.update_client(
-                &w.pretix.id,
-                ClientUpdate {
-                    name: Some("renamed".into()),
-                    ..ClientUpdate::default()
-                },
-            ))?;
+            no_error(store.update_client(&w.pretix.id, ClientUpdate::new().name("renamed")))?;
         }
         Act::DeleteClient => {
             ensure(

@@ -123,11 +123,7 @@ fn r03_update_get_and_list_clients<B: Backend>(
     let app = pretix_app(&f.store);
     let updated = f.store.update_client(
         &app.id,
-        ClientUpdate {
-            name: Some("pretalx 2".into()),
-            scopes: Some(scope("read")),
-            ..ClientUpdate::default()
-        },
+        ClientUpdate::new().name("pretalx 2").scopes(scope("read")),
     )?;
     assert_eq!(updated.name, "pretalx 2");
     assert_eq!(
@@ -137,10 +133,7 @@ fn r03_update_get_and_list_clients<B: Backend>(
     assert!(matches!(
         f.store.update_client(
             &app.id,
-            ClientUpdate {
-                redirect_uris: Some(vec![]),
-                ..ClientUpdate::default()
-            }
+            ClientUpdate::new().redirect_uris(Vec::<String>::new())
         ),
         Err(Error::InvalidArgument { .. })
     ));

@@ -126,9 +126,66 @@ fn r17_consent_to_an_empty_scope_is_refused_not_assumed<B: Backend>(
     Ok(())
 }
 
+fn r22_a_clients_consents_are_listed_in_pages<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let pretix = pretix_app(&f.store);
+    let eventpop = eventpop_app(&f.store);
+    for subject in ["erin", "alice", "dave", "carol", "bob"] {
+        f.store
+            .record_consent(NewConsent::new(pretix.id, subject, scope("read")))?;
+    }
+    f.store
+        .record_consent(NewConsent::new(eventpop.id, "alice", scope("public")))?;
+    // Pages of two, in subject order, with pretix's consents only.
+    let (mut seen, mut page, mut pages) = (Vec::new(), PageRequest::first(2), 0);
+    loop {
+        let listed = f.store.consents_of_client(&pretix.id, &page)?;
+        assert!(listed.items.len() <= 2);
+        assert!(listed.items.iter().all(|c| c.client_id == pretix.id));
+        seen.extend(listed.items.into_iter().map(|c| (c.subject, c.scope)));
+        pages += 1;
+        match listed.next {
+            Some(cursor) => page = PageRequest::after(cursor, 2),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    // In the consents table's key order: shorter subjects first, then by
+    // their bytes; each subject once.
+    let subjects: Vec<_> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(subjects, ["bob", "dave", "erin", "alice", "carol"]);
+    assert!(seen.iter().all(|(_, s)| *s == scope("read")));
+    // A cursor of another client's listing is refused, not followed.
+    let other = f
+        .store
+        .consents_of_client(&eventpop.id, &PageRequest::first(1))?;
+    assert_eq!(other.items.len(), 1);
+    let foreign = f
+        .store
+        .consents_of_client(&pretix.id, &PageRequest::first(1))?
+        .next
+        .expect("a second page");
+    assert!(matches!(
+        f.store
+            .consents_of_client(&eventpop.id, &PageRequest::after(foreign, 1)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    // A withdrawn consent is gone from the listing; the others stay.
+    assert!(f.store.withdraw_consent(&pretix.id, "carol")?);
+    let after = f
+        .store
+        .consents_of_client(&pretix.id, &PageRequest::first(10))?;
+    assert_eq!(after.items.len(), 4);
+    assert!(after.items.iter().all(|c| c.subject != "carol"));
+    Ok(())
+}
+
 // Every test above that takes `make` runs on each backend: redb always,
 // PostgreSQL with the `postgres` feature (skipped, and said so, without a server).
 crate::rule_suite!(
+    r22_a_clients_consents_are_listed_in_pages,
     r17_consent_is_recorded_and_queried_as_a_set,
     r22_a_subjects_consents_are_listed_and_withdrawn_one_at_a_time,
     r17_consent_to_an_empty_scope_is_refused_not_assumed,

@@ -76,12 +76,10 @@ fn r31_a_device_request_is_found_by_its_user_code_and_answered<B: Backend>(
 fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,
 ) -> TestResult {
-    let limits = DeviceFlow {
-        attempts_per_key: 3,
-        attempts_total: 5,
-        window: Duration::from_mins(1),
-        ..DeviceFlow::default()
-    };
+    let limits = DeviceFlow::default()
+        .attempts_per_key(3)
+        .attempts_total(5)
+        .window(Duration::from_mins(1));
     let f = make(Config::builder().device_flow(limits));
     let device = scanner(&f.store);
     let started = f.store.start_device_authorization(&device.client, None)?;

@@ -161,10 +161,7 @@ fn r30_a_client_that_requires_pushed_requests_gets_codes_only_from_them<B: Backe
     f.store
         .exchange_code(CodeExchange::new(code.code.expose(), &fapi.client))?;
     // The requirement can be lifted (and set again) later.
-    let lifted = grantdb::ClientUpdate {
-        require_pushed_requests: Some(false),
-        ..grantdb::ClientUpdate::default()
-    };
+    let lifted = grantdb::ClientUpdate::new().require_pushed_requests(false);
     assert!(
         !f.store
             .update_client(&fapi.id, lifted)?
