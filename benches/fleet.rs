@@ -24,7 +24,7 @@ use grantdb::{Config, GrantType, HashingKey, NewClient, Store};
 use grantdb::{IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 use support::sqlite::{self, Sync};
-use support::{grantdb_set, quick, run_concurrently};
+use support::{grantdb_set, quick, registered, run_concurrently};
 
 const CALLERS: [usize; 2] = [1, 32];
 
@@ -51,21 +51,13 @@ fn pg_nodes() -> Option<Nodes> {
         Store::with_backend(pg::connect(url, &schema, false), config).unwrap()
     };
     let (a, b) = (node(), node());
-    let client = {
-        let registered = a
-            .register_client(
-                NewClient::confidential("bench")
-                    .grant_types([GrantType::Password, GrantType::RefreshToken])
-                    .scopes("read write")
-                    .unwrap(),
-            )
-            .unwrap();
-        a.authenticate_client(
-            &registered.client.id,
-            registered.secret.as_ref().map(grantdb::Secret::expose),
-        )
-        .unwrap()
-    };
+    let client = registered(
+        &a,
+        NewClient::confidential("bench")
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .scopes("read write")
+            .unwrap(),
+    );
     let pairs = Mutex::new(Vec::new());
     run_concurrently(16, live() as u64 / 2, |_, i| {
         let tokens = a

@@ -17,7 +17,7 @@ use criterion::{Criterion, Throughput};
 use grantdb::ClientCredentialsRequest;
 use grantdb::{Config, Durability, GrantType, LifetimeOverrides, ManualClock, NewClient, Store};
 use support::sqlite::{self, Sync};
-use support::{copy_of, grantdb_set, quick, run_concurrently, sizes};
+use support::{copy_of, grantdb_set, quick, registered, run_concurrently, sizes};
 
 fn expired_count() -> u64 {
     if quick() { 500 } else { 100_000 }
@@ -57,21 +57,12 @@ fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
         .build()
         .unwrap();
     let store = Store::open(&path, config).unwrap();
-    let client = {
-        let registered = store
-            .register_client(
-                NewClient::confidential("expiring")
-                    .grant_types([GrantType::ClientCredentials])
-                    .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
-            )
-            .unwrap();
-        store
-            .authenticate_client(
-                &registered.client.id,
-                registered.secret.as_ref().map(grantdb::Secret::expose),
-            )
-            .unwrap()
-    };
+    let client = registered(
+        &store,
+        NewClient::confidential("expiring")
+            .grant_types([GrantType::ClientCredentials])
+            .lifetimes(LifetimeOverrides::default().access(Duration::from_mins(1))),
+    );
     run_concurrently(4, expired_count(), |_, _| {
         store
             .issue_client_credentials(ClientCredentialsRequest::new(&client))

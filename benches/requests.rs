@@ -17,7 +17,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion};
 use grantdb::{AttemptKey, DeviceApproval, IssueRequest, PushedApproval};
 use grantdb::{Durability, GrantType, NewClient, PushRequest};
-use support::{grantdb_set, middle_size};
+use support::{grantdb_set, middle_size, registered};
 
 fn requests(c: &mut Criterion) {
     let live = middle_size();
@@ -25,35 +25,17 @@ fn requests(c: &mut Criterion) {
     for (mode, durability) in [("durable", Durability::Durable), ("fast", Durability::Fast)] {
         let set = grantdb_set(live, durability);
         let store = &set.store;
-        let device = {
-            let registered = store
-                .register_client(
-                    NewClient::public("scanner")
-                        .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
-                )
-                .unwrap();
-            store
-                .authenticate_client(
-                    &registered.client.id,
-                    registered.secret.as_ref().map(grantdb::Secret::expose),
-                )
-                .unwrap()
-        };
-        let web = {
-            let registered = store
-                .register_client(
-                    NewClient::confidential("web")
-                        .redirect_uri("https://web.example/cb")
-                        .grant_types([GrantType::AuthorizationCode, GrantType::Password]),
-                )
-                .unwrap();
-            store
-                .authenticate_client(
-                    &registered.client.id,
-                    registered.secret.as_ref().map(grantdb::Secret::expose),
-                )
-                .unwrap()
-        };
+        let device = registered(
+            store,
+            NewClient::public("scanner")
+                .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
+        );
+        let web = registered(
+            store,
+            NewClient::confidential("web")
+                .redirect_uri("https://web.example/cb")
+                .grant_types([GrantType::AuthorizationCode, GrantType::Password]),
+        );
         group.bench_function(format!("password-grant/{mode}"), |b| {
             b.iter(|| {
                 black_box(

@@ -312,7 +312,10 @@ pub fn run_concurrently(callers: usize, total: u64, op: impl Fn(usize, u64) + Sy
 
 /// Registers `client` and authenticates it with its secret (or as a public
 /// client), as a token endpoint would before its first request.
-pub fn registered(store: &Store, client: NewClient) -> AuthenticatedClient {
+pub fn registered<B: grantdb::kv::Backend>(
+    store: &Store<B>,
+    client: NewClient,
+) -> AuthenticatedClient {
     let registered = store.register_client(client).unwrap();
     store
         .authenticate_client(

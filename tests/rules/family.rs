@@ -4,22 +4,8 @@ use crate::support::*;
 use grantdb::kv::Backend;
 use grantdb::{
     AtGrantLimit, AuthorizationRequest, Config, ConfigBuilder, Error, GrantLimits, GrantRef,
-    IssueRequest, NewClient, OAuthErrorCode, PageRequest, RefreshRequest,
+    IssueRequest, OAuthErrorCode, PageRequest, RefreshRequest,
 };
-
-/// A password client with scopes, so that its grants can carry consent.
-fn password_app<B: Backend>(store: &grantdb::Store<B>, name: &str) -> App {
-    register(
-        store,
-        &NewClient::confidential(name)
-            .grant_types([
-                grantdb::GrantType::Password,
-                grantdb::GrantType::RefreshToken,
-            ])
-            .scopes("read write")
-            .unwrap(),
-    )
-}
 
 fn r23_a_full_subject_is_refused_a_new_grant_and_nothing_changes<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,

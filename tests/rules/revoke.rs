@@ -4,22 +4,8 @@ use crate::support::*;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthorizationRequest, ClientCredentialsRequest, CodeExchange, Config, ConfigBuilder, Error,
-    GrantRef, IssueRequest, NewClient, NewConsent, PageRequest, RefreshRequest, Revocation,
+    GrantRef, IssueRequest, NewConsent, PageRequest, RefreshRequest, Revocation,
 };
-
-/// A password client with scopes, so that its grants can carry consent.
-fn password_app<B: Backend>(store: &grantdb::Store<B>, name: &str) -> App {
-    register(
-        store,
-        &NewClient::confidential(name)
-            .grant_types([
-                grantdb::GrantType::Password,
-                grantdb::GrantType::RefreshToken,
-            ])
-            .scopes("read write")
-            .unwrap(),
-    )
-}
 
 fn r09_revoking_an_access_token_leaves_its_refresh_token_working<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,

@@ -4,22 +4,8 @@ use crate::support::*;
 use grantdb::kv::Backend;
 use grantdb::{
     AuthorizationRequest, ClientCredentialsRequest, CodeExchange, Config, ConfigBuilder, Error,
-    IssueRequest, NewClient, OAuthErrorCode, RefreshRequest, Scope,
+    IssueRequest, OAuthErrorCode, RefreshRequest, Scope,
 };
-
-/// A password client with scopes, so that its grants can carry consent.
-fn password_app<B: Backend>(store: &grantdb::Store<B>, name: &str) -> App {
-    register(
-        store,
-        &NewClient::confidential(name)
-            .grant_types([
-                grantdb::GrantType::Password,
-                grantdb::GrantType::RefreshToken,
-            ])
-            .scopes("read write")
-            .unwrap(),
-    )
-}
 
 fn r16_requested_scope_must_lie_within_the_clients_scopes<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,

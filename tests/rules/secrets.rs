@@ -13,14 +13,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-/// `token` with its 11th character changed (whatever it was): the checksum no
-/// longer matches.
-fn one_char_changed(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).unwrap()
-}
-
 #[test]
 fn r01_no_plaintext_secret_reaches_the_database_file() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -7,14 +7,6 @@ use grantdb::{
     RefreshRequest,
 };
 
-/// `token` with its 11th character changed (whatever it was): the checksum no
-/// longer matches.
-fn one_char_changed(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).unwrap()
-}
-
 fn r13_validation_and_introspection<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,
 ) -> TestResult {

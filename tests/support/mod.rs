@@ -190,6 +190,26 @@ pub fn prioticket_app<B: Backend>(store: &Store<B>) -> App {
     )
 }
 
+/// A confidential client named `name` allowed the password and refresh
+/// grants and the scopes `read write`.
+pub fn password_app<B: Backend>(store: &Store<B>, name: &str) -> App {
+    register(
+        store,
+        &NewClient::confidential(name)
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .scopes("read write")
+            .unwrap(),
+    )
+}
+
+/// `token` with its 11th character changed (whatever it was): the checksum no
+/// longer matches.
+pub fn one_char_changed(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
 /// A public client (native app) using PKCE.
 pub fn public_app<B: Backend>(store: &Store<B>) -> App {
     register(
