@@ -245,6 +245,9 @@ pub enum Error {
     /// The client secret is wrong, missing for a confidential client, or given
     /// for a public one (R03).
     ClientAuthenticationFailed,
+    /// A client with the id a registration chose exists already (R03):
+    /// `ensure_client` compares instead of registering.
+    ClientExists,
     /// The `grant_type` value is not one grantdb knows.
     UnsupportedGrantType,
     /// The `response_type` of an authorization request is not `code`.
@@ -471,6 +474,7 @@ impl Error {
             Error::DeviceAccessDenied => C::AccessDenied,
             Error::DeviceCodeExpired => C::ExpiredToken,
             Error::InvalidConfig { .. }
+            | Error::ClientExists
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
             | Error::MissingHashingKeys { .. }
@@ -525,6 +529,7 @@ impl Error {
             Error::MalformedRedirectUri { .. } => "malformed_redirect_uri",
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::UnknownClient => "unknown_client",
+            Error::ClientExists => "client_exists",
             Error::ClientAuthenticationFailed => "client_authentication_failed",
             Error::UnsupportedGrantType => "unsupported_grant_type",
             Error::UnsupportedResponseType => "unsupported_response_type",
@@ -694,6 +699,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument { what, reason } => write!(f, "invalid {what}: it {reason}"),
             Error::UnknownClient => f.write_str("unknown client"),
+            Error::ClientExists => f.write_str("a client with this id exists already"),
             Error::ClientAuthenticationFailed => f.write_str("client authentication failed"),
             Error::UnsupportedGrantType => f.write_str("unsupported grant type"),
             Error::UnsupportedResponseType => f.write_str("unsupported response type"),
@@ -800,6 +806,7 @@ impl std::error::Error for Error {
             | Error::InvalidArgument { .. }
             | Error::UnknownClient
             | Error::ClientAuthenticationFailed
+            | Error::ClientExists
             | Error::UnsupportedGrantType
             | Error::UnsupportedResponseType
             | Error::UnsupportedTokenType

@@ -64,6 +64,10 @@ mod record;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use api::async_store::AsyncStore;
 pub use api::operator::{import, import_into};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use api::request_id::scope_request_id;
+pub use api::request_id::with_request_id;
 pub use api::store::{Maintenance, Store};
 pub use crypto::kinds::{KeyFingerprint, TokenKind};
 pub use crypto::secret::{HashingKey, Secret, TokenId, TokenPrefixes};
@@ -76,8 +80,8 @@ pub use model::binding::{
     check_resources,
 };
 pub use model::client::{
-    AuthenticatedClient, Client, ClientKind, ClientUpdate, LifetimeOverrides, MAX_CODE_LIFETIME,
-    NewClient, RefreshLifetime, RegisteredClient,
+    AuthenticatedClient, ChosenSecret, Client, ClientKind, ClientUpdate, Ensured,
+    LifetimeOverrides, MAX_CODE_LIFETIME, NewClient, RefreshLifetime, RegisteredClient, SecretHash,
 };
 pub use model::clock::{Clock, ManualClock, SystemClock};
 pub use model::config::{Config, ConfigBuilder, Durability};

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
+use crate::api::request_id;
 use crate::api::store::Store;
 use crate::error::{Error, Result};
 use crate::kv::Backend;
@@ -300,11 +301,17 @@ impl<B: Backend> AsyncStore<B> {
     }
 }
 
-/// `op`, run inside the span that is current where this is called (feature
-/// `tracing`; otherwise `op` itself).
+/// `op`, run as part of the request and inside the span that are current
+/// where this is called: events carry the request's id, and the store's
+/// spans nest in the caller's (feature `tracing`).
 fn in_caller_span<S, T>(
     op: impl FnOnce(&S) -> T + Send + 'static,
 ) -> impl FnOnce(&S) -> T + Send + 'static {
+    let request = request_id::current();
+    let op = move |store: &S| match request {
+        Some(id) => request_id::with_request_id(id, || op(store)),
+        None => op(store),
+    };
     #[cfg(feature = "tracing")]
     {
         let span = tracing::Span::current();

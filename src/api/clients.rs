@@ -5,11 +5,12 @@ use zeroize::Zeroizing;
 
 use crate::api::keyring::Miss;
 use crate::api::store::Store;
+use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::Secret;
 use crate::error::{Error, Result};
 use crate::kv::Backend;
 use crate::model::client::{
-    AuthenticatedClient, Client, ClientUpdate, NewClient, RegisteredClient,
+    AuthenticatedClient, Client, ClientUpdate, Ensured, NewClient, RegisteredClient, SecretHash,
 };
 use crate::model::ids::ClientId;
 use crate::model::page::{Page, PageRequest};
@@ -35,6 +36,59 @@ impl<B: Backend> Store<B> {
     pub fn register_client(&self, client: NewClient) -> Result<RegisteredClient> {
         self.write(&ops::clients::REGISTER, None, move |kv, ctx| {
             ops::clients::register(kv, ctx, &client)
+        })
+    }
+
+    /// Makes sure a declarative client (one that names its id) is
+    /// registered, at every start of a host that keeps its clients in a
+    /// configuration file or a secret manager: registers it if no client has
+    /// its id, and otherwise compares the stored client with it and says
+    /// which fields differ, changing nothing (R03). The secret, given or
+    /// hashed, is compared too when the description has one.
+    ///
+    /// ```
+    /// # use grantdb::*;
+    /// # let store = Store::in_memory(Config::default())?;
+    /// let secret = store.new_client_secret()?;
+    /// let described = NewClient::confidential("prioticket distributor")
+    ///     .id("pCJ3yvtcSmWb3bHkmGT9Aw".parse()?)
+    ///     .grant_types([GrantType::ClientCredentials])
+    ///     .secret(secret.expose());
+    /// assert!(matches!(store.ensure_client(described.clone())?, Ensured::Created(_)));
+    /// assert!(matches!(store.ensure_client(described.clone())?, Ensured::Unchanged(_)));
+    /// let mut renamed = described;
+    /// renamed.name = "renamed".into();
+    /// match store.ensure_client(renamed)? {
+    ///     Ensured::Differs { fields, .. } => assert_eq!(fields, ["name"]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// // The client authenticates with the secret it was given.
+    /// let id = "pCJ3yvtcSmWb3bHkmGT9Aw".parse()?;
+    /// assert!(store.authenticate_client(&id, Some(secret.expose())).is_ok());
+    /// # Ok::<(), grantdb::Error>(())
+    /// ```
+    pub fn ensure_client(&self, client: NewClient) -> Result<Ensured> {
+        let client_id = client.id;
+        self.write(&ops::clients::ENSURE, client_id.as_ref(), move |kv, ctx| {
+            ops::clients::ensure(kv, ctx, &client)
+        })
+    }
+
+    /// A new client secret in this store's shape (its prefix and checksum),
+    /// stored nowhere: for a declarative client ([`NewClient::secret`]),
+    /// kept in a secret manager and given to the client.
+    pub fn new_client_secret(&self) -> Result<Secret> {
+        let (secret, _) = self.keys().minter.mint(TokenKind::ClientSecret)?;
+        Ok(secret)
+    }
+
+    /// The hash of a client's secret and the key it is under, to register
+    /// the same client in another store of the same key
+    /// ([`NewClient::secret_hash`]); `None` for a public client. It holds no
+    /// secret.
+    pub fn client_secret_hash(&self, client_id: &ClientId) -> Result<Option<SecretHash>> {
+        self.read(&ops::clients::SECRET_HASH, Some(client_id), |kv, _| {
+            ops::clients::secret_hash(kv, client_id)
         })
     }
 

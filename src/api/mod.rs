@@ -11,6 +11,7 @@ pub(crate) mod device;
 pub(crate) mod keyring;
 pub(crate) mod operator;
 pub(crate) mod pushed;
+pub(crate) mod request_id;
 pub(crate) mod revoke;
 pub(crate) mod sessions;
 pub(crate) mod store;

@@ -1,6 +1,7 @@
 //! The [`Store`] handle: opens the database, runs every operation in one
 //! transaction (R19), and is the crate's public API.
 
+use crate::api::request_id;
 use crate::engine::commit::{GroupCommit, Runner, WriteStats};
 use crate::engine::ctx::Ctx;
 use crate::engine::keyring::KeySet;
@@ -369,7 +370,9 @@ impl<B: Backend> Store<B> {
             Err(error) => error.committed_changes(),
         };
         if let (Some(listener), Some(noted), true) = (listener, noted, committed) {
-            for event in std::mem::take(&mut *noted.lock()) {
+            let request_id = request_id::current();
+            for mut event in std::mem::take(&mut *noted.lock()) {
+                event.request_id = request_id.as_deref().map(str::to_owned);
                 listener(&event);
             }
         }

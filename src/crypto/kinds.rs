@@ -65,6 +65,20 @@ impl fmt::Display for TokenKind {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyFingerprint(pub(crate) [u8; 16]);
 
+impl KeyFingerprint {
+    /// The fingerprint written as 32 hex digits.
+    pub(crate) fn from_hex(text: &str) -> Option<KeyFingerprint> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(KeyFingerprint(bytes))
+    }
+}
+
 impl fmt::Display for KeyFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))

@@ -1,12 +1,17 @@
 //! Clients (applications): what a host registers, and what it reads back.
 
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::crypto::kinds::KeyFingerprint;
 use crate::crypto::secret::Secret;
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::model::grant_type::GrantType;
 use crate::model::ids::ClientId;
 use crate::model::scope::Scope;
@@ -127,9 +132,32 @@ impl LifetimeOverrides {
 ///     .scopes("read write profile")?;
 /// # Ok::<(), grantdb::Error>(())
 /// ```
+///
+/// A declarative client names its id, and its secret or the secret's hash,
+/// so that it can come from a configuration file or a secret manager and be
+/// ensured at every start ([`Store::ensure_client`](crate::Store::ensure_client)).
+/// It reads from JSON (or any serde format); unknown fields are refused:
+///
+/// ```
+/// let app: grantdb::NewClient = serde_json::from_str(r#"{
+///     "id": "pCJ3yvtcSmWb3bHkmGT9Aw",
+///     "name": "prioticket distributor",
+///     "grant_types": ["client_credentials"],
+///     "scopes": "bookings"
+/// }"#)?;
+/// assert_eq!(app.id.map(|id| id.to_string()).as_deref(), Some("pCJ3yvtcSmWb3bHkmGT9Aw"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NewClient {
+    /// The id to register under (a declarative client); `None` draws a
+    /// random one.
+    pub id: Option<ClientId>,
+    /// The secret of a confidential client, given by the caller (once; only
+    /// its keyed hash is stored), or its hash from another store of the same
+    /// key; `None` mints a new one.
+    pub secret: Option<ChosenSecret>,
     /// Display name shown to users on the consent page.
     pub name: String,
     /// Exact redirect URIs; the first is the default.
@@ -159,6 +187,8 @@ impl NewClient {
 
     fn new(name: impl Into<String>, kind: ClientKind) -> NewClient {
         NewClient {
+            id: None,
+            secret: None,
             name: name.into(),
             redirect_uris: Vec::new(),
             kind,
@@ -167,6 +197,30 @@ impl NewClient {
             lifetimes: LifetimeOverrides::default(),
             require_pushed_requests: false,
         }
+    }
+
+    /// Registers the client under `id` instead of a random one.
+    pub fn id(mut self, id: ClientId) -> NewClient {
+        self.id = Some(id);
+        self
+    }
+
+    /// Gives the client `secret` instead of minting one: a client secret in
+    /// grantdb's shape (its prefix and checksum), as
+    /// [`Store::new_client_secret`](crate::Store::new_client_secret) or
+    /// `grantdb clients secret` make one, kept in a secret manager. Only its
+    /// keyed hash is stored.
+    pub fn secret(mut self, secret: impl Into<Secret>) -> NewClient {
+        self.secret = Some(ChosenSecret::Plain(secret.into()));
+        self
+    }
+
+    /// Gives the client the secret whose hash `hash` is (from
+    /// [`Store::client_secret_hash`](crate::Store::client_secret_hash) of a
+    /// store with the same hashing key).
+    pub fn secret_hash(mut self, hash: SecretHash) -> NewClient {
+        self.secret = Some(ChosenSecret::Hashed(hash));
+        self
     }
 
     /// Adds a redirect URI (the first added is the default).
@@ -199,6 +253,153 @@ impl NewClient {
         self.require_pushed_requests = true;
         self
     }
+}
+
+/// The secret a caller gives a client it registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChosenSecret {
+    /// The secret itself (grantdb's shape): hashed under the minting key.
+    Plain(Secret),
+    /// Its hash under a key of the ring.
+    Hashed(SecretHash),
+}
+
+/// A client secret's keyed hash and the key it is under, as
+/// `<key fingerprint>:<hash>` (32 hex digits, a colon, 22 base64url
+/// characters): no secret, only what a store with the same key verifies
+/// it with.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretHash {
+    /// The key it is hashed under.
+    pub key: KeyFingerprint,
+    pub(crate) verifier: [u8; 16],
+}
+
+impl fmt::Display for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.key, URL_SAFE_NO_PAD.encode(self.verifier))
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretHash({self})")
+    }
+}
+
+impl FromStr for SecretHash {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<SecretHash, Error> {
+        let bad = Error::InvalidArgument {
+            what: "secret hash",
+            reason: InputError::BadStructure,
+        };
+        let (key, verifier) = text.split_once(':').ok_or(bad.duplicate())?;
+        let key = KeyFingerprint::from_hex(key).ok_or(bad.duplicate())?;
+        let verifier = URL_SAFE_NO_PAD
+            .decode(verifier)
+            .ok()
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .ok_or(bad)?;
+        Ok(SecretHash { key, verifier })
+    }
+}
+
+impl Serialize for SecretHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretHash, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A [`NewClient`] as a configuration file writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSpec {
+    name: String,
+    #[serde(default)]
+    id: Option<ClientId>,
+    #[serde(default = "confidential")]
+    kind: ClientKind,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    grant_types: Vec<GrantType>,
+    #[serde(default)]
+    scopes: Scope,
+    #[serde(default)]
+    lifetimes: LifetimeOverrides,
+    #[serde(default)]
+    require_pushed_requests: bool,
+    #[serde(default)]
+    secret: Option<Secret>,
+    #[serde(default)]
+    secret_hash: Option<SecretHash>,
+}
+
+fn confidential() -> ClientKind {
+    ClientKind::Confidential
+}
+
+/// Reads a client from its configuration (`name` and `grant_types`
+/// required; `kind` confidential unless said; a `secret` or a `secret_hash`,
+/// not both, and only for a confidential client).
+impl<'de> Deserialize<'de> for NewClient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<NewClient, D::Error> {
+        let spec = ClientSpec::deserialize(deserializer)?;
+        let secret = match (spec.secret, spec.secret_hash) {
+            (Some(_), Some(_)) => {
+                return Err(serde::de::Error::custom(
+                    "a client has a secret or a secret_hash, not both",
+                ));
+            }
+            (Some(secret), None) => Some(ChosenSecret::Plain(secret)),
+            (None, Some(hash)) => Some(ChosenSecret::Hashed(hash)),
+            (None, None) => None,
+        };
+        if secret.is_some() && spec.kind == ClientKind::Public {
+            return Err(serde::de::Error::custom("a public client has no secret"));
+        }
+        Ok(NewClient {
+            id: spec.id,
+            secret,
+            name: spec.name,
+            redirect_uris: spec.redirect_uris,
+            kind: spec.kind,
+            grant_types: spec.grant_types,
+            scopes: spec.scopes,
+            lifetimes: spec.lifetimes,
+            require_pushed_requests: spec.require_pushed_requests,
+        })
+    }
+}
+
+/// What [`Store::ensure_client`](crate::Store::ensure_client) found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Ensured {
+    /// The client did not exist: it is registered now.
+    Created(RegisteredClient),
+    /// The client exists as described.
+    Unchanged(Client),
+    /// The client exists, but these fields differ from the description
+    /// (`"name"`, `"redirect_uris"`, `"kind"`, `"grant_types"`, `"scopes"`,
+    /// `"lifetimes"`, `"require_pushed_requests"`, `"secret"`). Nothing was
+    /// changed: [`Store::update_client`](crate::Store::update_client) or
+    /// [`Store::rotate_client_secret`](crate::Store::rotate_client_secret)
+    /// makes them agree.
+    Differs {
+        /// The client as stored.
+        client: Client,
+        /// The fields that differ.
+        fields: Vec<&'static str>,
+    },
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.

@@ -23,6 +23,11 @@ pub struct Event {
     pub subject: Option<String>,
     /// The grant concerned, if one is.
     pub grant_id: Option<GrantId>,
+    /// The id of the request that made the change, when the host named one
+    /// ([`with_request_id`](crate::with_request_id); `grantdb-axum` names
+    /// every HTTP request's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// What an [`Event`] reports. In JSON, a snake-case word (with its count,

@@ -5,16 +5,22 @@ use crate::record::{Records, RecordsMut};
 use std::ops::ControlFlow;
 
 use super::{load_client, tell};
+use crate::crypto::kinds::KeyFingerprint;
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::{ParsedSecret, Secret};
 use crate::engine::ctx::Ctx;
+use crate::engine::keyring;
 use crate::error::{Error, InputError, Result};
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvRead};
-use crate::model::client::{Client, ClientKind, ClientUpdate, NewClient, RegisteredClient};
+use crate::model::client::{
+    ChosenSecret, Client, ClientKind, ClientUpdate, Ensured, NewClient, RegisteredClient,
+    SecretHash,
+};
 use crate::model::event::EventKind;
 use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
+use crate::model::key_info::KeyState;
 use crate::model::page::{Page, PageRequest};
 use crate::model::text::text_ok;
 use crate::model::uri::RedirectUriPolicy;
@@ -35,6 +41,10 @@ pub(crate) const REGISTER: Op = Op::grows("register_client");
 pub(crate) const AUTHENTICATE: Op = Op::read("authenticate_client");
 /// Moving a client secret hashed under an older key to the minting key (R28).
 pub(crate) const REHASH_SECRET: Op = Op::grows("rehash_client_secret");
+/// Registering a client that names its id, or comparing it with the stored one (R03).
+pub(crate) const ENSURE: Op = Op::grows("ensure_client");
+/// Reading a client secret's hash.
+pub(crate) const SECRET_HASH: Op = Op::read("read_clients");
 /// Issuing a new client secret (R03).
 pub(crate) const ROTATE_SECRET: Op = Op::grows("rotate_client_secret");
 /// Changing a client.
@@ -134,22 +144,25 @@ pub(crate) fn register(
     )?;
     new.lifetimes.check()?;
 
-    let id = ClientId::generate()?;
-    let secret =
-        (new.kind == ClientKind::Confidential).then(|| ctx.minter.mint(TokenKind::ClientSecret));
-    let secret = secret.transpose()?;
-    let secret_key = secret.is_some().then(|| ctx.minter.minting_key_id());
+    let id = match new.id {
+        Some(id) if kv.get(Table::Clients, id.as_bytes(), |_| ())?.is_some() => {
+            return Err(Error::ClientExists);
+        }
+        Some(id) => id,
+        None => ClientId::generate()?,
+    };
+    let hashed = secret_of(kv, ctx, new)?;
     let client = ClientRecord {
         name: new.name.clone(),
         redirect_uris: new.redirect_uris.clone(),
         kind: new.kind,
-        secret_hash: secret.as_ref().map(|(_, minted)| minted.verifier.0),
+        secret_hash: hashed.as_ref().map(|h| h.verifier),
         grant_types: ClientRecord::grant_type_bits(&new.grant_types),
         scopes: new.scopes.clone(),
         lifetimes: new.lifetimes,
         created_at: ctx.now,
         ext: ClientExt {
-            secret_key,
+            secret_key: hashed.as_ref().map(|h| h.key_id),
             require_pushed_requests: new.require_pushed_requests,
         },
     };
@@ -157,8 +170,143 @@ pub(crate) fn register(
     tell(kv, ctx, EventKind::ClientRegistered, Some(id), None, None);
     Ok(RegisteredClient {
         client: client.to_client(id),
-        secret: secret.map(|(secret, _)| secret),
+        secret: hashed.and_then(|h| h.minted),
     })
+}
+
+/// A secret's verifier as a client record keeps it.
+struct Hashed {
+    verifier: [u8; 16],
+    /// The ring key it is under.
+    key_id: u8,
+    /// The secret, when the store minted it (to hand out this once).
+    minted: Option<Secret>,
+}
+
+/// The secret of a new client: minted, the caller's own (hashed under the
+/// minting key), or the caller's hash (under the active key it names);
+/// none for a public client.
+fn secret_of(kv: &impl Records, ctx: &Ctx<'_>, new: &NewClient) -> Result<Option<Hashed>> {
+    let refused = |reason| Error::InvalidArgument {
+        what: "client secret",
+        reason,
+    };
+    match (&new.secret, new.kind) {
+        (None, ClientKind::Public) => Ok(None),
+        (Some(_), ClientKind::Public) => Err(refused(InputError::NotAllowed)),
+        (None, ClientKind::Confidential) => {
+            let (secret, minted) = ctx.minter.mint(TokenKind::ClientSecret)?;
+            Ok(Some(Hashed {
+                verifier: minted.verifier.0,
+                key_id: ctx.minter.minting_key_id(),
+                minted: Some(secret),
+            }))
+        }
+        (Some(ChosenSecret::Plain(secret)), ClientKind::Confidential) => {
+            // R02: a secret of grantdb's shape, so that authentication
+            // refuses every other string before it reads anything.
+            let parsed = ctx
+                .minter
+                .parse_client_secret(secret.expose())
+                .map_err(|_| refused(InputError::BadStructure))?;
+            let (key_id, verifier) = ctx.minter.client_secret_rehashed(&parsed);
+            Ok(Some(Hashed {
+                verifier: verifier.0,
+                key_id,
+                minted: None,
+            }))
+        }
+        (Some(ChosenSecret::Hashed(hash)), ClientKind::Confidential) => {
+            let key_id = keyring::read_entries(kv)?
+                .into_iter()
+                .find(|entry| entry.fingerprint == hash.key.0 && entry.state == KeyState::Active)
+                .map(|entry| entry.id)
+                .ok_or(Error::KeyRing {
+                    reason: "the secret is hashed under a key this store does not hold active",
+                })?;
+            Ok(Some(Hashed {
+                verifier: hash.verifier,
+                key_id,
+                minted: None,
+            }))
+        }
+    }
+}
+
+/// Registers `new` (which names its id) if no client has the id; otherwise
+/// compares the stored client with it and says which fields differ,
+/// changing nothing (R03).
+pub(crate) fn ensure(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, new: &NewClient) -> Result<Ensured> {
+    let id = new.id.ok_or(Error::InvalidArgument {
+        what: "client id (a client to ensure names its id)",
+        reason: InputError::Empty,
+    })?;
+    let Some(stored) = record::load::<ClientRecord>(kv, id.as_bytes())? else {
+        return register(kv, ctx, new).map(Ensured::Created);
+    };
+    let client = stored.to_client(id);
+    let same_set = |a: &[GrantType], b: &[GrantType]| {
+        a.iter().all(|g| b.contains(g)) && b.iter().all(|g| a.contains(g))
+    };
+    let mut fields = Vec::new();
+    let mut differs = |differ: bool, field| {
+        if differ {
+            fields.push(field);
+        }
+    };
+    differs(client.name != new.name, "name");
+    differs(client.redirect_uris != new.redirect_uris, "redirect_uris");
+    differs(client.kind != new.kind, "kind");
+    differs(
+        !same_set(&client.grant_types, &new.grant_types),
+        "grant_types",
+    );
+    differs(client.scopes != new.scopes, "scopes");
+    differs(client.lifetimes != new.lifetimes, "lifetimes");
+    differs(
+        client.require_pushed_requests != new.require_pushed_requests,
+        "require_pushed_requests",
+    );
+    let secret_matches = match &new.secret {
+        // Nothing said about the secret: whatever it is.
+        None => true,
+        Some(ChosenSecret::Plain(secret)) => ctx
+            .minter
+            .parse_client_secret(secret.expose())
+            .is_ok_and(|parsed| secret_verifies(ctx, &stored, &parsed)),
+        Some(ChosenSecret::Hashed(hash)) => {
+            let entries = keyring::read_entries(kv)?;
+            let stored_key = entries
+                .iter()
+                .find(|entry| entry.id == stored.ext.secret_key_id())
+                .map(|entry| entry.fingerprint);
+            stored.secret_hash == Some(hash.verifier) && stored_key == Some(hash.key.0)
+        }
+    };
+    differs(!secret_matches, "secret");
+    Ok(if fields.is_empty() {
+        Ensured::Unchanged(client)
+    } else {
+        Ensured::Differs { client, fields }
+    })
+}
+
+/// The hash of a client's secret and the key it is under, for another
+/// store of the same key ([`ChosenSecret::Hashed`]); `None` for a public
+/// client.
+pub(crate) fn secret_hash(kv: &impl Records, id: &ClientId) -> Result<Option<SecretHash>> {
+    let client = load_client(kv, id)?;
+    let Some(verifier) = client.secret_hash else {
+        return Ok(None);
+    };
+    let key = keyring::read_entries(kv)?
+        .into_iter()
+        .find(|entry| entry.id == client.ext.secret_key_id())
+        .map(|entry| KeyFingerprint(entry.fingerprint))
+        .ok_or(Error::KeyRing {
+            reason: "the client's secret names a key the ring does not list",
+        })?;
+    Ok(Some(SecretHash { key, verifier }))
 }
 
 /// Authenticates a client by id and secret, comparing hashes in constant time (R03).

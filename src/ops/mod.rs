@@ -49,6 +49,8 @@ pub(crate) fn tell(
             client_id: client,
             subject: subject.map(str::to_owned),
             grant_id: grant,
+            // Set by the facade when it tells the host (it knows the request).
+            request_id: None,
         });
     }
 }

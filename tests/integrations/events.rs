@@ -249,3 +249,40 @@ fn operations_are_counted_through_the_metrics_facade() -> TestResult {
     );
     Ok(())
 }
+
+/// Events carry the id of the request that made them, when the host names
+/// one: around blocking calls, and through the async handle, whose
+/// operations run on another thread.
+#[test]
+fn events_carry_the_id_of_the_request_that_made_them() -> TestResult {
+    let (builder, seen) = listening(Config::builder());
+    let store = Store::in_memory(builder.build()?)?;
+    let app = grantdb::with_request_id("req-1", || pretix_app(&store));
+    let _ = code_flow(&store, &app, "alice");
+    let told = seen.lock().unwrap().drain(..).collect::<Vec<_>>();
+    assert_eq!(told[0].request_id.as_deref(), Some("req-1"));
+    // Outside the request: none.
+    assert!(told[1..].iter().all(|e| e.request_id.is_none()), "{told:?}");
+    // Nested: the inner request's id, then the outer's again.
+    grantdb::with_request_id("outer", || {
+        grantdb::with_request_id("inner", || store.revoke_subject("alice"))?;
+        store.revoke_subject("bob")
+    })?;
+    let told = seen.lock().unwrap().drain(..).collect::<Vec<_>>();
+    let ids: Vec<_> = told.iter().map(|e| e.request_id.as_deref()).collect();
+    assert_eq!(ids, [Some("inner"), Some("outer")]);
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()?;
+        let handle = grantdb::AsyncStore::new(store.clone());
+        runtime.block_on(grantdb::scope_request_id("req-async", async {
+            handle.call(|s| s.revoke_subject("carol")).await
+        }))?;
+        let told = seen.lock().unwrap().drain(..).collect::<Vec<_>>();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].request_id.as_deref(), Some("req-async"));
+    }
+    Ok(())
+}
