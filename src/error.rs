@@ -46,6 +46,9 @@ pub enum OAuthErrorCode {
     /// `invalid_request_uri` (RFC 9101 §7, RFC 9126 §4): the `request_uri`
     /// is unknown, expired, used or another client's.
     InvalidRequestUri,
+    /// `invalid_dpop_proof` (RFC 9449 §5, §7.1): the DPoP proof is
+    /// malformed, for another request, stale, replayed or by another key.
+    InvalidDpopProof,
     /// `authorization_pending` (RFC 8628 §3.5): the user has not answered yet.
     AuthorizationPending,
     /// `slow_down` (RFC 8628 §3.5): poll less often (the interval grew by 5 s).
@@ -76,6 +79,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
             OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::InvalidRequestUri => "invalid_request_uri",
+            OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             OAuthErrorCode::AuthorizationPending => "authorization_pending",
             OAuthErrorCode::SlowDown => "slow_down",
             OAuthErrorCode::AccessDenied => "access_denied",
