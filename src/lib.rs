@@ -73,6 +73,8 @@ pub use crypto::kinds::{KeyFingerprint, TokenKind};
 pub use crypto::secret::{HashingKey, Secret, TokenId, TokenPrefixes};
 pub use engine::commit::WriteStats;
 pub use engine::meta::FORMAT_VERSION;
+#[cfg(feature = "metrics")]
+pub use engine::observe::describe_metrics;
 pub use error::{DecodeError, Endpoint, Error, InputError, OAuthErrorCode, Result};
 pub use kv::redb::SpaceStats;
 pub use model::binding::{

@@ -32,6 +32,9 @@
 //! * Client secrets are grantdb secrets: register clients with
 //!   [`Store::register_client`]; oxide-auth's `check` authenticates against
 //!   them in constant time.
+//!
+//! For oxide-auth-async's endpoints, [`asynchronous::primitives`] (feature
+//! `oxide-auth-async`) gives the same three with its `async` traits.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -58,6 +61,10 @@ use crate::model::request::{
 };
 use crate::model::response::{RefreshState, TokenResponse};
 use crate::model::scope::Scope;
+
+#[cfg(feature = "oxide-auth-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oxide-auth-async")))]
+pub mod asynchronous;
 
 /// How long an extracted code's tokens wait for oxide-auth to ask for them.
 const PENDING_TTL: Duration = Duration::from_mins(1);

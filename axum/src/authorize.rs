@@ -138,20 +138,13 @@ impl<B: Backend> OAuth<B> {
             error,
             description,
         };
-        match params.get("response_type") {
-            Some("code") => {}
-            Some(_) => {
-                return Err(back(
-                    OAuthErrorCode::UnsupportedResponseType,
-                    "response_type must be code",
-                ));
-            }
-            None => {
-                return Err(back(
-                    OAuthErrorCode::InvalidRequest,
-                    "missing response_type",
-                ));
-            }
+        // RFC 6749 §3.1.1 treats a missing response_type as one not
+        // understood: both are unsupported_response_type.
+        if params.get("response_type") != Some("code") {
+            return Err(back(
+                OAuthErrorCode::UnsupportedResponseType,
+                "response_type must be code",
+            ));
         }
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(back(

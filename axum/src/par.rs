@@ -66,14 +66,10 @@ async fn push<B: Backend>(
             "request_uri is not allowed in a pushed request",
         ));
     }
-    match params.get("response_type") {
-        Some("code") => {}
-        Some(_) => return Err(OAuthError::token(&grantdb::Error::UnsupportedResponseType)),
-        None => {
-            return Err(OAuthError::invalid_request(
-                "missing parameter response_type",
-            ));
-        }
+    // As at the authorization endpoint (RFC 6749 §3.1.1): missing or not
+    // understood, unsupported_response_type.
+    if params.get("response_type") != Some("code") {
+        return Err(OAuthError::token(&grantdb::Error::UnsupportedResponseType));
     }
     let mut request = PushRequest::new(&client).resources(params.resources().iter().cloned());
     request.redirect_uri = params.get("redirect_uri").map(str::to_owned);

@@ -89,3 +89,41 @@ pub(crate) fn purged(removed: u64) {
     #[cfg(feature = "metrics")]
     metrics::counter!("grantdb_purged_total").increment(removed);
 }
+
+/// Describes the store's metrics (feature `metrics`): their help texts and
+/// units, for an exporter to show before the first sample. Call it once at
+/// start-up, after installing a recorder.
+#[cfg(feature = "metrics")]
+pub fn describe_metrics() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        "grantdb_operations_total",
+        Unit::Count,
+        "Store operations, by operation and outcome (ok, or the error's label)"
+    );
+    metrics::describe_histogram!(
+        "grantdb_operation_seconds",
+        Unit::Seconds,
+        "Time a store operation took, by operation, waiting for its commit included"
+    );
+    metrics::describe_counter!(
+        "grantdb_reuse_detected_total",
+        Unit::Count,
+        "Replayed codes and reused refresh tokens: each revoked a grant (R05, R08)"
+    );
+    metrics::describe_counter!(
+        "grantdb_purged_total",
+        Unit::Count,
+        "Expired records removed by purges"
+    );
+    metrics::describe_histogram!(
+        "grantdb_commit_seconds",
+        Unit::Seconds,
+        "Time a group commit took to make its batch durable"
+    );
+    metrics::describe_histogram!(
+        "grantdb_batch_size",
+        Unit::Count,
+        "Writes made durable by one group commit"
+    );
+}

@@ -203,6 +203,7 @@ fn operations_are_counted_through_the_metrics_facade() -> TestResult {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || -> TestResult {
+        grantdb::describe_metrics();
         let store = Store::in_memory(Config::default())?;
         let app = pretix_app(&store);
         let tokens = code_flow(&store, &app, "alice");
@@ -247,6 +248,17 @@ fn operations_are_counted_through_the_metrics_facade() -> TestResult {
             .iter()
             .any(|(key, ..)| key.key().name() == "grantdb_commit_seconds")
     );
+    // Each metric is described, with its unit.
+    for (key, unit, description, _) in &snapshot {
+        let name = key.key().name();
+        assert!(description.is_some(), "{name} has no help text");
+        let expected = if name.ends_with("_seconds") {
+            metrics::Unit::Seconds
+        } else {
+            metrics::Unit::Count
+        };
+        assert_eq!(*unit, Some(expected), "{name}");
+    }
     Ok(())
 }
 

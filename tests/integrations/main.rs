@@ -1,5 +1,5 @@
 //! What hosts plug grantdb into: the async handle, events and metrics,
-//! the JSON wire shapes, and oxide-auth.
+//! the JSON wire shapes, and oxide-auth (blocking and async).
 
 // Tests return `Result` by convention, whether or not they use `?`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_wraps)]
@@ -12,4 +12,6 @@ mod async_store;
 mod events;
 #[cfg(feature = "oxide-auth")]
 mod oxide;
+#[cfg(feature = "oxide-auth-async")]
+mod oxide_async;
 mod wire;

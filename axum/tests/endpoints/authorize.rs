@@ -59,7 +59,7 @@ fn other_errors_go_back_to_the_client_with_state_and_iss() -> TestResult {
             .unwrap(),
     );
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("client_id", &client.id)], "invalid_request"),
+        (vec![("client_id", &client.id)], "unsupported_response_type"),
         (
             vec![("client_id", &client.id), ("response_type", "token")],
             "unsupported_response_type",
@@ -235,7 +235,7 @@ fn r30_a_pushed_request_is_checked_then_used_once() -> TestResult {
     assert!(again.headers().get("location").is_none());
 
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("state", "x")], "invalid_request"),
+        (vec![("state", "x")], "unsupported_response_type"),
         (
             vec![("response_type", "token")],
             "unsupported_response_type",

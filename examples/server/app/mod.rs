@@ -1,11 +1,11 @@
 //! The reference authorization server: routes, shared state, and how it runs.
-//! `main.rs` wraps it in a command line; `tests/server.rs` runs it in-process.
+//! The OAuth endpoints are grantdb-axum's; this server adds its pages
+//! (sign-in, consent, the device code), sessions, users and the seeds' paths.
+//! `main.rs` wraps it in a command line; `tests/http` runs it in-process.
 
-pub mod errors;
-pub mod oauth;
+pub mod authorize;
+pub mod device;
 pub mod pages;
-pub mod params;
-pub mod requests;
 pub mod scopes;
 pub mod serve;
 pub mod session;
@@ -15,12 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{FromRef, State};
 use axum::routing::{get, post};
 
 use grantdb::{
     AsyncStore, ConfigBuilder, Event, GrantType, LifetimeOverrides, Maintenance, NewClient,
     RefreshLifetime, Store,
+};
+use grantdb_axum::{
+    OAuth, OAuthConfig, PasswordAttempt, device_authorization, introspect, par, revoke, token,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -41,6 +44,10 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// How long a client may take to send a request's body.
     pub body_read_timeout: Duration,
+    /// The issuer (RFC 8414), the base of the device verification URI and
+    /// of the URLs DPoP proofs name; `None`: `http://` and the address the
+    /// server listens on.
+    pub issuer: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +58,7 @@ impl Default for Settings {
             session_lifetime: Duration::from_hours(1),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
+            issuer: None,
         }
     }
 }
@@ -60,7 +68,7 @@ pub struct AppState {
     /// The token store, for async handlers.
     pub store: AsyncStore,
     /// Demo users, checked by the login form and the password grant.
-    pub users: users::Users,
+    pub users: Arc<users::Users>,
     /// Browser sessions of the authorization pages.
     pub sessions: session::Sessions,
     /// Name, cookie and timeout settings.
@@ -68,7 +76,7 @@ pub struct AppState {
     /// Renders the Prometheus text at `/metrics`.
     pub metrics: PrometheusHandle,
     /// Purges expired tokens every minute while the server runs.
-    pub _maintenance: Maintenance,
+    pub maintenance: Maintenance,
 }
 
 impl AppState {
@@ -83,11 +91,11 @@ impl AppState {
         let maintenance = store.start_maintenance(Duration::from_mins(1));
         Arc::new(AppState {
             store: AsyncStore::new(store),
-            users: users::Users::demo(),
+            users: Arc::new(users::Users::demo()),
             sessions: session::Sessions::new(settings.session_lifetime, settings.secure_cookies),
             settings,
             metrics: metrics_handle(),
-            _maintenance: maintenance,
+            maintenance,
         })
     }
 }
@@ -111,72 +119,131 @@ fn log_event(event: &Event) {
     }
 }
 
+/// The histogram buckets, in seconds: from a cached read (tens of
+/// microseconds) to a slow durable commit.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+
 /// The process's Prometheus recorder (the `metrics` facade has one per
 /// process), installed on first use.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            // Histograms with buckets (the exporter's default is a summary,
+            // whose quantiles cannot be aggregated across servers).
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+            let recorder = match builder.set_buckets(LATENCY_BUCKETS) {
+                Ok(with_buckets) => with_buckets,
+                // Only an empty bucket list is refused.
+                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new(),
+            }
+            .build_recorder();
             let handle = recorder.handle();
             // Another recorder already installed: this one renders nothing.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                grantdb::describe_metrics();
+                grantdb_axum::describe_metrics();
+            }
             handle
         })
         .clone()
 }
 
-/// Every route of the server: its own paths, and each seed's documented
-/// paths as aliases, so a client written against a seed's documentation
-/// works by changing only the host.
-pub fn router(state: Arc<AppState>) -> Router {
-    let authorize = || get(oauth::authorize_page).post(oauth::authorize_decision);
+/// The state of the routes: this server's, and the OAuth endpoints' (the
+/// store and grantdb-axum's configuration).
+#[derive(Clone)]
+pub struct Routed {
+    /// Pages, sessions, users, settings.
+    pub app: Arc<AppState>,
+    /// The OAuth endpoints.
+    pub oauth: OAuth,
+}
+
+impl FromRef<Routed> for OAuth {
+    fn from_ref(routed: &Routed) -> OAuth {
+        routed.oauth.clone()
+    }
+}
+
+impl FromRef<Routed> for Arc<AppState> {
+    fn from_ref(routed: &Routed) -> Arc<AppState> {
+        Arc::clone(&routed.app)
+    }
+}
+
+/// The OAuth endpoints' configuration: the issuer, the password grant
+/// checked against the demo users, bearer tokens in the query too (pretix
+/// and Eventpop clients send them there), the body limit.
+pub fn oauth_config(app: &AppState, issuer: &str) -> OAuthConfig {
+    let users = Arc::clone(&app.users);
+    OAuthConfig::new(issuer)
+        .password_grant(move |attempt: PasswordAttempt| {
+            let subject = users
+                .check(&attempt.username, attempt.password.expose())
+                .map(str::to_owned);
+            async move { subject }
+        })
+        .query_bearer(true)
+        .max_body(BODY_LIMIT)
+        .request_id_header(axum::http::HeaderName::from_static("x-request-id"))
+}
+
+/// Every route of the server, for `issuer`: its own paths, and each seed's
+/// documented paths as aliases, so a client written against a seed's
+/// documentation works by changing only the host.
+pub fn router(state: Arc<AppState>, issuer: &str) -> Router {
+    let oauth = OAuth::new(state.store.clone(), oauth_config(&state, issuer));
+    let authorize = || get(authorize::page).post(authorize::decision);
     let body_timeout = state.settings.body_read_timeout;
+    let body_limit = oauth.body_limit();
+    let routed = Routed { app: state, oauth };
     Router::new()
         .route("/oauth/authorize", authorize())
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/par", post(requests::par))
-        .route(
-            "/oauth/device_authorization",
-            post(requests::device_authorization),
-        )
-        .route(
-            "/device",
-            get(requests::device_form).post(requests::device_decision),
-        )
-        .route("/oauth/revoke_token", post(oauth::revoke))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/token", post(token))
+        .route("/oauth/par", post(par))
+        .route("/oauth/device_authorization", post(device_authorization))
+        .route("/device", get(device::form).post(device::decision))
+        .route("/oauth/revoke_token", post(revoke))
+        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/introspect", post(introspect))
         .route("/oauth/style.css", get(pages::stylesheet))
-        .route("/api/v1/me", get(oauth::me))
+        .route("/api/v1/me", get(authorize::me))
         // pretix: https://pretix.eu/api/v1/oauth/{authorize,token,revoke_token}
         .route("/api/v1/oauth/authorize", authorize())
-        .route("/api/v1/oauth/token", post(oauth::token))
-        .route("/api/v1/oauth/revoke_token", post(oauth::revoke))
+        .route("/api/v1/oauth/token", post(token))
+        .route("/api/v1/oauth/revoke_token", post(revoke))
         // Ticketpark: https://api.ticketpark.ch/oauth/v2/token
-        .route("/oauth/v2/token", post(oauth::token))
+        .route("/oauth/v2/token", post(token))
         // Eventpop: https://www.eventpop.me/oauth/token and /api/public/me
-        .route("/api/public/me", get(oauth::me))
+        .route("/api/public/me", get(authorize::me))
         // Prioticket: POST /v3.8/distributor/oauth2/token
-        .route("/v3.8/distributor/oauth2/token", post(oauth::token))
+        .route("/v3.8/distributor/oauth2/token", post(token))
         .route("/metrics", get(metrics_page))
         .layer(axum::middleware::from_fn(move |request, next| {
             serve::read_body_within(body_timeout, request, next)
         }))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(body_limit)
+        .with_state(routed)
 }
 
-/// `GET /metrics`: the store's counters and histograms, Prometheus text.
-async fn metrics_page(axum::extract::State(app): axum::extract::State<Arc<AppState>>) -> String {
+/// `GET /metrics`: the store's and the endpoints' counters and histograms,
+/// Prometheus text.
+async fn metrics_page(State(app): State<Arc<AppState>>) -> String {
     app.metrics.render()
 }
 
 /// Serves `state` on `listener` until the future is dropped, with the
 /// header and body read timeouts of its settings.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    let issuer = match &state.settings.issuer {
+        Some(issuer) => issuer.clone(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
     let header_timeout = state.settings.header_read_timeout;
-    serve::accept_loop(listener, router(state), header_timeout).await
+    serve::accept_loop(listener, router(state, &issuer), header_timeout).await
 }
 
 /// The four seeds' clients with their lifetimes: pretix 86,400 s access and
