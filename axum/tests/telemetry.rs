@@ -7,8 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
+
+#[path = "../../tests/span_log/mod.rs"]
+mod span_log;
+
+use span_log::{Seen, SpanFields};
 
 use grantdb::{AsyncStore, GrantType, NewClient, Store};
 use grantdb_axum::{OAuth, OAuthConfig};
@@ -134,64 +138,4 @@ fn requests_are_counted_timed_and_traced_with_the_store_inside() {
         .filter(|s| requests.iter().any(|r| Some(r.id) == s.parent))
         .count();
     assert_eq!(inside, 2, "{spans:#?}");
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    id: u64,
-    name: &'static str,
-    parent: Option<u64>,
-    fields: String,
-}
-
-/// A layer that writes down every span, its fields as recorded, and its
-/// parent.
-struct SpanFields(Arc<Mutex<Vec<Seen>>>);
-
-impl<S> tracing_subscriber::Layer<S> for SpanFields
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        attrs.record(&mut fields);
-        let parent = ctx
-            .span(id)
-            .and_then(|span| span.parent())
-            .map(|parent| parent.id().into_u64());
-        self.0.lock().unwrap().push(Seen {
-            id: id.into_u64(),
-            name: attrs.metadata().name(),
-            parent,
-            fields: fields.0,
-        });
-    }
-
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        values.record(&mut fields);
-        let mut spans = self.0.lock().unwrap();
-        if let Some(seen) = spans.iter_mut().rev().find(|s| s.id == id.into_u64()) {
-            seen.fields.push_str(&fields.0);
-        }
-    }
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let value = format!("{value:?}");
-        let _ = write!(self.0, "{}={} ", field.name(), value.trim_matches('"'));
-    }
 }

@@ -27,7 +27,12 @@ struct Setup {
     basic: String,
 }
 
-fn setup() -> Setup {
+/// A store as oxide-auth wants it (it checks PKCE itself) with one
+/// confidential client of the code grant: the store, the client's id, its
+/// secret and its `Authorization: Basic` value.
+pub(crate) fn oxide_store(
+    grant_types: impl IntoIterator<Item = GrantType>,
+) -> (Store, String, String, String) {
     let store = Store::in_memory(
         Config::builder()
             .require_pkce_for_public_clients(false)
@@ -39,11 +44,7 @@ fn setup() -> Setup {
         .register_client(
             NewClient::confidential("oxide app")
                 .redirect_uri("https://client.example/endpoint")
-                .grant_types([
-                    GrantType::AuthorizationCode,
-                    GrantType::RefreshToken,
-                    GrantType::ClientCredentials,
-                ])
+                .grant_types(grant_types)
                 .scopes("read write")
                 .unwrap(),
         )
@@ -54,6 +55,15 @@ fn setup() -> Setup {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
     );
+    (store, client_id, secret, basic)
+}
+
+fn setup() -> Setup {
+    let (store, client_id, secret, basic) = oxide_store([
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ]);
     let (registrar, authorizer, issuer) = grantdb::oxide::primitives(&store);
     Setup {
         store,
@@ -66,14 +76,14 @@ fn setup() -> Setup {
     }
 }
 
-fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+pub(crate) fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
-fn json_body(response: &Response) -> serde_json::Value {
+pub(crate) fn json_body(response: &Response) -> serde_json::Value {
     match &response.body {
         Some(Body::Json(text)) => serde_json::from_str(text).unwrap(),
         other => panic!("expected a JSON body, got {other:?}"),

@@ -7,12 +7,12 @@
 use crate::support::TestResult;
 use std::collections::HashMap;
 
-use base64::Engine as _;
+use crate::oxide::{json_body, oxide_store, query};
 use grantdb::oxide::asynchronous::{AsyncAuthorizer, AsyncIssuer, AsyncRegistrar};
-use grantdb::{Config, GrantType, NewClient, Store};
+use grantdb::{GrantType, Store};
 use oxide_auth::endpoint::{OAuthError, OwnerConsent, Scopes, Solicitation, Template, WebRequest};
 use oxide_auth::frontends::simple::endpoint::FnSolicitor;
-use oxide_auth::frontends::simple::request::{Body, NoError, Request, Response, Status};
+use oxide_auth::frontends::simple::request::{NoError, Request, Response, Status};
 use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::endpoint::access_token::AccessTokenFlow;
 use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
@@ -76,26 +76,8 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let config = Config::builder()
-        .require_pkce_for_public_clients(false)
-        .build()
-        .unwrap();
-    let store = Store::in_memory(config).unwrap();
-    let registered = store
-        .register_client(
-            NewClient::confidential("oxide async app")
-                .redirect_uri("https://client.example/endpoint")
-                .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
-                .scopes("read write")
-                .unwrap(),
-        )
-        .unwrap();
-    let client_id = registered.client.id.to_string();
-    let secret = registered.secret.unwrap().expose().to_owned();
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
-    );
+    let (store, client_id, _, basic) =
+        oxide_store([GrantType::AuthorizationCode, GrantType::RefreshToken]);
     let (registrar, authorizer, issuer) = grantdb::oxide::asynchronous::primitives(&store);
     let host = Host {
         registrar,
@@ -116,20 +98,6 @@ fn setup() -> Setup {
     }
 }
 
-fn pairs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn json_body(response: &Response) -> serde_json::Value {
-    match &response.body {
-        Some(Body::Json(text)) => serde_json::from_str(text).unwrap(),
-        other => panic!("expected a JSON body, got {other:?}"),
-    }
-}
-
 impl Setup {
     /// The host's endpoint for one flow (the primitives are cheap clones
     /// sharing one store).
@@ -145,7 +113,7 @@ impl Setup {
 
     fn authorize(&mut self) -> String {
         let request = Request {
-            query: pairs(&[
+            query: query(&[
                 ("response_type", "code"),
                 ("client_id", &self.client_id),
                 ("redirect_uri", "https://client.example/endpoint"),
@@ -169,7 +137,7 @@ impl Setup {
 
     fn exchange(&mut self, code: &str) -> Response {
         let request = Request {
-            urlbody: pairs(&[
+            urlbody: query(&[
                 ("grant_type", "authorization_code"),
                 ("code", code),
                 ("redirect_uri", "https://client.example/endpoint"),
@@ -189,7 +157,7 @@ impl Setup {
 
     fn refresh(&mut self, token: &str) -> Response {
         let request = Request {
-            urlbody: pairs(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
+            urlbody: query(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
             auth: Some(self.basic.clone()),
             ..Request::default()
         };

@@ -211,13 +211,12 @@ fn bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof() -> TestResult {
         ),
     ];
     for (case, proof) in cases {
-        let response = served
-            .http
-            .post(&token_url)
-            .basic_auth(&client.id, client.secret.as_deref())
-            .header("DPoP", proof)
-            .form(&[("grant_type", "client_credentials")])
-            .send()?;
+        let response = served.post_proved(
+            "/oauth/token",
+            &client,
+            Some(proof),
+            &[("grant_type", "client_credentials")],
+        );
         assert_eq!(response.status(), 400, "{case}");
         assert_eq!(
             response.json::<Value>()?["error"],
@@ -237,28 +236,18 @@ fn r24_a_bound_grant_refreshes_only_with_its_key() -> TestResult {
     let token_url = served.url("/oauth/token");
     let code = served.code(&[("response_type", "code"), ("client_id", &client.id)]);
     let tokens: Value = served
-        .http
-        .post(&token_url)
-        .basic_auth(&client.id, client.secret.as_deref())
-        .header(
-            "DPoP",
-            key.proof("POST", &token_url, served.store.now(), None),
+        .post_proved(
+            "/oauth/token",
+            &client,
+            Some(key.proof("POST", &token_url, served.store.now(), None)),
+            &[("grant_type", "authorization_code"), ("code", &code)],
         )
-        .form(&[("grant_type", "authorization_code"), ("code", &code)])
-        .send()?
         .json()?;
     assert_eq!(tokens["token_type"], "DPoP");
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let refresh_with = |proof: Option<String>| {
-        let mut request = served
-            .http
-            .post(&token_url)
-            .basic_auth(&client.id, client.secret.as_deref())
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]);
-        if let Some(proof) = proof {
-            request = request.header("DPoP", proof);
-        }
-        request.send().unwrap()
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+        served.post_proved("/oauth/token", &client, proof, &form)
     };
     let now = served.store.now();
     assert_eq!(refresh_with(None).status(), 400);
@@ -280,27 +269,26 @@ fn a_pushed_request_binds_its_code_to_the_proved_key() -> TestResult {
     let key = DpopKey::new(21);
     let par_url = served.url("/oauth/par");
     let now = served.store.now();
-    let mismatch = served
-        .http
-        .post(&par_url)
-        .basic_auth(&client.id, client.secret.as_deref())
-        .header("DPoP", key.proof("POST", &par_url, now, None))
-        .form(&[
+    let mismatch = served.post_proved(
+        "/oauth/par",
+        &client,
+        Some(key.proof("POST", &par_url, now, None)),
+        &[
             ("response_type", "code"),
             ("dpop_jkt", DpopKey::new(22).thumbprint().as_str()),
-        ])
-        .send()?;
+        ],
+    );
     assert_eq!(mismatch.json::<Value>()?["error"], "invalid_request");
     let pushed: Value = served
-        .http
-        .post(&par_url)
-        .basic_auth(&client.id, client.secret.as_deref())
-        .header("DPoP", key.proof("POST", &par_url, now, None))
-        .form(&[
-            ("response_type", "code"),
-            ("dpop_jkt", key.thumbprint().as_str()),
-        ])
-        .send()?
+        .post_proved(
+            "/oauth/par",
+            &client,
+            Some(key.proof("POST", &par_url, now, None)),
+            &[
+                ("response_type", "code"),
+                ("dpop_jkt", key.thumbprint().as_str()),
+            ],
+        )
         .json()?;
     let approved = served
         .http
@@ -323,12 +311,12 @@ fn a_pushed_request_binds_its_code_to_the_proved_key() -> TestResult {
         "the code is bound: no proof, no tokens"
     );
     let tokens: Value = served
-        .http
-        .post(&token_url)
-        .basic_auth(&client.id, client.secret.as_deref())
-        .header("DPoP", key.proof("POST", &token_url, now, None))
-        .form(&[("grant_type", "authorization_code"), ("code", &code)])
-        .send()?
+        .post_proved(
+            "/oauth/token",
+            &client,
+            Some(key.proof("POST", &token_url, now, None)),
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
         .json()?;
     assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
     Ok(())

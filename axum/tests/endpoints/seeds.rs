@@ -61,15 +61,7 @@ fn pretix_code_flow_refresh_and_revoke() -> TestResult {
         )
         .json()?;
     let access = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(
-        served
-            .http
-            .get(served.url("/me"))
-            .bearer_auth(access)
-            .send()?
-            .status(),
-        200
-    );
+    assert_eq!(served.me_status(access), 200);
     let revoked = served.post_basic(
         "/oauth/revoke",
         &pretix,
@@ -79,15 +71,7 @@ fn pretix_code_flow_refresh_and_revoke() -> TestResult {
         ],
     );
     assert_eq!(revoked.status(), 200);
-    assert_eq!(
-        served
-            .http
-            .get(served.url("/me"))
-            .bearer_auth(access)
-            .send()?
-            .status(),
-        401
-    );
+    assert_eq!(served.me_status(access), 401);
     Ok(())
 }
 
@@ -117,25 +101,9 @@ fn ticketpark_password_grant_with_600_second_tokens() -> TestResult {
     let tokens: Value = response.json()?;
     assert_eq!(tokens["expires_in"], 600);
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(
-        served
-            .http
-            .get(served.url("/me"))
-            .bearer_auth(access)
-            .send()?
-            .status(),
-        200
-    );
+    assert_eq!(served.me_status(access), 200);
     served.clock.advance(600);
-    assert_eq!(
-        served
-            .http
-            .get(served.url("/me"))
-            .bearer_auth(access)
-            .send()?
-            .status(),
-        401
-    );
+    assert_eq!(served.me_status(access), 401);
     Ok(())
 }
 

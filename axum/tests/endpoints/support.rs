@@ -130,6 +130,32 @@ impl Served {
             .unwrap()
     }
 
+    /// `GET /me` with `token` as a bearer token: the status.
+    pub fn me_status(&self, token: &str) -> u16 {
+        let response = self.http.get(self.url("/me")).bearer_auth(token).send();
+        response.unwrap().status().as_u16()
+    }
+
+    /// `POST` a form to `path` as `client` with HTTP Basic and, when given,
+    /// the DPoP proof `proof`.
+    pub fn post_proved(
+        &self,
+        path: &str,
+        client: &Registered,
+        proof: Option<String>,
+        form: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(form);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send().unwrap()
+    }
+
     /// The code of an approved authorization request with `query`.
     pub fn code(&self, query: &[(&str, &str)]) -> String {
         let response = self
