@@ -377,6 +377,17 @@ pub enum Error {
     },
     /// Another process (or another `Store` in this one) has the database open.
     DatabaseInUse,
+    /// A file grantdb creates or opens was not used, because using it would
+    /// not be safe: the path is a symbolic link or not a regular file, the
+    /// file lets others read the hashing key it would hold, or it appeared
+    /// while grantdb was about to create it (an import's target, a staging
+    /// file). Nothing was written to it.
+    UnsafeFile {
+        /// The path.
+        path: std::path::PathBuf,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// A logical backup could not be imported, and nothing was: an entry is
     /// not valid (`line`: its position, counting from 1), or the backup as a
     /// whole is not (no meta entries, a broken invariant).
@@ -486,6 +497,7 @@ impl Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
+            | Error::UnsafeFile { .. }
             | Error::BadBackup { .. }
             | Error::StoreShared
             | Error::DiskFull
@@ -575,6 +587,7 @@ impl Error {
             Error::NotAGrantdbDatabase => "not_a_grantdb_database",
             Error::UnsupportedFormatVersion { .. } => "unsupported_format_version",
             Error::DatabaseInUse => "database_in_use",
+            Error::UnsafeFile { .. } => "unsafe_file",
             Error::BadBackup { .. } => "bad_backup",
             Error::StoreShared => "store_shared",
             Error::DiskFull => "disk_full",
@@ -778,6 +791,7 @@ impl fmt::Display for Error {
                 "the database has format version {found}; this build reads up to {supported}"
             ),
             Error::DatabaseInUse => f.write_str("the database is already open elsewhere"),
+            Error::UnsafeFile { path, reason } => write!(f, "{}: {reason}", path.display()),
             Error::BadBackup {
                 line: Some(line),
                 reason,
@@ -851,6 +865,7 @@ impl std::error::Error for Error {
             | Error::NotAGrantdbDatabase
             | Error::UnsupportedFormatVersion { .. }
             | Error::DatabaseInUse
+            | Error::UnsafeFile { .. }
             | Error::BadBackup { .. }
             | Error::StoreShared
             | Error::DiskFull => None,

@@ -358,7 +358,16 @@ fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
     let store = open(cli)?;
     let sink: Box<dyn Write> = match output {
         // With a generated hashing key, the backup holds the key: owner only.
-        Some(path) => Box::new(create_private(path)?),
+        Some(path) => Box::new(create_private(path).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::AlreadyExists {
+                Failure(format!(
+                    "{} exists (or is a link): export writes a new file; choose another path or remove it",
+                    path.display()
+                ))
+            } else {
+                Failure(format!("{}: {error}", path.display()))
+            }
+        })?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
@@ -382,11 +391,13 @@ fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates a file readable and writable by its owner only, whatever the
-/// umask (Unix).
+/// Creates a new file readable and writable by its owner only, whatever the
+/// umask (Unix). Never an existing file, never through a symbolic link
+/// (`O_CREAT | O_EXCL` refuses both): a link planted at the path would
+/// otherwise receive the backup, and with it a generated hashing key.
 pub(crate) fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)

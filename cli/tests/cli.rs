@@ -545,6 +545,29 @@ fn exports_and_databases_are_readable_by_their_owner_only() -> TestResult {
     Ok(())
 }
 
+#[cfg(unix)]
+#[test]
+fn an_export_never_writes_through_a_planted_symlink_or_over_a_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let theirs = dir.path().join("attacker-owned");
+    std::fs::write(&theirs, b"theirs")?;
+    let planted = dir.path().join("backup.jsonl");
+    std::os::unix::fs::symlink(&theirs, &planted)?;
+    for output in [&planted, &theirs] {
+        let refused = grantdb(&db)
+            .arg("export")
+            .arg("--output")
+            .arg(output)
+            .output()?;
+        assert!(!refused.status.success());
+        let said = String::from_utf8(refused.stderr)?;
+        assert!(said.contains("exists (or is a link)"), "{said}");
+    }
+    assert_eq!(std::fs::read(&theirs)?, b"theirs");
+    Ok(())
+}
+
 #[test]
 fn a_closed_pipe_ends_the_tool_quietly() -> TestResult {
     use std::io::Read as _;

@@ -3,6 +3,7 @@
 
 use crate::api::store::Store;
 use crate::error::{Error, InputError, Result};
+use crate::kv::files;
 use crate::kv::redb::{Location, RedbBackend, Settings};
 use crate::kv::table::Table;
 use crate::kv::{Backend, CommitMode, KeyRange, KvRead as _, TxEnd};
@@ -140,35 +141,90 @@ pub fn import(
     entries: impl IntoIterator<Item = Result<ExportEntry>>,
 ) -> Result<u64> {
     let path = path.as_ref();
-    if path.exists() {
-        return Err(Error::BadBackup {
-            line: None,
-            reason: format!("{} exists; import writes a new database", path.display()),
-        });
+    let unsafe_file = |at: &Path, reason: &str| Error::UnsafeFile {
+        path: at.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    // A link (even a dangling one) counts as there: it is never followed.
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(unsafe_file(
+            path,
+            "exists; import writes a new database: choose a new path or remove this one",
+        ));
     }
     let mut name = path.as_os_str().to_owned();
     name.push(".importing");
     let staging = std::path::PathBuf::from(name);
-    // Left over by an import that was killed: never a database of its own.
+    // Left over by an import that was killed (never a database of its own),
+    // or planted: removed, never written through.
     let _ = std::fs::remove_file(&staging);
+    let file = files::create_new_private(&staging).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::AlreadyExists {
+            unsafe_file(
+                &staging,
+                "appeared while the import created it (another import, or a planted file); \
+                 nothing was written",
+            )
+        } else {
+            Error::io(error)
+        }
+    })?;
     let imported = (|| {
         let backend = RedbBackend::open(Settings {
-            location: Location::File(&staging),
+            location: Location::Opened(file.try_clone().map_err(Error::io)?),
             cache_bytes: config.cache_bytes,
             check_integrity: false,
             reserve: None,
+            holds_key: config.hashing_keys.is_empty(),
         })?;
         backend.create_tables()?;
-        import_into(&backend, config, entries)
-    })();
-    let moved = imported.and_then(|written| {
-        // A hard link never replaces a file that appeared at `path` meanwhile.
-        std::fs::hard_link(&staging, path).map_err(Error::io)?;
-        sync_parent(path);
+        let written = import_into(&backend, config, entries)?;
+        drop(backend);
         Ok(written)
-    });
-    let _ = std::fs::remove_file(&staging);
+    })();
+    let moved =
+        imported.and_then(|written| move_into_place(&staging, &file, path).map(|()| written));
+    // Only the file this import made is removed by its name.
+    if files::names(&staging, &file) {
+        let _ = std::fs::remove_file(&staging);
+    }
     moved
+}
+
+/// Gives the staging file `file` (at `staging`) its final name `path`: a
+/// hard link, which never replaces a file that appeared at `path`
+/// meanwhile, made only while `staging` still names the file this import
+/// wrote, and checked after (a name swapped in between is undone).
+fn move_into_place(staging: &Path, file: &std::fs::File, path: &Path) -> Result<()> {
+    let unsafe_file = |at: &Path, reason: &str| Error::UnsafeFile {
+        path: at.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    if !files::names(staging, file) {
+        return Err(unsafe_file(
+            staging,
+            "was replaced during the import; the import was written nowhere",
+        ));
+    }
+    match std::fs::hard_link(staging, path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(unsafe_file(
+                path,
+                "appeared during the import; it was left as it is and the import written nowhere",
+            ));
+        }
+        Err(error) => return Err(Error::io(error)),
+    }
+    if !files::names(path, file) {
+        let _ = std::fs::remove_file(path);
+        return Err(unsafe_file(
+            path,
+            "did not name the imported file once linked (its staging name was swapped); removed",
+        ));
+    }
+    sync_parent(path);
+    Ok(())
 }
 
 /// Makes a new directory entry durable (Unix); best effort elsewhere.

@@ -12,6 +12,7 @@ use crate::engine::periodic::Periodic;
 use crate::engine::premint::Premints;
 use crate::engine::time::Timekeeper;
 use crate::error::{Error, Result};
+use crate::kv::files;
 use crate::kv::overlay::Overlay;
 use crate::kv::redb::{Location, RedbBackend, Settings, SpaceStats};
 use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
@@ -172,11 +173,19 @@ impl Store<RedbBackend> {
                 cache_bytes: config.cache_bytes,
                 check_integrity: config.check_file_on_open,
                 reserve,
+                // Without a configured key the store generates one and keeps
+                // it in the file.
+                holds_key: config.hashing_keys.is_empty(),
             })?;
             if backend.is_foreign()? {
                 return Err(Error::NotAGrantdbDatabase);
             }
             backend.create_tables()?;
+            // A grantdb database whose generated key others can read: not
+            // kept in use (`kv/files.rs`).
+            if let (Some(mode), Some(path)) = (backend.shared_mode(), backend.file_path()) {
+                return Err(files::refuse_shared(path, mode));
+            }
             Ok(backend)
         }))
         .unwrap_or(Err(Error::NotAGrantdbDatabase))?;

@@ -12,6 +12,7 @@ use std::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
 
+pub(crate) mod files;
 pub mod overlay;
 #[cfg(feature = "postgres")]
 mod pg_tls;

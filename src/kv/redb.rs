@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -14,6 +14,7 @@ use redb::{
     StorageBackend, TableDefinition, TableError,
 };
 
+use super::files;
 use super::reserve::Reserve;
 use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, Result};
@@ -76,6 +77,9 @@ pub struct RedbBackend {
     broken: AtomicBool,
     /// Space held back for the way out of a full disk.
     reserve: Option<Reserve>,
+    /// The file's mode when others may read it and it holds the key; 0 when
+    /// not.
+    shared_mode: Arc<AtomicU32>,
 }
 
 /// Opens the redb database (again).
@@ -125,6 +129,9 @@ pub(crate) enum Location<'a> {
     /// Storage of the host's choosing, opened (and reopened after an I/O
     /// error) by the function given.
     Storage(Box<dyn Fn() -> std::io::Result<Box<dyn StorageBackend>> + Send + Sync>),
+    /// A file this process created and holds open (an import's staging
+    /// file): used through its handle, never by its path.
+    Opened(std::fs::File),
 }
 
 /// How a [`RedbBackend`] is opened.
@@ -134,6 +141,9 @@ pub(crate) struct Settings<'a> {
     pub check_integrity: bool,
     /// A reserve file and its size (see [`Reserve`]).
     pub reserve: Option<(PathBuf, u64)>,
+    /// The file will hold the store's hashing key (none was configured): it
+    /// must not be readable by others (see `files::open_database`).
+    pub holds_key: bool,
 }
 
 impl RedbBackend {
@@ -151,20 +161,30 @@ impl RedbBackend {
         };
         let path = match &settings.location {
             Location::File(path) => Some(path.to_path_buf()),
-            Location::Memory | Location::Storage(_) => None,
+            Location::Memory | Location::Storage(_) | Location::Opened(_) => None,
+        };
+        let holds_key = settings.holds_key;
+        let shared_mode = Arc::new(AtomicU32::new(0));
+        let on_file = move |file: std::fs::File| {
+            let backend = redb::backends::FileBackend::new(file).map_err(database_error)?;
+            builder()
+                .create_with_backend(backend)
+                .map_err(database_error)
         };
         let reopen: Option<Opener> = match settings.location {
             Location::Memory => None,
             Location::File(path) => {
                 let path = path.to_path_buf();
+                let shared = Arc::clone(&shared_mode);
                 Some(Box::new(move || {
-                    let file = open_private(&path).map_err(Error::io)?;
-                    let backend = redb::backends::FileBackend::new(file).map_err(database_error)?;
-                    builder()
-                        .create_with_backend(backend)
-                        .map_err(database_error)
+                    let (file, mode) = files::open_database(&path, holds_key)?;
+                    shared.store(mode.unwrap_or(0), Ordering::Relaxed);
+                    on_file(file)
                 }))
             }
+            Location::Opened(file) => Some(Box::new(move || {
+                on_file(file.try_clone().map_err(Error::io)?)
+            })),
             Location::Storage(open) => Some(Box::new(move || {
                 let storage = open().map_err(Error::io)?;
                 builder()
@@ -190,7 +210,20 @@ impl RedbBackend {
             reserve: settings
                 .reserve
                 .map(|(path, bytes)| Reserve::new(path, bytes)),
+            shared_mode,
         })
+    }
+
+    /// The mode of a database file others may read while it holds the
+    /// store's hashing key (see `files::open_database`), as found when it
+    /// was last opened.
+    pub(crate) fn shared_mode(&self) -> Option<u32> {
+        Some(self.shared_mode.load(Ordering::Relaxed)).filter(|mode| *mode != 0)
+    }
+
+    /// The database file's path, for a file-backed store.
+    pub(crate) fn file_path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Runs `f` on the open database.
@@ -451,17 +484,6 @@ impl StorageBackend for BoxedStorage {
     ) -> std::result::Result<bool, BackendError> {
         self.0.query_lock_range(start, end)
     }
-}
-
-/// Opens (or creates) a database file readable and writable by its owner
-/// only, whatever the umask (Unix): with a generated hashing key, the file
-/// holds the key.
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 /// A redb error, typed: an I/O error by its kind (a full disk is

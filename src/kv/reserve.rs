@@ -13,9 +13,12 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use super::files;
 
 /// How often a released reserve is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -81,8 +84,14 @@ impl Reserve {
             return false;
         }
         state.last_try = Some(Instant::now());
-        state.held = write_reserve(&self.path, self.bytes.saturating_mul(2)).is_ok()
-            && shrink(&self.path, self.bytes).is_ok();
+        // Room for twice the reserve, then the reserve alone, on the file
+        // just made (never reopened by its path).
+        state.held = write_reserve(&self.path, self.bytes.saturating_mul(2))
+            .and_then(|file| {
+                file.set_len(self.bytes)?;
+                file.sync_all()
+            })
+            .is_ok();
         if !state.held {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -90,22 +99,29 @@ impl Reserve {
     }
 }
 
-/// Cuts the reserve file down to `bytes`, durably.
-fn shrink(path: &Path, bytes: u64) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new().write(true).open(path)?;
-    file.set_len(bytes)?;
-    file.sync_all()
-}
-
+/// Whether the reserve at `path` is there whole: a regular file of its own
+/// (not a link, not a second name of another file) with all its bytes.
 fn is_whole(path: &Path, bytes: u64) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| meta.len() == bytes)
+    std::fs::symlink_metadata(path).is_ok_and(|meta| {
+        #[cfg(unix)]
+        let single = std::os::unix::fs::MetadataExt::nlink(&meta) == 1;
+        #[cfg(not(unix))]
+        let single = true;
+        meta.is_file() && single && meta.len() == bytes
+    })
 }
 
-/// Writes `bytes` zeros to `path` (blocks really allocated, not a sparse
-/// file), or leaves no file.
-fn write_reserve(path: &Path, bytes: u64) -> std::io::Result<()> {
+/// Writes `bytes` zeros to a new file at `path` (blocks really allocated,
+/// not a sparse file), or leaves no file. Whatever was at `path` (a
+/// leftover, or a link someone planted) is removed first, never written
+/// through: the file is created new (see `files`). Returns the file.
+fn write_reserve(path: &Path, bytes: u64) -> std::io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
     let written = (|| {
-        let mut file = create_private(path)?;
+        let mut file = files::create_new_private(path)?;
         let chunk = vec![0u8; 1 << 20];
         let mut left = bytes;
         while left > 0 {
@@ -113,22 +129,13 @@ fn write_reserve(path: &Path, bytes: u64) -> std::io::Result<()> {
             file.write_all(&chunk[..n as usize])?;
             left -= n;
         }
-        file.sync_data()
+        file.sync_data()?;
+        Ok(file)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(path);
     }
     written
-}
-
-/// Creates (or truncates) a file readable and writable by its owner only,
-/// whatever the umask (Unix).
-pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ fn r20_truncated_files_are_errors_not_panics() -> TestResult {
     let len = damaged.bytes.len();
     for cut in [0, 1, 512, 4_096, len / 3, len / 2, len - 4_096, len - 1] {
         let path = dir.path().join(format!("cut-{cut}.redb"));
-        std::fs::write(&path, &damaged.bytes[..cut])?;
+        write_private(&path, &damaged.bytes[..cut])?;
         exercise(&path, &damaged);
     }
     Ok(())
@@ -113,13 +113,13 @@ fn r20_flipped_bytes_never_make_a_revoked_token_validate() -> TestResult {
             let at = rng.random_range(0..bytes.len());
             bytes[at] ^= 1 << rng.random_range(0..8);
         }
-        std::fs::write(&path, &bytes)?;
+        write_private(&path, &bytes)?;
         opened += usize::from(exercise(&path, &damaged));
     }
     // Most single flips land in free or unread space: the file still opens.
     assert!(opened > 0);
     // And the undamaged file still serves every live token.
-    std::fs::write(&path, &damaged.bytes)?;
+    write_private(&path, &damaged.bytes)?;
     let store = Store::open(&path, Config::default())?;
     for token in &damaged.live {
         assert!(is_valid(&store, token));

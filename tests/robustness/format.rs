@@ -9,7 +9,7 @@
 //! cargo test --test format -- --ignored write_fixture_of_the_current_format
 //! ```
 
-use crate::support::TestResult;
+use crate::support::{TestResult, copy_private};
 use grantdb::{
     AuthorizationRequest, ClientId, CodeExchange, Config, Error, GrantType, HashingKey,
     IssueRequest, ManualClock, NewClient, NewConsent, RefreshRequest, Scope, Store,
@@ -137,7 +137,7 @@ fn check_fixture(dir: &Path, name: &str, host_key: bool) -> TestResult {
         serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json")))?)?;
     let work = tempfile::tempdir()?;
     let db = work.path().join("copy.redb");
-    std::fs::copy(dir.join(format!("{name}.redb")), &db)?;
+    copy_private(&dir.join(format!("{name}.redb")), &db)?;
     let (config, _clock) = config(host_key, manifest.written_at + 100);
     let store = Store::open(&db, config)?;
     let report = store.verify()?;
@@ -241,7 +241,7 @@ fn a_backup_of_every_older_format_imports_and_works() -> TestResult {
                 serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json")))?)?;
             let work = tempfile::tempdir()?;
             let copy = work.path().join("copy.redb");
-            std::fs::copy(dir.join(format!("{name}.redb")), &copy)?;
+            copy_private(&dir.join(format!("{name}.redb")), &copy)?;
             let backup = raw_entries(&copy)?;
             let target = work.path().join("imported.redb");
             let (config, _clock) = config(host_key, manifest.written_at + 100);

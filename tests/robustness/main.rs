@@ -15,6 +15,7 @@ mod concurrency;
 mod corruption;
 mod failures;
 mod fast_close;
+mod files;
 mod format;
 mod open;
 mod time;

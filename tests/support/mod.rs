@@ -204,6 +204,30 @@ pub fn password_app<B: Backend>(store: &Store<B>, name: &str) -> App {
 
 /// `token` with its 11th character changed (whatever it was): the checksum no
 /// longer matches.
+/// Writes `bytes` to the database file at `path`, readable by its owner
+/// only, as a database holding its generated key must be (a file others can
+/// read is refused).
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)?;
+    make_private(path)
+}
+
+/// Copies the database file `from` to `to`, readable by its owner only.
+pub fn copy_private(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    make_private(to)
+}
+
+fn make_private(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let _ = path;
+    Ok(())
+}
+
 pub fn one_char_changed(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
     bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
