@@ -28,6 +28,7 @@ fn validate(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("validate/{live}"));
         let set = grantdb_set(live, Durability::Durable);
         let foreign = support::foreign_access_token();
+        let unknown_key = support::unknown_key_access_token();
         let mut i = 0usize;
         group.bench_function("grantdb/hit", |b| {
             b.iter(|| {
@@ -40,6 +41,21 @@ fn validate(c: &mut Criterion) {
         });
         group.bench_function("grantdb/malformed", |b| {
             b.iter(|| black_box(set.store.validate("gdbat_not-a-token").is_err()));
+        });
+        // A string of the right length whose checksum fails: what an
+        // ordinary bad token costs.
+        let bad_sum = {
+            let mut chars: Vec<char> = set.access[0].chars().collect();
+            let last = chars.len() - 2;
+            chars[last] = if chars[last] == 'A' { 'B' } else { 'A' };
+            chars.into_iter().collect::<String>()
+        };
+        group.bench_function("grantdb/bad-checksum", |b| {
+            b.iter(|| black_box(set.store.validate(&bad_sum).is_err()));
+        });
+        // Issue 24 §2: a key id nobody added costs what a bad token does.
+        group.bench_function("grantdb/unknown-key", |b| {
+            b.iter(|| black_box(set.store.validate(&unknown_key).is_err()));
         });
         drop(set);
 

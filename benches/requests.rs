@@ -36,11 +36,15 @@ fn requests(c: &mut Criterion) {
                 .redirect_uri("https://web.example/cb")
                 .grant_types([GrantType::AuthorizationCode, GrantType::Password]),
         );
+        // A subject per sign-in: one subject would soon hold the default
+        // 1,000 grants, and every issue would end its oldest.
+        let mut sign_in = 0u64;
         group.bench_function(format!("password-grant/{mode}"), |b| {
             b.iter(|| {
+                sign_in += 1;
                 black_box(
                     store
-                        .issue_for_subject(IssueRequest::new(&web, "alice"))
+                        .issue_for_subject(IssueRequest::new(&web, format!("user-{sign_in}")))
                         .unwrap(),
                 )
             });

@@ -328,6 +328,14 @@ pub enum Error {
         /// Seconds until the window ends.
         retry_after: u64,
     },
+    /// The store remembers as many DPoP proof ids as its caps allow, for this
+    /// client or for all (R27, `ConfigBuilder::proof_claim_limits`): the
+    /// proof was not claimed; retry after `retry_after` seconds. Nothing
+    /// was written. `temporarily_unavailable`.
+    ProofClaimsFull {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The user has not answered the device request yet (R32):
     /// `authorization_pending`. The poll's time was recorded.
     AuthorizationPending,
@@ -483,7 +491,9 @@ impl Error {
             | Error::DeviceCodeReplayed => C::InvalidGrant,
             Error::InactiveToken | Error::WrongAudience => C::InvalidToken,
             Error::UnknownRequestUri => C::InvalidRequestUri,
-            Error::TooManyAttempts { .. } | Error::Unavailable { .. } => C::TemporarilyUnavailable,
+            Error::TooManyAttempts { .. }
+            | Error::ProofClaimsFull { .. }
+            | Error::Unavailable { .. } => C::TemporarilyUnavailable,
             Error::AuthorizationPending => C::AuthorizationPending,
             Error::SlowDown => C::SlowDown,
             Error::DeviceAccessDenied => C::AccessDenied,
@@ -568,6 +578,7 @@ impl Error {
             Error::UnknownDeviceCode => "unknown_device_code",
             Error::UnknownUserCode => "unknown_user_code",
             Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::ProofClaimsFull { .. } => "proof_claims_full",
             Error::AuthorizationPending => "authorization_pending",
             Error::SlowDown => "slow_down",
             Error::DeviceAccessDenied => "device_access_denied",
@@ -653,6 +664,31 @@ impl Error {
     /// The message of a variant that carries nothing to show.
     fn fixed_message(&self) -> Option<&'static str> {
         Some(match self {
+            Error::PkceMismatch => "the PKCE code verifier does not match",
+            Error::UnknownRefreshToken => "unknown refresh token",
+            Error::RefreshTokenExpired => "the refresh token has expired",
+            Error::RefreshTokenReused => {
+                "the refresh token was already used; every token of its grant is revoked"
+            }
+            Error::TokenClientMismatch => "the token was issued to another client",
+            Error::RedirectUriMismatch => {
+                "the redirect URI does not match a registered or authorized one"
+            }
+            Error::CodeReplayed => {
+                "the authorization code was already used; the tokens issued from it are revoked"
+            }
+            Error::CodeClientMismatch => "the authorization code was issued to another client",
+            Error::GrantLimitReached => "the subject holds as many grants as its limit allows",
+            Error::ConfirmationMismatch => "the grant is bound to another key or certificate",
+            Error::WrongHashingKey => {
+                "the hashing key does not match the one this database was created with"
+            }
+            Error::HashingKeyRequired => {
+                "this database uses a host-supplied hashing key, and none was configured"
+            }
+            Error::StoreShared => {
+                "the operation needs the only handle on the store; other clones are alive"
+            }
             Error::PushedRequestRequired => {
                 "this client must push its authorization requests first"
             }
@@ -725,26 +761,23 @@ impl fmt::Display for Error {
                 write!(f, "the client may not use the {grant_type} grant type")
             }
             Error::ScopeNotAllowed => f.write_str("the requested scope is not allowed"),
-            Error::RedirectUriMismatch => {
-                f.write_str("the redirect URI does not match a registered or authorized one")
-            }
             Error::NoRedirectUri => f.write_str("the client has no redirect URI registered"),
             Error::UnknownCode => f.write_str("unknown authorization code"),
             Error::CodeExpired => f.write_str("the authorization code has expired"),
-            Error::CodeReplayed => f.write_str(
-                "the authorization code was already used; the tokens issued from it are revoked",
-            ),
-            Error::CodeClientMismatch => {
-                f.write_str("the authorization code was issued to another client")
-            }
-            Error::PkceMismatch => f.write_str("the PKCE code verifier does not match"),
-            Error::UnknownRefreshToken => f.write_str("unknown refresh token"),
-            Error::RefreshTokenExpired => f.write_str("the refresh token has expired"),
-            Error::RefreshTokenReused => f.write_str(
-                "the refresh token was already used; every token of its grant is revoked",
-            ),
-            Error::TokenClientMismatch => f.write_str("the token was issued to another client"),
-            Error::PushedRequestRequired
+            Error::PkceMismatch
+            | Error::UnknownRefreshToken
+            | Error::RefreshTokenExpired
+            | Error::RefreshTokenReused
+            | Error::TokenClientMismatch
+            | Error::RedirectUriMismatch
+            | Error::CodeReplayed
+            | Error::CodeClientMismatch
+            | Error::GrantLimitReached
+            | Error::ConfirmationMismatch
+            | Error::WrongHashingKey
+            | Error::HashingKeyRequired
+            | Error::StoreShared
+            | Error::PushedRequestRequired
             | Error::UnknownRequestUri
             | Error::UnknownDeviceCode
             | Error::UnknownUserCode
@@ -761,23 +794,15 @@ impl fmt::Display for Error {
                 f,
                 "too many wrong user codes: try again in {retry_after} seconds"
             ),
-            Error::GrantLimitReached => {
-                f.write_str("the subject holds as many grants as its limit allows")
-            }
+            Error::ProofClaimsFull { retry_after } => write!(
+                f,
+                "the store remembers as many DPoP proof ids as it may: try again in {retry_after} seconds"
+            ),
             Error::MalformedResource { reason } => write!(f, "malformed resource: it {reason}"),
             Error::InvalidTarget => f.write_str("the grant does not cover this resource"),
-            Error::ConfirmationMismatch => {
-                f.write_str("the grant is bound to another key or certificate")
-            }
             Error::WrongAudience => f.write_str("the token is not for this resource"),
             Error::InactiveToken => f.write_str("the token is not active"),
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
-            Error::WrongHashingKey => {
-                f.write_str("the hashing key does not match the one this database was created with")
-            }
-            Error::HashingKeyRequired => f.write_str(
-                "this database uses a host-supplied hashing key, and none was configured",
-            ),
             Error::MissingHashingKeys { fingerprints } => {
                 f.write_str(
                     "the key ring lacks hashing keys this database still uses; fingerprints:",
@@ -797,9 +822,6 @@ impl fmt::Display for Error {
                 reason,
             } => write!(f, "bad backup, line {line}: {reason}"),
             Error::BadBackup { line: None, reason } => write!(f, "bad backup: {reason}"),
-            Error::StoreShared => f.write_str(
-                "the operation needs the only handle on the store; other clones are alive",
-            ),
             Error::DiskFull => f.write_str("the disk is full"),
             Error::Io { .. } => f.write_str("I/O error"),
             // The details are the source's (`Error::source`), not repeated here.
@@ -852,6 +874,7 @@ impl std::error::Error for Error {
             | Error::UnknownDeviceCode
             | Error::UnknownUserCode
             | Error::TooManyAttempts { .. }
+            | Error::ProofClaimsFull { .. }
             | Error::AuthorizationPending
             | Error::SlowDown
             | Error::DeviceAccessDenied

@@ -94,8 +94,10 @@ pub use model::grant::{GrantOrigin, GrantRef, GrantSummary};
 pub use model::grant_type::GrantType;
 pub use model::ids::{ClientId, GrantId};
 pub use model::key_info::{KeyId, KeyInfo, KeyState};
-pub use model::limits::{AtGrantLimit, GrantLimits};
-pub use model::operator::{ExportEntry, ExportSummary, Problem, StoreStats, VerifyReport};
+pub use model::limits::{AtGrantLimit, DEFAULT_GRANTS_PER_SUBJECT, GrantLimits};
+pub use model::operator::{
+    ExportEntry, ExportSummary, Problem, StorageWarning, StoreStats, VerifyReport,
+};
 pub use model::page::{Page, PageRequest};
 pub use model::pkce::{PkceChallenge, PkceMethod};
 pub use model::request::{

@@ -23,6 +23,9 @@ pub struct PasswordAttempt {
     pub password: Secret,
     /// The client asking (authenticated).
     pub client: AuthenticatedClient,
+    /// The address the request came from, when the server records it
+    /// (`ConnectInfo<SocketAddr>`): for throttling guesses per address.
+    pub remote_addr: Option<std::net::SocketAddr>,
 }
 
 /// The host's password check: the subject the credentials belong to, or

@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantdb::kv::Backend;
-use grantdb::{Confirmation, ProofJti};
+use grantdb::{ClientId, Confirmation, ProofJti};
 use jsonwebtoken::jwk::{AlgorithmParameters, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sha2::Digest as _;
@@ -48,6 +48,9 @@ pub enum ProofError {
     WrongToken,
     /// The proof's `jti` was seen before.
     Replayed,
+    /// The store remembers as many proof ids as its caps allow
+    /// (`ConfigBuilder::proof_claim_limits`): try again later.
+    Full,
     /// The store could not record the `jti`.
     Store,
 }
@@ -60,6 +63,7 @@ impl std::fmt::Display for ProofError {
             ProofError::Stale => "the DPoP proof is too old or from the future",
             ProofError::WrongToken => "the DPoP proof is for another access token",
             ProofError::Replayed => "the DPoP proof was used before",
+            ProofError::Full => "the server takes no more DPoP proofs for now; try again later",
             ProofError::Store => "the DPoP proof could not be recorded",
         })
     }
@@ -88,6 +92,7 @@ struct Claims {
 /// its `jti` in the store until it is too old to be accepted anyway.
 pub async fn verify<B: Backend>(
     oauth: &OAuth<B>,
+    client_id: &ClientId,
     proof: &str,
     method: &http::Method,
     url: &str,
@@ -132,17 +137,20 @@ pub async fn verify<B: Backend>(
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| ProofError::Malformed)?;
     let confirmation = Confirmation::dpop(thumbprint).map_err(|_| ProofError::Malformed)?;
-    // Scoped by key, so that one client's proofs never collide with
-    // another's; kept until the proof is too old to be taken anyway.
+    // Scoped by the client (the store does that) and by the key, so that
+    // one key's proofs never collide with another's; kept until the proof is
+    // too old to be taken anyway.
     let claim = format!("{}:{}", confirmation.thumbprint(), claims.jti);
     let until = claims.iat.saturating_add(max_age).max(now + 1);
+    let client = *client_id;
     match oauth
         .store()
-        .call(move |s| s.claim_proof_jti(&claim, until))
+        .call(move |s| s.claim_proof_jti(&client, &claim, until))
         .await
     {
         Ok(ProofJti::FirstUse) => Ok(VerifiedProof { confirmation }),
         Ok(_) => Err(ProofError::Replayed),
+        Err(grantdb::Error::ProofClaimsFull { .. }) => Err(ProofError::Full),
         Err(_) => Err(ProofError::Store),
     }
 }

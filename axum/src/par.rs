@@ -78,7 +78,7 @@ async fn push<B: Backend>(
     request.nonce = params.get("nonce").map(str::to_owned);
     request.pkce = pkce_of(params)?;
     request.dpop_jkt = match (
-        proved_key(oauth, &form.headers, url).await?,
+        proved_key(oauth, &client, &form.headers, url).await?,
         params.get("dpop_jkt"),
     ) {
         (Some(proved), Some(named)) if proved != dpop_jkt(named)? => {

@@ -173,6 +173,9 @@ pub struct OAuthForm {
     pub headers: HeaderMap,
     /// The body's parameters.
     pub params: Params,
+    /// The client's address, when the server records it (axum's
+    /// `ConnectInfo<SocketAddr>`: `into_make_service_with_connect_info`).
+    pub remote_addr: Option<std::net::SocketAddr>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
@@ -180,6 +183,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 
     async fn from_request(request: Request, state: &S) -> Result<OAuthForm, OAuthError> {
         let headers = request.headers().clone();
+        let remote_addr = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0);
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -190,6 +197,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                 }
             })?;
         let params = Params::from_body(&headers, &body)?;
-        Ok(OAuthForm { headers, params })
+        Ok(OAuthForm {
+            headers,
+            params,
+            remote_addr,
+        })
     }
 }

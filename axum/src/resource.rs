@@ -268,9 +268,16 @@ impl<B: Backend> Guard<B> {
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.path(), |original| original.0.path());
         let url = format!("{}{path}", self.oauth.config().origin_of_resources());
-        let verified = crate::dpop::verify(&self.oauth, proof, &parts.method, &url, Some(token))
-            .await
-            .map_err(|error| refuse(error.to_string()))?;
+        let verified = crate::dpop::verify(
+            &self.oauth,
+            &info.client_id,
+            proof,
+            &parts.method,
+            &url,
+            Some(token),
+        )
+        .await
+        .map_err(|error| refuse(error.to_string()))?;
         if Some(&verified.confirmation) == info.cnf.as_ref() {
             Ok(())
         } else {

@@ -28,7 +28,7 @@ pub async fn token<B: Backend>(
 ) -> Response {
     let url = endpoint_url(&oauth, uri.path());
     observed(&oauth, "token", &form.headers, async {
-        grant(&oauth, &form.headers, &form.params, &url)
+        grant(&oauth, &form, &url)
             .await
             .map_or_else(IntoResponse::into_response, |tokens| {
                 no_store(StatusCode::OK, &tokens)
@@ -57,6 +57,7 @@ pub(crate) fn optional_scope(params: &Params) -> Result<Option<Scope>, OAuthErro
 /// unbound token.
 pub(crate) async fn proved_key<B: Backend>(
     oauth: &OAuth<B>,
+    client: &AuthenticatedClient,
     headers: &HeaderMap,
     url: &str,
 ) -> Result<Option<Confirmation>, OAuthError> {
@@ -69,14 +70,14 @@ pub(crate) async fn proved_key<B: Backend>(
         .map_err(|_| invalid("the DPoP header is not text".to_owned()))?;
     #[cfg(feature = "dpop")]
     {
-        crate::dpop::verify(oauth, proof, &Method::POST, url, None)
+        crate::dpop::verify(oauth, &client.id(), proof, &Method::POST, url, None)
             .await
             .map(|verified| Some(verified.confirmation))
             .map_err(|error| invalid(error.to_string()))
     }
     #[cfg(not(feature = "dpop"))]
     {
-        let _ = (oauth, proof, url, Method::POST);
+        let _ = (oauth, client, proof, url, Method::POST);
         Err(invalid(
             "this server does not check DPoP proofs (feature `dpop`)".to_owned(),
         ))
@@ -85,16 +86,16 @@ pub(crate) async fn proved_key<B: Backend>(
 
 async fn grant<B: Backend>(
     oauth: &OAuth<B>,
-    headers: &HeaderMap,
-    params: &Params,
+    form: &OAuthForm,
     url: &str,
 ) -> Result<TokenResponse, OAuthError> {
+    let (headers, params) = (&form.headers, &form.params);
     let grant_type: GrantType = params
         .required("grant_type")?
         .parse()
         .map_err(|error: Error| OAuthError::token(&error))?;
     let client = authenticate(oauth, headers, params).await?;
-    let confirmation = proved_key(oauth, headers, url).await?;
+    let confirmation = proved_key(oauth, &client, headers, url).await?;
     let store_error = |error: Error| OAuthError::token(&error);
     let store = oauth.store();
     match grant_type {
@@ -123,7 +124,7 @@ async fn grant<B: Backend>(
                 .await
         }
         GrantType::Password => {
-            let subject = password_subject(oauth, &client, params).await?;
+            let subject = password_subject(oauth, &client, form).await?;
             let mut request =
                 IssueRequest::new(&client, subject).resources(params.resources().iter().cloned());
             request.scope = optional_scope(params)?;
@@ -148,8 +149,9 @@ async fn grant<B: Backend>(
 async fn password_subject<B: Backend>(
     oauth: &OAuth<B>,
     client: &AuthenticatedClient,
-    params: &Params,
+    form: &OAuthForm,
 ) -> Result<String, OAuthError> {
+    let params = &form.params;
     let Some(check) = oauth.config().password.clone() else {
         return Err(OAuthError::token(&Error::UnsupportedGrantType));
     };
@@ -162,6 +164,7 @@ async fn password_subject<B: Backend>(
         username: params.required("username")?.to_owned(),
         password: Secret::from(params.required("password")?),
         client: client.clone(),
+        remote_addr: form.remote_addr,
     };
     check(attempt)
         .await

@@ -259,7 +259,19 @@ pub fn rotate(set: &GrantdbSet, chain: &mut String) {
 
 /// A well-formed access token that no store issued.
 pub fn foreign_access_token() -> String {
+    access_token_of(&Store::in_memory(Config::default()).unwrap())
+}
+
+/// A well-formed access token naming key id 2, which the benches' stores
+/// (one key) never saw: what a flood of forged key ids presents.
+pub fn unknown_key_access_token() -> String {
     let store = Store::in_memory(Config::default()).unwrap();
+    store.add_hashing_key(None).unwrap();
+    access_token_of(&store)
+}
+
+/// An access token of a client-credentials client of `store`.
+fn access_token_of(store: &Store) -> String {
     let registered = store
         .register_client(NewClient::confidential("x").grant_types([GrantType::ClientCredentials]))
         .unwrap();

@@ -9,12 +9,22 @@ use grantdb::{
 };
 
 use crate::progress::Progress;
-use crate::support::{Failure, Outcome, config, open, print_json};
+use crate::support::{Failure, Outcome, config, confirm, open, print_json};
 use crate::{Cli, ClientsCommand, Command, CreateClient, GrantsCommand, RevokeArgs};
 
 fn client_id(text: &str) -> Result<ClientId, Failure> {
     text.parse()
-        .map_err(|_| Failure(format!("{text:?} is not a client id")))
+        .map_err(|_| Failure::usage(format!("{text:?} is not a client id")))
+}
+
+/// Prints a result: `value` as JSON with `--json`, else the text `text`
+/// prints.
+fn report(cli: &Cli, value: &serde_json::Value, text: impl FnOnce()) -> Outcome {
+    if cli.json {
+        return print_json(value);
+    }
+    text();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A Unix time as RFC 3339 (UTC, seconds).
@@ -28,16 +38,14 @@ fn rfc3339(unix_seconds: u64) -> String {
 /// Runs the command line.
 pub fn run(cli: &Cli) -> Outcome {
     match &cli.command {
-        Command::Stats { json } => stats(cli, *json),
-        Command::Verify { json } => verify(cli, *json),
+        Command::Stats => stats(cli, cli.json),
+        Command::Verify => verify(cli, cli.json),
         Command::Purge { dry_run, batch } => purge(cli, *dry_run, *batch),
         Command::Compact => compact(cli),
         Command::Clients(command) => clients(cli, command),
-        Command::Grants(GrantsCommand::List {
-            subject,
-            client,
-            json,
-        }) => grants(cli, subject.as_deref(), client.as_deref(), *json),
+        Command::Grants(GrantsCommand::List { subject, client }) => {
+            grants(cli, subject.as_deref(), client.as_deref(), cli.json)
+        }
         Command::Revoke(args) => revoke(cli, args),
         Command::Keys(command) => crate::ring::run(cli, command),
         Command::Export { output } => export(cli, output.as_deref()),
@@ -89,6 +97,9 @@ fn stats(cli: &Cli, json: bool) -> Outcome {
             rfc3339(stats.clock_time),
             stats.store_time - stats.clock_time
         );
+    }
+    if let Some(warning) = stats.storage_warning {
+        out!("storage                  {warning}");
     }
     if stats.low_on_space {
         out!("disk                     full: issuing refused, purge and revocation work");
@@ -147,14 +158,15 @@ fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
     let store = open(cli)?;
     let due = store.purge_preview()?;
     if dry_run {
-        out!(
-            "would remove {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens (and the grants they end)",
-            due.codes,
-            due.access_tokens,
-            due.refresh_tokens,
-            due.consumed_refresh_tokens
-        );
-        return Ok(ExitCode::SUCCESS);
+        return report(cli, &serde_json::json!({ "would_remove": due }), || {
+            out!(
+                "would remove {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens (and the grants they end)",
+                due.codes,
+                due.access_tokens,
+                due.refresh_tokens,
+                due.consumed_refresh_tokens
+            );
+        });
     }
     let progress = Progress::new(due.removed());
     let started = Instant::now();
@@ -172,28 +184,38 @@ fn purge(cli: &Cli, dry_run: bool, batch: usize) -> Outcome {
         }
     }
     progress.finish();
-    out!(
-        "removed {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens, {} grants in {:.2}s",
-        total.codes,
-        total.access_tokens,
-        total.refresh_tokens,
-        total.consumed_refresh_tokens,
-        total.grants,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(ExitCode::SUCCESS)
+    let seconds = started.elapsed().as_secs_f64();
+    report(
+        cli,
+        &serde_json::json!({ "removed": total, "seconds": seconds }),
+        || {
+            out!(
+                "removed {} codes, {} access tokens, {} refresh tokens, {} consumed refresh tokens, {} grants in {seconds:.2}s",
+                total.codes,
+                total.access_tokens,
+                total.refresh_tokens,
+                total.consumed_refresh_tokens,
+                total.grants,
+            );
+        },
+    )
 }
 
 fn compact(cli: &Cli) -> Outcome {
     let mut store = open(cli)?;
     let (before, after) = store.compact()?;
-    out!(
-        "compacted {}: {:.1} MiB -> {:.1} MiB",
-        cli.db.display(),
-        mib(before.file_bytes),
-        mib(after.file_bytes)
-    );
-    Ok(ExitCode::SUCCESS)
+    report(
+        cli,
+        &serde_json::json!({ "before": before, "after": after }),
+        || {
+            out!(
+                "compacted {}: {:.1} MiB -> {:.1} MiB",
+                cli.db.display(),
+                mib(before.file_bytes),
+                mib(after.file_bytes)
+            );
+        },
+    )
 }
 
 fn all_clients(store: &Store) -> Result<Vec<grantdb::Client>, Failure> {
@@ -229,10 +251,10 @@ fn show_client(client: &grantdb::Client) {
 
 fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
     match command {
-        ClientsCommand::List { json } => {
+        ClientsCommand::List => {
             let store = open(cli)?;
             let all = all_clients(&store)?;
-            if *json {
+            if cli.json {
                 return print_json(&all);
             }
             for client in &all {
@@ -244,27 +266,50 @@ fn clients(cli: &Cli, command: &ClientsCommand) -> Outcome {
             let client = store
                 .client(&client_id(id)?)?
                 .ok_or_else(|| Failure(format!("no client {id}")))?;
+            if cli.json {
+                return print_json(&client);
+            }
             show_client(&client);
         }
-        ClientsCommand::Create(create) => create_client(cli, create)?,
+        ClientsCommand::Create(create) => return create_client(cli, create),
         ClientsCommand::RotateSecret { id } => {
             let store = open(cli)?;
             let secret = store.rotate_client_secret(&client_id(id)?)?;
-            out!("client_secret: {}", secret.expose());
             eprintln!("(shown once: only its hash is stored)");
+            let value = serde_json::json!({ "client_id": id, "client_secret": secret.expose() });
+            return report(cli, &value, || {
+                out!("client_secret: {}", secret.expose());
+            });
         }
         ClientsCommand::Delete { id } => {
             let store = open(cli)?;
-            if store.delete_client(&client_id(id)?)?.is_none() {
+            let client = client_id(id)?;
+            let Some(found) = store.client(&client)? else {
                 return Err(Failure(format!("no client {id}")));
-            }
-            out!("deleted client {id} and everything issued to it");
+            };
+            confirm(
+                cli,
+                &format!(
+                    "this deletes client {id} ({}) and every code, grant and token issued to it",
+                    found.name
+                ),
+            )?;
+            let Some(ended) = store.delete_client(&client)? else {
+                return Err(Failure(format!("no client {id}")));
+            };
+            let value = serde_json::json!({ "deleted": id, "grants": ended.grants });
+            return report(cli, &value, || {
+                out!(
+                    "deleted client {id} and everything issued to it ({} grant(s))",
+                    ended.grants
+                );
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
+fn create_client(cli: &Cli, create: &CreateClient) -> Outcome {
     // A mistyped path must not silently become a new database: only `--init`
     // creates one.
     let store = if create.init && !cli.db.exists() {
@@ -287,16 +332,22 @@ fn create_client(cli: &Cli, create: &CreateClient) -> Result<(), Failure> {
         .grant_types
         .iter()
         .map(|g| g.parse::<GrantType>())
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Failure::usage("unknown grant type (authorization_code, refresh_token, client_credentials, password, ...)"))?;
     client = client.grant_types(grant_types);
     client.scopes = Scope::parse(&create.scope)?;
     let registered = store.register_client(client)?;
-    out!("client_id:     {}", registered.client.id);
-    if let Some(secret) = registered.secret {
-        out!("client_secret: {}", secret.expose());
+    let secret = registered.secret.as_ref().map(|s| s.expose().to_owned());
+    if secret.is_some() {
         eprintln!("(shown once: only its hash is stored)");
     }
-    Ok(())
+    let value = serde_json::json!({ "client_id": registered.client.id, "client_secret": secret });
+    report(cli, &value, || {
+        out!("client_id:     {}", registered.client.id);
+        if let Some(secret) = &secret {
+            out!("client_secret: {secret}");
+        }
+    })
 }
 
 fn grants(cli: &Cli, subject: Option<&str>, client: Option<&str>, json: bool) -> Outcome {
@@ -340,18 +391,35 @@ fn grants(cli: &Cli, subject: Option<&str>, client: Option<&str>, json: bool) ->
 fn revoke(cli: &Cli, args: &RevokeArgs) -> Outcome {
     let store = open(cli)?;
     match (&args.subject, &args.client, &args.token) {
-        (Some(subject), _, _) => out!(
-            "revoked {} grant(s) of {subject}",
-            store.revoke_subject(subject)?.grants
-        ),
-        (_, Some(client), _) => {
-            let ended = store.revoke_client_grants(&client_id(client)?)?.grants;
-            out!("revoked {ended} grant(s) of client {client}");
+        (Some(subject), _, _) => {
+            confirm(
+                cli,
+                &format!("this revokes every grant of subject {subject:?}"),
+            )?;
+            let ended = store.revoke_subject(subject)?.grants;
+            let value = serde_json::json!({ "subject": subject, "grants": ended });
+            report(cli, &value, || {
+                out!("revoked {ended} grant(s) of {subject}");
+            })
         }
-        (_, _, Some(token)) => out!("{}", store.revoke_token_as_operator(token)?),
-        (None, None, None) => return Err(Failure("say what to revoke".to_owned())),
+        (_, Some(client), _) => {
+            let id = client_id(client)?;
+            confirm(cli, &format!("this revokes every grant of client {client}"))?;
+            let ended = store.revoke_client_grants(&id)?.grants;
+            let value = serde_json::json!({ "client_id": client, "grants": ended });
+            report(cli, &value, || {
+                out!("revoked {ended} grant(s) of client {client}");
+            })
+        }
+        (_, _, Some(token)) => {
+            let revoked = store.revoke_token_as_operator(token)?;
+            let value = serde_json::json!({ "revoked": revoked.to_string() });
+            report(cli, &value, || {
+                out!("{revoked}");
+            })
+        }
+        (None, None, None) => Err(Failure::usage("say what to revoke")),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn export(cli: &Cli, output: Option<&std::path::Path>) -> Outcome {
@@ -426,5 +494,8 @@ fn import(cli: &Cli, input: Option<&std::path::Path>) -> Outcome {
     // Open it once: the format version and hashing key must check out.
     open(cli)?;
     eprintln!("imported {imported} entries into {}", cli.db.display());
+    if cli.json {
+        return print_json(&serde_json::json!({ "imported": imported, "db": cli.db }));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,8 +39,9 @@ use clap::{Args, Parser, Subcommand};
     version,
     about,
     after_help = "Exit codes: 0 success; 1 problems found (verify found broken invariants, or \
-                  export skipped damaged entries); 2 usage error; 3 failure (I/O error, \
-                  database in use, bad backup, ...)."
+                  export skipped damaged entries); 2 usage error (a bad argument, a malformed \
+                  id or scope, a destructive command without --yes and no terminal to ask); \
+                  3 failure (I/O error, database in use, bad backup, not confirmed, ...)."
 )]
 struct Cli {
     /// The database file.
@@ -51,6 +52,13 @@ struct Cli {
     /// ring. `GRANTDB_KEY` (hex, several separated by commas) works too.
     #[arg(long, global = true)]
     key_file: Vec<PathBuf>,
+    /// Print the result as JSON (every subcommand that prints one).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Confirm a destructive command without asking (for scripts: without
+    /// a terminal to ask on, a destructive command needs it).
+    #[arg(long, global = true)]
+    yes: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,17 +66,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Counts clients, grants, tokens and codes, and how the file's space is used.
-    Stats {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Stats,
     /// Checks every invariant; exits non-zero if any is broken.
-    Verify {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify,
     /// Removes everything expired, with progress.
     Purge {
         /// Count what would be removed; remove nothing.
@@ -108,11 +108,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ClientsCommand {
     /// List every client.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Show one client.
     Show {
         /// The client id.
@@ -160,11 +156,7 @@ pub struct CreateClient {
 enum KeysCommand {
     /// List the keys of the ring: id, state, which one mints, client
     /// secrets still hashed under each, fingerprint.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Add a key; it mints from now on. For a database whose keys come from
     /// the host, the new key is read from `--new-key-file`, or generated and
     /// written there (owner-only) when that file does not exist; pass it
@@ -175,16 +167,25 @@ enum KeysCommand {
         #[arg(long)]
         new_key_file: Option<PathBuf>,
     },
-    /// Retire a key: what was minted under it stops working.
+    /// Retire a key: what was minted under it stops working. Refused while
+    /// client secrets are still hashed under it (those clients would fail to
+    /// authenticate), unless `--force`.
     Retire {
         /// The key id (as `keys list` shows it).
         id: u8,
+        /// Retire it even though client secrets still depend on it.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a retired key: the records it sealed are sealed again under
-    /// the minting key; the key may then leave the ring.
+    /// the minting key; the key may then leave the ring. Refused while
+    /// client secrets are still hashed under it, unless `--force`.
     Remove {
         /// The key id.
         id: u8,
+        /// Remove it even though client secrets still depend on it.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -198,9 +199,6 @@ enum GrantsCommand {
         /// The client id.
         #[arg(long)]
         client: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -234,13 +232,17 @@ pub const PROBLEMS_FOUND: u8 = 1;
 /// Exit code: the command failed (I/O, a database in use, a bad backup, ...).
 pub const FAILED: u8 = 3;
 
+/// Exit code: a usage error (clap's own, or a bad argument found after
+/// parsing).
+pub const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("grantdb: {error}");
-            ExitCode::from(FAILED)
+        Err(failure) => {
+            eprintln!("grantdb: {failure}");
+            ExitCode::from(failure.code)
         }
     }
 }

@@ -6,16 +6,16 @@ use std::process::ExitCode;
 
 use grantdb::{HashingKey, KeyId, KeyInfo, KeyState};
 
-use crate::support::{Failure, Outcome, open, print_json};
+use crate::support::{Failure, Outcome, confirm, open, print_json};
 use crate::{Cli, KeysCommand};
 
 /// Runs one `keys` subcommand.
 pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
     let store = open(cli)?;
     match command {
-        KeysCommand::List { json } => {
+        KeysCommand::List => {
             let keys = store.hashing_keys()?;
-            if *json {
+            if cli.json {
                 return print_json(&keys);
             }
             out!("id  state    minting  kept  client_secrets  fingerprint");
@@ -26,6 +26,9 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
         KeysCommand::Add { new_key_file } => {
             let key = new_key_file.as_deref().map(new_host_key).transpose()?;
             let added = store.add_hashing_key(key)?;
+            if cli.json {
+                return print_json(&added);
+            }
             out!(
                 "added key {} (fingerprint {}); it mints from now on",
                 added.id,
@@ -38,8 +41,20 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
                 );
             }
         }
-        KeysCommand::Retire { id } => {
+        KeysCommand::Retire { id, force } => {
+            let key = depended_on(&store, *id, *force, "retire")?;
+            confirm(
+                cli,
+                &format!(
+                    "this retires key {id}: every token, code and client secret minted or \
+                     hashed under it stops working ({} client secret(s))",
+                    key.client_secrets
+                ),
+            )?;
             let retired = store.retire_hashing_key(KeyId::new(*id))?;
+            if cli.json {
+                return print_json(&retired);
+            }
             out!(
                 "retired key {}: what was minted under it no longer works; {} client \
                  secret(s) were still hashed under it",
@@ -47,12 +62,45 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
                 retired.client_secrets
             );
         }
-        KeysCommand::Remove { id } => {
+        KeysCommand::Remove { id, force } => {
+            depended_on(&store, *id, *force, "remove")?;
+            confirm(
+                cli,
+                &format!("this removes key {id} from the ring for good"),
+            )?;
             let resealed = store.remove_hashing_key(KeyId::new(*id))?;
+            if cli.json {
+                return print_json(&serde_json::json!({ "removed": id, "resealed": resealed }));
+            }
             out!("removed key {id}: {resealed} record(s) sealed again under the minting key");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Key `id`, unless client secrets are still hashed under it and `force`
+/// is not given: those clients would fail to authenticate (401
+/// `invalid_client`) once the key is retired or removed.
+fn depended_on(
+    store: &grantdb::Store,
+    id: u8,
+    force: bool,
+    verb: &str,
+) -> Result<KeyInfo, Failure> {
+    let key = store
+        .hashing_keys()?
+        .into_iter()
+        .find(|key| key.id.get() == id)
+        .ok_or_else(|| Failure::usage(format!("no key {id} in the ring (`grantdb keys list`)")))?;
+    if key.client_secrets > 0 && !force {
+        return Err(Failure(format!(
+            "{} client secret(s) are still hashed under key {id}: to {verb} it now would make \
+             those clients fail to authenticate. Let each client authenticate once (its secret \
+             moves to the newest key), or rotate their secrets, then {verb} it; or pass --force",
+            key.client_secrets
+        )));
+    }
+    Ok(key)
 }
 
 fn print_row(key: &KeyInfo) {
@@ -64,13 +112,19 @@ fn print_row(key: &KeyInfo) {
         _ => "other",
     };
     let yes = |flag: bool| if flag { "yes" } else { "-" };
+    // Under a removed key a secret can never verify again: not a count of
+    // what depends on the key, but of clients that must get a new secret.
+    let secrets = match (key.state, key.client_secrets) {
+        (KeyState::Removed, n) if n > 0 => format!("{n} unusable"),
+        (_, n) => n.to_string(),
+    };
     out!(
         "{:<3} {:<8} {:<8} {:<5} {:<15} {}",
         key.id,
         state,
         yes(key.minting),
         yes(key.kept_in_database),
-        key.client_secrets,
+        secrets,
         key.fingerprint
     );
 }

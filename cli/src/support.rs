@@ -8,23 +8,76 @@ use grantdb::{Config, Error, Store};
 
 use crate::Cli;
 
-/// A failure, said in one line.
-pub struct Failure(pub(crate) String);
+/// A failure, said in one line, and the exit code it ends with.
+pub struct Failure {
+    pub(crate) message: String,
+    /// [`FAILED`](crate::FAILED) or [`USAGE`](crate::USAGE).
+    pub(crate) code: u8,
+}
+
+#[allow(non_snake_case)] // Reads as the tuple struct it used to be.
+pub(crate) fn Failure(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: crate::FAILED,
+    }
+}
+
+impl Failure {
+    /// A usage error found after parsing (a malformed id, a missing
+    /// confirmation): exit code 2, as clap's own.
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: crate::USAGE,
+        }
+    }
+}
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
-        Failure(match error {
+        match error {
             Error::DatabaseInUse => {
-                "the database is in use by another process (stop the server using it)".to_owned()
+                Failure("the database is in use by another process (stop the server using it)")
             }
-            other => with_sources(&other),
-        })
+            // What the operator typed, not what the store did.
+            Error::MalformedClientId
+            | Error::MalformedScope { .. }
+            | Error::MalformedRedirectUri { .. }
+            | Error::InvalidArgument { .. }
+            | Error::UnsupportedGrantType => Failure::usage(with_sources(&error)),
+            other => Failure(with_sources(&other)),
+        }
+    }
+}
+
+/// Asks before a destructive command: `what` it will do, confirmed with
+/// `yes` on a terminal, or by `--yes`. Without a terminal and without
+/// `--yes`, a usage error: a script must say it means it.
+pub(crate) fn confirm(cli: &Cli, what: &str) -> Result<(), Failure> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if cli.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{what}: pass --yes to confirm (there is no terminal to ask on)"
+        )));
+    }
+    eprint!("{what}. Type yes to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure("not confirmed: nothing was done"))
     }
 }
 

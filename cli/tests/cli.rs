@@ -162,7 +162,7 @@ fn clients_create_list_show_rotate_delete() -> TestResult {
         );
         assert!(store.authenticate_client(&client, Some(&secret)).is_err());
     }
-    stdout(grantdb(&db).args(["clients", "delete", &id]));
+    stdout(grantdb(&db).args(["clients", "delete", &id, "--yes"]));
     let missing = grantdb(&db).args(["clients", "show", &id]).output()?;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
@@ -191,7 +191,8 @@ fn grants_list_and_revoke() -> TestResult {
     ])))?;
     assert_eq!(all.as_array().map(Vec::len), Some(3));
     assert!(
-        stdout(grantdb(&db).args(["revoke", "--subject", "alice"])).contains("revoked 2 grant(s)")
+        stdout(grantdb(&db).args(["revoke", "--subject", "alice", "--yes"]))
+            .contains("revoked 2 grant(s)")
     );
     assert!(
         stdout(grantdb(&db).args(["grants", "list", "--subject", "alice"])).contains("0 grant(s)")
@@ -210,7 +211,7 @@ fn grants_list_and_revoke() -> TestResult {
             .contains("refresh token revoked with its grant")
     );
     assert!(
-        stdout(grantdb(&db).args(["revoke", "--client", &client.id().to_string()]))
+        stdout(grantdb(&db).args(["revoke", "--client", &client.id().to_string(), "--yes"]))
             .contains("revoked 1 grant(s)")
     );
     let usage = grantdb(&db).arg("revoke").output()?;
@@ -700,16 +701,15 @@ fn keys_list_add_retire_remove_on_a_host_keyed_database() -> TestResult {
     assert_eq!(keys[1]["minting"], true);
     assert_eq!(keys[0]["client_secrets"], 1);
 
-    let with_both = |command: &mut Command| {
+    let both = || {
+        let mut command = grantdb(&db);
+        command.arg("--key-file").arg(&first);
+        command.arg("--key-file").arg(&second);
         command
-            .arg("--key-file")
-            .arg(&first)
-            .arg("--key-file")
-            .arg(&second);
     };
-    let mut retire = grantdb(&db);
-    with_both(&mut retire);
-    assert!(stdout(retire.args(["keys", "retire", "1"])).contains("retired key 1"));
+    retiring_is_refused_while_a_secret_depends(&mut both())?;
+    let retired = stdout(both().args(["keys", "retire", "1", "--force", "--yes"]));
+    assert!(retired.contains("retired key 1"));
     {
         let config = Config::builder()
             .hashing_keys([
@@ -723,18 +723,38 @@ fn keys_list_add_retire_remove_on_a_host_keyed_database() -> TestResult {
             "minted under the retired key"
         );
     }
-    let mut remove = grantdb(&db);
-    with_both(&mut remove);
-    assert!(stdout(remove.args(["keys", "remove", "1"])).contains("removed key 1"));
+    let removed = stdout(both().args(["keys", "remove", "1", "--force", "--yes"]));
+    assert!(removed.contains("removed key 1"));
+    // The client whose secret was under key 1 is shown as needing a new one.
+    let listed = stdout(
+        grantdb(&db)
+            .arg("--key-file")
+            .arg(&second)
+            .args(["keys", "list"]),
+    );
+    assert!(listed.contains("1 unusable"), "{listed}");
     // The removed key may leave the ring; the last active key stays.
     stdout(grantdb(&db).arg("--key-file").arg(&second).arg("verify"));
     let output = grantdb(&db)
         .arg("--key-file")
         .arg(&second)
-        .args(["keys", "retire", "2"])
+        .args(["keys", "retire", "2", "--yes"])
         .output()?;
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8(output.stderr)?.contains("key ring"));
+    Ok(())
+}
+
+/// A client secret is still hashed under key 1: retiring it is refused,
+/// saying what would break, unless forced.
+fn retiring_is_refused_while_a_secret_depends(command: &mut Command) -> TestResult {
+    let output = command.args(["keys", "retire", "1", "--yes"]).output()?;
+    assert_eq!(output.status.code(), Some(3));
+    let said = String::from_utf8(output.stderr)?;
+    assert!(
+        said.contains("1 client secret(s) are still hashed under key 1"),
+        "{said}"
+    );
     Ok(())
 }
 
@@ -792,5 +812,126 @@ fn stats_counts_pushed_and_device_requests() -> TestResult {
     let copy = dir.path().join("copy.redb");
     assert!(import_text(&copy, &backup).status.success());
     assert_eq!(stdout(grantdb(&copy).arg("export")), backup);
+    Ok(())
+}
+
+// ------------------------------------------------------------ operators' foot-guns (issue 24 §6)
+
+/// A destructive command without a terminal to ask on needs `--yes`:
+/// without it, a usage error (exit 2) and nothing done.
+#[test]
+fn destructive_commands_need_yes_without_a_terminal() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    let id = client.id().to_string();
+    for args in [
+        vec!["clients", "delete", &id],
+        vec!["revoke", "--client", &id],
+        vec!["revoke", "--subject", "alice"],
+    ] {
+        let output = grantdb(&db).args(&args).output()?;
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8(output.stderr)?.contains("pass --yes"),
+            "{args:?}"
+        );
+    }
+    let store = Store::open(&db, Config::default())?;
+    assert!(store.client(&client.id())?.is_some(), "nothing was deleted");
+    assert_eq!(store.stats()?.grants, 3, "nothing was revoked");
+    Ok(())
+}
+
+/// Bad input found after parsing is a usage error too (exit 2), as clap's.
+#[test]
+fn bad_input_after_parsing_is_a_usage_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    for args in [
+        vec!["clients", "show", "not-an-id"],
+        vec!["grants", "list", "--client", "nope"],
+        vec!["clients", "create", "--name", "x", "--grant-type", "magic"],
+        vec![
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--grant-type",
+            "password",
+            "--scope",
+            "a\"b",
+        ],
+        vec!["keys", "retire", "9", "--yes"],
+    ] {
+        let output = grantdb(&db).args(&args).output()?;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Every subcommand that prints a result prints it as JSON with `--json`.
+#[test]
+fn every_result_prints_as_json() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    let id = client.id().to_string();
+    let parse = |args: &[&str]| -> serde_json::Value {
+        let printed = stdout(grantdb(&db).args(args).arg("--json"));
+        serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{args:?}: {e}: {printed}"))
+    };
+    assert!(parse(&["stats"])["stats"]["grants"].is_u64());
+    assert_eq!(parse(&["verify"])["ok"], true);
+    assert!(parse(&["purge", "--dry-run"])["would_remove"].is_object());
+    assert!(parse(&["purge"])["removed"].is_object());
+    assert!(parse(&["compact"])["after"]["file_bytes"].is_u64());
+    assert!(parse(&["clients", "list"]).is_array());
+    assert_eq!(parse(&["clients", "show", &id])["name"], "pretalx");
+    let created = parse(&[
+        "clients",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+    ]);
+    let new_id = created["client_id"].as_str().unwrap().to_owned();
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("gdbcs_")
+    );
+    assert!(parse(&["clients", "rotate-secret", &new_id])["client_secret"].is_string());
+    assert_eq!(
+        parse(&["grants", "list", "--client", &id])
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(parse(&["revoke", "--subject", "bob", "--yes"])["grants"], 1);
+    assert!(parse(&["revoke", "--token", "gdbat_nothing"])["revoked"].is_string());
+    assert_eq!(parse(&["revoke", "--client", &id, "--yes"])["grants"], 2);
+    assert_eq!(
+        parse(&["clients", "delete", &new_id, "--yes"])["deleted"],
+        new_id.as_str()
+    );
+    assert!(parse(&["keys", "list"]).is_array());
+    assert_eq!(parse(&["keys", "add"])["minting"], true);
+    Ok(())
+}
+
+/// `grants list --client ID` alone lists the client's grants.
+#[test]
+fn grants_list_takes_the_client_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    let listed =
+        stdout(grantdb(&db).args(["grants", "list", "--client", &client.id().to_string()]));
+    assert!(listed.ends_with("3 grant(s)\n"), "{listed}");
     Ok(())
 }

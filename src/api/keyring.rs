@@ -151,17 +151,25 @@ impl<B: Backend> Store<B> {
     /// well-formed client secret, whenever the ring in the database differs
     /// from the store's.
     fn caught_up_after(&self, miss: &Miss<'_>) -> bool {
+        // Within the interval of the last catch-up, nothing to look at: a
+        // flood of misses costs one atomic load each.
+        if !self.catch_up_due() {
+            return false;
+        }
         let keys = self.keys();
         let behind = match *miss {
-            Miss::Strings(kinds, text) => kinds.iter().any(|&kind| {
-                keys.minter
-                    .key_id_of(kind, text)
-                    .is_some_and(|id| !keys.knows_key(id))
-            }),
+            Miss::Strings(kinds, text) => {
+                kinds.iter().any(|&kind| {
+                    keys.minter
+                        .key_id_of(kind, text)
+                        .is_some_and(|id| !keys.knows_key(id))
+                }) && self.may_catch_up()
+            }
             Miss::ClientSecret(secret) => {
                 keys.minter
                     .key_id_of(TokenKind::ClientSecret, secret)
                     .is_some()
+                    && self.may_catch_up()
                     && self
                         .backend()
                         .read(|kv| keyring::read_entries(kv))
@@ -169,6 +177,41 @@ impl<B: Backend> Store<B> {
             }
         };
         behind && self.reload_hashing_keys().is_ok()
+    }
+
+    /// Nanoseconds since [`EPOCH`], plus one (0 is "never").
+    fn catch_up_clock() -> u64 {
+        let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+        u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Whether the last catch-up is older than [`CATCH_UP_EVERY`] (a load,
+    /// no lock).
+    fn catch_up_due(&self) -> bool {
+        let last = self
+            .inner
+            .caught_up_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let every = u64::try_from(CATCH_UP_EVERY.as_nanos()).unwrap_or(u64::MAX);
+        last == 0 || Self::catch_up_clock().saturating_sub(last) >= every
+    }
+
+    /// Whether a miss may read the ring again now: at most once per
+    /// [`CATCH_UP_EVERY`]; of callers arriving together, one wins. Strings
+    /// that name a key nobody added (forged, or a flood) then cost what a
+    /// malformed token costs; a key another node really added is learnt
+    /// within that time (and at the next maintenance reload anyway).
+    fn may_catch_up(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.inner.caught_up_at.load(Ordering::Relaxed);
+        let now = Self::catch_up_clock();
+        let every = u64::try_from(CATCH_UP_EVERY.as_nanos()).unwrap_or(u64::MAX);
+        (last == 0 || now.saturating_sub(last) >= every)
+            && self
+                .inner
+                .caught_up_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// The listing of key `id`.
@@ -181,6 +224,12 @@ impl<B: Backend> Store<B> {
             })
     }
 }
+
+/// The process's reference instant for [`Inner::caught_up_at`].
+static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// The least time between two ring reads a miss causes (R28).
+pub(crate) const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What an operation failed to verify, for the key-ring catch-up (R28).
 pub(crate) enum Miss<'a> {

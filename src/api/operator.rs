@@ -79,6 +79,7 @@ impl<B: Backend> Store<B> {
         })?;
         stats.store_time = self.now();
         stats.low_on_space = !self.inner.backend.may_grow();
+        stats.storage_warning = self.inner.backend.storage_warning();
         stats.clock_time = self.inner.time.clock_reading();
         Ok(stats)
     }

@@ -10,6 +10,7 @@ use crate::model::client::AuthenticatedClient;
 use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, Revocation};
 use crate::ops;
+use crate::ops::revoke::{BulkEnd, BulkScope};
 
 impl<B: Backend> Store<B> {
     /// Revokes an access token (R09) or a refresh token with its whole grant
@@ -40,7 +41,11 @@ impl<B: Backend> Store<B> {
     }
 
     /// Revokes every grant and pending code of a subject ("log out
-    /// everywhere"), in one transaction (R12). Returns the grants ended.
+    /// everywhere", R12). Returns the grants ended. When it returns, every
+    /// grant the subject held when the call began is revoked; the work is
+    /// done in transactions of at most 1,000 grants each, so that no other
+    /// write waits long behind it (a grant issued meanwhile is a new sign-in
+    /// and stays).
     ///
     /// ```
     /// # use grantdb::*;
@@ -57,21 +62,66 @@ impl<B: Backend> Store<B> {
     /// ```
     pub fn revoke_subject(&self, subject: &str) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
-        let subject = subject.to_owned();
-        self.write(&ops::revoke::REVOKE_SUBJECT, None, move |kv, ctx| {
-            ops::revoke::revoke_subject(kv, ctx, &subject)
-        })
+        let scope = BulkScope::SubjectPrefix(crate::record::keys::subject_prefix(subject));
+        let end = BulkEnd::Subject(subject.to_owned());
+        self.end_in_batches(&ops::revoke::REVOKE_SUBJECT, None, scope, &end)
     }
 
     /// Revokes every grant and pending code of a client and forgets the
-    /// consents given to it (R12, R17). The client stays registered.
+    /// consents given to it (R12, R17). The client stays registered. In
+    /// transactions of at most 1,000 grants, as
+    /// [`revoke_subject`](Self::revoke_subject).
     pub fn revoke_client_grants(&self, client_id: &ClientId) -> Result<BulkRevocation> {
-        let client_id = *client_id;
-        self.write(
+        let (scope, end) = (BulkScope::Client(*client_id), BulkEnd::Client(*client_id));
+        self.end_in_batches(
             &ops::revoke::REVOKE_CLIENT_GRANTS,
-            Some(&client_id),
-            move |kv, ctx| ops::revoke::revoke_client(kv, ctx, &client_id),
+            Some(client_id),
+            scope,
+            &end,
         )
+    }
+
+    /// Ends what `scope` holds in transactions of at most
+    /// [`BULK_BATCH`](ops::revoke::BULK_BATCH) grants, each consistent on
+    /// its own (a grant ends whole). The first lists what the scope holds
+    /// and removes its pending codes, so that no code becomes a grant
+    /// behind the revocation; the last finishes it (`end`: a consent
+    /// forgotten, its event told with the total). A failure stops it: the
+    /// transactions before stay committed, and calling again ends the rest.
+    fn end_in_batches(
+        &self,
+        op: &crate::engine::op::Op,
+        client: Option<&ClientId>,
+        scope: BulkScope,
+        end: &BulkEnd,
+    ) -> Result<BulkRevocation> {
+        let first_end = end.clone();
+        let (first, rest) = self.write(op, client, move |kv, ctx| {
+            let (ended, rest) = ops::revoke::begin_bulk(kv, &scope)?;
+            if rest.is_empty() {
+                ops::revoke::finish_bulk(kv, ctx, &first_end, &ended)?;
+            }
+            Ok((ended, rest))
+        })?;
+        let mut total = first;
+        let batches: Vec<Vec<_>> = rest
+            .chunks(ops::revoke::BULK_BATCH)
+            .map(<[_]>::to_vec)
+            .collect();
+        let last = batches.len().saturating_sub(1);
+        for (n, batch) in batches.into_iter().enumerate() {
+            let so_far = total;
+            let end = (n == last).then(|| end.clone());
+            let ended = self.write(op, client, move |kv, ctx| {
+                let ended = ops::revoke::end_owned(kv, batch.clone())?;
+                if let Some(end) = &end {
+                    ops::revoke::finish_bulk(kv, ctx, end, &so_far.plus(&ended))?;
+                }
+                Ok(ended)
+            })?;
+            total = total.plus(&ended);
+        }
+        Ok(total)
     }
 
     /// The user removes an authorized application: every grant and pending
@@ -96,12 +146,10 @@ impl<B: Backend> Store<B> {
         subject: &str,
     ) -> Result<BulkRevocation> {
         ops::check_subject(subject)?;
-        let (client_id, subject) = (*client_id, subject.to_owned());
-        self.write(
-            &ops::revoke::REVOKE_SUBJECT_AT_CLIENT,
-            Some(&client_id),
-            move |kv, ctx| ops::revoke::revoke_subject_at_client(kv, ctx, &subject, &client_id),
-        )
+        let prefix = crate::record::keys::subject_client_prefix(subject, client_id);
+        let end = BulkEnd::SubjectAtClient(subject.to_owned(), *client_id);
+        let op = &ops::revoke::REVOKE_SUBJECT_AT_CLIENT;
+        self.end_in_batches(op, Some(client_id), BulkScope::SubjectPrefix(prefix), &end)
     }
 
     /// Revokes a token on an operator's behalf, whichever client holds it:

@@ -4,6 +4,7 @@
 use crate::api::store::Store;
 use crate::error::Result;
 use crate::kv::Backend;
+use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, ProofJti};
 use crate::ops;
 
@@ -35,28 +36,41 @@ impl<B: Backend> Store<B> {
         })
     }
 
-    /// Claims a DPoP proof's `jti` (R27, RFC 9449 §11.1): the first claim
-    /// answers [`ProofJti::FirstUse`] and remembers it until `valid_until`
-    /// (Unix seconds, at most an hour ahead: when the host would stop
-    /// accepting the proof anyway); a second claim before then answers
+    /// Claims a DPoP proof's `jti` for `client_id`, the client whose request
+    /// carried the proof (R27, RFC 9449 §11.1): the first claim answers
+    /// [`ProofJti::FirstUse`] and remembers it until `valid_until` (Unix
+    /// seconds, at most an hour ahead: when the host would stop accepting the
+    /// proof anyway); a second claim by that client before then answers
     /// [`ProofJti::Replay`]. One transaction, so two requests racing with the
-    /// same proof cannot both win. Only a keyed hash of the id is stored, and
-    /// purge removes it when it is due. The host checks the proof's signature,
-    /// `htm`, `htu` and `iat` itself; scope `jti` by key if it wants (for
-    /// example `"{jkt}:{jti}"`).
+    /// same proof cannot both win. Ids are scoped by client, and capped per
+    /// client and in total
+    /// ([`ConfigBuilder::proof_claim_limits`](crate::ConfigBuilder::proof_claim_limits)):
+    /// past a cap, [`Error::ProofClaimsFull`](crate::Error::ProofClaimsFull).
+    /// Only a keyed hash of the id is stored, and purge removes it when it is
+    /// due. The host checks the proof's signature, `htm`, `htu` and `iat`
+    /// itself; scope `jti` by key too if it wants (for example
+    /// `"{jkt}:{jti}"`).
     ///
     /// ```
     /// # use grantdb::*;
     /// # let store = Store::in_memory(Config::default())?;
     /// let until = store.now() + 300;
-    /// assert_eq!(store.claim_proof_jti("e1j3V_bKic8-LAEB", until)?, ProofJti::FirstUse);
-    /// assert_eq!(store.claim_proof_jti("e1j3V_bKic8-LAEB", until)?, ProofJti::Replay);
+    /// let client: ClientId = "pCJ3yvtcSmWb3bHkmGT9Aw".parse()?;
+    /// assert_eq!(store.claim_proof_jti(&client, "e1j3V_bKic8-LAEB", until)?, ProofJti::FirstUse);
+    /// assert_eq!(store.claim_proof_jti(&client, "e1j3V_bKic8-LAEB", until)?, ProofJti::Replay);
     /// # Ok::<(), grantdb::Error>(())
     /// ```
-    pub fn claim_proof_jti(&self, jti: &str, valid_until: u64) -> Result<ProofJti> {
-        let jti = jti.to_owned();
-        self.write(&ops::sessions::CLAIM_PROOF_JTI, None, move |kv, ctx| {
-            ops::sessions::claim_proof_jti(kv, ctx, &jti, valid_until)
-        })
+    pub fn claim_proof_jti(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        valid_until: u64,
+    ) -> Result<ProofJti> {
+        let (jti, client) = (jti.to_owned(), *client_id);
+        self.write(
+            &ops::sessions::CLAIM_PROOF_JTI,
+            Some(client_id),
+            move |kv, ctx| ops::sessions::claim_proof_jti(kv, ctx, &client, &jti, valid_until),
+        )
     }
 }

@@ -88,6 +88,11 @@ pub(super) struct Inner<B: Backend> {
     /// Held while the key ring changes and the new set is published, so
     /// that sets are published in the order their changes committed.
     pub(super) key_changes: Mutex<()>,
+    /// When a miss last made the store read the key ring again (R28), so
+    /// that a flood of strings naming unknown keys reads it at most once per
+    /// [`CATCH_UP_EVERY`](crate::api::keyring::CATCH_UP_EVERY).
+    /// Nanoseconds since `keyring::EPOCH`, plus one; 0: never.
+    pub(super) caught_up_at: std::sync::atomic::AtomicU64,
     /// The store's time: never runs backwards (see `docs/design.md`, "Time").
     pub(super) time: Timekeeper,
     /// [`Durability::Fast`]: lazy commits not yet made durable.
@@ -224,6 +229,7 @@ impl<B: Backend> Store<B> {
                 config,
                 keys: ArcSwap::from_pointee(opened.keys),
                 key_changes: Mutex::new(()),
+                caught_up_at: std::sync::atomic::AtomicU64::new(0),
                 time,
                 unflushed: AtomicBool::new(false),
                 flush_failed: AtomicBool::new(false),

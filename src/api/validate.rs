@@ -74,6 +74,12 @@ impl<B: Backend> Store<B> {
             || {
                 let keys = self.keys();
                 let presented = keys.minter.parse(TokenKind::Access, access_token)?;
+                if presented.verifier.is_none() {
+                    // A key this store does not accept (retired, or never
+                    // seen): no record can match, so none is read (R02's
+                    // cost, for a flood of forged key ids too).
+                    return Err(Error::InactiveToken);
+                }
                 self.inner.backend.read_single(|kv| {
                     let token = ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
                     // After the read: a backend may learn the database's time from it.

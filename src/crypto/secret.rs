@@ -384,7 +384,7 @@ pub(crate) struct Minter {
     /// The id and key new strings are minted under: the newest accepted key.
     minting: (u8, HashingKey),
     /// Every key not removed (active and retired): DPoP proof ids are looked
-    /// up under each.
+    /// up under each, and consumed refresh tokens recognised (R08).
     proof_keys: Vec<(u8, HashingKey)>,
     prefixes: TokenPrefixes,
 }
@@ -503,6 +503,23 @@ impl Minter {
         Ok(Presented {
             id: TokenId(parsed.id),
             verifier: self.key(key_id).map(|key| parsed.verifier_under(kind, key)),
+        })
+    }
+
+    /// Like [`parse`](Self::parse), but under any key the store still holds,
+    /// retired ones included: only for recognising a string the store
+    /// already knows (a consumed refresh token presented again is a reuse
+    /// whatever key minted it, R08), never for accepting one.
+    pub(crate) fn parse_held(&self, kind: TokenKind, presented: &str) -> Result<Presented> {
+        let (key_id, parsed) = self.parse_parts(kind, presented)?;
+        let held = self
+            .proof_keys
+            .iter()
+            .find(|(id, _)| *id == key_id)
+            .map(|(_, key)| key);
+        Ok(Presented {
+            id: TokenId(parsed.id),
+            verifier: held.map(|key| parsed.verifier_under(kind, key)),
         })
     }
 

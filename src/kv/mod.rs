@@ -301,6 +301,12 @@ pub trait Backend: Send + Sync + 'static {
         true
     }
 
+    /// A storage condition an operator should fix, if any (a disk reserve
+    /// smaller than configured).
+    fn storage_warning(&self) -> Option<crate::model::operator::StorageWarning> {
+        None
+    }
+
     /// Runs `f` in a write transaction and commits or aborts as it says.
     ///
     /// `f` may be called more than once if the engine retries a transaction

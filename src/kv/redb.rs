@@ -685,4 +685,8 @@ impl Backend for RedbBackend {
     fn may_grow(&self) -> bool {
         self.reserve.as_ref().is_none_or(Reserve::restore)
     }
+
+    fn storage_warning(&self) -> Option<crate::model::operator::StorageWarning> {
+        self.reserve.as_ref().and_then(Reserve::warning)
+    }
 }

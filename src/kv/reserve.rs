@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::files;
+use crate::model::operator::StorageWarning;
 
 /// How often a released reserve is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -27,7 +28,13 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Reserve {
     path: PathBuf,
+    /// The size held (at most the configured one: see [`Reserve::new`]).
     bytes: u64,
+    /// The configured size.
+    configured: u64,
+    /// Whether a reserve was there, or could be written, when the store
+    /// opened.
+    written_at_open: bool,
     state: Mutex<State>,
 }
 
@@ -39,18 +46,55 @@ struct State {
     last_try: Option<Instant>,
 }
 
+/// The smallest reserve worth holding: below it, none (and a warning).
+const MIN_RESERVE: u64 = 256 << 10;
+
 impl Reserve {
-    /// The reserve at `path`, written now if it is missing (a full disk
-    /// leaves it released: the store then starts low on space).
+    /// The reserve at `path`, written now if it is missing, sized to the
+    /// volume: `bytes` if the volume has room for it and as much again (for
+    /// the database to grow), else halved until it has, down to 256 KiB;
+    /// none below (a full disk at open leaves it released: the store then
+    /// starts low on space). A reserve smaller than `bytes` is a
+    /// [`StorageWarning`] of the store's stats, and a log line.
     pub(crate) fn new(path: PathBuf, bytes: u64) -> Reserve {
-        let held = is_whole(&path, bytes) || write_reserve(&path, bytes).is_ok();
-        Reserve {
+        // A reserve of the configured size left by an earlier open is
+        // kept; one cut short by a small volume is sized again.
+        let (held, size) = if is_whole(&path, bytes) {
+            (true, bytes)
+        } else {
+            sized_to_volume(&path, bytes).map_or((false, bytes), |size| (true, size))
+        };
+        let reserve = Reserve {
             path,
-            bytes,
+            bytes: size,
+            configured: bytes,
+            written_at_open: held,
             state: Mutex::new(State {
                 held,
                 last_try: Some(Instant::now()),
             }),
+        };
+        #[cfg(feature = "tracing")]
+        if let Some(warning) = reserve.warning() {
+            tracing::warn!(path = %reserve.path.display(), "{warning}");
+        }
+        reserve
+    }
+
+    /// What is wrong with the reserve, if anything: smaller than
+    /// configured, or none could be written when the store opened.
+    pub(crate) fn warning(&self) -> Option<StorageWarning> {
+        if !self.written_at_open {
+            Some(StorageWarning::NoReserve {
+                configured: self.configured,
+            })
+        } else if self.bytes < self.configured {
+            Some(StorageWarning::ReserveReduced {
+                configured: self.configured,
+                held: self.bytes,
+            })
+        } else {
+            None
         }
     }
 
@@ -97,6 +141,25 @@ impl Reserve {
         }
         state.held
     }
+}
+
+/// Writes a reserve of `bytes`, or of the largest half, quarter, ... of it
+/// (down to [`MIN_RESERVE`]) for which the volume has room twice over;
+/// returns the size written.
+fn sized_to_volume(path: &Path, bytes: u64) -> Option<u64> {
+    let mut size = bytes;
+    while size >= MIN_RESERVE.min(bytes) && size > 0 {
+        let written = write_reserve(path, size.saturating_mul(2)).and_then(|file| {
+            file.set_len(size)?;
+            file.sync_all()
+        });
+        if written.is_ok() {
+            return Some(size);
+        }
+        let _ = std::fs::remove_file(path);
+        size /= 2;
+    }
+    None
 }
 
 /// Whether the reserve at `path` is there whole: a regular file of its own

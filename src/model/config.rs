@@ -65,6 +65,8 @@ pub struct Config {
     pub(crate) on_event: Option<Listener>,
     pub(crate) grant_limits: GrantLimits,
     pub(crate) device_flow: crate::model::device::DeviceFlow,
+    pub(crate) proof_claims_per_client: u32,
+    pub(crate) proof_claims_total: u32,
 }
 
 impl Default for Config {
@@ -94,6 +96,8 @@ impl Default for Config {
             on_event: None,
             grant_limits: GrantLimits::default(),
             device_flow: crate::model::device::DeviceFlow::default(),
+            proof_claims_per_client: 250_000,
+            proof_claims_total: 2_000_000,
         }
     }
 }
@@ -125,6 +129,8 @@ impl fmt::Debug for Config {
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
             .field("grant_limits", &self.grant_limits)
             .field("device_flow", &self.device_flow)
+            .field("proof_claims_per_client", &self.proof_claims_per_client)
+            .field("proof_claims_total", &self.proof_claims_total)
             .finish_non_exhaustive()
     }
 }
@@ -376,8 +382,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// Caps on the DPoP proof ids the store remembers (R27): claimed by one
+    /// client, and by all clients together, within the last hour or two (a
+    /// claim lives at most an hour). Past a cap a claim is
+    /// [`Error::ProofClaimsFull`](crate::Error::ProofClaimsFull) until the
+    /// window turns. Defaults 250,000 and 2,000,000 (about 0.5 GiB of
+    /// records at most; a claim takes some 270 bytes).
+    pub fn proof_claim_limits(mut self, per_client: u32, total: u32) -> ConfigBuilder {
+        self.config.proof_claims_per_client = per_client;
+        self.config.proof_claims_total = total;
+        self
+    }
+
     /// Caps on the grants a subject may hold, and what a grant over them
-    /// does (R23). None by default.
+    /// does (R23). By default 1,000 per subject, the oldest ending to make
+    /// room ([`GrantLimits`](crate::GrantLimits)).
     pub fn grant_limits(mut self, limits: GrantLimits) -> ConfigBuilder {
         self.config.grant_limits = limits;
         self

@@ -21,7 +21,8 @@ pub struct DeviceFlow {
     /// enter per window before it is refused (default 5).
     pub attempts_per_key: u32,
     /// Wrong user codes everyone together may enter per window before every
-    /// attempt is refused (default 1,000).
+    /// further wrong code is refused as too many (default 1,000). A right
+    /// code is never refused for it: only its own key's limit refuses one.
     pub attempts_total: u32,
     /// The window the attempts are counted in (default 300 s).
     pub window: Duration,

@@ -16,7 +16,11 @@ pub enum AtGrantLimit {
     EndOldest,
 }
 
-/// Grant limits: none by default. Set with
+/// Grant limits. By default a subject holds at most
+/// [`DEFAULT_GRANTS_PER_SUBJECT`] grants over all clients (the oldest end to
+/// make room), so that no subject makes "log out everywhere" or a listing
+/// of its grants arbitrarily expensive; [`GrantLimits::none`] lifts every
+/// limit. Set with
 /// [`ConfigBuilder::grant_limits`](crate::ConfigBuilder::grant_limits).
 ///
 /// ```
@@ -33,14 +37,39 @@ pub enum AtGrantLimit {
 /// # let _ = config;
 /// # Ok::<(), grantdb::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantLimits {
     pub(crate) per_subject: Option<usize>,
     pub(crate) per_subject_at_client: Option<usize>,
     pub(crate) when_reached: AtGrantLimit,
 }
 
+/// The grants a subject may hold by default, over all clients: far more
+/// than the devices and applications of any person, few enough that ending
+/// them all takes milliseconds.
+pub const DEFAULT_GRANTS_PER_SUBJECT: usize = 1_000;
+
+impl Default for GrantLimits {
+    fn default() -> GrantLimits {
+        GrantLimits {
+            per_subject: Some(DEFAULT_GRANTS_PER_SUBJECT),
+            per_subject_at_client: None,
+            when_reached: AtGrantLimit::EndOldest,
+        }
+    }
+}
+
 impl GrantLimits {
+    /// No limit at all: a subject may hold any number of grants.
+    #[must_use]
+    pub fn none() -> GrantLimits {
+        GrantLimits {
+            per_subject: None,
+            per_subject_at_client: None,
+            when_reached: AtGrantLimit::EndOldest,
+        }
+    }
+
     /// At most `grants` grants per subject, over all clients.
     #[must_use]
     pub fn per_subject(mut self, grants: usize) -> GrantLimits {

@@ -47,6 +47,46 @@ pub struct StoreStats {
     /// The disk ran full and its room is not back: operations that grow the
     /// database are refused; purge and revocation work.
     pub low_on_space: bool,
+    /// Something about the storage an operator should fix, found when the
+    /// store opened (also logged then, with the `tracing` feature).
+    pub storage_warning: Option<StorageWarning>,
+}
+
+/// A storage condition that does not stop the store but weakens a
+/// guarantee (see `docs/design.md`, "Failures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum StorageWarning {
+    /// The volume had no room for the configured disk reserve and as much
+    /// again for the database: a smaller reserve is held, so that a full
+    /// disk still leaves room for revocation and purge, but less of it.
+    ReserveReduced {
+        /// The configured size, bytes.
+        configured: u64,
+        /// The size held, bytes.
+        held: u64,
+    },
+    /// No reserve could be written at all (the volume is nearly full): on a
+    /// full disk, revocation and purge may fail too until space is freed.
+    NoReserve {
+        /// The configured size, bytes.
+        configured: u64,
+    },
+}
+
+impl fmt::Display for StorageWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageWarning::ReserveReduced { configured, held } => write!(
+                f,
+                "the disk reserve is {held} bytes, not the {configured} configured: the volume is short of space"
+            ),
+            StorageWarning::NoReserve { configured } => write!(
+                f,
+                "no disk reserve (of {configured} bytes) could be written: the volume is nearly full"
+            ),
+        }
+    }
 }
 
 /// One entry of a logical backup: a table, a key and a value, as stored.

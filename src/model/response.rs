@@ -340,6 +340,16 @@ pub struct BulkRevocation {
     pub damaged: u64,
 }
 
+impl BulkRevocation {
+    /// Both counts added.
+    pub(crate) fn plus(&self, other: &BulkRevocation) -> BulkRevocation {
+        BulkRevocation {
+            grants: self.grants + other.grants,
+            damaged: self.damaged + other.damaged,
+        }
+    }
+}
+
 /// What one purge removed (R14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]

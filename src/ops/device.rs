@@ -2,7 +2,7 @@
 //! answer by user code with brute-force limits, poll.
 
 use super::family::{Issue, end_grant, issue_tokens, new_grant};
-use super::{check_subject, load_client, resolve_scope, tell};
+use super::{budget, check_subject, load_client, resolve_scope, tell};
 use crate::crypto::kinds::TokenKind;
 use crate::crypto::secret::{LookupDomain, TokenId};
 use crate::engine::ctx::Ctx;
@@ -18,9 +18,7 @@ use crate::model::response::TokenResponse;
 use crate::model::scope::Scope;
 use crate::record::ext::GrantExt;
 use crate::record::keys::{self, AttemptScope, ExpiryKind};
-use crate::record::{
-    self, AttemptsRecord, DeviceRecord, DeviceState, Records, RecordsMut, UserCodeRecord,
-};
+use crate::record::{self, DeviceRecord, DeviceState, Records, RecordsMut, UserCodeRecord};
 
 /// Starting a device request (R31).
 pub(crate) const START: Op = Op::grows("start_device");
@@ -144,8 +142,10 @@ pub(crate) struct Found {
 }
 
 /// The pending request `typed` names, counting a wrong code for
-/// `attempt_key` and for all (R31). Refused outright while either count is
-/// at its limit.
+/// `attempt_key` and for all (R31). A key at its own limit is refused even
+/// the right code (its next guess could be that code); the total never
+/// refuses a right code, only wrong ones: strangers guessing wrong must not
+/// lock out a user who has the code in front of them.
 pub(crate) fn find_pending(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
@@ -153,50 +153,31 @@ pub(crate) fn find_pending(
     attempt_key: &str,
 ) -> Result<Found> {
     let settings = ctx.config.device_flow;
-    let window = settings.window.as_secs().max(1);
-    let window_end = (ctx.now / window + 1) * window;
+    let window_end = budget::window_end(ctx.now, settings.window.as_secs());
+    let refused = || Error::TooManyAttempts {
+        retry_after: window_end - ctx.now,
+    };
     let key_hash = *ctx
         .minter
         .stable_lookup_id(LookupDomain::AttemptKey, attempt_key)
         .as_bytes();
-    let counters = [
-        (
-            keys::attempts_id(AttemptScope::All, &[0; 16]),
-            settings.attempts_total,
-        ),
-        (
-            keys::attempts_id(AttemptScope::Key, &key_hash),
-            settings.attempts_per_key,
-        ),
-    ];
-    for (id, limit) in &counters {
-        if attempts(kv, window_end, id)? >= *limit {
-            return Err(Error::TooManyAttempts {
-                retry_after: window_end - ctx.now,
-            });
-        }
+    let per_key = keys::attempts_id(AttemptScope::Key, &key_hash);
+    let total = keys::attempts_id(AttemptScope::All, &[0; 16]);
+    if budget::spent(kv, window_end, &per_key)? >= settings.attempts_per_key {
+        return Err(refused());
     }
     if let Some(found) = lookup(kv, ctx, typed)? {
         return Ok(found);
     }
-    let mut exceeded = false;
-    for (id, limit) in &counters {
-        let count = attempts(kv, window_end, id)? + 1;
-        exceeded |= count >= *limit;
-        let counter = AttemptsRecord {
-            count,
-            until: window_end,
-        };
-        if count == 1 {
-            kv.put(
-                Table::Expiry,
-                &keys::expiry(window_end, ExpiryKind::Attempts, id),
-                &[],
-            )?;
-        }
-        record::save(kv, &keys::attempts(window_end, id), &counter)?;
+    // A wrong code. Once the total is spent every wrong code is refused as
+    // too many (nothing is written then: the refusal commits nothing);
+    // before, it counts for its key and in the total.
+    if budget::spent(kv, window_end, &total)? >= settings.attempts_total {
+        return Err(refused());
     }
-    if exceeded {
+    let key_count = budget::spend(kv, window_end, &per_key)?;
+    let total_count = budget::spend(kv, window_end, &total)?;
+    if key_count >= settings.attempts_per_key || total_count >= settings.attempts_total {
         tell(
             kv,
             ctx,
@@ -207,14 +188,6 @@ pub(crate) fn find_pending(
         );
     }
     Err(Error::UnknownUserCode)
-}
-
-/// Wrong user codes counted under `id` in the window ending at `window_end`.
-fn attempts(kv: &impl Records, window_end: u64, id: &TokenId) -> Result<u32> {
-    Ok(
-        record::load::<AttemptsRecord>(kv, &keys::attempts(window_end, id))?
-            .map_or(0, |counter| counter.count),
-    )
 }
 
 /// The pending, unexpired request a typed user code names.

@@ -15,6 +15,7 @@ use crate::record::Records;
 use crate::record::{self, ClientRecord, MAX_SUBJECT_LEN};
 
 pub(crate) mod admin;
+pub(crate) mod budget;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consent;

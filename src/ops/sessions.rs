@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use super::revoke::end_owned;
-use super::tell;
+use super::{budget, tell};
 use crate::crypto::secret::LookupDomain;
 use crate::engine::ctx::Ctx;
 use crate::engine::op::Op;
@@ -18,7 +18,7 @@ use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, ProofJti};
 use crate::model::text::text_ok;
 use crate::record::jti::JtiExt;
-use crate::record::keys::{self, ExpiryKind, Owned};
+use crate::record::keys::{self, AttemptScope, ExpiryKind, Owned};
 use crate::record::{self, JtiRecord, RecordsMut};
 
 /// Logging out a sign-in session (R26).
@@ -83,12 +83,17 @@ pub(crate) fn revoke_session(
     Ok(revoked)
 }
 
-/// Claims a DPoP proof id (R27): the first claim of `jti` is
-/// [`ProofJti::FirstUse`] and is remembered until `valid_until`; another one
-/// before then is [`ProofJti::Replay`] and changes nothing.
+/// Claims a DPoP proof id of `client_id` (R27): the first claim of `jti`
+/// by that client is [`ProofJti::FirstUse`] and is remembered until
+/// `valid_until`; another one before then is [`ProofJti::Replay`] and
+/// changes nothing. Ids are scoped by client (one client's ids never collide
+/// with another's), and the ids claimed are capped, per client and in
+/// total (`ops::budget`), so that a flood of claims cannot grow the file
+/// without bound.
 pub(crate) fn claim_proof_jti(
     kv: &mut impl RecordsMut,
     ctx: &Ctx<'_>,
+    client_id: &ClientId,
     jti: &str,
     valid_until: u64,
 ) -> Result<ProofJti> {
@@ -99,9 +104,10 @@ pub(crate) fn claim_proof_jti(
             reason: InputError::NotAllowed,
         });
     }
+    let scoped = format!("{client_id}:{jti}");
     // One id per key of the ring not removed, the minting key's first: a
     // proof remembered before a key was added (or retired) is still found.
-    let ids = ctx.minter.lookup_ids(LookupDomain::ProofJti, jti);
+    let ids = ctx.minter.lookup_ids(LookupDomain::ProofJti, &scoped);
     // Seen before and not yet past: a replay. Past (purge not yet run): the
     // old record is replaced, under the minting key's id; its expiry entry
     // is left for purge, which skips an entry whose record is gone or newer.
@@ -116,6 +122,7 @@ pub(crate) fn claim_proof_jti(
     let Some((key, id)) = ids.first().copied() else {
         return Ok(ProofJti::Replay);
     };
+    spend_claim_budget(kv, ctx, client_id)?;
     for old in stale.iter().filter(|old| **old != id) {
         kv.delete(Table::ProofJtis, old.as_bytes())?;
     }
@@ -131,4 +138,35 @@ pub(crate) fn claim_proof_jti(
         &[],
     )?;
     Ok(ProofJti::FirstUse)
+}
+
+/// Counts a new claim against its client's cap and the total (R27). A claim
+/// lives at most [`MAX_PROOF_WINDOW`], so the claims of this window and the
+/// one before bound the live ones. Over a cap: [`Error::ProofClaimsFull`],
+/// and nothing is written.
+fn spend_claim_budget(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, client_id: &ClientId) -> Result<()> {
+    let end = budget::window_end(ctx.now, MAX_PROOF_WINDOW);
+    let previous = end - MAX_PROOF_WINDOW;
+    let counters = [
+        (
+            keys::attempts_id(AttemptScope::ProofClient, client_id.as_bytes()),
+            ctx.config.proof_claims_per_client,
+        ),
+        (
+            keys::attempts_id(AttemptScope::ProofTotal, &[0; 16]),
+            ctx.config.proof_claims_total,
+        ),
+    ];
+    for (id, cap) in &counters {
+        let live = budget::spent(kv, end, id)?.saturating_add(budget::spent(kv, previous, id)?);
+        if live >= *cap {
+            return Err(Error::ProofClaimsFull {
+                retry_after: end - ctx.now,
+            });
+        }
+    }
+    for (id, _) in &counters {
+        budget::spend(kv, end, id)?;
+    }
+    Ok(())
 }

@@ -160,6 +160,7 @@ pub(crate) fn refresh(
     let hash = presented.id;
     let token = match load_token(kv, &presented)? {
         Some(token) if token.kind == StoredTokenKind::Refresh => token,
+        _ if presented.verifier.is_none() => return reuse_under_retired_key(kv, ctx, request),
         _ => return Err(Error::UnknownRefreshToken),
     };
     if token.client != *client_id.as_bytes() {
@@ -241,6 +242,45 @@ pub(crate) fn refresh(
     let tokens = rotate_into_grant(kv, ctx, &mut grant, &client, &scope, &aud)?;
     tell_grant(kv, ctx, EventKind::TokensRefreshed, &grant);
     Ok(tokens)
+}
+
+/// A refresh token under a key no longer accepted (retired: R29 ended what
+/// it minted) can still be one this store consumed: presented again, that is
+/// a reuse whatever key minted it (R08), and its family is revoked, even if
+/// the newer pair is under the newer key. Any other string is unknown.
+fn reuse_under_retired_key(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    request: &RefreshRequest,
+) -> Result<TokenResponse> {
+    let client_id = request.client.id();
+    let held = ctx
+        .minter
+        .parse_held(TokenKind::Refresh, request.refresh_token.expose())?;
+    let consumed = load_token(kv, &held)?.and_then(|token| {
+        let ours = token.kind == StoredTokenKind::Refresh && token.client == *client_id.as_bytes();
+        token
+            .consumed
+            .filter(|_| ours)
+            .map(|consumed| (token, consumed))
+    });
+    let Some((token, consumed)) = consumed else {
+        return Err(Error::UnknownRefreshToken);
+    };
+    let Some(grant) = load_grant(kv, client_id, GrantId(token.grant))? else {
+        return Err(Error::UnknownRefreshToken);
+    };
+    let ctx = &ctx.at_least(latest_recorded_time(&token, &grant.record));
+    match presented_again(consumed, ctx) {
+        Again::Reuse => {
+            end_grant(kv, grant.client, grant.id, &Damage::fail())?;
+            tell_grant(kv, ctx, EventKind::RefreshReuseDetected, &grant);
+            Err(Error::RefreshTokenReused)
+        }
+        // Within the grace period (a retry) or past retention: no new pair
+        // from a retired key, and no revocation either.
+        Again::Grace | Again::Forgotten => Err(Error::UnknownRefreshToken),
+    }
 }
 
 /// Notes an event about `grant`.

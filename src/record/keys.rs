@@ -69,10 +69,15 @@ pub(crate) enum AttemptScope {
     All = 1,
     /// One attempt key chosen by the host (a signed-in user, an address).
     Key = 2,
+    /// DPoP proof ids claimed by one client (R27).
+    ProofClient = 3,
+    /// DPoP proof ids claimed by everyone (R27).
+    ProofTotal = 4,
 }
 
-/// The id of a counter of wrong user codes: its scope, then 15 bytes of the
-/// keyed hash of the attempt key (zero for the global counter).
+/// The id of a windowed counter (`ops::budget`): its scope, then 15 bytes of
+/// what it counts for (the keyed hash of an attempt key, a client's id; zero
+/// for a global counter).
 pub(crate) fn attempts_id(scope: AttemptScope, hash: &[u8; 16]) -> TokenId {
     let mut id = [0u8; 16];
     id[0] = scope as u8;
@@ -91,7 +96,7 @@ pub(crate) fn attempts(window_end: u64, id: &TokenId) -> [u8; ATTEMPTS_KEY_LEN] 
 
 /// Splits an attempts key; `None` if it is not one.
 pub(crate) fn parse_attempts(key: &[u8]) -> Option<(u64, TokenId)> {
-    if key.len() != ATTEMPTS_KEY_LEN || !matches!(key[8], 1 | 2) {
+    if key.len() != ATTEMPTS_KEY_LEN || !matches!(key[8], 1..=4) {
         return None;
     }
     let window_end = u64::from_be_bytes(key[..8].try_into().ok()?);

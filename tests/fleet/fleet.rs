@@ -9,7 +9,7 @@
 use crate::support::TestResult;
 use std::sync::Barrier;
 
-use crate::support::{pg, register};
+use crate::support::{pg, proof_client, register};
 use grantdb::kv::postgres::PostgresBackend;
 use grantdb::{AuthenticatedClient, IntrospectRequest, Secret};
 use grantdb::{
@@ -416,7 +416,7 @@ fn a_schema_of_the_previous_version_gets_the_new_tables_and_keeps_its_data() -> 
     assert!(store.validate(tokens.access_token.expose()).is_ok());
     let until = store.now() + 60;
     assert_eq!(
-        store.claim_proof_jti("after-upgrade", until)?,
+        store.claim_proof_jti(&proof_client(), "after-upgrade", until)?,
         grantdb::ProofJti::FirstUse
     );
     let session = grantdb::AuthSession::new().sid("s");

@@ -1762,3 +1762,97 @@ fn pushed_authorization_request_then_the_code_flow_with_the_oauth2_crate() -> Te
     assert_eq!(json(nested)["error"], "invalid_request");
     Ok(())
 }
+
+// ------------------------------------------------------------ the server under attack (issue 24 §5)
+
+/// Password guessing: five failures per user per minute, twenty per
+/// address; past them even the right password is not checked. At most 5
+/// guesses a minute for one account is 7,200 a day, where the reference
+/// server took 2,898 a second before.
+#[test]
+fn password_guessing_is_throttled_per_user_and_per_address() -> TestResult {
+    use app::users::{FAILURES_PER_ADDRESS, FAILURES_PER_USER, Refused, Users};
+    let users = Users::demo();
+    let attacker: std::net::IpAddr = "192.0.2.7".parse()?;
+    let mut checked = 0;
+    for guess in 0..20 {
+        match users.check("john@domain.ch", &format!("guess-{guess}"), Some(attacker)) {
+            Err(Refused::Wrong) => checked += 1,
+            Err(Refused::Throttled { retry_after }) => assert!((1..=60).contains(&retry_after)),
+            Ok(_) => panic!("a wrong password signed in"),
+        }
+    }
+    assert_eq!(checked, FAILURES_PER_USER, "guesses checked in a window");
+    // The right password, even from elsewhere, waits for the window too.
+    let elsewhere: std::net::IpAddr = "198.51.100.1".parse()?;
+    assert!(matches!(
+        users.check("john@domain.ch", "secretabc123", Some(elsewhere)),
+        Err(Refused::Throttled { .. })
+    ));
+    // Another user is not locked out by guesses at john...
+    assert_eq!(
+        users.check("admin@localhost", "admin", Some(elsewhere)),
+        Ok("admin@localhost")
+    );
+    // ... but one address spraying many accounts is, past its own limit.
+    let mut checked = 0;
+    for n in 0..40 {
+        if users.check(&format!("user{n}@example.com"), "password1", Some(attacker))
+            == Err(Refused::Wrong)
+        {
+            checked += 1;
+        }
+    }
+    // The five failures at john count for the address too.
+    assert_eq!(checked, FAILURES_PER_ADDRESS - FAILURES_PER_USER);
+    Ok(())
+}
+
+/// The password grant goes through the same throttle: after five wrong
+/// passwords, the right one is refused too (`invalid_grant`).
+#[test]
+fn ticketpark_password_grant_is_throttled() -> TestResult {
+    let server = Server::start();
+    let ticketpark = server.seed(1);
+    let attempt = |password: &str| {
+        server.post_token(
+            &[
+                ("grant_type", "password"),
+                ("username", "john@domain.ch"),
+                ("password", password),
+            ],
+            Some(&ticketpark),
+        )
+    };
+    for n in 0..app::users::FAILURES_PER_USER {
+        assert_eq!(
+            json(attempt(&format!("wrong-{n}")))["error"],
+            "invalid_grant"
+        );
+    }
+    let throttled = attempt("secretabc123");
+    assert_eq!(throttled.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(throttled)["error"], "invalid_grant");
+    Ok(())
+}
+
+/// A session flood (100,001 cookieless page views) never pushes out a
+/// signed-in user's session, and anonymous sessions stay capped.
+#[test]
+fn a_session_flood_never_evicts_a_signed_in_session() -> TestResult {
+    let sessions = app::session::Sessions::new(std::time::Duration::from_hours(1), false);
+    let admin = sessions.start(Some("admin@localhost".to_owned()));
+    for _ in 0..100_001 {
+        sessions.start(None);
+    }
+    let (anonymous, signed_in) = sessions.counts();
+    assert_eq!(anonymous, 100_000);
+    assert_eq!(signed_in, 1);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", format!("sid={}", admin.id).parse()?);
+    let still = sessions
+        .current(&headers)
+        .expect("the signed-in session survives");
+    assert_eq!(still.subject.as_deref(), Some("admin@localhost"));
+    Ok(())
+}

@@ -197,10 +197,12 @@ fn r19_fast_mode_on_a_full_disk_loses_at_most_one_interval() -> TestResult {
     let interval = Duration::from_millis(100);
     let dir = tempfile::tempdir()?;
     let faults = Faults::new();
+    // One subject holds thousands of pairs here: no limit ends the oldest.
     let config = || {
         Config::builder()
             .durability(Durability::Fast)
             .fast_flush_interval(interval)
+            .grant_limits(grantdb::GrantLimits::none())
             .build()
             .unwrap()
     };
@@ -303,6 +305,55 @@ fn fs_free(dir: &std::path::Path) -> std::io::Result<u64> {
         .nth(1)
         .and_then(|line| line.trim().parse().ok())
         .ok_or_else(|| std::io::Error::other("df gave no figure"))
+}
+
+/// Issue 24 §3: on a volume too small for the default 8 MiB reserve and as
+/// much again, the store holds a smaller one, says so in its stats, and
+/// still recovers from a full disk by itself once space is freed.
+#[test]
+fn r19_a_reserve_is_sized_to_a_small_volume_and_the_store_still_recovers() -> TestResult {
+    let Some(disk) = Tmpfs::mount(12) else {
+        eprintln!("small-volume tmpfs test SKIPPED: mounting a tmpfs needs root");
+        return Ok(());
+    };
+    let path = disk.path().join("small.redb");
+    let store = Store::open(&path, Config::default())?;
+    let configured = 8 << 20;
+    let held = match store.stats()?.storage_warning {
+        Some(grantdb::StorageWarning::ReserveReduced {
+            configured: c,
+            held,
+        }) if c == configured => held,
+        other => panic!("expected a reduced reserve, got {other:?}"),
+    };
+    assert!((256 << 10..=configured / 2).contains(&held), "{held}");
+    assert_eq!(
+        std::fs::metadata(disk.path().join("small.redb.reserve"))?.len(),
+        held
+    );
+    let app = ticketpark_app(&store);
+    let kept = issue(&store, &app, "kept")?;
+    fill(disk.path(), 64 << 10)?;
+    let mut full = None;
+    for i in 0..50_000 {
+        if let Err(error) = issue(&store, &app, &format!("filling{}", i % 10)) {
+            full = Some(error);
+            break;
+        }
+    }
+    assert!(matches!(full, Some(Error::DiskFull)), "{full:?}");
+    assert_eq!(
+        store.revoke(refresh(&kept), &app.client)?,
+        grantdb::Revocation::Grant
+    );
+    std::fs::remove_file(disk.path().join("filler"))?;
+    std::thread::sleep(Duration::from_millis(1_100));
+    issue(&store, &app, "after")?;
+    assert!(
+        !store.stats()?.low_on_space,
+        "recovered on the small volume"
+    );
+    Ok(())
 }
 
 #[test]

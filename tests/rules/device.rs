@@ -100,7 +100,8 @@ fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
     }
     // Others are not.
     f.store.device_request(right, &AttemptKey::new("alice"))?;
-    // Two more wrong from others reach the total: everyone is refused.
+    // Two more wrong from others reach the total: every wrong code is now
+    // refused as too many, from anyone...
     for key in ["eve", "trudy"] {
         assert!(
             f.store
@@ -109,18 +110,56 @@ fn r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total<B: Backend>(
         );
     }
     assert!(matches!(
-        f.store.device_request(right, &AttemptKey::new("alice")),
+        f.store
+            .device_request("OOOOO-OOOOO", &AttemptKey::new("oscar")),
         Err(Error::TooManyAttempts { .. })
     ));
+    // ... but a right code is never refused for strangers' guesses.
+    f.store.device_request(right, &AttemptKey::new("alice"))?;
+    f.store.device_request(right, &AttemptKey::new("bob"))?;
     // The next window starts afresh; the counters are purged.
     f.clock.advance(60);
     f.store.device_request(right, &AttemptKey::new("mallory"))?;
     let purged = f.store.purge_expired()?;
     assert_eq!(
         purged.attempt_windows, 4,
-        "the total and mallory, eve, trudy"
+        "the total and mallory, eve, trudy (oscar's refusal wrote nothing)"
     );
     assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+/// Issue 24 §2: 1,200 wrong user codes spread over 240 attempt keys (5
+/// each, at the per-key limit) spend the total budget, and an honest user
+/// with a fresh key and the right code still gets through.
+fn r31_strangers_guessing_wrong_never_lock_out_a_right_code<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let device = scanner(&f.store);
+    let started = f.store.start_device_authorization(&device.client, None)?;
+    let window = DeviceFlow::default().window.as_secs();
+    f.clock.advance(window - f.store.now() % window);
+    let mut too_many = 0;
+    for stranger in 0..240 {
+        let key = AttemptKey::new(format!("stranger-{stranger}"));
+        for _ in 0..5 {
+            // Vowels never appear in a user code, whatever the store draws.
+            match f.store.device_request("AEIOU-AEIOU", &key) {
+                Err(Error::UnknownUserCode) => {}
+                Err(Error::TooManyAttempts { .. }) => too_many += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        too_many, 200,
+        "past the total of 1,000, wrong codes are refused as too many"
+    );
+    let pending = f
+        .store
+        .device_request(&started.user_code, &AttemptKey::new("honest-user"))?;
+    assert_eq!(pending.client_id, device.client.id());
     Ok(())
 }
 
@@ -260,6 +299,7 @@ fn r31_codes_and_request_uris_are_stored_only_as_keyed_hashes() -> TestResult {
 crate::rule_suite!(
     r31_a_device_request_is_found_by_its_user_code_and_answered,
     r31_wrong_user_codes_are_limited_per_attempt_key_and_in_total,
+    r31_strangers_guessing_wrong_never_lock_out_a_right_code,
     r32_a_device_polls_until_approved_gets_tokens_once_and_a_replay_revokes,
     r32_a_denied_or_expired_request_gives_no_tokens,
 );

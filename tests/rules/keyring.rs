@@ -180,27 +180,27 @@ fn r28_a_proof_id_seen_under_an_older_key_is_still_a_replay<B: Backend>(
     let f = make(Config::builder().hashing_key(key(1)));
     let until = f.store.now() + 60;
     assert_eq!(
-        f.store.claim_proof_jti("proof-1", until)?,
+        f.store.claim_proof_jti(&proof_client(), "proof-1", until)?,
         grantdb::ProofJti::FirstUse
     );
     f.store.add_hashing_key(Some(key(2)))?;
     assert_eq!(
-        f.store.claim_proof_jti("proof-1", until)?,
+        f.store.claim_proof_jti(&proof_client(), "proof-1", until)?,
         grantdb::ProofJti::Replay
     );
     assert_eq!(
-        f.store.claim_proof_jti("proof-2", until)?,
+        f.store.claim_proof_jti(&proof_client(), "proof-2", until)?,
         grantdb::ProofJti::FirstUse
     );
     assert_eq!(
-        f.store.claim_proof_jti("proof-2", until)?,
+        f.store.claim_proof_jti(&proof_client(), "proof-2", until)?,
         grantdb::ProofJti::Replay
     );
     // Retired, key 1 still finds the proof ids it saw; it cannot be removed
     // while one of them could be replayed (R29).
     f.store.retire_hashing_key(KeyId::new(1))?;
     assert_eq!(
-        f.store.claim_proof_jti("proof-1", until)?,
+        f.store.claim_proof_jti(&proof_client(), "proof-1", until)?,
         grantdb::ProofJti::Replay
     );
     assert!(matches!(
@@ -209,6 +209,55 @@ fn r28_a_proof_id_seen_under_an_older_key_is_still_a_replay<B: Backend>(
     ));
     f.clock.advance(60);
     f.store.remove_hashing_key(KeyId::new(1))?;
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+/// Issue 24 §4: a consumed refresh token presented after the key that
+/// minted it was retired is still a reuse (R08): the family is revoked, the
+/// newer pair (under the newer key) with it.
+fn r08_a_reuse_after_its_key_was_retired_still_revokes_the_family<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let app = ticketpark_app(&f.store);
+    let first = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
+    f.store.add_hashing_key(Some(key(2)))?;
+    let rotated = f
+        .store
+        .refresh(RefreshRequest::new(refresh(&first), &app.client))?;
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    assert!(
+        is_valid(&f.store, access(&rotated)),
+        "the newer pair is under key 2"
+    );
+    assert!(matches!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&first), &app.client)),
+        Err(Error::RefreshTokenReused)
+    ));
+    assert!(
+        !is_valid(&f.store, access(&rotated)),
+        "the family is revoked"
+    );
+    assert!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&rotated), &app.client))
+            .is_err()
+    );
+    // Another client presenting it learns nothing and ends nothing.
+    let other = ticketpark_app(&f.store);
+    let again = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "bob"))?;
+    assert!(matches!(
+        f.store
+            .refresh(RefreshRequest::new(refresh(&first), &other.client)),
+        Err(Error::UnknownRefreshToken)
+    ));
+    assert!(is_valid(&f.store, access(&again)));
     assert!(f.store.verify()?.is_ok());
     Ok(())
 }
@@ -423,6 +472,46 @@ fn r28_rotating_while_32_threads_validate_and_refresh_fails_no_request() -> Test
     Ok(())
 }
 
+/// Issue 24 §2: a flood of well-formed strings naming a key the store has
+/// never seen (forged, or minted by a store of other keys) reads the key
+/// ring at most once per second, not once per string: such a string costs
+/// what a malformed token costs.
+#[test]
+fn r28_strings_naming_unknown_keys_read_the_ring_at_most_once_a_second() -> TestResult {
+    let (f, backend) = mem_fixture(Config::builder().hashing_key(key(1)));
+    // Strings naming key 2, which this store never saw: minted by another
+    // store whose newest key is 2.
+    let other = Store::in_memory(Config::builder().hashing_key(key(1)).build()?)?;
+    other.add_hashing_key(Some(key(2)))?;
+    let app = ticketpark_app(&other);
+    let foreign = other.issue_for_subject(IssueRequest::new(&app.client, "alice"))?;
+    let ring_reads = || backend.scanned(grantdb::kv::Table::Meta);
+    // What one reading of the ring scans.
+    let before = ring_reads();
+    f.store.reload_hashing_keys()?;
+    let per_read = ring_reads() - before;
+    assert!(per_read > 0);
+    let before = ring_reads();
+    let started = std::time::Instant::now();
+    for _ in 0..1_000 {
+        assert!(f.store.validate(access(&foreign)).is_err());
+        assert!(
+            f.store
+                .refresh(RefreshRequest::new(refresh(&foreign), &app.client))
+                .is_err()
+        );
+    }
+    let reads = (ring_reads() - before) / per_read;
+    // One read per second that passed, and one more for the start.
+    let allowed = started.elapsed().as_secs() + 1;
+    assert!(
+        reads <= allowed,
+        "{reads} ring reads for 2,000 strings in {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
 /// In a fleet, a node learns a key another node added when it first meets a
 /// string minted under it, or a client secret hashed under it (R28): no
 /// request fails because its node has not reloaded the ring yet. Each
@@ -476,6 +565,7 @@ fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
 // Every test above that takes `make` runs on each backend: redb always,
 // PostgreSQL with the `postgres` feature (skipped, and said so, without a server).
 crate::rule_suite!(
+    r08_a_reuse_after_its_key_was_retired_still_revokes_the_family,
     r28_a_new_key_mints_and_what_older_keys_minted_keeps_working,
     r28_a_client_secret_moves_to_the_newest_key_when_it_authenticates,
     r28_a_proof_id_seen_under_an_older_key_is_still_a_replay,

@@ -283,7 +283,87 @@ fn r21_a_subject_ends_one_grant_and_keeps_the_others<B: Backend>(
 
 // Every test above that takes `make` runs on each backend: redb always,
 // PostgreSQL with the `postgres` feature (skipped, and said so, without a server).
+/// Issue 24 §3: a bulk revocation ends at most 1,000 grants per
+/// transaction, so that the write lock is never held for long, and still
+/// ends every grant the subject held, with one event for the whole.
+#[test]
+fn r12_a_bulk_revocation_ends_at_most_1000_grants_per_transaction() -> TestResult {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let told = std::sync::Arc::clone(&seen);
+    let (f, backend) = mem_fixture(
+        Config::builder()
+            .grant_limits(grantdb::GrantLimits::none())
+            .on_event(move |event| told.lock().unwrap().push(event.kind)),
+    );
+    let app = ticketpark_app(&f.store);
+    let first = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "bulk"))?;
+    for _ in 1..3_500 {
+        f.store
+            .issue_for_subject(IssueRequest::new(&app.client, "bulk"))?;
+    }
+    let other = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "other"))?;
+    let code = f
+        .store
+        .issue_code(AuthorizationRequest::new(pretix_app(&f.store).id, "bulk"))?;
+    seen.lock().unwrap().clear();
+    let commits = backend.commits();
+    let ended = f.store.revoke_subject("bulk")?;
+    assert_eq!(ended.grants, 3_500);
+    assert!(
+        backend.commits() - commits >= 4,
+        "in four transactions at least"
+    );
+    assert!(
+        backend.most_grants_deleted() <= 1_000,
+        "{}",
+        backend.most_grants_deleted()
+    );
+    assert!(!is_valid(&f.store, access(&first)));
+    assert!(is_valid(&f.store, access(&other)));
+    assert!(
+        f.store.inspect_code(code.code.expose())?.is_none(),
+        "the pending code went first"
+    );
+    let told = seen.lock().unwrap().clone();
+    assert_eq!(
+        told.iter()
+            .filter(|kind| matches!(kind, grantdb::EventKind::SubjectRevoked { grants: 3_500 }))
+            .count(),
+        1,
+        "{told:?}"
+    );
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+/// Issue 24 §3: a subject holds at most 1,000 grants by default; the oldest
+/// end to make room (R23).
+fn r23_a_subject_holds_1000_grants_by_default<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder());
+    let app = ticketpark_app(&f.store);
+    let oldest = f
+        .store
+        .issue_for_subject(IssueRequest::new(&app.client, "busy"))?;
+    for _ in 1..grantdb::DEFAULT_GRANTS_PER_SUBJECT {
+        f.store
+            .issue_for_subject(IssueRequest::new(&app.client, "busy"))?;
+    }
+    assert!(is_valid(&f.store, access(&oldest)));
+    f.store
+        .issue_for_subject(IssueRequest::new(&app.client, "busy"))?;
+    assert!(!is_valid(&f.store, access(&oldest)), "the oldest made room");
+    assert_eq!(f.store.revoke_subject("busy")?.grants, 1_000);
+    Ok(())
+}
+
 crate::rule_suite!(
+    r23_a_subject_holds_1000_grants_by_default,
     r09_revoking_an_access_token_leaves_its_refresh_token_working,
     r10_revoking_a_refresh_token_revokes_its_access_token_and_grant,
     r11_revocation_is_quiet_for_inactive_tokens_and_refused_for_other_clients,

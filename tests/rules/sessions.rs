@@ -103,16 +103,29 @@ fn r27_a_proof_id_is_accepted_once_until_its_proof_expires<B: Backend>(
 ) -> TestResult {
     let f = make(Config::builder());
     let until = T0 + 120;
-    assert_eq!(f.store.claim_proof_jti("jti-1", until)?, ProofJti::FirstUse);
-    assert_eq!(f.store.claim_proof_jti("jti-1", until)?, ProofJti::Replay);
-    assert_eq!(f.store.claim_proof_jti("jti-2", until)?, ProofJti::FirstUse);
+    assert_eq!(
+        f.store.claim_proof_jti(&proof_client(), "jti-1", until)?,
+        ProofJti::FirstUse
+    );
+    assert_eq!(
+        f.store.claim_proof_jti(&proof_client(), "jti-1", until)?,
+        ProofJti::Replay
+    );
+    assert_eq!(
+        f.store.claim_proof_jti(&proof_client(), "jti-2", until)?,
+        ProofJti::FirstUse
+    );
     f.clock.advance(119);
-    assert_eq!(f.store.claim_proof_jti("jti-1", until)?, ProofJti::Replay);
+    assert_eq!(
+        f.store.claim_proof_jti(&proof_client(), "jti-1", until)?,
+        ProofJti::Replay
+    );
     // Past its validity the proof is refused for its age anyway; the id may
     // come back, purged or not.
     f.clock.advance(1);
     assert_eq!(
-        f.store.claim_proof_jti("jti-1", T0 + 300)?,
+        f.store
+            .claim_proof_jti(&proof_client(), "jti-1", T0 + 300)?,
         ProofJti::FirstUse
     );
     f.clock.advance(1_000);
@@ -123,11 +136,92 @@ fn r27_a_proof_id_is_accepted_once_until_its_proof_expires<B: Backend>(
     let now = f.store.now();
     for until in [now, now + 3_601] {
         assert!(matches!(
-            f.store.claim_proof_jti("jti-3", until),
+            f.store.claim_proof_jti(&proof_client(), "jti-3", until),
             Err(Error::InvalidArgument { .. })
         ));
     }
-    assert!(f.store.claim_proof_jti("", now + 10).is_err());
+    assert!(
+        f.store
+            .claim_proof_jti(&proof_client(), "", now + 10)
+            .is_err()
+    );
+    assert!(f.store.verify()?.is_ok());
+    Ok(())
+}
+
+/// Issue 24 §2: one client's proof ids never collide with another's, and
+/// the ids claimed are capped per client and in total: past a cap a claim
+/// is `ProofClaimsFull` and writes nothing, while a replay is still a
+/// replay; the caps come back as the windows turn.
+fn r27_proof_ids_are_scoped_by_client_and_capped<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().proof_claim_limits(3, 5));
+    let clients: Vec<grantdb::ClientId> = [
+        "pCJ3yvtcSmWb3bHkmGT9Aw",
+        "q2K8wFtmRNi6aD0xY4bUcg",
+        "Ab3dEf6hIj9kLm2oPq5sTg",
+    ]
+    .iter()
+    .map(|id| id.parse().unwrap())
+    .collect();
+    let (a, b, c) = (&clients[0], &clients[1], &clients[2]);
+    // An hour's window starts: the test does not straddle two.
+    f.clock.advance(3_600 - f.store.now() % 3_600);
+    let until = f.store.now() + 300;
+    // The same id for two clients: two first uses.
+    assert_eq!(
+        f.store.claim_proof_jti(a, "shared", until)?,
+        ProofJti::FirstUse
+    );
+    assert_eq!(
+        f.store.claim_proof_jti(b, "shared", until)?,
+        ProofJti::FirstUse
+    );
+    assert_eq!(
+        f.store.claim_proof_jti(a, "shared", until)?,
+        ProofJti::Replay
+    );
+    // a reaches its cap of 3.
+    for jti in ["a-2", "a-3"] {
+        assert_eq!(f.store.claim_proof_jti(a, jti, until)?, ProofJti::FirstUse);
+    }
+    let full = |result: grantdb::Result<ProofJti>| matches!(result, Err(Error::ProofClaimsFull { retry_after }) if retry_after > 0 && retry_after <= 3_600);
+    assert!(full(f.store.claim_proof_jti(a, "a-4", until)));
+    assert_eq!(
+        f.store.claim_proof_jti(a, "a-2", until)?,
+        ProofJti::Replay,
+        "a replay is still a replay"
+    );
+    // b's second claim reaches the total of 5: c is refused too.
+    assert_eq!(
+        f.store.claim_proof_jti(b, "b-2", until)?,
+        ProofJti::FirstUse
+    );
+    assert!(full(f.store.claim_proof_jti(c, "c-1", until)));
+    assert_eq!(
+        f.store.stats()?.proof_jtis,
+        5,
+        "a refused claim writes nothing"
+    );
+    // A claim lives an hour at most: two windows later the caps are free.
+    f.clock.advance(2 * 3_600);
+    let until = f.store.now() + 300;
+    assert_eq!(
+        f.store.claim_proof_jti(c, "c-1", until)?,
+        ProofJti::FirstUse
+    );
+    assert_eq!(
+        f.store.claim_proof_jti(a, "a-4", until)?,
+        ProofJti::FirstUse
+    );
+    f.clock.advance(3_600);
+    let purged = f.store.purge_expired()?;
+    assert_eq!(purged.proof_jtis, 7);
+    assert!(
+        purged.attempt_windows >= 4,
+        "the counters go with their windows"
+    );
     assert!(f.store.verify()?.is_ok());
     Ok(())
 }
@@ -140,7 +234,10 @@ fn r27_proof_ids_are_stored_only_as_keyed_hashes() -> TestResult {
     {
         let store = grantdb::Store::open(&path, Config::default())?;
         let until = store.now() + 60;
-        assert_eq!(store.claim_proof_jti(jti, until)?, ProofJti::FirstUse);
+        assert_eq!(
+            store.claim_proof_jti(&proof_client(), jti, until)?,
+            ProofJti::FirstUse
+        );
     }
     let bytes = std::fs::read(&path)?;
     assert!(
@@ -163,7 +260,9 @@ fn r27_of_32_threads_claiming_one_proof_id_exactly_one_wins() -> TestResult {
             .map(|_| {
                 scope.spawn(|| {
                     barrier.wait();
-                    store.claim_proof_jti("raced", until).unwrap()
+                    store
+                        .claim_proof_jti(&proof_client(), "raced", until)
+                        .unwrap()
                 })
             })
             .collect();
@@ -183,4 +282,5 @@ crate::rule_suite!(
     r26_the_sign_in_travels_with_the_grant,
     r26_logging_out_a_session_ends_its_grants_and_codes_only,
     r27_a_proof_id_is_accepted_once_until_its_proof_expires,
+    r27_proof_ids_are_scoped_by_client_and_capped,
 );

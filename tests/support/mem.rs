@@ -21,6 +21,10 @@ pub struct Counters {
     pub gets: AtomicU64,
     /// Entries visited by scans, per table.
     pub scanned: [AtomicU64; Table::COUNT],
+    /// Write transactions committed.
+    pub commits: AtomicU64,
+    /// The most grant records one committed transaction deleted.
+    pub most_grants_deleted: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -49,6 +53,15 @@ impl MemBackend {
         self.counters.gets.load(Ordering::SeqCst)
     }
 
+    pub fn commits(&self) -> u64 {
+        self.counters.commits.load(Ordering::SeqCst)
+    }
+
+    /// The most grant records one committed transaction deleted.
+    pub fn most_grants_deleted(&self) -> u64 {
+        self.counters.most_grants_deleted.load(Ordering::SeqCst)
+    }
+
     pub fn scanned(&self, table: Table) -> u64 {
         self.counters.scanned[index(table)].load(Ordering::SeqCst)
     }
@@ -75,6 +88,8 @@ impl MemBackend {
 pub struct MemTxn {
     tables: Tables,
     counters: Arc<Counters>,
+    /// Grant records this transaction deleted.
+    grants_deleted: u64,
 }
 
 impl KvRead for MemTxn {
@@ -106,7 +121,9 @@ impl KvWrite for MemTxn {
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
-        self.tables[index(table)].remove(key);
+        if self.tables[index(table)].remove(key).is_some() && table == Table::Grants {
+            self.grants_deleted += 1;
+        }
         Ok(())
     }
 }
@@ -119,6 +136,7 @@ impl Backend for MemBackend {
         let snapshot = MemTxn {
             tables: self.tables.read().clone(),
             counters: Arc::clone(&self.counters),
+            grants_deleted: 0,
         };
         f(&snapshot)
     }
@@ -132,10 +150,15 @@ impl Backend for MemBackend {
         let mut txn = MemTxn {
             tables: self.tables.read().clone(),
             counters: Arc::clone(&self.counters),
+            grants_deleted: 0,
         };
         let (result, end) = f(&mut txn)?;
         if end == TxEnd::Commit {
             *self.tables.write() = txn.tables;
+            self.counters.commits.fetch_add(1, Ordering::SeqCst);
+            self.counters
+                .most_grants_deleted
+                .fetch_max(txn.grants_deleted, Ordering::SeqCst);
         }
         Ok(result)
     }

@@ -204,6 +204,12 @@ pub fn password_app<B: Backend>(store: &Store<B>, name: &str) -> App {
 
 /// `token` with its 11th character changed (whatever it was): the checksum no
 /// longer matches.
+/// The client the R27 tests claim DPoP proof ids for (claims are scoped by
+/// client; the client need not be registered).
+pub fn proof_client() -> grantdb::ClientId {
+    "pCJ3yvtcSmWb3bHkmGT9Aw".parse().expect("a client id")
+}
+
 /// Writes `bytes` to the database file at `path`, readable by its owner
 /// only, as a database holding its generated key must be (a file others can
 /// read is refused).

@@ -2,11 +2,13 @@
 //! completes it; this shows the sign-in and consent page and takes the
 //! user's decision) and the seeds' profile APIs.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use grantdb::NewConsent;
@@ -15,6 +17,7 @@ use grantdb_axum::{Authorization, AuthorizationError, OAuth, OAuthError, Params,
 use super::AppState;
 use super::pages::{ConsentView, LoginProblem, consent_page, error_page, protect};
 use super::session::{Session, csrf_matches, same_origin};
+use super::users::Refused;
 
 /// What ends an authorization request before any page: the error page for
 /// what cannot go back to the application, or the redirect for what can.
@@ -96,6 +99,14 @@ pub fn with_cookie(app: &AppState, mut response: Response, session: &Session) ->
     response
 }
 
+/// The client's address, as the listener recorded it.
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// The IP address of `peer`, if known.
+pub fn client_ip(peer: &Peer) -> Option<IpAddr> {
+    peer.as_ref().map(|Extension(ConnectInfo(addr))| addr.ip())
+}
+
 /// The description of a refused request, for a page.
 fn description(error: &OAuthError) -> String {
     error.0.error_description.clone().unwrap_or_default()
@@ -161,32 +172,43 @@ pub fn refused_form(app: &AppState) -> Response {
 
 /// The user behind an approval: the one who signs in with this form (then
 /// with a new session), or the session's signed-in user.
-pub fn sign_in(
+pub async fn sign_in(
     app: &AppState,
     params: &Params,
     session: &Session,
+    from: Option<IpAddr>,
 ) -> Result<(String, Option<Session>), LoginProblem> {
     let (username, password) = (params.get("username"), params.get("password"));
     if let (None, None, Some(subject)) = (username, password, &session.subject) {
         return Ok((subject.clone(), None));
     }
-    let username = username.ok_or(LoginProblem::MissingUsername)?;
-    let password = password.ok_or(LoginProblem::MissingPassword)?;
-    let subject = app
-        .users
-        .check(username, password)
-        .ok_or(LoginProblem::WrongPassword)?;
+    let username = username.ok_or(LoginProblem::MissingUsername)?.to_owned();
+    let password = grantdb::Secret::from(password.ok_or(LoginProblem::MissingPassword)?);
+    // Argon2 takes tens of milliseconds on purpose: off the runtime's threads.
+    let users = Arc::clone(&app.users);
+    let checked = tokio::task::spawn_blocking(move || {
+        users
+            .check(&username, password.expose(), from)
+            .map(str::to_owned)
+    })
+    .await
+    .unwrap_or(Err(Refused::Wrong));
+    let subject = checked.map_err(|refused| match refused {
+        Refused::Wrong => LoginProblem::WrongPassword,
+        Refused::Throttled { .. } => LoginProblem::Throttled,
+    })?;
     // A new session id at sign-in: an id planted before it (session
     // fixation) is worth nothing after.
     app.sessions.end(&session.id);
-    let signed_in = app.sessions.start(Some(subject.to_owned()));
-    Ok((subject.to_owned(), Some(signed_in)))
+    let signed_in = app.sessions.start(Some(subject.clone()));
+    Ok((subject, Some(signed_in)))
 }
 
 /// `POST /oauth/authorize`: the user's sign-in and decision.
 pub async fn decision(
     State(app): State<Arc<AppState>>,
     State(oauth): State<OAuth>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -205,7 +227,7 @@ pub async fn decision(
     if params.get("decision") != Some("approve") {
         return protect(oauth.deny(&auth));
     }
-    let (subject, new_session) = match sign_in(&app, &params, &session) {
+    let (subject, new_session) = match sign_in(&app, &params, &session, client_ip(&peer)).await {
         Ok(signed_in) => signed_in,
         Err(problem) => {
             // Ask again, signed out, the email kept and the problem next to its field.

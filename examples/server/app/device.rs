@@ -13,7 +13,7 @@ use grantdb::{AttemptKey, DeviceApproval};
 use grantdb_axum::Params;
 
 use super::AppState;
-use super::authorize::{refused_form, sign_in, verified_session, with_cookie};
+use super::authorize::{Peer, client_ip, refused_form, sign_in, verified_session, with_cookie};
 use super::pages::{DeviceView, device_done_page, device_page, error_page};
 
 /// `GET /device`: the page to enter the device's code
@@ -44,6 +44,7 @@ pub async fn form(
 /// after too many (RFC 8628 §5.1).
 pub async fn decision(
     State(app): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -68,7 +69,8 @@ pub async fn decision(
             problem: Some(problem),
         })
     };
-    let Ok((subject, new_session)) = sign_in(&app, &params, &session) else {
+    let Ok((subject, new_session)) = sign_in(&app, &params, &session, client_ip(&peer)).await
+    else {
         return again(
             "Sign in to answer: that email address and password do not match.",
             None,

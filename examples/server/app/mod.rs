@@ -181,10 +181,20 @@ pub fn oauth_config(app: &AppState, issuer: &str) -> OAuthConfig {
     let users = Arc::clone(&app.users);
     OAuthConfig::new(issuer)
         .password_grant(move |attempt: PasswordAttempt| {
-            let subject = users
-                .check(&attempt.username, attempt.password.expose())
-                .map(str::to_owned);
-            async move { subject }
+            // The same throttle as the sign-in page (a refusal, throttled or
+            // not, is `invalid_grant`). Argon2 is slow on purpose: off the
+            // runtime's threads.
+            let users = Arc::clone(&users);
+            async move {
+                let from = attempt.remote_addr.map(|addr| addr.ip());
+                let checked = tokio::task::spawn_blocking(move || {
+                    users
+                        .check(&attempt.username, attempt.password.expose(), from)
+                        .map(str::to_owned)
+                        .ok()
+                });
+                checked.await.ok().flatten()
+            }
         })
         .query_bearer(true)
         .max_body(BODY_LIMIT)

@@ -102,6 +102,9 @@ pub enum LoginProblem {
     MissingPassword,
     /// No user has this email and password.
     WrongPassword,
+    /// Too many failed sign-ins for this user or from this address: the
+    /// password was not checked.
+    Throttled,
 }
 
 /// What the consent page shows.
@@ -184,6 +187,10 @@ fn sign_in_fields(view: &ConsentView<'_>, out: &mut String) {
         Some(LoginProblem::WrongPassword) => (
             None,
             Some("That email address and password do not match. Check both and try again."),
+        ),
+        Some(LoginProblem::Throttled) => (
+            None,
+            Some("Too many failed sign-ins. Wait a minute, then try again."),
         ),
         None => (None, None),
     };

@@ -23,8 +23,8 @@ pub async fn accept_loop(
     header_timeout: Duration,
 ) -> std::io::Result<()> {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, or a connection reset before it was
                 // accepted: the listener itself is fine, so wait and go on.
@@ -33,7 +33,12 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The client's address, for the sign-in throttle (as axum's
+        // `into_make_service_with_connect_info` would give it).
+        let connected = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = TowerToHyperService::new(connected);
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -3,7 +3,7 @@
 //! served over TLS), a CSRF token bound to the session on every form, an
 //! expiry, and a new id at login (no session fixation).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -15,8 +15,9 @@ use rand::Rng as _;
 /// The cookie's name.
 const COOKIE: &str = "sid";
 
-/// The most sessions kept at once (about 200 bytes each).
-const MAX_SESSIONS: usize = 100_000;
+/// The most sessions of visitors who have not signed in kept at once
+/// (about 200 bytes each); past it, the oldest of them makes room.
+const MAX_ANONYMOUS: usize = 100_000;
 
 /// One browser's session.
 #[derive(Debug, Clone)]
@@ -31,11 +32,26 @@ pub struct Session {
     pub expires: Instant,
 }
 
-/// Every live session.
+/// Every live session. A flood of visitors who never sign in (every page
+/// view of a new browser starts a session, for its form's CSRF token) must
+/// neither grow memory without bound nor push out a signed-in user's
+/// session: anonymous sessions are capped apart, and the oldest of them is
+/// evicted in constant time (they are kept in the order they started,
+/// which, all living as long, is the order they end).
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    state: Mutex<State>,
     ttl: Duration,
     secure: bool,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<String, Session>,
+    /// Anonymous session ids, oldest first (ids of sessions since ended or
+    /// signed in are skipped when they come up).
+    anonymous: VecDeque<String>,
+    /// Live anonymous sessions.
+    anonymous_live: usize,
 }
 
 fn random_token() -> String {
@@ -44,11 +60,44 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+impl State {
+    fn remove(&mut self, id: &str) {
+        if let Some(removed) = self.sessions.remove(id)
+            && removed.subject.is_none()
+        {
+            self.anonymous_live -= 1;
+        }
+    }
+
+    /// Makes room for one more anonymous session: the oldest anonymous one
+    /// goes (never a signed-in one). Amortised O(1).
+    fn make_room(&mut self) {
+        while self.anonymous_live >= MAX_ANONYMOUS {
+            let Some(oldest) = self.anonymous.pop_front() else {
+                return;
+            };
+            if self
+                .sessions
+                .get(&oldest)
+                .is_some_and(|session| session.subject.is_none())
+            {
+                self.remove(&oldest);
+            }
+        }
+        // Ids of sessions that ended meanwhile would otherwise pile up.
+        if self.anonymous.len() > 2 * MAX_ANONYMOUS {
+            let sessions = &self.sessions;
+            self.anonymous
+                .retain(|id| sessions.get(id).is_some_and(|s| s.subject.is_none()));
+        }
+    }
+}
+
 impl Sessions {
     /// Sessions that live `ttl`; `secure` adds `Secure` to the cookie.
     pub fn new(ttl: Duration, secure: bool) -> Sessions {
         Sessions {
-            map: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
             ttl,
             secure,
         }
@@ -57,11 +106,11 @@ impl Sessions {
     /// The live session named by the request's cookie.
     pub fn current(&self, headers: &HeaderMap) -> Option<Session> {
         let id = cookie(headers)?;
-        let mut map = self.map.lock();
-        match map.get(&id) {
+        let mut state = self.state.lock();
+        match state.sessions.get(&id) {
             Some(session) if session.expires > Instant::now() => Some(session.clone()),
             Some(_) => {
-                map.remove(&id);
+                state.remove(&id);
                 None
             }
             None => None,
@@ -79,31 +128,34 @@ impl Sessions {
 
     /// Starts a session for `subject` (a login: always a new id).
     pub fn start(&self, subject: Option<String>) -> Session {
-        let now = Instant::now();
         let session = Session {
             id: random_token(),
             subject,
             csrf: random_token(),
-            expires: now + self.ttl,
+            expires: Instant::now() + self.ttl,
         };
-        let mut map = self.map.lock();
-        if map.len() >= MAX_SESSIONS {
-            // Every page view starts a session: a flood of them must not
-            // grow without bound. Expired ones go first, then the oldest.
-            map.retain(|_, s| s.expires > now);
-            if map.len() >= MAX_SESSIONS
-                && let Some(oldest) = map.values().min_by_key(|s| s.expires).map(|s| s.id.clone())
-            {
-                map.remove(&oldest);
-            }
+        let mut state = self.state.lock();
+        if session.subject.is_none() {
+            state.make_room();
+            state.anonymous.push_back(session.id.clone());
+            state.anonymous_live += 1;
         }
-        map.insert(session.id.clone(), session.clone());
+        state.sessions.insert(session.id.clone(), session.clone());
         session
     }
 
     /// Ends a session (the id is replaced at login).
     pub fn end(&self, id: &str) {
-        self.map.lock().remove(id);
+        self.state.lock().remove(id);
+    }
+
+    /// Live sessions: anonymous, and signed in.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (
+            state.anonymous_live,
+            state.sessions.len() - state.anonymous_live,
+        )
     }
 
     /// The `Set-Cookie` value for `session`.

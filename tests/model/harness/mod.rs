@@ -33,6 +33,12 @@ use grantdb::{AuthenticatedClient, ClientCredentialsRequest, GrantRef, IssueRequ
 pub const T0: u64 = 1_700_000_000;
 
 const SUBJECTS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// The client the proof ids of the model are claimed for (R27 scopes them
+/// by client).
+fn proof_client() -> grantdb::ClientId {
+    "pCJ3yvtcSmWb3bHkmGT9Aw".parse().expect("a client id")
+}
 const SCOPES: [Option<&str>; 7] = [
     None,
     // Named but empty: malformed (R16), never a silent grant of nothing.
@@ -1710,13 +1716,14 @@ fn apply<B: Backend>(
             let jti = JTIS[usize::from(*jti) % JTIS.len()];
             let until = now + JTI_WINDOWS[usize::from(*window) % JTI_WINDOWS.len()];
             let claimed = store
-                .claim_proof_jti(jti, until)
+                .claim_proof_jti(&proof_client(), jti, until)
                 .map_err(|e| e.to_string())?;
             let replay = m.jtis.get(jti).is_some_and(|seen| now < *seen);
             let expected = if replay {
                 grantdb::ProofJti::Replay
             } else {
                 m.jtis.insert(jti, until);
+                m.requests.count_proof_claim(now);
                 grantdb::ProofJti::FirstUse
             };
             check(claimed == expected, "proof id claim")?;

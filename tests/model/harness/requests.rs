@@ -66,6 +66,16 @@ pub struct Requests {
 }
 
 impl Requests {
+    /// A DPoP proof id claimed at `now` (R27): counted for its client and
+    /// in the total, in the store's hour-long windows, which purge removes
+    /// with the window.
+    pub fn count_proof_claim(&mut self, now: u64) {
+        let window_end = (now / 3_600 + 1) * 3_600;
+        for scope in ["\0proof-client", "\0proof-total"] {
+            *self.attempts.entry((window_end, Some(scope))).or_default() += 1;
+        }
+    }
+
     /// Purges what is due at `now`: (pushed requests, device requests,
     /// attempt windows) removed.
     pub fn purge(&mut self, now: u64) -> (u64, u64, u64) {
