@@ -436,6 +436,12 @@ pub enum Error {
         /// The connection's own error.
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The transaction lost its race with concurrent ones every time it was
+    /// tried (a shared database retries a serialization failure 30 times):
+    /// nothing was written. Retry; a bulk operation retries with smaller
+    /// transactions by itself. A token endpoint answers
+    /// `temporarily_unavailable` (503).
+    Contended,
     /// The connection was lost while the operation's commit was on its way:
     /// it may or may not have been applied. Never reported as success nor as
     /// a rule's answer; the host answers 500 and the client retries what it
@@ -493,6 +499,7 @@ impl Error {
             Error::UnknownRequestUri => C::InvalidRequestUri,
             Error::TooManyAttempts { .. }
             | Error::ProofClaimsFull { .. }
+            | Error::Contended
             | Error::Unavailable { .. } => C::TemporarilyUnavailable,
             Error::AuthorizationPending => C::AuthorizationPending,
             Error::SlowDown => C::SlowDown,
@@ -579,6 +586,7 @@ impl Error {
             Error::UnknownUserCode => "unknown_user_code",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::ProofClaimsFull { .. } => "proof_claims_full",
+            Error::Contended => "contended",
             Error::AuthorizationPending => "authorization_pending",
             Error::SlowDown => "slow_down",
             Error::DeviceAccessDenied => "device_access_denied",
@@ -707,6 +715,9 @@ impl Error {
             Error::Unavailable { .. } => {
                 "the database cannot be reached: nothing was written; retry"
             }
+            Error::Contended => {
+                "the transaction kept losing races with concurrent ones: nothing was written; retry"
+            }
             Error::CommitOutcomeUnknown { .. } => {
                 "the connection was lost during the commit: the operation may or may not have been applied"
             }
@@ -719,24 +730,38 @@ impl Error {
     pub(crate) fn duplicate(&self) -> Error {
         match self {
             Error::DiskFull => Error::DiskFull,
+            Error::Contended => Error::Contended,
             Error::Io { kind, source } => Error::Io {
                 kind: *kind,
-                source: source.to_string().into(),
+                source: chain_text(source.as_ref()).into(),
             },
             Error::Storage { source } => Error::Storage {
-                source: source.to_string().into(),
+                source: chain_text(source.as_ref()).into(),
             },
             Error::Unavailable { source } => Error::Unavailable {
-                source: source.to_string().into(),
+                source: chain_text(source.as_ref()).into(),
             },
             Error::CommitOutcomeUnknown { source } => Error::CommitOutcomeUnknown {
-                source: source.to_string().into(),
+                source: chain_text(source.as_ref()).into(),
             },
             other => Error::Storage {
                 source: other.to_string().into(),
             },
         }
     }
+}
+
+/// An error and its sources as one text (`db error: ERROR: ...`): what a
+/// duplicate carries, since the engine's error itself is not `Clone`.
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl fmt::Display for Error {
@@ -787,6 +812,7 @@ impl fmt::Display for Error {
             | Error::DeviceCodeExpired
             | Error::DeviceCodeReplayed
             | Error::Unavailable { .. }
+            | Error::Contended
             | Error::CommitOutcomeUnknown { .. } => {
                 f.write_str(self.fixed_message().unwrap_or_default())
             }
@@ -875,6 +901,7 @@ impl std::error::Error for Error {
             | Error::UnknownUserCode
             | Error::TooManyAttempts { .. }
             | Error::ProofClaimsFull { .. }
+            | Error::Contended
             | Error::AuthorizationPending
             | Error::SlowDown
             | Error::DeviceAccessDenied

@@ -111,9 +111,22 @@ impl<B: Backend> Store<B> {
         let id = id.get();
         self.change_keys(
             || {
+                // Re-sealed in steps of bounded work (each its own
+                // transaction), then removed in one more.
+                let mut resealed = 0;
+                let mut cursor = Some(crate::engine::migrate::ResealCursor::default());
+                while let Some(from) = cursor {
+                    let (done, next) =
+                        self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
+                            ops::keyring::reseal_step(kv, ctx, id, from.clone())
+                        })?;
+                    resealed += done;
+                    cursor = next;
+                }
                 self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
                     ops::keyring::remove(kv, ctx, id)
-                })
+                })?;
+                Ok(resealed)
             },
             KeySet::host_keys,
         )

@@ -4,7 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::api::store::Store;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kv::Backend;
 use crate::model::client::AuthenticatedClient;
 use crate::model::ids::ClientId;
@@ -64,7 +64,7 @@ impl<B: Backend> Store<B> {
         ops::check_subject(subject)?;
         let scope = BulkScope::SubjectPrefix(crate::record::keys::subject_prefix(subject));
         let end = BulkEnd::Subject(subject.to_owned());
-        self.end_in_batches(&ops::revoke::REVOKE_SUBJECT, None, scope, &end)
+        self.end_in_batches(&ops::revoke::REVOKE_SUBJECT, None, &scope, &end)
     }
 
     /// Revokes every grant and pending code of a client and forgets the
@@ -76,7 +76,7 @@ impl<B: Backend> Store<B> {
         self.end_in_batches(
             &ops::revoke::REVOKE_CLIENT_GRANTS,
             Some(client_id),
-            scope,
+            &scope,
             &end,
         )
     }
@@ -92,34 +92,47 @@ impl<B: Backend> Store<B> {
         &self,
         op: &crate::engine::op::Op,
         client: Option<&ClientId>,
-        scope: BulkScope,
+        scope: &BulkScope,
         end: &BulkEnd,
     ) -> Result<BulkRevocation> {
-        let first_end = end.clone();
-        let (first, rest) = self.write(op, client, move |kv, ctx| {
-            let (ended, rest) = ops::revoke::begin_bulk(kv, &scope)?;
-            if rest.is_empty() {
-                ops::revoke::finish_bulk(kv, ctx, &first_end, &ended)?;
+        // A transaction that keeps losing races with concurrent writes (a
+        // shared database under load) is retried at half the size, down to
+        // one grant; each that commits lets the size grow back.
+        let mut size = ops::revoke::BULK_BATCH;
+        let (mut total, mut rest) = loop {
+            let (scope, first_end) = (scope.clone(), end.clone());
+            let first = self.write(op, client, move |kv, ctx| {
+                let (ended, rest) = ops::revoke::begin_bulk(kv, &scope, size)?;
+                if rest.is_empty() {
+                    ops::revoke::finish_bulk(kv, ctx, &first_end, &ended)?;
+                }
+                Ok((ended, rest))
+            });
+            match first {
+                Err(Error::Contended) if size > 1 => size /= 2,
+                other => break other?,
             }
-            Ok((ended, rest))
-        })?;
-        let mut total = first;
-        let batches: Vec<Vec<_>> = rest
-            .chunks(ops::revoke::BULK_BATCH)
-            .map(<[_]>::to_vec)
-            .collect();
-        let last = batches.len().saturating_sub(1);
-        for (n, batch) in batches.into_iter().enumerate() {
-            let so_far = total;
-            let end = (n == last).then(|| end.clone());
+        };
+        while !rest.is_empty() {
+            let batch: Vec<_> = rest.iter().take(size).copied().collect();
+            let last = batch.len() == rest.len();
+            let (so_far, end) = (total, last.then(|| end.clone()));
             let ended = self.write(op, client, move |kv, ctx| {
                 let ended = ops::revoke::end_owned(kv, batch.clone())?;
                 if let Some(end) = &end {
                     ops::revoke::finish_bulk(kv, ctx, end, &so_far.plus(&ended))?;
                 }
                 Ok(ended)
-            })?;
-            total = total.plus(&ended);
+            });
+            match ended {
+                Err(Error::Contended) if size > 1 => size /= 2,
+                Err(error) => return Err(error),
+                Ok(ended) => {
+                    rest.drain(..size.min(rest.len()));
+                    total = total.plus(&ended);
+                    size = (size * 2).min(ops::revoke::BULK_BATCH);
+                }
+            }
         }
         Ok(total)
     }
@@ -149,7 +162,7 @@ impl<B: Backend> Store<B> {
         let prefix = crate::record::keys::subject_client_prefix(subject, client_id);
         let end = BulkEnd::SubjectAtClient(subject.to_owned(), *client_id);
         let op = &ops::revoke::REVOKE_SUBJECT_AT_CLIENT;
-        self.end_in_batches(op, Some(client_id), BulkScope::SubjectPrefix(prefix), &end)
+        self.end_in_batches(op, Some(client_id), &BulkScope::SubjectPrefix(prefix), &end)
     }
 
     /// Revokes a token on an operator's behalf, whichever client holds it:

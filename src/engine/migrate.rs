@@ -110,27 +110,75 @@ const RECORD_TABLES: [Table; 10] = [
     Table::DeviceAttempts,
 ];
 
-/// Seals again, under `seal`'s sealing key, every record sealed under key
+/// Where a re-seal stopped: the table (an index into the record tables)
+/// and the last key it looked at there.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResealCursor {
+    table: usize,
+    after: Option<Vec<u8>>,
+}
+
+/// Seals again, under `seal`'s sealing key, the records sealed under key
 /// `key_id` (before that key is removed from the ring), in the caller's
-/// transaction. Returns how many were re-sealed. A record no key of the
-/// ring seals is left as it is, for `verify` to name.
-pub(crate) fn reseal_under_newest(kv: &mut impl KvWrite, seal: &Seal, key_id: u8) -> Result<u64> {
+/// transaction: from `from`, looking at `budget` records at most, so that a
+/// large store is re-sealed in transactions that each hold the write lock
+/// briefly. Returns how many were re-sealed and where to go on (`None`:
+/// done). A record no key of the ring seals is left as it is, for `verify`
+/// to name.
+pub(crate) fn reseal_some(
+    kv: &mut impl KvWrite,
+    seal: &Seal,
+    key_id: u8,
+    from: ResealCursor,
+    budget: usize,
+) -> Result<(u64, Option<ResealCursor>)> {
     let mut resealed = 0;
-    for table in RECORD_TABLES {
-        each_entry_in_chunks(kv, table, |kv, key, value| {
-            let Some((versioned_body, mac)) = record::split_seal(value) else {
-                return Ok(());
-            };
-            if seal.sealed_by(table, key, versioned_body, mac) != Some(key_id) {
-                return Ok(());
-            }
-            let mut sealed = versioned_body.to_vec();
-            sealed.extend_from_slice(&seal.mac(table, key, versioned_body));
-            resealed += 1;
-            kv.put(table, key, &sealed)
+    let mut cursor = from;
+    let mut left = budget.max(1);
+    while let Some(&table) = RECORD_TABLES.get(cursor.table) {
+        let range = KeyRange {
+            start: cursor
+                .after
+                .take()
+                .map_or(Bound::Unbounded, Bound::Excluded),
+            end: Bound::Unbounded,
+        };
+        let mut chunk = Vec::with_capacity(CHUNK.min(left));
+        kv.scan(table, &range, |key, value| {
+            chunk.push((key.to_vec(), value.to_vec()));
+            Ok(if chunk.len() == CHUNK.min(left) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
         })?;
+        for (key, value) in &chunk {
+            let Some((versioned_body, mac)) = record::split_seal(value) else {
+                continue;
+            };
+            if seal.sealed_by(table, key, versioned_body, mac) == Some(key_id) {
+                let mut sealed = versioned_body.to_vec();
+                sealed.extend_from_slice(&seal.mac(table, key, versioned_body));
+                kv.put(table, key, &sealed)?;
+                resealed += 1;
+            }
+        }
+        left -= chunk.len();
+        let full = chunk.len() == CHUNK.min(left + chunk.len());
+        match chunk.pop() {
+            Some((last, _)) if full => cursor.after = Some(last),
+            // The table is done: the next one from its start.
+            _ => {
+                cursor.table += 1;
+                cursor.after = None;
+            }
+        }
+        if left == 0 {
+            let done = cursor.table >= RECORD_TABLES.len();
+            return Ok((resealed, (!done).then_some(cursor)));
+        }
     }
-    Ok(resealed)
+    Ok((resealed, None))
 }
 
 /// Seals every format 1 record, table by table, in the caller's transaction.

@@ -891,6 +891,9 @@ impl Backend for PostgresBackend {
                     backoff(attempt);
                     attempt += 1;
                 }
+                // Lost every race: typed, so that a caller can retry
+                // smaller (a bulk revocation does).
+                Err(error) if is_conflict(&error) => return Err(Error::Contended),
                 outcome => return outcome,
             }
         }

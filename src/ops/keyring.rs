@@ -62,9 +62,13 @@ pub(crate) fn retire(kv: &mut impl KvWrite, id: u8) -> Result<()> {
     keyring::write_entry(kv, entry)
 }
 
-/// Removes retired key `id` (R29): re-seals what is sealed under it, then
-/// keeps only its fingerprint. Returns the records re-sealed.
-pub(crate) fn remove(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, id: u8) -> Result<u64> {
+/// Records a re-seal step looks at: some 20 ms of work, so that removing a
+/// key from a large store never holds the write lock for long (R29).
+pub(crate) const RESEAL_BUDGET: usize = 10_000;
+
+/// Whether retired key `id` may be removed now: retired, and no DPoP proof
+/// id claimed under it can still be replayed.
+fn check_removable(kv: &impl Records, ctx: &Ctx<'_>, id: u8) -> Result<()> {
     let mut entries = keyring::read_entries(kv)?;
     let entry = find(&mut entries, id)?;
     if entry.state != KeyState::Retired {
@@ -78,11 +82,32 @@ pub(crate) fn remove(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, id: u8) -> Result<
                      yet (at most an hour after it was retired): remove it later",
         });
     }
-    let resealed = crate::engine::migrate::reseal_under_newest(kv, ctx.seal, id)?;
+    Ok(())
+}
+
+/// One step of removing retired key `id` (R29): re-seals up to
+/// [`RESEAL_BUDGET`] records sealed under it, from `from`. Returns the
+/// records re-sealed and where to go on. New records are never sealed under
+/// a retired key, so the steps together leave none under it.
+pub(crate) fn reseal_step(
+    kv: &mut impl RecordsMut,
+    ctx: &Ctx<'_>,
+    id: u8,
+    from: crate::engine::migrate::ResealCursor,
+) -> Result<(u64, Option<crate::engine::migrate::ResealCursor>)> {
+    check_removable(kv, ctx, id)?;
+    crate::engine::migrate::reseal_some(kv, ctx.seal, id, from, RESEAL_BUDGET)
+}
+
+/// The last step of removing retired key `id`, once every record it sealed
+/// is sealed again: keeps only its fingerprint.
+pub(crate) fn remove(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, id: u8) -> Result<()> {
+    check_removable(kv, ctx, id)?;
+    let mut entries = keyring::read_entries(kv)?;
+    let entry = find(&mut entries, id)?;
     entry.state = KeyState::Removed;
     entry.kept = None;
-    keyring::write_entry(kv, entry)?;
-    Ok(resealed)
+    keyring::write_entry(kv, entry)
 }
 
 /// Adds an entry for `key` (or a generated key kept in the database) with

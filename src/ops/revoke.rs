@@ -168,17 +168,19 @@ fn owned_by(kv: &impl Records, scope: &BulkScope) -> Result<Vec<(ClientId, Owned
 
 /// The first transaction of a bulk revocation (R12): lists what `scope`
 /// holds now, removes every pending code (so that none can become a grant
-/// afterwards) and ends the first [`BULK_BATCH`] grants. Returns what it
+/// afterwards) and ends the first `batch` grants ([`BULK_BATCH`], or fewer
+/// when concurrent writes keep winning races with it). Returns what it
 /// ended and the grants left for the next transactions.
 pub(crate) fn begin_bulk(
     kv: &mut impl RecordsMut,
     scope: &BulkScope,
+    batch: usize,
 ) -> Result<(BulkRevocation, Vec<(ClientId, Owned)>)> {
     let (mut now, rest): (Vec<_>, Vec<_>) = owned_by(kv, scope)?
         .into_iter()
         .partition(|(_, item)| !matches!(item, Owned::Grant(_)));
     let mut rest = rest.into_iter();
-    now.extend(rest.by_ref().take(BULK_BATCH));
+    now.extend(rest.by_ref().take(batch));
     let ended = end_owned(kv, now)?;
     Ok((ended, rest.collect()))
 }

@@ -30,11 +30,20 @@ fn rounds() -> usize {
 /// Two nodes on one schema, both given the same hashing key (the production
 /// setup: the key comes from the host, never from the shared database).
 fn fleet() -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
+    fleet_configured(|builder| builder)
+}
+
+/// [`fleet`], each node's configuration made by `configure`.
+fn fleet_configured(
+    configure: impl Fn(grantdb::ConfigBuilder) -> grantdb::ConfigBuilder,
+) -> Option<(Store<PostgresBackend>, Store<PostgresBackend>)> {
     let url = pg::url()?;
     let schema = format!("fleet{}_{}", std::process::id(), rand::random::<u32>());
     let key = HashingKey::from_bytes([7; 32]);
     let node = || {
-        let config = Config::builder().hashing_key(key.clone()).build().unwrap();
+        let config = configure(Config::builder().hashing_key(key.clone()))
+            .build()
+            .unwrap();
         Store::with_backend(pg::connect(url, &schema, false), config).unwrap()
     };
     Some((node(), node()))
@@ -519,5 +528,65 @@ fn bulk_revocation_on_postgres_sends_a_bounded_number_of_statements() -> TestRes
         "purge of {GRANTS} grants sent {sent} statements"
     );
     assert!(expiring.verify()?.is_ok());
+    Ok(())
+}
+
+/// Issue 24, PostgreSQL: a bulk revocation on one node (in transactions of
+/// 1,000 grants) while the other node refreshes the same subject's grants:
+/// when it returns, every grant the subject held is ended, whichever
+/// refreshes won their race first (a refresh rotates within its grant,
+/// which a later transaction then ends).
+#[test]
+fn r12_a_bulk_revocation_on_one_node_ends_grants_the_other_node_refreshes() -> TestResult {
+    const GRANTS: usize = 2_500;
+    let unlimited =
+        |builder: grantdb::ConfigBuilder| builder.grant_limits(grantdb::GrantLimits::none());
+    let Some((revoker, refresher)) = fleet_configured(unlimited) else {
+        return Ok(());
+    };
+    let client = password_client(&revoker)?;
+    let mut pairs = Vec::with_capacity(GRANTS);
+    for _ in 0..GRANTS {
+        pairs.push(revoker.issue_for_subject(IssueRequest::new(&client, "bulk"))?);
+    }
+    let latest: Vec<std::sync::Mutex<grantdb::TokenResponse>> =
+        pairs.into_iter().map(std::sync::Mutex::new).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ended = std::thread::scope(|scope| {
+        let refreshing = scope.spawn(|| {
+            let mut n = 0usize;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let slot = &latest[n * 7919 % GRANTS];
+                n += 1;
+                let mut pair = slot.lock().unwrap();
+                let refresh = pair.refresh_token.as_ref().unwrap().expose().to_owned();
+                if let Ok(rotated) = refresher.refresh(RefreshRequest::new(&refresh, &client)) {
+                    *pair = rotated;
+                }
+            }
+        });
+        let ended = revoker.revoke_subject("bulk");
+        if let Err(e) = &ended {
+            eprintln!(
+                "DEBUG revoke: {e:?} / {:?}",
+                std::error::Error::source(e).map(|s| format!("{s:?}"))
+            );
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        refreshing.join().unwrap();
+        ended
+    })?;
+    assert_eq!(ended.grants, GRANTS as u64);
+    for slot in &latest {
+        let pair = slot.lock().unwrap();
+        assert!(refresher.validate(pair.access_token.expose()).is_err());
+        let refresh = pair.refresh_token.as_ref().unwrap().expose();
+        assert!(
+            refresher
+                .refresh(RefreshRequest::new(refresh, &client))
+                .is_err()
+        );
+    }
+    assert!(revoker.verify()?.is_ok());
     Ok(())
 }
