@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
             if cli.json {
                 return print_json(&keys);
             }
-            out!("id  state    minting  kept  client_secrets  fingerprint");
+            out!("id  state    minting  kept  client_secrets  live_tokens  fingerprint");
             for key in &keys {
                 print_row(key);
             }
@@ -47,8 +47,10 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> Outcome {
                 cli,
                 &format!(
                     "this retires key {id}: every token, code and client secret minted or \
-                     hashed under it stops working ({} client secret(s))",
-                    key.client_secrets
+                     hashed under it stops working ({} client secret(s), {} live token(s))",
+                    key.client_secrets,
+                    key.live_tokens
+                        .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string())
                 ),
             )?;
             let retired = store.retire_hashing_key(KeyId::new(*id))?;
@@ -87,17 +89,36 @@ fn depended_on(
     force: bool,
     verb: &str,
 ) -> Result<KeyInfo, Failure> {
-    let key = store
-        .hashing_keys()?
+    let keys = store.hashing_keys()?;
+    let actives = keys
+        .iter()
+        .filter(|key| key.state == KeyState::Active)
+        .count();
+    let key = keys
         .into_iter()
         .find(|key| key.id.get() == id)
         .ok_or_else(|| Failure::usage(format!("no key {id} in the ring (`grantdb keys list`)")))?;
-    if key.client_secrets > 0 && !force {
+    // The last active key cannot be retired at all: the store says so.
+    if force || (verb == "retire" && actives == 1 && key.state == KeyState::Active) {
+        return Ok(key);
+    }
+    if key.client_secrets > 0 {
         return Err(Failure(format!(
             "{} client secret(s) are still hashed under key {id}: to {verb} it now would make \
              those clients fail to authenticate. Let each client authenticate once (its secret \
              moves to the newest key), or rotate their secrets, then {verb} it; or pass --force",
             key.client_secrets
+        )));
+    }
+    // Retiring ends what the key minted; removing a retired key changes
+    // nothing more for tokens.
+    if verb == "retire"
+        && let Some(live) = key.live_tokens.filter(|live| *live > 0)
+    {
+        return Err(Failure(format!(
+            "{live} live token(s) were minted under key {id}: to retire it now would sign their \
+             users out (a refresh moves a grant to the newest key). Wait until they are \
+             refreshed or expire, or pass --force"
         )));
     }
     Ok(key)
@@ -118,13 +139,17 @@ fn print_row(key: &KeyInfo) {
         (KeyState::Removed, n) if n > 0 => format!("{n} unusable"),
         (_, n) => n.to_string(),
     };
+    let live = key
+        .live_tokens
+        .map_or_else(|| "?".to_owned(), |live| live.to_string());
     out!(
-        "{:<3} {:<8} {:<8} {:<5} {:<15} {}",
+        "{:<3} {:<8} {:<8} {:<5} {:<15} {:<12} {}",
         key.id,
         state,
         yes(key.minting),
         yes(key.kept_in_database),
         secrets,
+        live,
         key.fingerprint
     );
 }

@@ -935,3 +935,57 @@ fn grants_list_takes_the_client_alone() -> TestResult {
     assert!(listed.ends_with("3 grant(s)\n"), "{listed}");
     Ok(())
 }
+
+/// `keys retire` refuses while live tokens were minted under the key (their
+/// users would be signed out), saying how many, unless `--force`.
+#[test]
+fn keys_retire_refuses_while_live_tokens_were_minted_under_the_key() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    // Issue times are to the second: the new key comes a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    stdout(grantdb(&db).args(["keys", "add"]));
+    {
+        // The client's secret moves to key 2 when it authenticates.
+        let store = Store::open(&db, Config::default())?;
+        let secret = store.rotate_client_secret(&client.id())?;
+        store.authenticate_client(&client.id(), Some(secret.expose()))?;
+    }
+    let listed = stdout(grantdb(&db).args(["keys", "list"]));
+    assert!(
+        listed.lines().nth(1).is_some_and(|row| row.contains(" 6 ")),
+        "{listed}"
+    );
+    let refused = grantdb(&db)
+        .args(["keys", "retire", "1", "--yes"])
+        .output()?;
+    assert_eq!(refused.status.code(), Some(3));
+    let said = String::from_utf8(refused.stderr)?;
+    assert!(
+        said.contains("6 live token(s) were minted under key 1"),
+        "{said}"
+    );
+    let retired = stdout(grantdb(&db).args(["keys", "retire", "1", "--force", "--yes"]));
+    assert!(retired.contains("retired key 1"));
+    Ok(())
+}
+
+/// `import` onto an existing file names the target, not the backup, and
+/// leaves the file as it was.
+#[test]
+fn import_onto_an_existing_file_blames_the_target() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, _) = small_db(dir.path());
+    let backup = stdout(grantdb(&db).arg("export"));
+    let before = std::fs::read(&db)?;
+    let refused = import_text(&db, &backup);
+    assert_eq!(refused.status.code(), Some(3));
+    let said = String::from_utf8(refused.stderr)?;
+    assert!(
+        said.contains("db.redb: exists; import writes a new database"),
+        "{said}"
+    );
+    assert!(!said.contains("bad backup"), "{said}");
+    assert_eq!(std::fs::read(&db)?, before);
+    Ok(())
+}

@@ -25,7 +25,9 @@ impl<B: Backend> Store<B> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn hashing_keys(&self) -> Result<Vec<KeyInfo>> {
-        self.read(&ops::keyring::READ, None, |kv, _| ops::keyring::list(kv))
+        self.read(&ops::keyring::READ, None, |kv, ctx| {
+            ops::keyring::list(kv, ctx.now)
+        })
     }
 
     /// Adds a key to the ring (R28): from now on every new token, code and
@@ -58,8 +60,8 @@ impl<B: Backend> Store<B> {
         let supplied = key.clone();
         let added = self.change_keys(
             || {
-                self.write(&ops::keyring::CHANGE, None, move |kv, _| {
-                    ops::keyring::add_entry(kv, supplied.clone())
+                self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
+                    ops::keyring::add_entry(kv, supplied.clone(), ctx.now)
                 })
             },
             |keys| keys.host_keys().into_iter().chain(key).collect(),

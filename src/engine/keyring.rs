@@ -57,6 +57,11 @@ pub(crate) struct KeyEntry {
     pub state: KeyState,
     /// The key itself, for a key the store generated.
     pub kept: Option<HashingKey>,
+    /// When the key was added to a running store (store time, Unix
+    /// seconds): from then until the next key was added, it minted every
+    /// new string. `None` for the keys a database was created with, and for
+    /// keys added by an earlier version.
+    pub added_at: Option<u64>,
 }
 
 impl KeyEntry {
@@ -66,29 +71,41 @@ impl KeyEntry {
         key
     }
 
+    /// `fingerprint ‖ state ‖ [kept key, 32 bytes] ‖ [added_at, 8 bytes]`:
+    /// the optional parts tell apart by length (0, 8, 32 or 40 bytes).
     fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut value = Zeroizing::new(Vec::with_capacity(16 + 1 + 32));
+        let mut value = Zeroizing::new(Vec::with_capacity(16 + 1 + 32 + 8));
         value.extend_from_slice(&self.fingerprint);
         value.push(self.state.tag());
         if let Some(key) = &self.kept {
             value.extend_from_slice(key.bytes());
+        }
+        if let Some(at) = self.added_at {
+            value.extend_from_slice(&at.to_be_bytes());
         }
         value
     }
 
     fn decode(id: u8, value: &[u8]) -> Option<KeyEntry> {
         let (fingerprint, rest) = value.split_first_chunk::<16>()?;
-        let (&state, kept) = rest.split_first()?;
-        let kept = match kept.len() {
-            0 => None,
-            32 => Some(HashingKey::from_slice(kept).ok()?),
+        let (&state, rest) = rest.split_first()?;
+        let (kept, added_at) = match rest.len() {
+            0 => (None, None),
+            8 => (None, Some(rest)),
+            32 => (Some(rest), None),
+            40 => (Some(&rest[..32]), Some(&rest[32..])),
             _ => return None,
         };
+        let kept = kept.map(HashingKey::from_slice).transpose().ok()?;
+        let added_at = added_at
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map(u64::from_be_bytes);
         Some(KeyEntry {
             id,
             fingerprint: *fingerprint,
             state: KeyState::from_tag(state)?,
             kept,
+            added_at,
         })
     }
 }
@@ -147,6 +164,7 @@ pub(crate) fn initialise(kv: &mut impl KvWrite, supplied: &[HashingKey]) -> Resu
                 fingerprint: key.fingerprint_bytes(),
                 state: KeyState::Active,
                 kept: kept.then(|| key.clone()),
+                added_at: None,
             },
         )?;
     }
@@ -173,6 +191,7 @@ pub(crate) fn adopt_legacy_key(kv: &mut impl KvWrite) -> Result<()> {
             fingerprint,
             state: KeyState::Active,
             kept,
+            added_at: None,
         },
     )?;
     kv.delete(Table::Meta, LEGACY_FINGERPRINT)?;

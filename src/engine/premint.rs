@@ -86,6 +86,7 @@ mod tests {
             fingerprint: key.fingerprint_bytes(),
             state: KeyState::Active,
             kept: None,
+            added_at: None,
         };
         let set = KeySet::build(
             vec![entry],

@@ -84,6 +84,13 @@ pub struct KeyInfo {
     /// it makes their secrets fail. A secret moves to the minting key the
     /// next time its client authenticates.
     pub client_secrets: u64,
+    /// Live access and refresh tokens minted under this key (retiring it
+    /// ends them), counted by their issue time against when each key began
+    /// minting (a token of the second a key was added counts for both);
+    /// `None` for a key that is not active, and when that is not known
+    /// (keys added by an earlier version, and the keys a database was
+    /// created with beside another).
+    pub live_tokens: Option<u64>,
 }
 
 fn serialize_display<S: serde::Serializer>(

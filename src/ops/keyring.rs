@@ -21,22 +21,86 @@ pub(crate) const READ: Op = Op::read("key_ring");
 /// Changing the key ring (R28, R29): rare, and removing a key re-seals records.
 pub(crate) const CHANGE: Op = Op::frees_alone("key_ring");
 
-/// The keys of the ring, by id, with how many client secrets each holds.
-pub(crate) fn list(kv: &impl Records) -> Result<Vec<KeyInfo>> {
+/// The keys of the ring, by id, with how many client secrets each holds
+/// and, at `now`, how many live tokens it minted.
+pub(crate) fn list(kv: &impl Records, now: u64) -> Result<Vec<KeyInfo>> {
     let entries = keyring::read_entries(kv)?;
     let secrets = client_secrets_by_key(kv)?;
     let minting = minting_id(&entries);
+    let spans = minting_spans(&entries);
+    let live = live_tokens_by_span(kv, now, &spans)?;
     Ok(entries
         .iter()
-        .map(|entry| KeyInfo {
+        .zip(live)
+        .map(|(entry, live_tokens)| KeyInfo {
             id: KeyId::new(entry.id),
             fingerprint: KeyFingerprint(entry.fingerprint),
             state: entry.state,
             minting: Some(entry.id) == minting,
             kept_in_database: entry.kept.is_some(),
             client_secrets: secrets[usize::from(entry.id)],
+            live_tokens,
         })
         .collect())
+}
+
+/// When each key minted: from when it was added (or the start) until the
+/// next key was added (or now), issue times in `[start, end]`; `None` when
+/// that is not known (a next key added by an earlier version, or the keys a
+/// database was created with). Keys mint in the order they were added.
+fn minting_spans(entries: &[KeyEntry]) -> Vec<Option<(u64, u64)>> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(n, entry)| {
+            // What a retired key minted no longer verifies: nothing left to end.
+            if entry.state != KeyState::Active {
+                return None;
+            }
+            let start = match (n, entry.added_at) {
+                (0, _) => Some(0),
+                (_, at) => at,
+            }?;
+            let end = match entries.get(n + 1) {
+                None => Some(u64::MAX),
+                Some(next) => next.added_at,
+            }?;
+            Some((start, end))
+        })
+        .collect()
+}
+
+/// Live access and refresh tokens issued within each span: the tokens each
+/// key minted (a refresh mints under the newest key, at its own time).
+fn live_tokens_by_span(
+    kv: &impl Records,
+    now: u64,
+    spans: &[Option<(u64, u64)>],
+) -> Result<Vec<Option<u64>>> {
+    let mut counts: Vec<Option<u64>> = spans.iter().map(|span| span.map(|_| 0)).collect();
+    if counts.iter().all(Option::is_none) {
+        return Ok(counts);
+    }
+    kv.scan(Table::Tokens, &KeyRange::all(), |key, value| {
+        let decoded =
+            crate::record::decode_in::<crate::record::TokenRecord>(Some(kv.seal()), key, value);
+        if let Ok(token) = decoded
+            && token.is_live_at(now)
+        {
+            // Issue times are to the second: a token of the second a key
+            // was added counts for both keys (an over-count is the safe
+            // side of "what retiring it would end").
+            for (span, count) in spans.iter().zip(counts.iter_mut()) {
+                if let (Some((start, end)), Some(count)) = (span, count.as_mut())
+                    && (*start..=*end).contains(&token.issued_at)
+                {
+                    *count += 1;
+                }
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(counts)
 }
 
 /// Retires key `id` (R29): refused for a key that is not active, and for
@@ -112,7 +176,7 @@ pub(crate) fn remove(kv: &mut impl RecordsMut, ctx: &Ctx<'_>, id: u8) -> Result<
 
 /// Adds an entry for `key` (or a generated key kept in the database) with
 /// the next id. Returns the id.
-pub(crate) fn add_entry(kv: &mut impl KvWrite, key: Option<HashingKey>) -> Result<u8> {
+pub(crate) fn add_entry(kv: &mut impl KvWrite, key: Option<HashingKey>, now: u64) -> Result<u8> {
     let entries = keyring::read_entries(kv)?;
     let id = entries
         .iter()
@@ -150,6 +214,7 @@ pub(crate) fn add_entry(kv: &mut impl KvWrite, key: Option<HashingKey>) -> Resul
             fingerprint,
             state: KeyState::Active,
             kept: kept.then_some(key),
+            added_at: Some(now),
         },
     )?;
     Ok(id)

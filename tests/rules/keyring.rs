@@ -262,6 +262,43 @@ fn r08_a_reuse_after_its_key_was_retired_still_revokes_the_family<B: Backend>(
     Ok(())
 }
 
+/// Issue 24 §6: the ring's listing says how many live tokens each key
+/// minted (what retiring it would end), from when each key began minting.
+fn r29_the_ring_counts_the_live_tokens_each_key_minted<B: Backend>(
+    make: &impl Fn(ConfigBuilder) -> Fixture<B>,
+) -> TestResult {
+    let f = make(Config::builder().hashing_key(key(1)));
+    let app = ticketpark_app(&f.store);
+    let pairs: Vec<_> = (0..3)
+        .map(|n| {
+            f.store
+                .issue_for_subject(IssueRequest::new(&app.client, format!("u{n}")))
+        })
+        .collect::<grantdb::Result<_>>()?;
+    f.clock.advance(10);
+    f.store.add_hashing_key(Some(key(2)))?;
+    f.clock.advance(10);
+    // A refresh moves its grant to key 2: a new pair, the old one ended.
+    f.store
+        .refresh(RefreshRequest::new(refresh(&pairs[0]), &app.client))?;
+    let live: Vec<Option<u64>> = f
+        .store
+        .hashing_keys()?
+        .iter()
+        .map(|k| k.live_tokens)
+        .collect();
+    assert_eq!(live, [Some(4), Some(2)]);
+    f.store.retire_hashing_key(KeyId::new(1))?;
+    let live: Vec<Option<u64>> = f
+        .store
+        .hashing_keys()?
+        .iter()
+        .map(|k| k.live_tokens)
+        .collect();
+    assert_eq!(live[1], Some(2));
+    Ok(())
+}
+
 fn r29_retiring_a_key_ends_what_was_minted_under_it_and_removing_it_reseals<B: Backend>(
     make: &impl Fn(ConfigBuilder) -> Fixture<B>,
 ) -> TestResult {
@@ -597,6 +634,7 @@ fn r28_a_node_learns_a_key_another_node_added_when_it_meets_it() -> TestResult {
 // PostgreSQL with the `postgres` feature (skipped, and said so, without a server).
 crate::rule_suite!(
     r08_a_reuse_after_its_key_was_retired_still_revokes_the_family,
+    r29_the_ring_counts_the_live_tokens_each_key_minted,
     r28_a_new_key_mints_and_what_older_keys_minted_keeps_working,
     r28_a_client_secret_moves_to_the_newest_key_when_it_authenticates,
     r28_a_proof_id_seen_under_an_older_key_is_still_a_replay,
