@@ -336,6 +336,18 @@ pub enum Error {
         /// Seconds until the window ends.
         retry_after: u64,
     },
+    /// A feed consumer's cursor names entries the feed no longer has
+    /// (retention removed them) or never had (the cursor is past the
+    /// latest entry: a database restored from an older backup): the
+    /// consumer must resynchronise (R33). Never a silent gap.
+    FeedResync {
+        /// The cursor asked with.
+        cursor: u64,
+        /// The oldest sequence number the feed may still hold.
+        oldest: u64,
+        /// The latest sequence number recorded (0: none yet).
+        latest: u64,
+    },
     /// The user has not answered the device request yet (R32):
     /// `authorization_pending`. The poll's time was recorded.
     AuthorizationPending,
@@ -506,6 +518,7 @@ impl Error {
             Error::DeviceAccessDenied => C::AccessDenied,
             Error::DeviceCodeExpired => C::ExpiredToken,
             Error::InvalidConfig { .. }
+            | Error::FeedResync { .. }
             | Error::ClientExists
             | Error::WrongHashingKey
             | Error::HashingKeyRequired
@@ -586,6 +599,7 @@ impl Error {
             Error::UnknownUserCode => "unknown_user_code",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::ProofClaimsFull { .. } => "proof_claims_full",
+            Error::FeedResync { .. } => "feed_resync",
             Error::Contended => "contended",
             Error::AuthorizationPending => "authorization_pending",
             Error::SlowDown => "slow_down",
@@ -824,6 +838,14 @@ impl fmt::Display for Error {
                 f,
                 "the store remembers as many DPoP proof ids as it may: try again in {retry_after} seconds"
             ),
+            Error::FeedResync {
+                cursor,
+                oldest,
+                latest,
+            } => write!(
+                f,
+                "feed cursor {cursor} cannot resume: the feed holds {oldest} to {latest}; resynchronise"
+            ),
             Error::MalformedResource { reason } => write!(f, "malformed resource: it {reason}"),
             Error::InvalidTarget => f.write_str("the grant does not cover this resource"),
             Error::WrongAudience => f.write_str("the token is not for this resource"),
@@ -901,6 +923,7 @@ impl std::error::Error for Error {
             | Error::UnknownUserCode
             | Error::TooManyAttempts { .. }
             | Error::ProofClaimsFull { .. }
+            | Error::FeedResync { .. }
             | Error::Contended
             | Error::AuthorizationPending
             | Error::SlowDown

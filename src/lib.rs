@@ -69,6 +69,9 @@ pub use api::operator::{import, import_into};
 pub use api::request_id::scope_request_id;
 pub use api::request_id::with_request_id;
 pub use api::store::{Maintenance, Store};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use api::subscription::ChangeStream;
 pub use crypto::kinds::{KeyFingerprint, TokenKind};
 pub use crypto::secret::{HashingKey, Secret, TokenId, TokenPrefixes};
 pub use engine::commit::WriteStats;
@@ -90,6 +93,10 @@ pub use model::config::{Config, ConfigBuilder, Durability};
 pub use model::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use model::error_response::ErrorResponse;
 pub use model::event::{Event, EventKind};
+pub use model::feed::{
+    Change, ChangeClass, ChangeKind, ChangePage, DEFAULT_FEED_RETENTION, EndReason, FeedConfig,
+    FeedSubject,
+};
 pub use model::grant::{GrantOrigin, GrantRef, GrantSummary};
 pub use model::grant_type::GrantType;
 pub use model::ids::{ClientId, GrantId};

@@ -10,6 +10,7 @@ use crate::crypto::secret::HashingKey;
 use crate::engine::keyring::{self, KeySet};
 use crate::error::{Error, Result};
 use crate::kv::Backend;
+use crate::model::feed::ChangeKind;
 use crate::model::key_info::{KeyId, KeyInfo};
 use crate::ops;
 
@@ -61,7 +62,9 @@ impl<B: Backend> Store<B> {
         let added = self.change_keys(
             || {
                 self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
-                    ops::keyring::add_entry(kv, supplied.clone(), ctx.now)
+                    let id = ops::keyring::add_entry(kv, supplied.clone(), ctx.now)?;
+                    ops::keyring::note_change(kv, ChangeKind::KeyAdded, id);
+                    Ok(id)
                 })
             },
             |keys| keys.host_keys().into_iter().chain(key).collect(),
@@ -93,7 +96,9 @@ impl<B: Backend> Store<B> {
         self.change_keys(
             || {
                 self.write(&ops::keyring::CHANGE, None, move |kv, _| {
-                    ops::keyring::retire(kv, id)
+                    ops::keyring::retire(kv, id)?;
+                    ops::keyring::note_change(kv, ChangeKind::KeyRetired, id);
+                    Ok(())
                 })
             },
             KeySet::host_keys,
@@ -126,7 +131,9 @@ impl<B: Backend> Store<B> {
                     cursor = next;
                 }
                 self.write(&ops::keyring::CHANGE, None, move |kv, ctx| {
-                    ops::keyring::remove(kv, ctx, id)
+                    ops::keyring::remove(kv, ctx, id)?;
+                    ops::keyring::note_change(kv, ChangeKind::KeyRemoved, id);
+                    Ok(())
                 })?;
                 Ok(resealed)
             },

@@ -88,7 +88,7 @@ impl<B: Backend> Store<B> {
     /// behind the revocation; the last finishes it (`end`: a consent
     /// forgotten, its event told with the total). A failure stops it: the
     /// transactions before stay committed, and calling again ends the rest.
-    fn end_in_batches(
+    pub(super) fn end_in_batches(
         &self,
         op: &crate::engine::op::Op,
         client: Option<&ClientId>,
@@ -99,10 +99,12 @@ impl<B: Backend> Store<B> {
         // shared database under load) is retried at half the size, down to
         // one grant; each that commits lets the size grow back.
         let mut size = ops::revoke::BULK_BATCH;
+        let reason = end.reason();
         let (mut total, mut rest) = loop {
             let (scope, first_end) = (scope.clone(), end.clone());
             let first = self.write(op, client, move |kv, ctx| {
-                let (ended, rest) = ops::revoke::begin_bulk(kv, &scope, size)?;
+                let reason = first_end.reason();
+                let (ended, rest) = ops::revoke::begin_bulk(kv, &scope, size, reason)?;
                 if rest.is_empty() {
                     ops::revoke::finish_bulk(kv, ctx, &first_end, &ended)?;
                 }
@@ -118,7 +120,7 @@ impl<B: Backend> Store<B> {
             let last = batch.len() == rest.len();
             let (so_far, end) = (total, last.then(|| end.clone()));
             let ended = self.write(op, client, move |kv, ctx| {
-                let ended = ops::revoke::end_owned(kv, batch.clone())?;
+                let ended = ops::revoke::end_owned(kv, batch.clone(), reason)?;
                 if let Some(end) = &end {
                     ops::revoke::finish_bulk(kv, ctx, end, &so_far.plus(&ended))?;
                 }

@@ -105,6 +105,8 @@ pub(super) struct Inner<B: Backend> {
     /// `Store` handles alive (clones of one store).
     pub(super) handles: AtomicUsize,
     pub(super) commits: GroupCommit<B>,
+    /// Moves on when a commit appended to the change feed (R33).
+    pub(super) feed_wakeup: Arc<crate::engine::wakeup::Wakeup>,
 }
 
 impl<B: Backend> Inner<B> {
@@ -236,6 +238,7 @@ impl<B: Backend> Store<B> {
                 flusher: OnceLock::new(),
                 handles: AtomicUsize::new(1),
                 commits: GroupCommit::default(),
+                feed_wakeup: Arc::default(),
             }),
         };
         if store.inner.config.durability == Durability::Fast {
@@ -358,10 +361,14 @@ impl<B: Backend> Store<B> {
         };
         let exclusive = op.grouping == Grouping::FreesAlone;
         let listener = self.inner.config.on_event.clone();
+        let feeding = self.inner.config.feed.records_anything();
         // The events of the last run of the operation (a backend may run a
-        // conflicting transaction again).
-        let noted: Option<Arc<Mutex<Vec<Event>>>> = listener.as_ref().map(|_| Arc::default());
-        let slot = noted.clone();
+        // conflicting transaction again), and whether it appended to the feed.
+        let noted: Arc<Mutex<(Vec<Event>, bool)>> = Arc::default();
+        let slot = Arc::clone(&noted);
+        let listening = listener.is_some();
+        let request_id = request_id::current();
+        let feed_request_id = request_id.clone();
         // Minted here, on the caller's thread, not by the batch's leader.
         let premints = Premints::new(self.inner.keys.load_full(), op.mints);
         let (result, batch) = self
@@ -369,24 +376,51 @@ impl<B: Backend> Store<B> {
             .commits
             .submit(&runner, exclusive, move |kv, ctx| {
                 let ctx = ctx.with_premints(&premints);
-                match &slot {
-                    None => run(&mut Sealed::new(kv, ctx.seal), &ctx),
-                    Some(slot) => {
-                        let mut sealed = Sealed::noting_events(kv, ctx.seal);
-                        let result = run(&mut sealed, &ctx);
-                        *slot.lock() = sealed.into_events();
-                        result
+                if !listening && !feeding {
+                    return run(&mut Sealed::new(kv, ctx.seal), &ctx);
+                }
+                let mut sealed = if listening {
+                    Sealed::noting_events(kv, ctx.seal)
+                } else {
+                    Sealed::new(kv, ctx.seal)
+                };
+                if feeding {
+                    sealed = sealed.noting_changes();
+                }
+                let mut result = run(&mut sealed, &ctx);
+                let keeps = match &result {
+                    Ok(_) => true,
+                    Err(error) => error.committed_changes(),
+                };
+                // The feed's entries go in the operation's own writes, so
+                // they commit with it or not at all (R33).
+                let mut appended = false;
+                let changes = sealed.take_changes();
+                if keeps && !changes.is_empty() {
+                    match crate::ops::feed::append(
+                        &mut sealed,
+                        &ctx,
+                        changes,
+                        feed_request_id.as_deref(),
+                    ) {
+                        Ok(last) => appended = last.is_some(),
+                        Err(error) => result = Err(error),
                     }
                 }
+                *slot.lock() = (sealed.take_events(), appended);
+                result
             });
         observation.finish(&result, Some(batch));
         let committed = match &result {
             Ok(_) => true,
             Err(error) => error.committed_changes(),
         };
-        if let (Some(listener), Some(noted), true) = (listener, noted, committed) {
-            let request_id = request_id::current();
-            for mut event in std::mem::take(&mut *noted.lock()) {
+        let (events, appended) = std::mem::take(&mut *noted.lock());
+        if committed && appended {
+            self.inner.feed_wakeup.bump();
+        }
+        if let (Some(listener), true) = (listener, committed) {
+            for mut event in events {
                 event.request_id = request_id.as_deref().map(str::to_owned);
                 listener(&event);
             }

@@ -125,6 +125,19 @@ impl TokenId {
     }
 }
 
+/// A token id in JSON: its 16 bytes in unpadded base64url.
+impl serde::Serialize for TokenId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
 impl fmt::Debug for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TokenId({})", URL_SAFE_NO_PAD.encode(self.0))
@@ -300,6 +313,9 @@ pub(crate) enum LookupDomain {
     UserCode = 0x11,
     /// A host's attempt key for wrong user codes (R31).
     AttemptKey = 0x12,
+    /// A subject named by the change feed, for its `subject_id` and
+    /// erasure's index (R33, R34).
+    FeedSubject = 0x13,
 }
 
 /// The prefixes that mark each kind of secret string.

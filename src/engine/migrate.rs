@@ -228,7 +228,10 @@ pub(crate) fn reseal_format_1(
         | Table::PushedRequests
         | Table::DeviceCodes
         | Table::UserCodes
-        | Table::DeviceAttempts => {
+        | Table::DeviceAttempts
+        | Table::Feed
+        | Table::FeedConsumers
+        | Table::FeedSubjects => {
             return Ok(None);
         }
     }))

@@ -13,3 +13,4 @@ pub(crate) mod op;
 pub(crate) mod periodic;
 pub(crate) mod premint;
 pub(crate) mod time;
+pub(crate) mod wakeup;

@@ -60,6 +60,14 @@ impl KeyRange {
         }
     }
 
+    /// Keys at or above `start`.
+    pub fn at_or_after(start: &[u8]) -> KeyRange {
+        KeyRange {
+            start: Bound::Included(start.to_vec()),
+            end: Bound::Unbounded,
+        }
+    }
+
     /// Every key.
     pub fn all() -> KeyRange {
         KeyRange {
@@ -251,6 +259,9 @@ pub enum CommitMode {
     Lazy,
 }
 
+/// What a backend calls when the change feed grew elsewhere.
+pub type FeedWatcher = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// A storage engine: hands out read and write transactions.
 pub trait Backend: Send + Sync + 'static {
     /// A read transaction: one consistent snapshot.
@@ -305,6 +316,14 @@ pub trait Backend: Send + Sync + 'static {
     /// smaller than configured).
     fn storage_warning(&self) -> Option<crate::model::operator::StorageWarning> {
         None
+    }
+
+    /// Calls `on_change` whenever another process or node appended to the
+    /// change feed (R33), from now on; called again, it keeps the first
+    /// watch. An embedded engine has no other writer: nothing to watch.
+    fn watch_feed(&self, on_change: FeedWatcher) -> Result<()> {
+        let _ = on_change;
+        Ok(())
     }
 
     /// Runs `f` in a write transaction and commits or aborts as it says.

@@ -23,7 +23,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::{Bound, ControlFlow};
+use std::sync::Arc;
 use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator as _;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -32,14 +35,14 @@ use rand::RngExt as _;
 
 use super::overlay::{Overlay, Writes};
 pub use super::pg_tls::PostgresTls;
-use super::{Backend, CommitMode, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use super::{Backend, CommitMode, FeedWatcher, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, InputError, Result};
 
 /// The database server's time, in whole Unix seconds.
 const NOW: &str = "floor(extract(epoch FROM statement_timestamp()))::int8";
 
 /// The schema migration this build applies and expects.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 /// Rows written per bulk statement.
 const BULK: usize = 5_000;
 /// Rows fetched per page of a range scan.
@@ -153,6 +156,8 @@ struct Sql {
     delete: Vec<String>,
     delete_many: Vec<String>,
     schema: String,
+    /// The `LISTEN/NOTIFY` channel of the schema's change feed.
+    feed_channel: String,
     /// Statements sent on this backend's connections (a round trip each).
     sent: std::sync::atomic::AtomicU64,
 }
@@ -179,6 +184,7 @@ impl Sql {
             delete: each("DELETE FROM {t} WHERE k = $1"),
             delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
             schema: schema.to_owned(),
+            feed_channel: format!("grantdb_feed_{schema}"),
             sent: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -267,6 +273,10 @@ pub struct PostgresBackend {
     sql: Sql,
     allow_generated_key: bool,
     database_clock: bool,
+    /// How the change feed's listener connects (R33).
+    listen: Arc<Manager>,
+    /// The listener, once a reader waits for the feed.
+    listening: std::sync::OnceLock<()>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -283,17 +293,7 @@ fn storage(error: impl std::error::Error + Send + Sync + 'static) -> Error {
 
 /// A connection pool on `url` with the options' TLS, timeout and size.
 fn pool_for(url: &str, options: &PostgresOptions) -> Result<r2d2::Pool<Manager>> {
-    let mut config: postgres::Config = url.parse().map_err(storage)?;
-    let tls = super::pg_tls::connector(&options.tls)?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(options.connect_timeout);
-    }
-    config.ssl_mode(if tls.is_some() {
-        postgres::config::SslMode::Require
-    } else {
-        postgres::config::SslMode::Disable
-    });
-    let manager = Manager { config, tls };
+    let manager = manager_for(url, options)?;
     // One connection first, so that a refused one (a certificate that does
     // not verify, a wrong password) is reported as it is, not as a pool that
     // timed out.
@@ -307,6 +307,21 @@ fn pool_for(url: &str, options: &PostgresOptions) -> Result<r2d2::Pool<Manager>>
         .test_on_check_out(false)
         .build(manager)
         .map_err(storage)
+}
+
+/// How connections to `url` are made, with the options' TLS and timeout.
+fn manager_for(url: &str, options: &PostgresOptions) -> Result<Manager> {
+    let mut config: postgres::Config = url.parse().map_err(storage)?;
+    let tls = super::pg_tls::connector(&options.tls)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    config.ssl_mode(if tls.is_some() {
+        postgres::config::SslMode::Require
+    } else {
+        postgres::config::SslMode::Disable
+    });
+    Ok(Manager { config, tls })
 }
 
 /// A PostgreSQL error, typed: a lost or refused connection (the server
@@ -378,6 +393,7 @@ impl PostgresBackend {
             });
         }
         let pool = pool_for(&options.url, options)?;
+        let listen = Arc::new(manager_for(&options.url, options)?);
         let replicas = options
             .read_replicas
             .iter()
@@ -390,6 +406,8 @@ impl PostgresBackend {
             sql: Sql::new(&options.schema),
             allow_generated_key: options.allow_generated_key,
             database_clock: options.database_clock,
+            listen,
+            listening: std::sync::OnceLock::new(),
         };
         backend.migrate()?;
         Ok(backend)
@@ -447,7 +465,8 @@ impl PostgresBackend {
             Some(SCHEMA_VERSION) => {}
             // A new schema, or one of an earlier version: every table the
             // current one has (version 2 added `by_session` and `proof_jtis`,
-            // version 3 the pushed-request and device tables).
+            // version 3 the pushed-request and device tables, version 4 the
+            // change feed's).
             _ => {
                 let mut tables = String::new();
                 for table in Table::ALL {
@@ -659,6 +678,11 @@ impl<'a> PgTxn<'a> {
                 self.execute(&self.sql.upsert_many[table.index()], &[&keys, &values])?;
             }
         }
+        if !writes[Table::Feed.index()].is_empty() {
+            // Delivered to the listeners when (and only if) this commits:
+            // every node's feed readers wake (R33).
+            self.execute("SELECT pg_notify($1, '')", &[&self.sql.feed_channel])?;
+        }
         self.finish(true)
     }
 
@@ -832,9 +856,69 @@ impl Drop for PostgresBackend {
     }
 }
 
+/// The change feed's listener (R33): a connection of its own that
+/// `LISTEN`s on the schema's channel and calls `on_change` for each
+/// notification, and once after every (re)connection (what came while it
+/// was away). It ends when its backend is dropped.
+fn listen_for_feed(manager: &std::sync::Weak<Manager>, channel: &str, on_change: &FeedWatcher) {
+    const WAIT: Duration = Duration::from_secs(2);
+    loop {
+        let Some(connector) = manager.upgrade() else {
+            return;
+        };
+        let connected = r2d2::ManageConnection::connect(&*connector);
+        drop(connector);
+        let Ok(mut conn) = connected else {
+            std::thread::sleep(WAIT);
+            continue;
+        };
+        // The channel is `grantdb_feed_` and a checked schema name: an identifier.
+        if conn
+            .client
+            .batch_execute(&format!("LISTEN {channel}"))
+            .is_err()
+        {
+            std::thread::sleep(WAIT);
+            continue;
+        }
+        on_change();
+        while manager.strong_count() > 0 && !conn.client.is_closed() {
+            let mut notifications = conn.client.notifications();
+            // Each notification wakes the readers at once; the iterator
+            // ends after `WAIT` without one, to look whether to go on.
+            let mut waiting = notifications.timeout_iter(WAIT);
+            let failed = loop {
+                match waiting.next() {
+                    Ok(Some(_)) => on_change(),
+                    Ok(None) => break false,
+                    Err(_) => break true,
+                }
+            };
+            if failed {
+                break;
+            }
+        }
+    }
+}
+
 impl Backend for PostgresBackend {
     type Read<'a> = PgTxn<'a>;
     type Write<'a> = Overlay<PgTxn<'a>>;
+
+    fn watch_feed(&self, on_change: FeedWatcher) -> Result<()> {
+        if self.listening.set(()).is_err() {
+            return Ok(());
+        }
+        let manager = Arc::downgrade(&self.listen);
+        let channel = self.sql.feed_channel.clone();
+        std::thread::Builder::new()
+            .name("gdblisten".into())
+            .spawn(move || listen_for_feed(&manager, &channel, &on_change))
+            .map(drop)
+            .map_err(|error| Error::Storage {
+                source: Box::new(error),
+            })
+    }
 
     fn read<R>(&self, f: impl FnOnce(&PgTxn<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.connection()?;

@@ -39,6 +39,9 @@ const DEFINITIONS: [TableDefinition<Bytes, Bytes>; Table::COUNT] = [
     TableDefinition::new("device_codes"),
     TableDefinition::new("user_codes"),
     TableDefinition::new("device_attempts"),
+    TableDefinition::new("feed"),
+    TableDefinition::new("feed_consumers"),
+    TableDefinition::new("feed_subjects"),
 ];
 
 fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {

@@ -45,11 +45,19 @@ pub enum Table {
     /// `window ‖ scope ‖ key hash → AttemptsRecord`: wrong user codes
     /// counted per window (RFC 8628 §5.1, format 5).
     DeviceAttempts,
+    /// `sequence number → FeedRecord`: the change feed, in commit order
+    Feed,
+    /// `consumer name → cursor`: where each named feed consumer stands
+    /// (the change feed).
+    FeedConsumers,
+    /// `subject id ‖ sequence number → ()`: the feed entries that name a
+    /// subject, for erasure (the change feed).
+    FeedSubjects,
 }
 
 impl Table {
     /// How many tables there are.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 19;
 
     /// All tables, in a fixed order.
     pub const ALL: [Table; Table::COUNT] = [
@@ -69,6 +77,9 @@ impl Table {
         Table::DeviceCodes,
         Table::UserCodes,
         Table::DeviceAttempts,
+        Table::Feed,
+        Table::FeedConsumers,
+        Table::FeedSubjects,
     ];
 
     /// The table's name in the storage engine.
@@ -90,6 +101,9 @@ impl Table {
             Table::DeviceCodes => "device_codes",
             Table::UserCodes => "user_codes",
             Table::DeviceAttempts => "device_attempts",
+            Table::Feed => "feed",
+            Table::FeedConsumers => "feed_consumers",
+            Table::FeedSubjects => "feed_subjects",
         }
     }
 

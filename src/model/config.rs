@@ -63,6 +63,7 @@ pub struct Config {
     pub(crate) purge_batch_time: Duration,
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
+    pub(crate) feed: crate::model::feed::FeedConfig,
     pub(crate) grant_limits: GrantLimits,
     pub(crate) device_flow: crate::model::device::DeviceFlow,
     pub(crate) proof_claims_per_client: u32,
@@ -94,6 +95,7 @@ impl Default for Config {
             purge_batch_time: Duration::from_millis(50),
             issuer: None,
             on_event: None,
+            feed: crate::model::feed::FeedConfig::default(),
             grant_limits: GrantLimits::default(),
             device_flow: crate::model::device::DeviceFlow::default(),
             proof_claims_per_client: 250_000,
@@ -127,6 +129,7 @@ impl fmt::Debug for Config {
             .field("purge_batch_time", &self.purge_batch_time)
             .field("issuer", &self.issuer)
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
+            .field("feed", &self.feed)
             .field("grant_limits", &self.grant_limits)
             .field("device_flow", &self.device_flow)
             .field("proof_claims_per_client", &self.proof_claims_per_client)
@@ -179,6 +182,13 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// What the change feed records and keeps (R33; default: endings,
+    /// subjects hashed, 7 days; [`FeedConfig::off`] records nothing).
+    pub fn feed(mut self, feed: crate::model::feed::FeedConfig) -> ConfigBuilder {
+        self.config.feed = feed;
+        self
+    }
+
     /// Default access token lifetime (86,400 s).
     pub fn access_lifetime(mut self, lifetime: Duration) -> ConfigBuilder {
         self.config.access_lifetime = lifetime.as_secs();

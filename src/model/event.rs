@@ -112,6 +112,12 @@ pub enum EventKind {
     UserCodeAttemptsExceeded,
     /// A spent device code was presented again: its grant was revoked (R32).
     DeviceCodeReplayed,
+    /// Every record naming a subject was erased (R34). The event names no
+    /// subject.
+    SubjectErased {
+        /// Grants ended.
+        grants: u64,
+    },
 }
 
 impl EventKind {

@@ -9,6 +9,7 @@ pub(crate) mod config;
 pub(crate) mod device;
 pub(crate) mod error_response;
 pub(crate) mod event;
+pub(crate) mod feed;
 pub(crate) mod grant;
 pub(crate) mod grant_type;
 pub(crate) mod ids;

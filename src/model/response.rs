@@ -372,6 +372,9 @@ pub struct PurgeReport {
     pub device_requests: u64,
     /// Windows of wrong user codes that ended (R31).
     pub attempt_windows: u64,
+    /// Change-feed entries past their retention, or acknowledged by every
+    /// named consumer (R33).
+    pub feed_entries: u64,
     /// Damaged records met and skipped: their expiry entries are dropped, the
     /// records stay for [`Store::verify`](crate::Store::verify) to name.
     pub damaged: u64,
@@ -391,6 +394,7 @@ impl PurgeReport {
             + self.pushed_requests
             + self.device_requests
             + self.attempt_windows
+            + self.feed_entries
     }
 
     pub(crate) fn add(&mut self, other: &PurgeReport) {
@@ -403,6 +407,7 @@ impl PurgeReport {
         self.pushed_requests += other.pushed_requests;
         self.device_requests += other.device_requests;
         self.attempt_windows += other.attempt_windows;
+        self.feed_entries += other.feed_entries;
         self.damaged += other.damaged;
         self.more = other.more;
     }

@@ -104,7 +104,10 @@ pub(crate) fn purge_preview(kv: &impl Records, now: u64) -> Result<PurgeReport> 
                     report.proof_jtis += 1;
                 }
             }
-            ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+            ExpiryKind::PushedRequest
+            | ExpiryKind::DeviceCode
+            | ExpiryKind::Attempts
+            | ExpiryKind::FeedEntry => {
                 let damage = crate::ops::damage::Damage::fail();
                 if crate::ops::expiring::is_due(kv, kind, at, &id, &damage)? {
                     crate::ops::expiring::tally(&mut report, kind);

@@ -18,6 +18,7 @@ use crate::model::client::{
     SecretHash,
 };
 use crate::model::event::EventKind;
+use crate::model::feed::EndReason;
 use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::key_info::KeyState;
@@ -508,7 +509,13 @@ pub(crate) fn revoke_everything_of(
     let damage = Damage::skip();
     let mut ended = 0;
     for grant in grants {
-        ended += u64::from(end_grant(kv, *id, grant, &damage)?);
+        ended += u64::from(end_grant(
+            kv,
+            *id,
+            grant,
+            &damage,
+            Some(EndReason::ClientDeleted),
+        )?);
     }
     for hash in codes {
         remove_code(kv, &hash, &damage)?;

@@ -13,6 +13,7 @@ use crate::kv::table::Table;
 use crate::model::binding::{Confirmation, check_resources};
 use crate::model::client::ClientKind;
 use crate::model::event::EventKind;
+use crate::model::feed::EndReason;
 use crate::model::grant::GrantOrigin;
 use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
@@ -270,7 +271,14 @@ pub(crate) fn exchange(
         // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         // authorization server MUST deny the request and SHOULD revoke (when
         // possible) all tokens previously issued based on that authorization code."
-        end_grant(kv, ClientId(code.client), GrantId(grant), &Damage::fail())?;
+        let reason = Some(EndReason::CodeReplay);
+        end_grant(
+            kv,
+            ClientId(code.client),
+            GrantId(grant),
+            &Damage::fail(),
+            reason,
+        )?;
         tell(
             kv,
             ctx,

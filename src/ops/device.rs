@@ -278,6 +278,7 @@ pub(crate) fn poll(
                 *client_id,
                 GrantId(*grant),
                 &super::damage::Damage::fail(),
+                Some(crate::model::feed::EndReason::DeviceCodeReplay),
             )?;
             tell(
                 kv,

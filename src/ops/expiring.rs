@@ -1,6 +1,6 @@
 //! Purge of the records that expire whole, with nothing else to update:
 //! pushed authorization requests (R30), device requests with their user
-//! codes (R31) and windows of wrong user codes. Their expiry entries lead
+//! codes (R31), windows of wrong user codes and change-feed entries (R33). Their expiry entries lead
 //! here from purge and its preview.
 
 use super::damage::Damage;
@@ -30,6 +30,7 @@ pub(crate) fn is_due(
         ExpiryKind::Attempts => damage
             .load::<AttemptsRecord>(kv, &keys::attempts(at, id))?
             .is_some_and(|r| r.until == at),
+        ExpiryKind::FeedEntry => kv.get(Table::Feed, &id.as_bytes()[..8], |_| ())?.is_some(),
         ExpiryKind::Code | ExpiryKind::Token | ExpiryKind::ProofJti => false,
     })
 }
@@ -59,6 +60,7 @@ pub(crate) fn remove_if_due(
         ExpiryKind::Attempts if is_due(kv, kind, at, id, damage)? => {
             kv.delete(Table::DeviceAttempts, &keys::attempts(at, id))?;
         }
+        ExpiryKind::FeedEntry => return super::feed::purge_entry(kv, id),
         _ => return Ok(false),
     }
     Ok(true)
@@ -70,6 +72,7 @@ pub(crate) fn tally(report: &mut PurgeReport, kind: ExpiryKind) {
         ExpiryKind::PushedRequest => report.pushed_requests += 1,
         ExpiryKind::DeviceCode => report.device_requests += 1,
         ExpiryKind::Attempts => report.attempt_windows += 1,
+        ExpiryKind::FeedEntry => report.feed_entries += 1,
         ExpiryKind::Code | ExpiryKind::Token | ExpiryKind::ProofJti => {}
     }
 }

@@ -24,12 +24,14 @@ use crate::kv::KeyRange;
 use crate::kv::table::Table;
 use crate::model::client::RefreshLifetime;
 use crate::model::event::EventKind;
+use crate::model::feed::{ChangeKind, EndReason};
 use crate::model::grant::GrantOrigin;
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::limits::AtGrantLimit;
 use crate::model::response::{TokenResponse, TokenType};
 use crate::model::scope::Scope;
 use crate::record::ext::{GrantExt, StoredConfirmation, StoredSession, TokenExt};
+use crate::record::feed::FeedNote;
 use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{self, ClientRecord, GrantRecord, StoredTokenKind, TokenRecord};
 
@@ -278,12 +280,13 @@ pub(crate) fn remove_token(
 }
 
 /// Removes a live-class token and, if it was its grant's last one, ends the
-/// grant. Returns whether the grant ended.
+/// grant (for `reason`, or by expiry). Returns whether the grant ended.
 pub(crate) fn remove_live_token(
     kv: &mut impl RecordsMut,
     hash: &TokenId,
     token: &TokenRecord,
     damage: &Damage,
+    reason: Option<EndReason>,
 ) -> Result<bool> {
     remove_token(kv, hash, token, damage)?;
     let (client, id) = (ClientId(token.client), GrantId(token.grant));
@@ -293,7 +296,7 @@ pub(crate) fn remove_live_token(
     let mut grant = Grant { client, id, record };
     grant.record.live.retain(|live| live != hash.as_bytes());
     if grant.record.live.is_empty() {
-        return end_grant(kv, grant.client, grant.id, damage);
+        return end_grant(kv, grant.client, grant.id, damage, reason);
     }
     grant.save(kv)?;
     Ok(false)
@@ -341,16 +344,29 @@ pub(crate) fn read_ahead_for_ending(
 /// Ends a grant: deletes every token of it, the grant and its index entries,
 /// in the caller's transaction. Returns false if there was no such grant (or,
 /// when skipping damage, its record is damaged: then nothing is deleted).
+/// A grant ended for a `reason` (not by expiry) is noted for the change
+/// feed with the tokens that stopped being valid (R33).
 pub(crate) fn end_grant(
     kv: &mut impl RecordsMut,
     client: ClientId,
     id: GrantId,
     damage: &Damage,
+    reason: Option<EndReason>,
 ) -> Result<bool> {
     let Some(record) = damage.load::<GrantRecord>(kv, &keys::grant(&client, &id))? else {
         return Ok(false);
     };
     let grant = Grant { client, id, record };
+    if let Some(reason) = reason {
+        super::feed::note(kv, || FeedNote {
+            client: Some(client),
+            grant: Some(id),
+            session: grant.record.ext.sid().map(str::to_owned),
+            tokens: grant.record.live.clone(),
+            subject: grant.record.subject.clone(),
+            ..FeedNote::new(ChangeKind::GrantEnded { reason })
+        });
+    }
     // Partners die together, so no pointer needs clearing; expiry entries are
     // left for purge.
     for live in &grant.record.live {
@@ -431,7 +447,8 @@ fn enforce(
     grants.sort_unstable_by_key(|(grant, _)| *grant.as_bytes());
     let excess = grants.len() + 1 - max;
     for (grant, client) in grants.into_iter().take(excess) {
-        if end_grant(kv, client, grant, &Damage::fail())? {
+        let reason = Some(EndReason::GrantLimit);
+        if end_grant(kv, client, grant, &Damage::fail(), reason)? {
             let kind = EventKind::GrantLimitEndedOldest;
             tell(kv, ctx, kind, Some(client), Some(subject), Some(grant));
         }

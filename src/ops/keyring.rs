@@ -13,7 +13,9 @@ use crate::engine::op::Op;
 use crate::error::{Error, Result};
 use crate::kv::table::Table;
 use crate::kv::{KeyRange, KvWrite};
+use crate::model::feed::ChangeKind;
 use crate::model::key_info::{KeyId, KeyInfo, KeyState};
+use crate::record::feed::FeedNote;
 use crate::record::{ClientRecord, JtiRecord, Records, RecordsMut};
 
 /// Reading the key ring (R28).
@@ -269,4 +271,13 @@ fn client_secrets_by_key(kv: &impl Records) -> Result<Vec<u64>> {
         Ok(ControlFlow::Continue(()))
     })?;
     Ok(counts)
+}
+
+/// Notes a change of the ring for the change feed (R33): key `id` was
+/// added, retired or removed.
+pub(crate) fn note_change(kv: &impl Records, kind: ChangeKind, id: u8) {
+    super::feed::note(kv, || FeedNote {
+        key_id: Some(id),
+        ..FeedNote::new(kind)
+    });
 }

@@ -1,4 +1,4 @@
-//! The lifecycle rules (R01–R32), one module per area.
+//! The lifecycle rules (R01–R34), one module per area.
 //!
 //! Every function here runs inside one transaction handed in as a
 //! [`KvRead`](crate::kv::KvRead) or [`KvWrite`](crate::kv::KvWrite): the rules
@@ -21,8 +21,10 @@ pub(crate) mod codes;
 pub(crate) mod consent;
 pub(crate) mod damage;
 pub(crate) mod device;
+pub(crate) mod erase;
 pub(crate) mod expiring;
 pub(crate) mod family;
+pub(crate) mod feed;
 pub(crate) mod keyring;
 pub(crate) mod listing;
 pub(crate) mod purge;
@@ -34,7 +36,10 @@ pub(crate) mod validate;
 pub(crate) mod verify;
 
 /// Notes an event of the operation, told to the host once its transaction
-/// commits (and never otherwise). Free when no host listens.
+/// commits (and never otherwise). Free when no host listens. An event the
+/// change feed records as it is (a client registered, tokens issued, ...)
+/// is noted for the feed too; endings are noted where they happen, with
+/// what they ended (R33).
 pub(crate) fn tell(
     kv: &impl Records,
     ctx: &Ctx<'_>,
@@ -43,6 +48,14 @@ pub(crate) fn tell(
     subject: Option<&str>,
     grant: Option<GrantId>,
 ) {
+    if let Some(change) = feed_kind(kind) {
+        feed::note(kv, || record::feed::FeedNote {
+            client,
+            grant,
+            subject: subject.map(str::to_owned),
+            ..record::feed::FeedNote::new(change)
+        });
+    }
     if kv.noting() {
         kv.note(Event {
             kind,
@@ -54,6 +67,22 @@ pub(crate) fn tell(
             request_id: None,
         });
     }
+}
+
+/// The feed entry an event is recorded as, for the events that are one.
+fn feed_kind(kind: EventKind) -> Option<crate::model::feed::ChangeKind> {
+    use crate::model::feed::ChangeKind as C;
+    Some(match kind {
+        EventKind::ClientRegistered => C::ClientRegistered,
+        EventKind::ClientUpdated => C::ClientUpdated,
+        EventKind::ClientSecretRotated => C::ClientSecretRotated,
+        EventKind::ClientDeleted { .. } => C::ClientDeleted,
+        EventKind::ConsentWithdrawn => C::ConsentWithdrawn,
+        EventKind::TokensIssued => C::TokensIssued,
+        EventKind::TokensRefreshed | EventKind::RefreshGraceReuse => C::TokensRefreshed,
+        EventKind::CodeIssued => C::CodeIssued,
+        _ => return None,
+    })
 }
 
 /// Loads a client or fails with `UnknownClient`.

@@ -34,7 +34,8 @@ fn prefetch_due(kv: &impl Records, due: &[Vec<u8>]) -> Result<()> {
             ExpiryKind::ProofJti
             | ExpiryKind::PushedRequest
             | ExpiryKind::DeviceCode
-            | ExpiryKind::Attempts => {}
+            | ExpiryKind::Attempts
+            | ExpiryKind::FeedEntry => {}
         }
     }
     kv.prefetch(Table::Codes, &codes)?;
@@ -134,7 +135,7 @@ pub(crate) fn purge_batch(
                     StoredTokenKind::Access => report.access_tokens += 1,
                     StoredTokenKind::Refresh => report.refresh_tokens += 1,
                 }
-                if remove_live_token(kv, &hash, &token, &damage)? {
+                if remove_live_token(kv, &hash, &token, &damage, None)? {
                     report.grants += 1;
                 }
             }
@@ -147,12 +148,21 @@ pub(crate) fn purge_batch(
                     report.proof_jtis += 1;
                 }
             }
-            ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+            ExpiryKind::PushedRequest
+            | ExpiryKind::DeviceCode
+            | ExpiryKind::Attempts
+            | ExpiryKind::FeedEntry => {
                 if super::expiring::remove_if_due(kv, kind, at, &hash, &damage)? {
                     super::expiring::tally(&mut report, kind);
                 }
             }
         }
+    }
+    // Entries every named consumer acknowledged go before their age, within
+    // what is left of the batch (R33).
+    let left = limit.saturating_sub(usize::try_from(report.removed()).unwrap_or(limit));
+    if left > 0 && !report.more {
+        report.feed_entries += super::feed::purge_acknowledged(kv, left)?;
     }
     report.damaged = damage.skipped();
     let removed = report.removed();

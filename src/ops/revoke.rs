@@ -16,8 +16,10 @@ use crate::error::{Error, Result};
 use crate::kv::KeyRange;
 use crate::kv::table::Table;
 use crate::model::event::EventKind;
+use crate::model::feed::{ChangeKind, EndReason};
 use crate::model::ids::{ClientId, GrantId};
 use crate::model::response::{BulkRevocation, Revocation};
+use crate::record::feed::FeedNote;
 use crate::record::keys::{self, Owned};
 use crate::record::{Records, StoredTokenKind, TokenRecord};
 
@@ -81,7 +83,15 @@ pub(crate) fn revoke_token(
     }
     match token.kind {
         StoredTokenKind::Access => {
-            remove_live_token(kv, &hash, &token, &Damage::fail())?;
+            let reason = Some(EndReason::Revoked);
+            remove_live_token(kv, &hash, &token, &Damage::fail(), reason)?;
+            super::feed::note(kv, || FeedNote {
+                client: Some(ClientId(token.client)),
+                grant: Some(GrantId(token.grant)),
+                tokens: vec![*hash.as_bytes()],
+                subject: token.subject.clone(),
+                ..FeedNote::new(ChangeKind::AccessTokenRevoked)
+            });
             tell_token(kv, ctx, EventKind::AccessTokenRevoked, &token);
             Ok(Revocation::AccessToken)
         }
@@ -91,6 +101,7 @@ pub(crate) fn revoke_token(
                 ClientId(token.client),
                 GrantId(token.grant),
                 &Damage::fail(),
+                Some(EndReason::Revoked),
             )?;
             tell_token(kv, ctx, EventKind::GrantRevoked, &token);
             Ok(Revocation::Grant)
@@ -114,7 +125,13 @@ pub(crate) fn revoke_grant_of_subject(
     if found.record.subject.as_deref() != Some(subject) {
         return Ok(false);
     }
-    let ended = end_grant(kv, *client, *grant, &Damage::fail())?;
+    let ended = end_grant(
+        kv,
+        *client,
+        *grant,
+        &Damage::fail(),
+        Some(EndReason::Subject),
+    )?;
     let kind = EventKind::GrantEndedBySubject;
     tell(kv, ctx, kind, Some(*client), Some(subject), Some(*grant));
     Ok(ended)
@@ -175,13 +192,14 @@ pub(crate) fn begin_bulk(
     kv: &mut impl RecordsMut,
     scope: &BulkScope,
     batch: usize,
+    reason: EndReason,
 ) -> Result<(BulkRevocation, Vec<(ClientId, Owned)>)> {
     let (mut now, rest): (Vec<_>, Vec<_>) = owned_by(kv, scope)?
         .into_iter()
         .partition(|(_, item)| !matches!(item, Owned::Grant(_)));
     let mut rest = rest.into_iter();
     now.extend(rest.by_ref().take(batch));
-    let ended = end_owned(kv, now)?;
+    let ended = end_owned(kv, now, reason)?;
     Ok((ended, rest.collect()))
 }
 
@@ -201,6 +219,19 @@ pub(crate) enum BulkEnd {
     SubjectAtClient(String, ClientId),
     /// Everything of a client, and every consent given to it (R17).
     Client(ClientId),
+    /// Every record naming a subject (R34).
+    Erase(String),
+}
+
+impl BulkEnd {
+    /// Why the grants it ends end, as the change feed says (R33).
+    pub(crate) fn reason(&self) -> EndReason {
+        match self {
+            BulkEnd::Subject(_) | BulkEnd::SubjectAtClient(..) => EndReason::Subject,
+            BulkEnd::Client(_) => EndReason::ClientRevoked,
+            BulkEnd::Erase(_) => EndReason::SubjectErased,
+        }
+    }
 }
 
 /// Finishes a bulk revocation that ended `total` in all: forgets what it
@@ -227,6 +258,7 @@ pub(crate) fn finish_bulk(
             let kind = EventKind::ClientGrantsRevoked { grants };
             tell(kv, ctx, kind, Some(*client), None, None);
         }
+        BulkEnd::Erase(subject) => super::erase::finish(kv, ctx, subject, grants)?,
     }
     Ok(())
 }
@@ -236,6 +268,7 @@ pub(crate) fn finish_bulk(
 pub(crate) fn end_owned(
     kv: &mut impl RecordsMut,
     owned: Vec<(ClientId, Owned)>,
+    reason: EndReason,
 ) -> Result<BulkRevocation> {
     let ending: Vec<(ClientId, GrantId)> = owned
         .iter()
@@ -256,7 +289,9 @@ pub(crate) fn end_owned(
     let mut grants = 0;
     for (client, item) in owned {
         match item {
-            Owned::Grant(grant) => grants += u64::from(end_grant(kv, client, grant, &damage)?),
+            Owned::Grant(grant) => {
+                grants += u64::from(end_grant(kv, client, grant, &damage, Some(reason))?);
+            }
             Owned::Code(hash) => remove_code(kv, &hash, &damage)?,
             // Consents are not revoked with grants: the callers decide.
             Owned::Consent => {}

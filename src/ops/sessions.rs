@@ -14,9 +14,11 @@ use crate::kv::KeyRange;
 use crate::kv::table::Table;
 use crate::model::binding::MAX_SESSION_TEXT_LEN;
 use crate::model::event::EventKind;
+use crate::model::feed::{ChangeKind, EndReason};
 use crate::model::ids::ClientId;
 use crate::model::response::{BulkRevocation, ProofJti};
 use crate::model::text::text_ok;
+use crate::record::feed::FeedNote;
 use crate::record::jti::JtiExt;
 use crate::record::keys::{self, AttemptScope, ExpiryKind, Owned};
 use crate::record::{self, JtiRecord, RecordsMut};
@@ -75,7 +77,11 @@ pub(crate) fn revoke_session(
             Ok(ControlFlow::Continue(()))
         },
     )?;
-    let revoked = end_owned(kv, owned)?;
+    let revoked = end_owned(kv, owned, EndReason::Logout)?;
+    super::feed::note(kv, || FeedNote {
+        session: Some(sid.to_owned()),
+        ..FeedNote::new(ChangeKind::SessionEnded)
+    });
     let kind = EventKind::SessionRevoked {
         grants: revoked.grants,
     };

@@ -16,6 +16,7 @@ use crate::kv::table::Table;
 use crate::model::binding::{AuthSession, Confirmation, check_resources};
 use crate::model::client::ClientKind;
 use crate::model::event::EventKind;
+use crate::model::feed::EndReason;
 use crate::model::grant::GrantOrigin;
 use crate::model::grant_type::GrantType;
 use crate::model::ids::{ClientId, GrantId};
@@ -185,7 +186,8 @@ pub(crate) fn refresh(
             // RFC 9700 §4.14.2: a consumed refresh token presented again means
             // it leaked; revoke the whole family.
             Again::Reuse => {
-                end_grant(kv, grant.client, grant.id, &Damage::fail())?;
+                let reason = Some(EndReason::RefreshReuse);
+                end_grant(kv, grant.client, grant.id, &Damage::fail(), reason)?;
                 tell_grant(kv, ctx, EventKind::RefreshReuseDetected, &grant);
                 return Err(Error::RefreshTokenReused);
             }
@@ -273,7 +275,8 @@ fn reuse_under_retired_key(
     let ctx = &ctx.at_least(latest_recorded_time(&token, &grant.record));
     match presented_again(consumed, ctx) {
         Again::Reuse => {
-            end_grant(kv, grant.client, grant.id, &Damage::fail())?;
+            let reason = Some(EndReason::RefreshReuse);
+            end_grant(kv, grant.client, grant.id, &Damage::fail(), reason)?;
             tell_grant(kv, ctx, EventKind::RefreshReuseDetected, &grant);
             Err(Error::RefreshTokenReused)
         }

@@ -401,7 +401,10 @@ impl<K: Records> Checker<'_, K> {
                 ExpiryKind::ProofJti => self
                     .load::<JtiRecord>(id.as_bytes())
                     .is_some_and(|j| j.until == at),
-                ExpiryKind::PushedRequest | ExpiryKind::DeviceCode | ExpiryKind::Attempts => {
+                ExpiryKind::PushedRequest
+                | ExpiryKind::DeviceCode
+                | ExpiryKind::Attempts
+                | ExpiryKind::FeedEntry => {
                     let damage = crate::ops::damage::Damage::skip();
                     crate::ops::expiring::is_due(self.kv, kind, at, &id, &damage)?
                 }

@@ -27,6 +27,9 @@ pub(crate) enum ExpiryKind {
     /// [`Table::DeviceAttempts`](crate::kv::table::Table::DeviceAttempts)); the id
     /// is the attempts key's scope byte and hash, truncated to 16 bytes.
     Attempts = 6,
+    /// A change-feed entry (in [`Table::Feed`](crate::kv::table::Table::Feed));
+    /// the id is its sequence number, big-endian, then 8 zero bytes.
+    FeedEntry = 7,
 }
 
 /// Length of an expiry key: time (8) + kind (1) + id (16).
@@ -54,6 +57,7 @@ pub(crate) fn parse_expiry(key: &[u8]) -> Option<(u64, ExpiryKind, TokenId)> {
         4 => ExpiryKind::PushedRequest,
         5 => ExpiryKind::DeviceCode,
         6 => ExpiryKind::Attempts,
+        7 => ExpiryKind::FeedEntry,
         _ => return None,
     };
     Some((at, kind, TokenId(key[9..].try_into().ok()?)))

@@ -33,6 +33,7 @@ mod code;
 mod consent;
 mod device;
 pub(crate) mod ext;
+pub(crate) mod feed;
 mod grant;
 pub(crate) mod jti;
 pub(crate) mod keys;
@@ -189,6 +190,17 @@ pub(crate) trait Records: KvRead {
     fn note(&self, event: Event) {
         let _ = event;
     }
+
+    /// Whether changes are noted for the feed (R33).
+    fn feed_noting(&self) -> bool {
+        false
+    }
+
+    /// Notes a change, appended to the feed in this transaction if the
+    /// operation keeps its writes.
+    fn note_change(&self, note: feed::FeedNote) {
+        let _ = note;
+    }
 }
 
 /// A writable [`Records`].
@@ -208,6 +220,14 @@ impl<R: Records> Records for &R {
     fn note(&self, event: Event) {
         (**self).note(event);
     }
+
+    fn feed_noting(&self) -> bool {
+        (**self).feed_noting()
+    }
+
+    fn note_change(&self, note: feed::FeedNote) {
+        (**self).note_change(note);
+    }
 }
 
 impl<R: Records> Records for &mut R {
@@ -222,6 +242,14 @@ impl<R: Records> Records for &mut R {
     fn note(&self, event: Event) {
         (**self).note(event);
     }
+
+    fn feed_noting(&self) -> bool {
+        (**self).feed_noting()
+    }
+
+    fn note_change(&self, note: feed::FeedNote) {
+        (**self).note_change(note);
+    }
 }
 
 /// A transaction `K` with the seal of its records, noting events when asked
@@ -230,6 +258,7 @@ pub(crate) struct Sealed<'s, K> {
     kv: K,
     seal: &'s Seal,
     events: Option<RefCell<Vec<Event>>>,
+    changes: Option<RefCell<Vec<feed::FeedNote>>>,
 }
 
 impl<'s, K> Sealed<'s, K> {
@@ -239,6 +268,7 @@ impl<'s, K> Sealed<'s, K> {
             kv,
             seal,
             events: None,
+            changes: None,
         }
     }
 
@@ -248,12 +278,30 @@ impl<'s, K> Sealed<'s, K> {
             kv,
             seal,
             events: Some(RefCell::new(Vec::new())),
+            changes: None,
         }
     }
 
-    /// The events noted.
-    pub(crate) fn into_events(self) -> Vec<Event> {
-        self.events.map(RefCell::into_inner).unwrap_or_default()
+    /// Notes the operation's changes for the feed too (R33).
+    pub(crate) fn noting_changes(mut self) -> Sealed<'s, K> {
+        self.changes = Some(RefCell::new(Vec::new()));
+        self
+    }
+
+    /// The events noted so far, taken.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        self.events
+            .as_mut()
+            .map(|events| std::mem::take(events.get_mut()))
+            .unwrap_or_default()
+    }
+
+    /// The changes noted so far, taken.
+    pub(crate) fn take_changes(&mut self) -> Vec<feed::FeedNote> {
+        self.changes
+            .as_mut()
+            .map(|changes| std::mem::take(changes.get_mut()))
+            .unwrap_or_default()
     }
 }
 
@@ -269,6 +317,16 @@ impl<K: KvRead> Records for Sealed<'_, K> {
     fn note(&self, event: Event) {
         if let Some(events) = &self.events {
             events.borrow_mut().push(event);
+        }
+    }
+
+    fn feed_noting(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    fn note_change(&self, note: feed::FeedNote) {
+        if let Some(changes) = &self.changes {
+            changes.borrow_mut().push(note);
         }
     }
 }
@@ -409,6 +467,15 @@ pub(crate) fn decode_entry(
         Table::Consumed => index_ok(crate::record::keys::parse_consumed(key).is_some()),
         Table::BySubject => index_ok(crate::record::keys::parse_by_subject(key).is_some()),
         Table::ClientCodes => index_ok(crate::record::keys::parse_client_code(key).is_some()),
+        Table::Feed => {
+            key_ok(feed::parse_entry_key(key).is_some())?;
+            decode_in::<feed::FeedRecord>(seal, key, bytes).map(drop)
+        }
+        Table::FeedConsumers => {
+            key_ok(!key.is_empty() && key.len() <= feed::MAX_CONSUMER_LEN)?;
+            decode_in::<feed::CursorRecord>(seal, key, bytes).map(drop)
+        }
+        Table::FeedSubjects => index_ok(feed::parse_subject_key(key).is_some()),
         // Meta values are read by the open checks, which treat anything
         // unexpected as a foreign file.
         Table::Meta => Ok(()),

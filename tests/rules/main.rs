@@ -14,6 +14,7 @@ mod codes;
 mod consent;
 mod device;
 mod family;
+mod feed;
 mod keyring;
 mod listing;
 mod purge;
