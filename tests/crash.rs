@@ -257,6 +257,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
     let mut model = Model::default();
     let mut rng = rand::rng();
     let mut acknowledged = 0;
+    let mut feed = FeedLedger::default();
     for cycle in 0..cycles {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
@@ -294,6 +295,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
         for line in &seen {
             model.apply(line);
         }
+        feed.note(&seen, in_flight.as_deref());
         acknowledged += seen
             .iter()
             .filter(|l| !l.starts_with("begin") && *l != "idle")
@@ -330,7 +332,62 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
                 );
             }
         }
+        feed.check(&store, cycle);
         drop(store);
     }
     acknowledged
+}
+
+/// The change feed's side of the crash test (R33): the revocations
+/// acknowledged so far, and how many were in flight at a kill.
+#[derive(Default)]
+struct FeedLedger {
+    acknowledged: Vec<String>,
+    in_flight: usize,
+}
+
+impl FeedLedger {
+    /// Notes the revocations among a child's lines.
+    fn note(&mut self, seen: &[String], in_flight: Option<&str>) {
+        for line in seen {
+            if let ["revoked" | "revoked-access", token] =
+                line.split(' ').collect::<Vec<_>>().as_slice()
+            {
+                self.acknowledged.push((*token).to_owned());
+            }
+        }
+        if in_flight.is_some_and(|line| line.starts_with("begin revoke")) {
+            self.in_flight += 1;
+        }
+    }
+
+    fn check(&self, store: &Store, cycle: usize) {
+        check_feed(store, cycle, &self.acknowledged, self.in_flight);
+    }
+}
+
+/// R33 after a crash: the feed holds an entry for every acknowledged
+/// revocation, at most the in-flight ones besides, numbered 1, 2, 3, ...
+fn check_feed(store: &Store, cycle: usize, acknowledged: &[String], in_flight: usize) {
+    let changes = store.changes_since(0, 10_000).unwrap().changes;
+    let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
+    let expected: Vec<u64> = (1..=changes.len() as u64).collect();
+    assert_eq!(seqs, expected, "cycle {cycle}: feed numbering has a gap");
+    let ended: std::collections::HashSet<grantdb::TokenId> = changes
+        .iter()
+        .flat_map(|c| c.tokens.iter().copied())
+        .collect();
+    for token in acknowledged {
+        let id = store.token_id(token).unwrap();
+        assert!(
+            ended.contains(&id),
+            "cycle {cycle}: an acknowledged revocation has no feed entry"
+        );
+    }
+    assert!(
+        changes.len() >= acknowledged.len() && changes.len() <= acknowledged.len() + in_flight,
+        "cycle {cycle}: {} feed entries for {} acknowledged revocations ({in_flight} in flight)",
+        changes.len(),
+        acknowledged.len()
+    );
 }

@@ -9,7 +9,7 @@ use grantdb::{
 };
 
 use crate::progress::Progress;
-use crate::support::{Failure, Outcome, config, confirm, open, print_json};
+use crate::support::{Failure, Outcome, config, confirm, open, print_json, rfc3339};
 use crate::{Cli, ClientsCommand, Command, CreateClient, GrantsCommand, RevokeArgs};
 
 fn client_id(text: &str) -> Result<ClientId, Failure> {
@@ -27,14 +27,6 @@ fn report(cli: &Cli, value: &serde_json::Value, text: impl FnOnce()) -> Outcome 
     Ok(ExitCode::SUCCESS)
 }
 
-/// A Unix time as RFC 3339 (UTC, seconds).
-fn rfc3339(unix_seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds),
-    )
-    .to_string()
-}
-
 /// Runs the command line.
 pub fn run(cli: &Cli) -> Outcome {
     match &cli.command {
@@ -50,6 +42,11 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Keys(command) => crate::ring::run(cli, command),
         Command::Export { output } => export(cli, output.as_deref()),
         Command::Import { input } => import(cli, input.as_deref()),
+        Command::Feed {
+            since,
+            follow,
+            limit,
+        } => crate::feed::run(cli, *since, *follow, *limit),
     }
 }
 

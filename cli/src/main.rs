@@ -3,7 +3,7 @@
 //! database file.
 //!
 //! ```text
-//! grantdb [--db PATH] [--key-file PATH]... <stats|verify|purge|compact|clients|grants|revoke|keys|export|import>
+//! grantdb [--db PATH] [--key-file PATH]... <stats|verify|purge|compact|clients|grants|revoke|keys|export|import|feed>
 //! ```
 
 #![forbid(unsafe_code)]
@@ -21,6 +21,7 @@ macro_rules! out {
 }
 
 mod commands;
+mod feed;
 mod holder;
 mod key;
 mod progress;
@@ -102,6 +103,22 @@ enum Command {
         /// Input file (default: standard input).
         #[arg(long)]
         input: Option<PathBuf>,
+    },
+    /// The change feed, oldest first: grants ended and why, tokens revoked,
+    /// sessions ended, subjects erased (and, as configured, more). An audit
+    /// tail; entries carry ids, never a secret.
+    Feed {
+        /// Only entries after this sequence number (default: from the
+        /// oldest the feed still holds).
+        #[arg(long)]
+        since: Option<u64>,
+        /// Keep printing new entries as they commit (Ctrl-C ends). On an
+        /// embedded file this holds the database, as any command does.
+        #[arg(long)]
+        follow: bool,
+        /// Most entries printed (without --follow).
+        #[arg(long, default_value_t = 1_000)]
+        limit: usize,
     },
 }
 

@@ -148,3 +148,11 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> Outcome {
     out!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+pub(crate) fn rfc3339(unix_seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds),
+    )
+    .to_string()
+}

@@ -989,3 +989,51 @@ fn import_onto_an_existing_file_blames_the_target() -> TestResult {
     assert_eq!(std::fs::read(&db)?, before);
     Ok(())
 }
+
+#[test]
+fn feed_prints_the_endings_and_follows_new_ones() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (db, client) = small_db(dir.path());
+    // bob's grant and alice's two end: three entries (R33).
+    assert_eq!(
+        stdout(grantdb(&db).args(["revoke", "--subject", "bob", "--yes"]))
+            .lines()
+            .count(),
+        1
+    );
+    stdout(grantdb(&db).args(["revoke", "--subject", "alice", "--yes"]));
+    let page: serde_json::Value =
+        serde_json::from_str(&stdout(grantdb(&db).args(["feed", "--json"])))?;
+    let changes = page["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[0]["kind"]["grant_ended"]["reason"], "subject");
+    assert_eq!(changes[0]["client_id"], client.id().to_string());
+    assert_eq!(page["next"], 3);
+    // Never a subject in plain text by default.
+    assert!(!page.to_string().contains("alice"));
+    let text = stdout(grantdb(&db).args(["feed", "--since", "1"]));
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.lines().all(|line| line.contains("grant_ended")));
+    // A cursor past the latest entry: resynchronise, exit 3.
+    let refused = grantdb(&db).args(["feed", "--since", "9"]).output()?;
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("resynchronise"));
+    // --follow prints what is there and keeps waiting.
+    let mut follow = std::process::Command::new(assert_cmd::cargo::cargo_bin("grantdb"))
+        .arg("--db")
+        .arg(&db)
+        .args(["feed", "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    for expected in 1..=3 {
+        let line = lines.next().unwrap()?;
+        let change: serde_json::Value = serde_json::from_str(&line)?;
+        assert_eq!(change["seq"], expected);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(follow.try_wait()?.is_none(), "--follow stopped");
+    follow.kill()?;
+    follow.wait()?;
+    Ok(())
+}

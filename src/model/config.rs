@@ -183,7 +183,8 @@ pub struct ConfigBuilder {
 
 impl ConfigBuilder {
     /// What the change feed records and keeps (R33; default: endings,
-    /// subjects hashed, 7 days; [`FeedConfig::off`] records nothing).
+    /// subjects hashed, 7 days;
+    /// [`FeedConfig::off`](crate::FeedConfig::off) records nothing).
     pub fn feed(mut self, feed: crate::model::feed::FeedConfig) -> ConfigBuilder {
         self.config.feed = feed;
         self

@@ -10,6 +10,8 @@ mod support;
 #[cfg(feature = "tokio")]
 mod async_store;
 mod events;
+#[cfg(feature = "tokio")]
+mod feed_stream;
 #[cfg(feature = "oxide-auth")]
 mod oxide;
 #[cfg(feature = "oxide-auth-async")]
