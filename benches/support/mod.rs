@@ -123,6 +123,12 @@ pub const SAMPLES: usize = 20_000;
 
 /// Opens a copy of the cached data set of `live` tokens.
 pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
+    grantdb_set_configured(live, Config::builder().durability(durability))
+}
+
+/// [`grantdb_set`] with the store configured by `builder` (its cache size
+/// set to [`CACHE_BYTES`]).
+pub fn grantdb_set_configured(live: usize, builder: grantdb::ConfigBuilder) -> GrantdbSet {
     let template = cache_dir().join(format!("grantdb-{live}.redb"));
     let samples = cache_dir().join(format!("grantdb-{live}.samples"));
     // A cache from before the clients' secrets were kept is built again.
@@ -132,11 +138,7 @@ pub fn grantdb_set(live: usize, durability: Durability) -> GrantdbSet {
         build_grantdb_template(live, &template, &samples);
     }
     let (dir, path) = copy_of(&template);
-    let config = Config::builder()
-        .durability(durability)
-        .cache_size(CACHE_BYTES)
-        .build()
-        .unwrap();
+    let config = builder.cache_size(CACHE_BYTES).build().unwrap();
     let store = Store::open(&path, config).unwrap();
     let text = std::fs::read_to_string(&samples).unwrap();
     let mut lines = text.lines();

@@ -48,7 +48,9 @@ pub(crate) fn tell(
     subject: Option<&str>,
     grant: Option<GrantId>,
 ) {
-    if let Some(change) = feed_kind(kind) {
+    // Only what the feed records is noted: issuing a pair with issuance
+    // off costs nothing here.
+    if let Some(change) = feed_kind(kind).filter(|c| ctx.config.feed.records(c.class())) {
         feed::note(kv, || record::feed::FeedNote {
             client,
             grant,

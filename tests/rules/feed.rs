@@ -427,3 +427,54 @@ fn r33_a_key_ring_change_has_its_entry() -> TestResult {
     assert_eq!(changes[0].key_id, Some(1));
     Ok(())
 }
+
+#[test]
+fn r33_concurrent_revocations_share_transactions_with_their_entries() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path().join("group.redb"), Config::default())?;
+    let app = password_app(&store, "ticketpark");
+    let pairs: Vec<_> = (0..256)
+        .map(|i| store.issue_for_subject(IssueRequest::new(&app.client, format!("u{i}"))))
+        .collect::<grantdb::Result<_>>()?;
+    let before = store.write_stats();
+    std::thread::scope(|scope| {
+        for chunk in pairs.chunks(8) {
+            let (store, client) = (&store, &app.client);
+            scope.spawn(move || {
+                for tokens in chunk {
+                    store.revoke(refresh(tokens), client).unwrap();
+                }
+            });
+        }
+    });
+    let after = store.write_stats();
+    let operations = after.operations - before.operations;
+    let transactions = after.transactions - before.transactions;
+    assert_eq!(operations, 256);
+    // 32 callers: group commit still shares fsyncs with the feed on.
+    assert!(
+        transactions < operations,
+        "{transactions} transactions for {operations} revocations"
+    );
+    let changes = all_changes(&store)?;
+    assert_eq!(changes.len(), 256);
+    assert!(changes.iter().zip(1..).all(|(c, seq)| c.seq == seq));
+    Ok(())
+}
+
+#[test]
+fn r34_erasing_a_subject_with_many_grants_holds_the_write_lock_in_steps() -> TestResult {
+    let f = fixture_with(Config::builder().grant_limits(grantdb::GrantLimits::none()));
+    let app = password_app(&f.store, "ticketpark");
+    for _ in 0..2_100 {
+        f.store
+            .issue_for_subject(IssueRequest::new(&app.client, ERASED))?;
+    }
+    let before = f.store.write_stats();
+    assert_eq!(f.store.erase_subject(ERASED)?.grants, 2_100);
+    let transactions = f.store.write_stats().transactions - before.transactions;
+    // At most 1,000 grants per transaction, as R12.
+    assert!(transactions >= 3, "{transactions} transactions");
+    assert!(!contains(&exported_bytes(&f.store)?, ERASED));
+    Ok(())
+}
