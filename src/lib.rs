@@ -89,7 +89,7 @@ pub use model::client::{
     LifetimeOverrides, MAX_CODE_LIFETIME, NewClient, RefreshLifetime, RegisteredClient, SecretHash,
 };
 pub use model::clock::{Clock, ManualClock, SystemClock};
-pub use model::config::{Config, ConfigBuilder, Durability};
+pub use model::config::{Config, ConfigBuilder, DEFAULT_HOT_TOKENS, Durability};
 pub use model::device::{DeviceAuthorization, DeviceFlow, PendingDevice};
 pub use model::error_response::ErrorResponse;
 pub use model::event::{Event, EventKind};

@@ -81,6 +81,7 @@ impl<B: Backend> Store<B> {
         stats.low_on_space = !self.inner.backend.may_grow();
         stats.storage_warning = self.inner.backend.storage_warning();
         stats.clock_time = self.inner.time.clock_reading();
+        stats.cached_tokens = self.inner.hot.as_ref().map_or(0, |hot| hot.len() as u64);
         Ok(stats)
     }
 

@@ -107,6 +107,8 @@ pub(super) struct Inner<B: Backend> {
     pub(super) commits: GroupCommit<B>,
     /// Moves on when a commit appended to the change feed (R33).
     pub(super) feed_wakeup: Arc<crate::engine::wakeup::Wakeup>,
+    /// Decoded token records of recent validations (embedded backend only).
+    pub(super) hot: Option<Arc<crate::engine::hot::HotTokens>>,
 }
 
 impl<B: Backend> Inner<B> {
@@ -215,11 +217,31 @@ impl Store<RedbBackend> {
     }
 }
 
+/// The hot-token cache of `entries` records, if the backend reports its
+/// token writes (an embedded one does).
+fn hot_tokens<B: Backend>(
+    backend: &B,
+    entries: usize,
+) -> Option<Arc<crate::engine::hot::HotTokens>> {
+    if entries == 0 {
+        return None;
+    }
+    let hot = Arc::new(crate::engine::hot::HotTokens::new(entries));
+    let told = Arc::clone(&hot);
+    backend
+        .watch_token_writes(Arc::new(move |written| match written {
+            Some(ids) => told.invalidate(ids),
+            None => told.clear(),
+        }))
+        .then_some(hot)
+}
+
 impl<B: Backend> Store<B> {
     /// A store on any [`Backend`]: checks the format version and hashing key,
     /// initialising a new database.
     pub fn with_backend(backend: B, config: Config) -> Result<Store<B>> {
         let opened = meta::init_or_check(&backend, &config.hashing_keys, &config.prefixes)?;
+        let hot = hot_tokens(&backend, config.hot_tokens);
         let time = Timekeeper::new(
             Arc::clone(&config.clock),
             opened.high_water,
@@ -239,6 +261,7 @@ impl<B: Backend> Store<B> {
                 handles: AtomicUsize::new(1),
                 commits: GroupCommit::default(),
                 feed_wakeup: Arc::default(),
+                hot,
             }),
         };
         if store.inner.config.durability == Durability::Fast {

@@ -5,6 +5,7 @@
 
 pub(crate) mod commit;
 pub(crate) mod ctx;
+pub(crate) mod hot;
 pub(crate) mod keyring;
 pub(crate) mod meta;
 pub(crate) mod migrate;

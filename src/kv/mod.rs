@@ -259,6 +259,10 @@ pub enum CommitMode {
     Lazy,
 }
 
+/// What a backend calls after each commit with the token keys it wrote
+/// (`None`: anything may have changed, the database was reopened).
+pub type TokenWrites = std::sync::Arc<dyn Fn(Option<&[[u8; 16]]>) + Send + Sync>;
+
 /// What a backend calls when the change feed grew elsewhere.
 pub type FeedWatcher = std::sync::Arc<dyn Fn() + Send + Sync>;
 
@@ -316,6 +320,16 @@ pub trait Backend: Send + Sync + 'static {
     /// smaller than configured).
     fn storage_warning(&self) -> Option<crate::model::operator::StorageWarning> {
         None
+    }
+
+    /// Calls `told` after every commit with the token records it wrote,
+    /// after the snapshot readers see has them and before the writer hears
+    /// back, so that a cache of decoded tokens can stay exact (R13).
+    /// Answers whether it will: a backend other processes or nodes write
+    /// to cannot (the default), and then nothing is cached.
+    fn watch_token_writes(&self, told: TokenWrites) -> bool {
+        let _ = told;
+        false
     }
 
     /// Calls `on_change` whenever another process or node appended to the

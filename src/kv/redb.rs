@@ -83,6 +83,8 @@ pub struct RedbBackend {
     /// The file's mode when others may read it and it holds the key; 0 when
     /// not.
     shared_mode: Arc<AtomicU32>,
+    /// Told the token keys each commit wrote (the store's hot-token cache).
+    token_writes: std::sync::OnceLock<super::TokenWrites>,
 }
 
 /// Opens the redb database (again).
@@ -214,6 +216,7 @@ impl RedbBackend {
                 .reserve
                 .map(|(path, bytes)| Reserve::new(path, bytes)),
             shared_mode,
+            token_writes: std::sync::OnceLock::new(),
         })
     }
 
@@ -256,6 +259,10 @@ impl RedbBackend {
         drop(db.take());
         *db = Some(open()?);
         self.broken.store(false, Ordering::SeqCst);
+        // What was cached may be newer than what the file kept.
+        if let Some(told) = self.token_writes.get() {
+            told(None);
+        }
         Ok(())
     }
 
@@ -401,20 +408,28 @@ impl RedbBackend {
             txn.set_durability(redb::Durability::None)
                 .map_err(engine_error)?;
         }
-        let (result, end) = {
+        let (result, end, tokens_written) = {
             let mut write = RedbWrite {
                 txn: &txn,
                 tables: Default::default(),
+                tokens_written: Vec::new(),
             };
             // On error the transaction is dropped here, which aborts it.
-            f(&mut write)?
+            let (result, end) = f(&mut write)?;
+            (result, end, write.tokens_written)
         };
         match end {
             TxEnd::Commit => {
                 // Write transactions are serialised, so this orders commits.
                 let seq = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
                 txn.commit().map_err(engine_error)?;
-                self.publish_after_commit(seq)?;
+                let published = self.publish_after_commit(seq);
+                // After the snapshot that no longer has them, before the
+                // caller hears back (R13).
+                if let (Some(told), false) = (self.token_writes.get(), tokens_written.is_empty()) {
+                    told(Some(&tokens_written));
+                }
+                published?;
             }
             TxEnd::Abort => txn.abort().map_err(engine_error)?,
         }
@@ -557,6 +572,8 @@ impl RedbRead {
 pub struct RedbWrite<'t> {
     txn: &'t redb::WriteTransaction,
     tables: [OnceCell<redb::Table<'t, Bytes, Bytes>>; Table::COUNT],
+    /// The token records this transaction wrote or removed.
+    tokens_written: Vec<[u8; 16]>,
 }
 
 impl<'t> RedbWrite<'t> {
@@ -643,6 +660,7 @@ impl KvRead for RedbWrite<'_> {
 
 impl KvWrite for RedbWrite<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.note_token(table, key);
         self.table_mut(table)?
             .insert(key, value)
             .map_err(engine_error)?;
@@ -650,14 +668,30 @@ impl KvWrite for RedbWrite<'_> {
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.note_token(table, key);
         self.table_mut(table)?.remove(key).map_err(engine_error)?;
         Ok(())
+    }
+}
+
+impl RedbWrite<'_> {
+    /// Notes a write of a token record, for the hot-token cache.
+    fn note_token(&mut self, table: Table, key: &[u8]) {
+        if table == Table::Tokens
+            && let Ok(id) = <[u8; 16]>::try_from(key)
+        {
+            self.tokens_written.push(id);
+        }
     }
 }
 
 impl Backend for RedbBackend {
     type Read<'a> = RedbRead;
     type Write<'a> = RedbWrite<'a>;
+
+    fn watch_token_writes(&self, told: super::TokenWrites) -> bool {
+        self.token_writes.set(told).is_ok()
+    }
 
     fn read<R>(&self, f: impl FnOnce(&RedbRead) -> Result<R>) -> Result<R> {
         let result = self.with_snapshot(|snapshot| f(&snapshot.read))?;

@@ -64,6 +64,7 @@ pub struct Config {
     pub(crate) issuer: Option<String>,
     pub(crate) on_event: Option<Listener>,
     pub(crate) feed: crate::model::feed::FeedConfig,
+    pub(crate) hot_tokens: usize,
     pub(crate) grant_limits: GrantLimits,
     pub(crate) device_flow: crate::model::device::DeviceFlow,
     pub(crate) proof_claims_per_client: u32,
@@ -96,6 +97,7 @@ impl Default for Config {
             issuer: None,
             on_event: None,
             feed: crate::model::feed::FeedConfig::default(),
+            hot_tokens: DEFAULT_HOT_TOKENS,
             grant_limits: GrantLimits::default(),
             device_flow: crate::model::device::DeviceFlow::default(),
             proof_claims_per_client: 250_000,
@@ -130,6 +132,7 @@ impl fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
             .field("feed", &self.feed)
+            .field("hot_tokens", &self.hot_tokens)
             .field("grant_limits", &self.grant_limits)
             .field("device_flow", &self.device_flow)
             .field("proof_claims_per_client", &self.proof_claims_per_client)
@@ -175,6 +178,11 @@ pub(crate) struct Lifetimes {
     pub code: u64,
 }
 
+/// How many decoded token records an embedded store keeps for validation by
+/// default ([`ConfigBuilder::hot_token_cache`]): 65,536, about 24 MiB at
+/// most (some 370 bytes each with the map's own).
+pub const DEFAULT_HOT_TOKENS: usize = 65_536;
+
 /// Builds a [`Config`]; [`ConfigBuilder::build`] checks every value.
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder {
@@ -187,6 +195,17 @@ impl ConfigBuilder {
     /// [`FeedConfig::off`](crate::FeedConfig::off) records nothing).
     pub fn feed(mut self, feed: crate::model::feed::FeedConfig) -> ConfigBuilder {
         self.config.feed = feed;
+        self
+    }
+
+    /// How many decoded token records an embedded store keeps in memory for
+    /// validation (default [`DEFAULT_HOT_TOKENS`], about 24 MiB at most; 0:
+    /// none). A token validated again is answered from memory; every commit
+    /// that changes or removes a token drops it before the operation returns,
+    /// so a revoked token never validates again (R13). A shared database
+    /// (PostgreSQL), which other nodes write, keeps none.
+    pub fn hot_token_cache(mut self, entries: usize) -> ConfigBuilder {
+        self.config.hot_tokens = entries;
         self
     }
 

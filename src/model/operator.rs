@@ -50,6 +50,9 @@ pub struct StoreStats {
     /// Something about the storage an operator should fix, found when the
     /// store opened (also logged then, with the `tracing` feature).
     pub storage_warning: Option<StorageWarning>,
+    /// Decoded token records the hot-token cache holds now
+    /// ([`ConfigBuilder::hot_token_cache`](crate::ConfigBuilder::hot_token_cache)).
+    pub cached_tokens: u64,
 }
 
 /// A storage condition that does not stop the store but weakens a

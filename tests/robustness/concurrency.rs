@@ -287,3 +287,79 @@ fn r13_a_token_never_validates_once_its_revocation_returned() -> TestResult {
     }
     Ok(())
 }
+
+/// R13 with the hot-token cache under load: 24 threads validate 64 tokens
+/// over and over (so that the cache holds them) while 8 others revoke them
+/// one by one; once a revocation returned, no validation that began after
+/// may succeed, whichever thread makes it.
+#[test]
+fn r13_the_hot_token_cache_never_validates_a_revoked_token_under_32_threads() -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (f, _dir) = durable_fixture();
+    let app = pretix_app(&f.store);
+    for _ in 0..rounds().min(5) {
+        let tokens: Vec<_> = (0..64)
+            .map(|_| code_flow(&f.store, &app, "alice"))
+            .collect();
+        let revoked: Vec<AtomicBool> = (0..tokens.len()).map(|_| AtomicBool::new(false)).collect();
+        let (violations, validated) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for v in 0..24 {
+                let (tokens, revoked, violations, validated, done) =
+                    (&tokens, &revoked, &violations, &validated, &done);
+                let store = &f.store;
+                scope.spawn(move || {
+                    let mut i = v;
+                    while !done.load(Ordering::Acquire) {
+                        let n = i % tokens.len();
+                        let after_revoke = revoked[n].load(Ordering::Acquire);
+                        if store.validate(access(&tokens[n])).is_ok() {
+                            validated.fetch_add(1, Ordering::Relaxed);
+                            if after_revoke {
+                                violations.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        i += 7;
+                    }
+                });
+            }
+            let revokers: Vec<_> = (0..8)
+                .map(|r| {
+                    let (tokens, revoked, store, client) =
+                        (&tokens, &revoked, &f.store, &app.client);
+                    scope.spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        for n in (r..tokens.len()).step_by(8) {
+                            store.revoke(access(&tokens[n]), client).unwrap();
+                            revoked[n].store(true, Ordering::Release);
+                            // The revoking thread itself, at once.
+                            assert!(store.validate(access(&tokens[n])).is_err());
+                        }
+                    })
+                })
+                .collect();
+            // The validators stop whatever the revokers did, so that a
+            // failed assertion fails the test instead of hanging it.
+            let outcomes: Vec<_> = revokers
+                .into_iter()
+                .map(std::thread::ScopedJoinHandle::join)
+                .collect();
+            done.store(true, Ordering::Release);
+            assert!(
+                outcomes.iter().all(Result::is_ok),
+                "a revoked token validated at once"
+            );
+        });
+        assert_eq!(
+            violations.load(Ordering::Relaxed),
+            0,
+            "a revoked token validated"
+        );
+        assert!(validated.load(Ordering::Relaxed) > 0);
+        for tokens in &tokens {
+            assert!(f.store.validate(access(tokens)).is_err());
+        }
+    }
+    Ok(())
+}
