@@ -65,7 +65,7 @@ impl<B: Backend> Store<B> {
     fn validate_with(
         &self,
         access_token: &str,
-        check: impl Fn(Option<crate::record::TokenRecord>, u64) -> Result<TokenInfo>,
+        check: impl Fn(Option<&crate::record::TokenRecord>, u64) -> Result<TokenInfo>,
     ) -> Result<TokenInfo> {
         let observation = Observation::start(ops::validate::VALIDATE.name, None);
         let result = self.retry_after_key_miss(
@@ -86,13 +86,19 @@ impl<B: Backend> Store<B> {
                             ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)?;
                         // After the read: a backend may learn the database's time from it.
                         let now = self.inner.time.now(kv.database_time());
-                        check(token, now)
+                        check(token.as_ref(), now)
                     });
                 };
                 let id = *presented.id.as_bytes();
-                if let Some(token) = hot.get(&id) {
-                    let token = Some(token).filter(|t| presented.matches(&t.verifier));
-                    return check(token, self.inner.time.now(None));
+                let now = || self.inner.time.now(None);
+                let answered = hot.with(&id, |token| {
+                    check(
+                        Some(token).filter(|t| presented.matches(&t.verifier)),
+                        now(),
+                    )
+                });
+                if let Some(answer) = answered {
+                    return answer;
                 }
                 // Read before the snapshot: a commit that wrote tokens after
                 // it keeps what is read now out of the cache.
@@ -100,10 +106,11 @@ impl<B: Backend> Store<B> {
                 let token = self.inner.backend.read_single(|kv| {
                     ops::family::load_token(&Sealed::new(kv, &keys.seal), &presented)
                 })?;
-                if let Some(token) = &token {
-                    hot.insert(seen, id, token.clone());
+                let answer = check(token.as_ref(), now());
+                if let Some(token) = token {
+                    hot.insert(seen, id, token);
                 }
-                check(token, self.inner.time.now(None))
+                answer
             },
         );
         observation.finish(&result, None);

@@ -12,6 +12,7 @@
 //! lands in the cache after the revocation dropped it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -21,9 +22,32 @@ use crate::record::TokenRecord;
 /// Shards, so that threads validating different tokens rarely meet on a lock.
 const SHARDS: usize = 16;
 
+/// Hashes a token id by its last 8 bytes, which are random (the first 8
+/// are its issue time): no need for a keyed hash over values nobody but
+/// the store chooses.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            // The last full word wins: an id's random half.
+            self.0 = u64::from_le_bytes(word) ^ self.0.rotate_left(5);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Shard = Mutex<HashMap<[u8; 16], TokenRecord, BuildHasherDefault<IdHasher>>>;
+
 /// Decoded token records by id, bounded in entries.
 pub(crate) struct HotTokens {
-    shards: [Mutex<HashMap<[u8; 16], TokenRecord>>; SHARDS],
+    shards: [Shard; SHARDS],
     /// Moves on before every invalidation.
     generation: AtomicU64,
     per_shard: usize,
@@ -34,13 +58,13 @@ impl HotTokens {
     /// shard count).
     pub(crate) fn new(entries: usize) -> HotTokens {
         HotTokens {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::default())),
             generation: AtomicU64::new(0),
             per_shard: entries.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, id: &[u8; 16]) -> &Mutex<HashMap<[u8; 16], TokenRecord>> {
+    fn shard(&self, id: &[u8; 16]) -> &Shard {
         // Ids end in 8 random bytes: the last one spreads them evenly.
         &self.shards[usize::from(id[15]) % SHARDS]
     }
@@ -50,9 +74,20 @@ impl HotTokens {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// `answer` of the cached record of `id`, if there is one (under the
+    /// shard's lock: the record is not copied).
+    pub(crate) fn with<R>(
+        &self,
+        id: &[u8; 16],
+        answer: impl FnOnce(&TokenRecord) -> R,
+    ) -> Option<R> {
+        self.shard(id).lock().get(id).map(answer)
+    }
+
     /// The cached record of `id`.
+    #[cfg(test)]
     pub(crate) fn get(&self, id: &[u8; 16]) -> Option<TokenRecord> {
-        self.shard(id).lock().get(id).cloned()
+        self.with(id, TokenRecord::clone)
     }
 
     /// Caches `record` as read after [`generation`](Self::generation)

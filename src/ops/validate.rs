@@ -21,13 +21,15 @@ pub(crate) const INTROSPECT: Op = Op::read("introspect");
 
 /// What a resource server needs from a bearer token read at `now`, or
 /// `InactiveToken`.
-pub(crate) fn validate(token: Option<TokenRecord>, now: u64) -> Result<TokenInfo> {
+/// Borrows the record: a cached one (the hot-token cache) is answered from
+/// without copying it whole.
+pub(crate) fn validate(token: Option<&TokenRecord>, now: u64) -> Result<TokenInfo> {
     match token {
         Some(token) if token.kind == StoredTokenKind::Access && token.is_live_at(now) => {
             Ok(TokenInfo {
                 client_id: ClientId(token.client),
-                subject: token.subject,
-                scope: token.scope,
+                subject: token.subject.clone(),
+                scope: token.scope.clone(),
                 grant_id: GrantId(token.grant),
                 issued_at: token.issued_at,
                 // Access tokens always expire; the record check guarantees it.
@@ -37,7 +39,7 @@ pub(crate) fn validate(token: Option<TokenRecord>, now: u64) -> Result<TokenInfo
                     .cnf
                     .as_ref()
                     .and_then(StoredConfirmation::to_public),
-                aud: token.ext.aud,
+                aud: token.ext.aud.clone(),
             })
         }
         _ => Err(Error::InactiveToken),
@@ -48,7 +50,7 @@ pub(crate) fn validate(token: Option<TokenRecord>, now: u64) -> Result<TokenInfo
 /// audiences is `WrongAudience`; an unrestricted one (no `aud`) is valid for
 /// every resource.
 pub(crate) fn validate_for(
-    token: Option<TokenRecord>,
+    token: Option<&TokenRecord>,
     now: u64,
     resource: &str,
 ) -> Result<TokenInfo> {
