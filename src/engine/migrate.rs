@@ -97,7 +97,7 @@ fn index_consents(kv: &mut impl KvWrite) -> Result<()> {
 
 /// The tables whose values are sealed records (the others hold index
 /// entries with empty values, or meta entries).
-const RECORD_TABLES: [Table; 10] = [
+const RECORD_TABLES: [Table; 12] = [
     Table::Clients,
     Table::Codes,
     Table::Grants,
@@ -108,6 +108,8 @@ const RECORD_TABLES: [Table; 10] = [
     Table::DeviceCodes,
     Table::UserCodes,
     Table::DeviceAttempts,
+    Table::Feed,
+    Table::FeedConsumers,
 ];
 
 /// Where a re-seal stopped: the table (an index into the record tables)

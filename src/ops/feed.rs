@@ -48,7 +48,7 @@ fn read_counter(kv: &impl KvRead, key: &[u8]) -> Result<Option<u64>> {
 }
 
 /// The sequence number the next entry gets (1 on a new feed).
-fn next_seq(kv: &impl KvRead) -> Result<u64> {
+pub(crate) fn next_seq(kv: &impl KvRead) -> Result<u64> {
     Ok(read_counter(kv, NEXT_KEY)?.unwrap_or(1))
 }
 

@@ -33,6 +33,7 @@ use crate::error::Result;
 use crate::kv::KeyRange;
 use crate::kv::table::Table;
 use crate::model::ids::{ClientId, GrantId};
+use crate::record::feed::{self, CursorRecord, FeedRecord};
 use crate::record::keys::{self, ExpiryKind, Owned};
 use crate::record::{
     self, AttemptsRecord, ClientRecord, CodeRecord, ConsentRecord, DeviceRecord, GrantRecord,
@@ -252,6 +253,46 @@ impl<K: Records> Checker<'_, K> {
     }
 
     /// The session index (R26) and the proof ids (R27).
+    /// The change feed (R33): every entry decodes under a sequence number the
+    /// counter has given, every subject index entry points at an entry that
+    /// names that subject, every consumer's cursor is one the feed has given.
+    fn check_feed(&self) -> Result<()> {
+        let next = super::feed::next_seq(self.kv)?;
+        self.each_record::<FeedRecord>(|key, _| {
+            match feed::parse_entry_key(key) {
+                None => self.problem(Table::Feed, key, "key is not a sequence number"),
+                Some(seq) if seq == 0 || seq >= next => {
+                    self.problem(Table::Feed, key, "sequence number the counter never gave");
+                }
+                Some(_) => {}
+            }
+            Ok(())
+        })?;
+        self.each_entry(Table::FeedSubjects, |key, _| {
+            let Some((subject_id, seq)) = feed::parse_subject_key(key) else {
+                self.problem(Table::FeedSubjects, key, "malformed key");
+                return Ok(());
+            };
+            let named = self
+                .load::<FeedRecord>(&feed::entry_key(seq))
+                .is_some_and(|entry| entry.subject_id == Some(subject_id));
+            if !named {
+                self.problem(
+                    Table::FeedSubjects,
+                    key,
+                    "points at no entry of this subject",
+                );
+            }
+            Ok(())
+        })?;
+        self.each_record::<CursorRecord>(|key, consumer| {
+            if consumer.cursor >= next {
+                self.problem(Table::FeedConsumers, key, "cursor past the latest entry");
+            }
+            Ok(())
+        })
+    }
+
     fn check_sessions_and_proofs(&self) -> Result<()> {
         self.each_entry(Table::BySession, |key, _| {
             let Some((sid, client, owned)) = keys::parse_by_session(key) else {
@@ -444,5 +485,6 @@ pub(crate) fn verify(kv: &impl Records) -> Result<VerifyReport> {
     checker.check_tokens()?;
     checker.check_indexes()?;
     checker.check_sessions_and_proofs()?;
+    checker.check_feed()?;
     Ok(checker.report.into_inner())
 }

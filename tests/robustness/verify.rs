@@ -270,3 +270,42 @@ fn r20_one_damaged_record_never_blocks_purge_bulk_revocation_or_export() -> Test
     );
     Ok(())
 }
+
+/// R33 with R20: a damaged feed entry and a subject index entry that points
+/// at nothing are each reported; reading the feed over the damaged entry is
+/// a typed error, never a wrong answer.
+#[test]
+fn r33_damage_to_the_change_feed_is_reported() -> TestResult {
+    let (f, backend) = populated();
+    let pretix = pretix_app(&f.store);
+    let tokens = code_flow(&f.store, &pretix, "dave");
+    f.store.revoke(refresh(&tokens), &pretix.client)?;
+    f.store.ack_changes("rs", 1)?;
+    assert!(f.store.verify()?.is_ok(), "{:?}", problems(&f.store));
+    let (key, mut damaged) = backend.entries(Table::Feed)[0].clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    backend.poke(Table::Feed, &key, damaged);
+    let mut stray = [0u8; 24];
+    stray[23] = 99;
+    backend.poke(Table::FeedSubjects, &stray, Vec::new());
+    let found = problems(&f.store);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("feed") && p.contains("does not decode")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("points at no entry")),
+        "{found:?}"
+    );
+    assert!(matches!(
+        f.store.changes_since(0, 10),
+        Err(grantdb::Error::Corrupted {
+            table: Table::Feed,
+            ..
+        })
+    ));
+    Ok(())
+}
