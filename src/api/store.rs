@@ -390,7 +390,8 @@ impl<B: Backend> Store<B> {
         let noted: Arc<Mutex<(Vec<Event>, bool)>> = Arc::default();
         let slot = Arc::clone(&noted);
         let listening = listener.is_some();
-        let request_id = request_id::current();
+        // Only an event or a feed entry carries it.
+        let request_id = (listening || feeding).then(request_id::current).flatten();
         let feed_request_id = request_id.clone();
         // Minted here, on the caller's thread, not by the batch's leader.
         let premints = Premints::new(self.inner.keys.load_full(), op.mints);
