@@ -119,9 +119,14 @@ impl<B: Backend> Store<B> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn verify(&self) -> Result<VerifyReport> {
-        self.inner
+        let mut report = self
+            .inner
             .backend
-            .read(|kv| ops::verify::verify(&Sealed::new(kv, &self.keys().seal)))
+            .read(|kv| ops::verify::verify(&Sealed::new(kv, &self.keys().seal)))?;
+        report
+            .problems
+            .extend(self.inner.backend.verify_own_files()?);
+        Ok(report)
     }
 }
 
@@ -178,6 +183,10 @@ pub fn import(
             check_integrity: false,
             reserve: None,
             holds_key: config.hashing_keys.is_empty(),
+            // One durable transaction into a file that is not in use yet.
+            commit_log: false,
+            log_storage: None,
+            checkpoint_interval: config.checkpoint_interval,
         })?;
         backend.create_tables()?;
         let written = import_into(&backend, config, entries)?;

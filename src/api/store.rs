@@ -62,10 +62,8 @@ impl<B: Backend> Drop for Store<B> {
         // The last handle stops the flush thread and waits for it, so that the
         // database is closed when this drop returns (and can be reopened at
         // once), not whenever a flush in progress lets go of it.
-        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 1
-            && let Some(flusher) = self.inner.flusher.get()
-        {
-            flusher.stop();
+        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.stop_background();
         }
     }
 }
@@ -102,6 +100,8 @@ pub(super) struct Inner<B: Backend> {
     pub(super) flush_failed: AtomicBool,
     /// [`Durability::Fast`]: the background flush thread.
     pub(super) flusher: OnceLock<Periodic>,
+    /// The backend's checkpoint thread, for an engine with a commit log.
+    pub(super) checkpointer: OnceLock<Periodic>,
     /// `Store` handles alive (clones of one store).
     pub(super) handles: AtomicUsize,
     pub(super) commits: GroupCommit<B>,
@@ -141,7 +141,7 @@ impl Store<RedbBackend> {
             name.push(".reserve");
             (name.into(), config.disk_reserve)
         });
-        Store::open_redb(Location::File(path), reserve, config)
+        Store::open_redb(Location::File(path), None, reserve, config)
     }
 
     /// A store that lives in memory only, for tests and examples.
@@ -153,7 +153,7 @@ impl Store<RedbBackend> {
     /// # Ok::<(), grantdb::Error>(())
     /// ```
     pub fn in_memory(config: Config) -> Result<Store> {
-        Store::open_redb(Location::Memory, None, config)
+        Store::open_redb(Location::Memory, None, None, config)
     }
 
     /// Opens a store on storage of the host's choosing: `open` returns a redb
@@ -167,11 +167,36 @@ impl Store<RedbBackend> {
         config: Config,
     ) -> Result<Store> {
         let open = move || open().map(|storage| Box::new(storage) as Box<dyn redb::StorageBackend>);
-        Store::open_redb(Location::Storage(Box::new(open)), reserve, config)
+        Store::open_redb(Location::Storage(Box::new(open)), None, reserve, config)
+    }
+
+    /// [`Store::open_on_storage`] with a commit log (see
+    /// [`ConfigBuilder::commit_log`](crate::ConfigBuilder::commit_log)) on
+    /// storage of the host's choosing too: `open_log` returns it, and is
+    /// called again when the store reopens after an I/O error.
+    pub fn open_on_storage_with_log<S: redb::StorageBackend, L: redb::StorageBackend>(
+        open: impl Fn() -> std::io::Result<S> + Send + Sync + 'static,
+        open_log: impl Fn() -> std::io::Result<L> + Send + Sync + 'static,
+        reserve: Option<(std::path::PathBuf, u64)>,
+        config: Config,
+    ) -> Result<Store> {
+        let open = move || open().map(|storage| Box::new(storage) as Box<dyn redb::StorageBackend>);
+        let open_log: crate::kv::redb::LogOpener = Box::new(move || {
+            open_log()
+                .map(|storage| Box::new(storage) as Box<dyn redb::StorageBackend>)
+                .map_err(Error::io)
+        });
+        Store::open_redb(
+            Location::Storage(Box::new(open)),
+            Some(open_log),
+            reserve,
+            config,
+        )
     }
 
     fn open_redb(
         location: Location<'_>,
+        log_storage: Option<crate::kv::redb::LogOpener>,
         reserve: Option<(std::path::PathBuf, u64)>,
         config: Config,
     ) -> Result<Store> {
@@ -185,6 +210,9 @@ impl Store<RedbBackend> {
                 // Without a configured key the store generates one and keeps
                 // it in the file.
                 holds_key: config.hashing_keys.is_empty(),
+                commit_log: config.commit_log,
+                log_storage,
+                checkpoint_interval: config.checkpoint_interval,
             })?;
             if backend.is_foreign()? {
                 return Err(Error::NotAGrantdbDatabase);
@@ -195,6 +223,8 @@ impl Store<RedbBackend> {
             if let (Some(mode), Some(path)) = (backend.shared_mode(), backend.file_path()) {
                 return Err(files::refuse_shared(path, mode));
             }
+            // Replays what the log holds since the last checkpoint.
+            backend.start_commit_log()?;
             Ok(backend)
         }))
         .unwrap_or(Err(Error::NotAGrantdbDatabase))?;
@@ -210,10 +240,25 @@ impl Store<RedbBackend> {
     /// returns the space before and after. Needs the only handle on the store
     /// (no clones alive), since no transaction may run meanwhile.
     pub fn compact(&mut self) -> Result<(SpaceStats, SpaceStats)> {
-        let inner = Arc::get_mut(&mut self.inner).ok_or(Error::StoreShared)?;
-        let before = inner.backend.space()?;
-        inner.backend.compact()?;
-        Ok((before, inner.backend.space()?))
+        if Arc::strong_count(&self.inner) != 1 {
+            return Err(Error::StoreShared);
+        }
+        // The background threads hold the store weakly: stopped (and
+        // joined) for the compaction, started again after it.
+        self.stop_background();
+        let compacted = match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.flusher = OnceLock::new();
+                inner.checkpointer = OnceLock::new();
+                inner.backend.space().and_then(|before| {
+                    inner.backend.compact()?;
+                    Ok((before, inner.backend.space()?))
+                })
+            }
+            None => Err(Error::StoreShared),
+        };
+        self.start_background();
+        compacted
     }
 }
 
@@ -258,12 +303,31 @@ impl<B: Backend> Store<B> {
                 unflushed: AtomicBool::new(false),
                 flush_failed: AtomicBool::new(false),
                 flusher: OnceLock::new(),
+                checkpointer: OnceLock::new(),
                 handles: AtomicUsize::new(1),
                 commits: GroupCommit::default(),
                 feed_wakeup: Arc::default(),
                 hot,
             }),
         };
+        store.start_background();
+        Ok(store)
+    }
+
+    /// Stops the background threads (the fast flush, the checkpoints) and
+    /// waits for them.
+    fn stop_background(&self) {
+        for thread in [&self.inner.flusher, &self.inner.checkpointer] {
+            if let Some(thread) = thread.get() {
+                thread.stop();
+            }
+        }
+    }
+
+    /// Starts the background threads the configuration and the backend call
+    /// for: the fast flush, the commit log's checkpoints.
+    fn start_background(&self) {
+        let store = self;
         if store.inner.config.durability == Durability::Fast {
             let weak = Arc::downgrade(&store.inner);
             let interval = store.inner.config.fast_flush_interval;
@@ -277,7 +341,19 @@ impl<B: Backend> Store<B> {
             });
             let _ = store.inner.flusher.set(flusher);
         }
-        Ok(store)
+        if let Some(every) = store.inner.backend.checkpoint_every() {
+            let weak = Arc::downgrade(&store.inner);
+            let checkpointer = Periodic::start("gdbckpt", every, move || {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                // A failure leaves the log as it is: the next tick (or the
+                // writer that finds the log full) tries again.
+                let _ = inner.backend.checkpoint();
+                true
+            });
+            let _ = store.inner.checkpointer.set(checkpointer);
+        }
     }
 
     /// The configuration the store runs with.

@@ -21,8 +21,10 @@ use crate::engine::migrate;
 /// formats are brought up to it when opened: format 1 (records under a
 /// CRC-32) is sealed (format 2: records under a keyed MAC), format 2 gets
 /// its consents indexed by subject (format 3), and format 3's one hashing
-/// key becomes key 1 of a key ring (format 4).
-pub const FORMAT_VERSION: u32 = 4;
+/// key becomes key 1 of a key ring (format 4). Format 5 rewrites nothing:
+/// a database file of format 5 may have a commit log beside it holding
+/// acknowledged commits, which a build of format 4 would not read.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The first format with a key ring.
 const KEY_RING_FORMAT: u32 = 4;

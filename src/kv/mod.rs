@@ -12,6 +12,7 @@ use std::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
 
+pub(crate) mod commit_log;
 pub(crate) mod files;
 pub mod overlay;
 #[cfg(feature = "postgres")]
@@ -24,6 +25,11 @@ mod reserve;
 pub(crate) mod table;
 
 pub use table::Table;
+
+/// The meta key of an embedded file's commit log anchor, written by every
+/// checkpoint (`kv/redb.rs`): the backend's own, neither exported nor
+/// imported (a copy elsewhere has a log of its own).
+pub(crate) const COMMIT_LOG_KEY: &[u8] = b"commit_log";
 
 /// A range of keys: `[start, end)` style bounds over byte strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +344,26 @@ pub trait Backend: Send + Sync + 'static {
     fn watch_feed(&self, on_change: FeedWatcher) -> Result<()> {
         let _ = on_change;
         Ok(())
+    }
+
+    /// How often the store's background thread should call
+    /// [`Backend::checkpoint`]; `None` (the default): the engine has no
+    /// commit log to checkpoint.
+    fn checkpoint_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Makes what the engine's commit log holds durable in its main file, if
+    /// that is due (the log is large, or its oldest entry old). Default:
+    /// nothing to do.
+    fn checkpoint(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks the engine's own files beside the tables (an embedded file's
+    /// commit log against the file), for `verify`. Default: none.
+    fn verify_own_files(&self) -> Result<Vec<crate::model::operator::Problem>> {
+        Ok(Vec::new())
     }
 
     /// Runs `f` in a write transaction and commits or aborts as it says.

@@ -65,6 +65,8 @@ pub struct Config {
     pub(crate) on_event: Option<Listener>,
     pub(crate) feed: crate::model::feed::FeedConfig,
     pub(crate) hot_tokens: usize,
+    pub(crate) commit_log: bool,
+    pub(crate) checkpoint_interval: Duration,
     pub(crate) grant_limits: GrantLimits,
     pub(crate) device_flow: crate::model::device::DeviceFlow,
     pub(crate) proof_claims_per_client: u32,
@@ -98,6 +100,8 @@ impl Default for Config {
             on_event: None,
             feed: crate::model::feed::FeedConfig::default(),
             hot_tokens: DEFAULT_HOT_TOKENS,
+            commit_log: true,
+            checkpoint_interval: Duration::from_secs(1),
             grant_limits: GrantLimits::default(),
             device_flow: crate::model::device::DeviceFlow::default(),
             proof_claims_per_client: 250_000,
@@ -133,6 +137,8 @@ impl fmt::Debug for Config {
             .field("on_event", &self.on_event.as_ref().map(|_| "<listener>"))
             .field("feed", &self.feed)
             .field("hot_tokens", &self.hot_tokens)
+            .field("commit_log", &self.commit_log)
+            .field("checkpoint_interval", &self.checkpoint_interval)
             .field("grant_limits", &self.grant_limits)
             .field("device_flow", &self.device_flow)
             .field("proof_claims_per_client", &self.proof_claims_per_client)
@@ -206,6 +212,30 @@ impl ConfigBuilder {
     /// (PostgreSQL), which other nodes write, keeps none.
     pub fn hot_token_cache(mut self, entries: usize) -> ConfigBuilder {
         self.config.hot_tokens = entries;
+        self
+    }
+
+    /// Whether an embedded store on a file makes its durable commits through
+    /// a commit log beside it (`<file>.commitlog`, default true): one
+    /// sequential write and one `fdatasync` per commit instead of the
+    /// file's page paths and an `fdatasync` of the file. Off, every durable
+    /// commit is a durable commit of the file. Either way an acknowledged
+    /// durable operation survives a crash (see `docs/design.md`, "The
+    /// commit log"). Copy the database with `export` (or after a clean
+    /// close, which leaves the log empty): the file alone holds what it had
+    /// at its last checkpoint.
+    pub fn commit_log(mut self, on: bool) -> ConfigBuilder {
+        self.config.commit_log = on;
+        self
+    }
+
+    /// With the commit log, how old its oldest entry may get before a
+    /// background checkpoint writes the file durably and empties the log
+    /// (default 1 s; at least 1 ms). A checkpoint is also made once the log
+    /// holds 16 MiB. The file grows between checkpoints by the pages it
+    /// cannot reuse until then.
+    pub fn checkpoint_interval(mut self, interval: Duration) -> ConfigBuilder {
+        self.config.checkpoint_interval = interval;
         self
     }
 
@@ -445,6 +475,11 @@ impl ConfigBuilder {
             overrides.check()?;
         }
         config.prefixes.check()?;
+        if config.checkpoint_interval < Duration::from_millis(1) {
+            return Err(Error::InvalidConfig {
+                reason: "the checkpoint interval must be at least 1 ms",
+            });
+        }
         if config.fast_flush_interval < Duration::from_millis(1) {
             return Err(Error::InvalidConfig {
                 reason: "the fast flush interval must be at least 1 ms",

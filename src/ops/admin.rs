@@ -126,6 +126,9 @@ pub(crate) fn export(
     let mut summary = ExportSummary::default();
     for table in Table::ALL {
         kv.scan(table, &KeyRange::all(), |key, value| {
+            if table == Table::Meta && key == crate::kv::COMMIT_LOG_KEY {
+                return Ok(ControlFlow::Continue(()));
+            }
             if record::decode_entry(table, key, value, Some(kv.seal())).is_err() {
                 summary.damaged += 1;
                 return Ok(ControlFlow::Continue(()));
@@ -224,6 +227,9 @@ pub(crate) fn import_entries(
             other => other,
         };
         let (table, key, value) = entry.and_then(|e| parse_entry(&e)).map_err(at_line)?;
+        if table == Table::Meta && key == crate::kv::COMMIT_LOG_KEY {
+            continue;
+        }
         let value = if table == Table::Meta {
             value
         } else {

@@ -11,6 +11,7 @@ mod support;
 
 mod atomicity;
 mod bounds;
+mod commit_log;
 mod concurrency;
 mod corruption;
 mod failures;

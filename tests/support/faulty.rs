@@ -26,6 +26,9 @@ pub struct Faults {
     errno: AtomicI64,
     /// Syncs that reached the file.
     pub syncs: AtomicU64,
+    /// The next write reaches the file only in part (its first half), and
+    /// fails with EIO: a torn write.
+    tear: AtomicBool,
 }
 
 impl Faults {
@@ -50,6 +53,11 @@ impl Faults {
     pub fn fail_once_after(&self, n: i64, errno: i32) {
         self.errno.store(i64::from(errno), Ordering::SeqCst);
         self.countdown.store(n, Ordering::SeqCst);
+    }
+
+    /// The next write is torn: half of it reaches the file, and it fails.
+    pub fn tear_next_write(&self) {
+        self.tear.store(true, Ordering::SeqCst);
     }
 
     fn one_off(&self) -> std::io::Result<()> {
@@ -129,6 +137,10 @@ impl StorageBackend for FaultyFile {
             && end > self.faults.written.load(Ordering::SeqCst)
         {
             return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
+        if self.faults.tear.swap(false, Ordering::SeqCst) {
+            self.inner.write(offset, &data[..data.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(EIO));
         }
         self.inner.write(offset, data)?;
         self.faults.written.fetch_max(end, Ordering::SeqCst);

@@ -564,6 +564,10 @@ struct Model {
     keys_active: Vec<bool>,
     /// Pushed requests and device requests (R30–R32).
     requests: requests::Requests,
+    /// Refresh tokens whose key was retired: the name each was presented
+    /// under → the name the model keeps it under. A consumed one presented
+    /// again is still a reuse (R08).
+    retired_refresh: HashMap<String, String>,
 }
 
 /// Pairs a grant keeps live at most (the default `grant_live_pairs`).
@@ -628,6 +632,9 @@ impl Model {
             .collect();
         for name in &names {
             let token = self.tokens.remove(name).unwrap();
+            if token.refresh {
+                self.retired_refresh.insert(name.clone(), hidden(name));
+            }
             self.tokens.insert(hidden(name), token);
         }
         for token in self.tokens.values_mut() {
@@ -966,6 +973,7 @@ pub fn run_on<B: Backend>(
         jtis: HashMap::new(),
         keys_active: vec![true],
         requests: requests::Requests::default(),
+        retired_refresh: HashMap::new(),
     };
     for (step, op) in ops.iter().enumerate() {
         apply(store, clock, &mut model, op).map_err(|e| format!("step {step} {op:?}: {e}"))?;
@@ -1836,6 +1844,9 @@ enum Plan {
     Rotate(Scope, Vec<String>),
     Grace(Scope, Vec<String>),
     Reuse,
+    /// A consumed refresh token under a retired key presented again past
+    /// its grace: the family it names ends (R08).
+    ReuseUnderRetiredKey(GrantId),
 }
 
 /// The model of a refresh (R07, R08), compared with the store's answer.
@@ -1857,6 +1868,27 @@ fn refresh_model(
     let now = m.now;
     let requested = asked.scope;
     let plan = (|| {
+        if !m.tokens.contains_key(plaintext)
+            && let Some(token) = m
+                .retired_refresh
+                .get(plaintext)
+                .and_then(|hidden| m.tokens.get(hidden))
+        {
+            // Under a retired key: only a reuse of one this client consumed
+            // counts; a retry within the grace, or one past retention, is
+            // unknown (no new pair from a retired key).
+            let Some((at, reuses, retain_until)) = token.consumed else {
+                return Err("UnknownRefreshToken");
+            };
+            if token.client != c.id
+                || !m.grants.contains_key(&token.grant)
+                || retain_until.is_some_and(|until| now >= until)
+                || (now < at + m.policy.grace && reuses < m.policy.cap)
+            {
+                return Err("UnknownRefreshToken");
+            }
+            return Ok(Plan::ReuseUnderRetiredKey(token.grant));
+        }
         let token = m
             .tokens
             .get(plaintext)
@@ -1895,6 +1927,11 @@ fn refresh_model(
         Ok(Plan::Reuse) => {
             same_outcome(&actual, &Expect::<()>::Err("RefreshTokenReused"))?;
             let grant = m.tokens[plaintext].grant;
+            m.end_grant(&grant);
+            Ok(())
+        }
+        Ok(Plan::ReuseUnderRetiredKey(grant)) => {
+            same_outcome(&actual, &Expect::<()>::Err("RefreshTokenReused"))?;
             m.end_grant(&grant);
             Ok(())
         }
