@@ -385,7 +385,15 @@ type Op<'a> = Box<dyn Fn(usize) + Sync + 'a>;
 // One table of engines, read top to bottom: splitting it would only move the
 // connections and chains it borrows into a struct.
 #[allow(clippy::too_many_lines)]
-fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec<Row> {
+/// Durable writes, `callers` at once: grantdb (commit log), grantdb without
+/// its commit log (`before`: the durable redb commit of earlier rounds),
+/// SQLite in both shapes and both connection layouts.
+fn writes(
+    settings: &Settings,
+    set: &support::GrantdbSet,
+    before: &support::GrantdbSet,
+    callers: usize,
+) -> Vec<Row> {
     let now = sqlite::now();
     let (_lean_dir, lean_path, lean_pairs) = sqlite::sqlite_set(settings.pairs * 2);
     let (_dot_dir, dot_path, dot_pairs) = dot::dot_set(settings.pairs);
@@ -409,6 +417,7 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
     let dot_refresh: Vec<String> = dot_pairs.iter().map(|(_, r)| r.clone()).collect();
     let offset = callers * 2;
     let grantdb_chains = chains(set.refresh.clone(), offset);
+    let before_chains = chains(before.refresh.clone(), offset + callers);
     let lean_shared_chains = chains(lean_refresh.clone(), offset);
     let lean_own_chains = chains(lean_refresh, offset + callers);
     let dot_shared_chains = chains(dot_refresh.clone(), offset);
@@ -432,6 +441,16 @@ fn writes(settings: &Settings, set: &support::GrantdbSet, callers: usize) -> Vec
                     .unwrap();
             }),
             Box::new(|caller| support::rotate(set, &mut grantdb_chains[caller].lock())),
+        ),
+        (
+            "grantdb without the commit log (before)",
+            Box::new(|caller| {
+                before
+                    .store
+                    .issue_for_subject(IssueRequest::new(&before.password_client, subject(caller)))
+                    .unwrap();
+            }),
+            Box::new(|caller| support::rotate(before, &mut before_chains[caller].lock())),
         ),
         (
             "SQLite lean, shared connection",
@@ -608,11 +627,17 @@ fn main() {
         ));
     }
     if settings.runs("writes") || settings.runs("writes32") {
+        let before = support::grantdb_set_configured(
+            live,
+            Config::builder()
+                .durability(Durability::Durable)
+                .commit_log(false),
+        );
         let mut rows = Vec::new();
         if settings.runs("writes") {
-            rows.extend(writes(&settings, &set, 1));
+            rows.extend(writes(&settings, &set, &before, 1));
         }
-        rows.extend(writes(&settings, &set, 32));
+        rows.extend(writes(&settings, &set, &before, 32));
         print_rows("Durable writes", &rows);
         let stats = set.store.write_stats();
         println!(
@@ -687,8 +712,49 @@ fn write_targets(rows: &[Row]) -> Vec<String> {
         ));
     }
     let cpu = find(rows, "grantdb", "issue, 32 callers").cpu_micros_per_op();
+    let cpu_before = find(
+        rows,
+        "grantdb without the commit log (before)",
+        "issue, 32 callers",
+    )
+    .cpu_micros_per_op();
     lines.push(format!(
-        "- CPU per issue at 32 callers (whole process): {cpu:.1} µs"
+        "- CPU per issue at 32 callers (whole process): {cpu:.1} µs (before: {cpu_before:.1} µs)"
+    ));
+    lines.push("\n### Targets (issue 26, against the lean SQLite shape), this run\n".to_owned());
+    for workload in ["issue", "refresh"] {
+        let one = |engine| find(rows, engine, &format!("{workload}, 1 caller"));
+        let (now, before, lean) = (
+            one("grantdb"),
+            one("grantdb without the commit log (before)"),
+            one("SQLite lean, shared connection"),
+        );
+        let ratio = now.micros_per_op() / lean.micros_per_op();
+        lines.push(format!(
+            "- {workload}, one durable caller: grantdb {:.0} µs (p99 {:.0}), before {:.0} µs (p99 {:.0}), SQLite lean FULL {:.0} µs (p99 {:.0}): {ratio:.2}x SQLite's time (≤ 0.7x: {})",
+            now.micros_per_op(),
+            now.p99.as_secs_f64() * 1e6,
+            before.micros_per_op(),
+            before.p99.as_secs_f64() * 1e6,
+            lean.micros_per_op(),
+            lean.p99.as_secs_f64() * 1e6,
+            verdict(ratio <= 0.7)
+        ));
+    }
+    let many = |engine| find(rows, engine, "issue, 32 callers").per_second();
+    let single = 1e6 / find(rows, "grantdb", "issue, 1 caller").micros_per_op();
+    let (shared, own) = (
+        many("grantdb") / many("SQLite lean, shared connection"),
+        many("grantdb") / many("SQLite lean, connection per caller"),
+    );
+    lines.push(format!(
+        "- issue, 32 callers: grantdb {:.0}/s (before {:.0}/s); {shared:.1}x SQLite lean shared (≥ 8x: {}), {own:.1}x connection per caller (≥ 6x: {}), {:.1}x grantdb's one caller (≥ 8x: {})",
+        many("grantdb"),
+        many("grantdb without the commit log (before)"),
+        verdict(shared >= 8.0),
+        verdict(own >= 6.0),
+        many("grantdb") / single,
+        verdict(many("grantdb") / single >= 8.0)
     ));
     lines
 }

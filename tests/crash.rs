@@ -4,7 +4,9 @@
 //! the database, runs `verify()`, and checks that every acknowledged effect is
 //! there and that the operation in flight happened entirely or not at all.
 //!
-//! 50 kill cycles by default; `GRANTDB_CRASH_CYCLES` sets another count. This
+//! 300 kill cycles by default, every other one with a child that checkpoints
+//! its commit log every 2 ms (kills land in log appends, in checkpoints and
+//! between them); `GRANTDB_CRASH_CYCLES` sets another count. This
 //! file has its own `main` (`harness = false`): run with an environment
 //! variable set, it is the child.
 //!
@@ -32,6 +34,9 @@ use rand::RngExt as _;
 const CHILD_DB: &str = "GRANTDB_CRASH_CHILD_DB";
 const CHILD_CLIENT: &str = "GRANTDB_CRASH_CHILD_CLIENT";
 const CHILD_FAST: &str = "GRANTDB_CRASH_CHILD_FAST";
+/// Set: the durable child checkpoints its commit log every 2 ms, so that
+/// kills land inside checkpoints too, not only inside log appends.
+const CHILD_CHECKPOINTS: &str = "GRANTDB_CRASH_CHILD_CHECKPOINTS";
 
 /// The flush interval of the child in fast mode.
 const FAST_FLUSH: Duration = Duration::from_millis(200);
@@ -60,6 +65,11 @@ fn child(path: &Path, (client_id, secret): (ClientId, &str), fast: bool) {
         Config::builder()
             .durability(Durability::Fast)
             .fast_flush_interval(FAST_FLUSH)
+            .build()
+            .expect("config")
+    } else if std::env::var_os(CHILD_CHECKPOINTS).is_some() {
+        Config::builder()
+            .checkpoint_interval(Duration::from_millis(2))
             .build()
             .expect("config")
     } else {
@@ -221,21 +231,23 @@ fn cycles(variable: &str, default: usize) -> usize {
 }
 
 fn parent() {
-    let durable = cycles("GRANTDB_CRASH_CYCLES", 50);
-    let acknowledged = kill_cycles(durable, false);
+    let durable = cycles("GRANTDB_CRASH_CYCLES", 300);
+    let (acknowledged, replayed) = kill_cycles(durable, false);
     println!(
-        "crash test: {durable} kill cycles, {acknowledged} acknowledged operations checked, 0 lost"
+        "crash test: {durable} kill cycles, {acknowledged} acknowledged operations checked, 0 lost; \
+         {replayed} commit log entries replayed at reopening"
     );
     let fast = cycles("GRANTDB_CRASH_FAST_CYCLES", 8);
-    let acknowledged = kill_cycles(fast, true);
+    let (acknowledged, _) = kill_cycles(fast, true);
     println!(
         "crash test, Durability::Fast killed while idle: {fast} kill cycles, {acknowledged} acknowledged operations checked, 0 lost"
     );
 }
 
 /// Runs `cycles` child processes on one database, SIGKILLs each, and checks
-/// every acknowledged effect after reopening; returns how many were checked.
-fn kill_cycles(cycles: usize, fast: bool) -> usize {
+/// every acknowledged effect after reopening; returns how many were checked,
+/// and how many commit log entries the reopenings replayed.
+fn kill_cycles(cycles: usize, fast: bool) -> (usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
     let (client, secret) = {
@@ -257,6 +269,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
     let mut model = Model::default();
     let mut rng = rand::rng();
     let mut acknowledged = 0;
+    let mut replayed = 0;
     let mut feed = FeedLedger::default();
     for cycle in 0..cycles {
         let mut command = Command::new(std::env::current_exe().unwrap());
@@ -267,6 +280,8 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
             .stderr(Stdio::null());
         if fast {
             command.env(CHILD_FAST, "1");
+        } else if cycle % 2 == 1 {
+            command.env(CHILD_CHECKPOINTS, "1");
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -303,6 +318,11 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
 
         let store = Store::open(&path, Config::default())
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopening after SIGKILL failed: {e}"));
+        replayed += store
+            .backend()
+            .commit_log_stats()
+            .expect("a file store has a commit log")
+            .replayed_at_open;
         let report = store.verify().unwrap();
         assert!(report.is_ok(), "cycle {cycle}: {:#?}", report.problems);
         let caller = store
@@ -335,7 +355,7 @@ fn kill_cycles(cycles: usize, fast: bool) -> usize {
         feed.check(&store, cycle);
         drop(store);
     }
-    acknowledged
+    (acknowledged, replayed)
 }
 
 /// The change feed's side of the crash test (R33): the revocations
