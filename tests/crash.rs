@@ -244,6 +244,22 @@ fn parent() {
     );
 }
 
+/// The child of cycle `cycle` on `path`, as client `client` (`id secret`).
+fn child_command(path: &Path, client: &str, fast: bool, cycle: usize) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env(CHILD_DB, path)
+        .env(CHILD_CLIENT, client)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if fast {
+        command.env(CHILD_FAST, "1");
+    } else if cycle % 2 == 1 {
+        command.env(CHILD_CHECKPOINTS, "1");
+    }
+    command
+}
+
 /// Runs `cycles` child processes on one database, SIGKILLs each, and checks
 /// every acknowledged effect after reopening; returns how many were checked,
 /// and how many commit log entries the reopenings replayed.
@@ -272,18 +288,9 @@ fn kill_cycles(cycles: usize, fast: bool) -> (usize, u64) {
     let mut replayed = 0;
     let mut feed = FeedLedger::default();
     for cycle in 0..cycles {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .env(CHILD_DB, &path)
-            .env(CHILD_CLIENT, format!("{client} {}", secret.expose()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if fast {
-            command.env(CHILD_FAST, "1");
-        } else if cycle % 2 == 1 {
-            command.env(CHILD_CHECKPOINTS, "1");
-        }
-        let mut child = command.spawn().unwrap();
+        let mut child = child_command(&path, &format!("{client} {}", secret.expose()), fast, cycle)
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let kill_after = rng.random_range(1..80);
         let mut seen = Vec::new();
