@@ -46,9 +46,10 @@ fn purge_template(live: usize) -> (std::path::PathBuf, u64) {
     if live > 0 {
         let set = grantdb_set(live, Durability::Fast);
         drop(set.store);
+        support::remove_database(&path);
         std::fs::copy(set.dir.path().join(format!("grantdb-{live}.redb")), &path).unwrap();
     } else {
-        let _ = std::fs::remove_file(&path);
+        support::remove_database(&path);
     }
     let clock = ManualClock::new(start);
     let config = Config::builder()

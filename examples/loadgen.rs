@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--seconds 10] [--threads 8] [--live 20000]
-//!                                          [--durability durable|fast] [--db data/loadgen.redb]
+//!                                          [--durability durable|fast] [--commit-log on|off]
+//!                                          [--db data/loadgen.redb]
 //! ```
 
 use std::error::Error;
@@ -53,6 +54,9 @@ struct Options {
     threads: usize,
     live: usize,
     durability: Durability,
+    /// Durable commits through the commit log (`--commit-log off`: the
+    /// file's own durable commits, as before it).
+    commit_log: bool,
     db: PathBuf,
 }
 
@@ -62,6 +66,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
         threads: 8,
         live: 20_000,
         durability: Durability::Durable,
+        commit_log: true,
         db: PathBuf::from("data/loadgen.redb"),
     };
     let mut args = std::env::args().skip(1);
@@ -72,6 +77,13 @@ fn options() -> Result<Options, Box<dyn Error>> {
             "--threads" => options.threads = value()?.parse()?,
             "--live" => options.live = value()?.parse()?,
             "--db" => options.db = PathBuf::from(value()?),
+            "--commit-log" => {
+                options.commit_log = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--commit-log is on or off, not {other:?}").into()),
+                };
+            }
             "--durability" => {
                 options.durability = match value()?.as_str() {
                     "durable" => Durability::Durable,
@@ -109,8 +121,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(dir) = options.db.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // A fresh database each run, and no commit log of the last one beside it.
     let _ = std::fs::remove_file(&options.db);
-    let config = Config::builder().durability(options.durability).build()?;
+    let mut log = options.db.clone().into_os_string();
+    log.push(".commitlog");
+    let _ = std::fs::remove_file(PathBuf::from(log));
+    let config = Config::builder()
+        .durability(options.durability)
+        .commit_log(options.commit_log)
+        .build()?;
     let store = Store::open(&options.db, config)?;
     let client = {
         let registered = store.register_client(

@@ -169,12 +169,21 @@ pub fn grantdb_set_configured(live: usize, builder: grantdb::ConfigBuilder) -> G
     }
 }
 
+/// Removes a database file and the commit log beside it (a log left over
+/// from an earlier file is refused next to a new one).
+pub fn remove_database(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let mut log = path.as_os_str().to_owned();
+    log.push(".commitlog");
+    let _ = std::fs::remove_file(PathBuf::from(log));
+}
+
 fn build_grantdb_template(live: usize, template: &Path, samples: &Path) {
     eprintln!(
         "building the grantdb data set with {live} live tokens (cached in {})",
         template.display()
     );
-    let _ = std::fs::remove_file(template);
+    remove_database(template);
     let config = Config::builder()
         .durability(Durability::Fast)
         .build()
