@@ -116,16 +116,22 @@ fn issue(store: &Store, client: &AuthenticatedClient, n: u64) -> Result<Pair, gr
     })
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let options = options()?;
-    if let Some(dir) = options.db.parent() {
+/// Makes room for a fresh database at `path`: no file, and no commit log
+/// of the last run beside it.
+fn fresh_database(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // A fresh database each run, and no commit log of the last one beside it.
-    let _ = std::fs::remove_file(&options.db);
-    let mut log = options.db.clone().into_os_string();
+    let _ = std::fs::remove_file(path);
+    let mut log = path.as_os_str().to_owned();
     log.push(".commitlog");
     let _ = std::fs::remove_file(PathBuf::from(log));
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let options = options()?;
+    fresh_database(&options.db)?;
     let config = Config::builder()
         .durability(options.durability)
         .commit_log(options.commit_log)
