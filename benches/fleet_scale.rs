@@ -61,7 +61,7 @@ fn main() {
             registered.secret.unwrap().expose()
         )
     };
-    println!("nodes  phase             ops/s     p99 µs");
+    println!("nodes  phase             ops/s     p99 µs   retries/op");
     let mut first = std::collections::HashMap::new();
     for &nodes in counts {
         let children: Vec<_> = (0..nodes)
@@ -83,20 +83,24 @@ fn main() {
             .map(|child| String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap())
             .collect();
         for phase in PHASES {
-            let (mut ops, mut p99) = (0.0f64, 0u64);
+            let (mut ops, mut p99, mut retries) = (0.0f64, 0u64, 0.0f64);
             for output in &outputs {
                 for line in output.lines().filter(|l| l.starts_with(phase)) {
                     let mut fields = line.split_whitespace().skip(1);
-                    ops += fields
+                    let node_ops = fields
                         .next()
                         .and_then(|v| v.parse::<f64>().ok())
                         .unwrap_or(0.0);
+                    ops += node_ops;
                     p99 = p99.max(fields.next().and_then(|v| v.parse().ok()).unwrap_or(0));
+                    let per_op: f64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                    retries += per_op * node_ops;
                 }
             }
             let base = *first.entry(phase).or_insert(ops);
             println!(
-                "{nodes:>5}  {phase:<16} {ops:>9.0} {p99:>9}   ({:.2}x of 1 node)",
+                "{nodes:>5}  {phase:<16} {ops:>9.0} {p99:>9}   {:>10.3}   ({:.2}x of 1 node)",
+                retries / ops.max(1.0),
                 ops / base.max(1.0)
             );
         }
@@ -148,6 +152,7 @@ fn run_node(node: &str) {
     for phase in PHASES {
         let stop = AtomicBool::new(false);
         let latencies = Mutex::new(Vec::new());
+        let retries_before = primary.backend().conflict_retries();
         let started = Instant::now();
         std::thread::scope(|scope| {
             for pair in &pairs {
@@ -195,10 +200,12 @@ fn run_node(node: &str) {
             .get(latencies.len() * 99 / 100)
             .copied()
             .unwrap_or_default();
+        let retries = primary.backend().conflict_retries() - retries_before;
         println!(
-            "{phase} {:.1} {}",
+            "{phase} {:.1} {} {:.4}",
             latencies.len() as f64 / elapsed,
-            p99.as_micros()
+            p99.as_micros(),
+            retries as f64 / latencies.len().max(1) as f64
         );
     }
 }

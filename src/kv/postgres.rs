@@ -277,6 +277,8 @@ pub struct PostgresBackend {
     listen: Arc<Manager>,
     /// The listener, once a reader waits for the feed.
     listening: std::sync::OnceLock<()>,
+    /// Write transactions retried after a conflict.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -408,9 +410,17 @@ impl PostgresBackend {
             database_clock: options.database_clock,
             listen,
             listening: std::sync::OnceLock::new(),
+            retries: std::sync::atomic::AtomicU64::new(0),
         };
         backend.migrate()?;
         Ok(backend)
+    }
+
+    /// Write transactions run again after a serialization failure or a
+    /// deadlock so far, each retry counted: what the fleet benchmark reports
+    /// per operation.
+    pub fn conflict_retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Statements this backend has sent to the database so far (each a
@@ -972,6 +982,8 @@ impl Backend for PostgresBackend {
         loop {
             match self.attempt(mode, &mut f) {
                 Err(error) if is_conflict(&error) && attempt + 1 < MAX_ATTEMPTS => {
+                    self.retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     backoff(attempt);
                     attempt += 1;
                 }
