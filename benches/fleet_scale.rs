@@ -80,7 +80,12 @@ fn main() {
             .collect();
         let outputs: Vec<String> = children
             .into_iter()
-            .map(|child| String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap())
+            .map(|child| {
+                let output = child.wait_with_output().unwrap();
+                // A node that failed fails the benchmark (and its smoke run).
+                assert!(output.status.success(), "a node process failed");
+                String::from_utf8(output.stdout).unwrap()
+            })
             .collect();
         for phase in PHASES {
             let (mut ops, mut p99, mut retries) = (0.0f64, 0u64, 0.0f64);
@@ -116,8 +121,11 @@ fn node_store(url: &str, replica: Option<&str>, schema: &str) -> Store<PostgresB
     if let Some(replica) = replica {
         options = options.read_replica(replica);
     }
+    // The issue phase gives one subject many grants: no per-subject limit,
+    // or its oldest grants (the refresh phase's chains) would be ended (R23).
     let config = Config::builder()
         .hashing_key(HashingKey::from_bytes([0x36; 32]))
+        .grant_limits(grantdb::GrantLimits::none())
         .build()
         .unwrap();
     Store::with_backend(PostgresBackend::connect(&options).unwrap(), config).unwrap()
