@@ -29,7 +29,16 @@ use grantdb::{IssueRequest, RefreshRequest};
 use parking_lot::Mutex;
 
 const THREADS: usize = 8;
-const PHASES: [&str; 4] = ["issue", "refresh", "validate-primary", "validate-replica"];
+/// `refresh-ssi`: the same refreshes with every write `SERIALIZABLE`
+/// (`PostgresOptions::row_locks(false)`), the baseline of `refresh` on row
+/// locks (issue 26 §3), in the same run.
+const PHASES: [&str; 5] = [
+    "issue",
+    "refresh-ssi",
+    "refresh",
+    "validate-primary",
+    "validate-replica",
+];
 
 fn main() {
     if let Ok(node) = std::env::var("GRANTDB_FLEET_NODE") {
@@ -48,7 +57,7 @@ fn main() {
     // The schema and the client, made once.
     // The client's id and secret, for every node process to authenticate it.
     let client = {
-        let store = node_store(&cluster.url(), None, &schema);
+        let store = node_store(&cluster.url(), None, &schema, true);
         let registered = store
             .register_client(
                 NewClient::confidential("fleet")
@@ -90,7 +99,10 @@ fn main() {
         for phase in PHASES {
             let (mut ops, mut p99, mut retries) = (0.0f64, 0u64, 0.0f64);
             for output in &outputs {
-                for line in output.lines().filter(|l| l.starts_with(phase)) {
+                for line in output
+                    .lines()
+                    .filter(|l| l.split_whitespace().next() == Some(phase))
+                {
                     let mut fields = line.split_whitespace().skip(1);
                     let node_ops = fields
                         .next()
@@ -113,11 +125,17 @@ fn main() {
 }
 
 /// A store of one node: the primary (both hosts named, read-write), and
-/// the standby as a read replica when given.
-fn node_store(url: &str, replica: Option<&str>, schema: &str) -> Store<PostgresBackend> {
+/// the standby as a read replica when given; refreshes on row locks or not.
+fn node_store(
+    url: &str,
+    replica: Option<&str>,
+    schema: &str,
+    row_locks: bool,
+) -> Store<PostgresBackend> {
     let mut options = PostgresOptions::new(url)
         .schema(schema)
-        .pool_size(THREADS as u32);
+        .pool_size(THREADS as u32)
+        .row_locks(row_locks);
     if let Some(replica) = replica {
         options = options.read_replica(replica);
     }
@@ -138,12 +156,13 @@ fn run_node(node: &str) {
     let seconds: u64 = var("GRANTDB_FLEET_SECONDS").parse().unwrap();
     let url = var("GRANTDB_FLEET_URL");
     let schema = var("GRANTDB_FLEET_SCHEMA");
-    let primary = node_store(&url, None, &schema);
+    let primary = node_store(&url, None, &schema, true);
+    let serializable = node_store(&url, None, &schema, false);
     let client = var("GRANTDB_FLEET_CLIENT");
     let (id, secret) = client.split_once(' ').unwrap();
     let id: ClientId = id.parse().unwrap();
     let client = primary.authenticate_client(&id, Some(secret)).unwrap();
-    let replicated = node_store(&url, Some(&var("GRANTDB_FLEET_REPLICA")), &schema);
+    let replicated = node_store(&url, Some(&var("GRANTDB_FLEET_REPLICA")), &schema, true);
     let subject = format!("node-{node}");
     // Pairs to refresh and tokens to validate, one chain per thread.
     let pairs: Vec<Mutex<(String, String)>> = (0..THREADS)
@@ -160,12 +179,17 @@ fn run_node(node: &str) {
     for phase in PHASES {
         let stop = AtomicBool::new(false);
         let latencies = Mutex::new(Vec::new());
-        let retries_before = primary.backend().conflict_retries();
+        let writer = if phase == "refresh-ssi" {
+            &serializable
+        } else {
+            &primary
+        };
+        let retries_before = writer.backend().conflict_retries();
         let started = Instant::now();
         std::thread::scope(|scope| {
             for pair in &pairs {
                 let (stop, latencies, primary, replicated, subject, client) =
-                    (&stop, &latencies, &primary, &replicated, &subject, &client);
+                    (&stop, &latencies, writer, &replicated, &subject, &client);
                 scope.spawn(move || {
                     let mut mine = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
@@ -176,7 +200,7 @@ fn run_node(node: &str) {
                                     .issue_for_subject(IssueRequest::new(client, subject))
                                     .unwrap();
                             }
-                            "refresh" => {
+                            "refresh" | "refresh-ssi" => {
                                 let mut pair = pair.lock();
                                 let next = primary
                                     .refresh(RefreshRequest::new(&pair.1, client))
@@ -208,7 +232,7 @@ fn run_node(node: &str) {
             .get(latencies.len() * 99 / 100)
             .copied()
             .unwrap_or_default();
-        let retries = primary.backend().conflict_retries() - retries_before;
+        let retries = writer.backend().conflict_retries() - retries_before;
         println!(
             "{phase} {:.1} {} {:.4}",
             latencies.len() as f64 / elapsed,

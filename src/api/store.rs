@@ -471,45 +471,45 @@ impl<B: Backend> Store<B> {
         let feed_request_id = request_id.clone();
         // Minted here, on the caller's thread, not by the batch's leader.
         let premints = Premints::new(self.inner.keys.load_full(), op.mints);
-        let (result, batch) = self
-            .inner
-            .commits
-            .submit(&runner, exclusive, move |kv, ctx| {
-                let ctx = ctx.with_premints(&premints);
-                if !listening && !feeding {
-                    return run(&mut Sealed::new(kv, ctx.seal), &ctx);
-                }
-                let mut sealed = if listening {
-                    Sealed::noting_events(kv, ctx.seal)
-                } else {
-                    Sealed::new(kv, ctx.seal)
-                };
-                if feeding {
-                    sealed = sealed.noting_changes();
-                }
-                let mut result = run(&mut sealed, &ctx);
-                let keeps = match &result {
-                    Ok(_) => true,
-                    Err(error) => error.committed_changes(),
-                };
-                // The feed's entries go in the operation's own writes, so
-                // they commit with it or not at all (R33).
-                let mut appended = false;
-                let changes = sealed.take_changes();
-                if keeps && !changes.is_empty() {
-                    match crate::ops::feed::append(
-                        &mut sealed,
-                        &ctx,
-                        changes,
-                        feed_request_id.as_deref(),
-                    ) {
-                        Ok(last) => appended = last.is_some(),
-                        Err(error) => result = Err(error),
+        let (result, batch) =
+            self.inner
+                .commits
+                .submit(&runner, (exclusive, op.isolation), move |kv, ctx| {
+                    let ctx = ctx.with_premints(&premints);
+                    if !listening && !feeding {
+                        return run(&mut Sealed::new(kv, ctx.seal), &ctx);
                     }
-                }
-                *slot.lock() = (sealed.take_events(), appended);
-                result
-            });
+                    let mut sealed = if listening {
+                        Sealed::noting_events(kv, ctx.seal)
+                    } else {
+                        Sealed::new(kv, ctx.seal)
+                    };
+                    if feeding {
+                        sealed = sealed.noting_changes();
+                    }
+                    let mut result = run(&mut sealed, &ctx);
+                    let keeps = match &result {
+                        Ok(_) => true,
+                        Err(error) => error.committed_changes(),
+                    };
+                    // The feed's entries go in the operation's own writes, so
+                    // they commit with it or not at all (R33).
+                    let mut appended = false;
+                    let changes = sealed.take_changes();
+                    if keeps && !changes.is_empty() {
+                        match crate::ops::feed::append(
+                            &mut sealed,
+                            &ctx,
+                            changes,
+                            feed_request_id.as_deref(),
+                        ) {
+                            Ok(last) => appended = last.is_some(),
+                            Err(error) => result = Err(error),
+                        }
+                    }
+                    *slot.lock() = (sealed.take_events(), appended);
+                    result
+                });
         observation.finish(&result, Some(batch));
         let committed = match &result {
             Ok(_) => true,

@@ -29,7 +29,7 @@ use crate::engine::meta;
 use crate::engine::time::Timekeeper;
 use crate::error::{Error, Result};
 use crate::kv::overlay::Overlay;
-use crate::kv::{Backend, CommitMode, KvRead as _, TxEnd};
+use crate::kv::{Backend, CommitMode, Isolation, KvRead as _, TxEnd};
 use crate::model::config::Config;
 
 /// What becomes of an operation's writes.
@@ -61,6 +61,8 @@ trait Job<B: Backend>: Send {
     fn lead(&self);
     /// Whether the job needs a transaction of its own.
     fn exclusive(&self) -> bool;
+    /// How its transaction must be isolated on a shared backend.
+    fn isolation(&self) -> Isolation;
 }
 
 enum State<T> {
@@ -79,6 +81,7 @@ struct TypedJob<T, F> {
     staged: Option<Result<T>>,
     waiter: Arc<Waiter<T>>,
     exclusive: bool,
+    isolation: Isolation,
 }
 
 impl<B, T, F> Job<B> for TypedJob<T, F>
@@ -119,6 +122,10 @@ where
 
     fn exclusive(&self) -> bool {
         self.exclusive
+    }
+
+    fn isolation(&self) -> Isolation {
+        self.isolation
     }
 }
 
@@ -194,12 +201,13 @@ impl<B: Backend> GroupCommit<B> {
     }
 
     /// Runs `op` in a write transaction, shared with concurrent writers unless
-    /// `exclusive`, and returns its result once the transaction committed,
-    /// with the number of operations the transaction carried.
+    /// `exclusive` and isolated at least as `isolation` asks, and returns its
+    /// result once the transaction committed, with the number of operations
+    /// the transaction carried.
     pub(crate) fn submit<T, F>(
         &self,
         runner: &Runner<'_, B>,
-        exclusive: bool,
+        (exclusive, isolation): (bool, Isolation),
         op: F,
     ) -> (Result<T>, usize)
     where
@@ -217,6 +225,7 @@ impl<B: Backend> GroupCommit<B> {
             staged: None,
             waiter: Arc::clone(&waiter),
             exclusive,
+            isolation,
         };
         let lead_now = {
             let mut queue = self.queue.lock();
@@ -274,8 +283,9 @@ impl<B: Backend> GroupCommit<B> {
         // transaction again): what follows is the commit.
         let mut ran = started;
         let mode = (runner.mode)();
+        let isolation = Isolation::of_all(jobs.iter().map(|job| job.isolation()));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            runner.backend.write(mode, |kv| {
+            runner.backend.write_isolated(mode, isolation, |kv| {
                 // Read inside the transaction: a backend may take the time from
                 // the database server.
                 let now = runner.time.now(kv.database_time());

@@ -11,6 +11,7 @@
 //! ```
 
 use crate::crypto::kinds::TokenKind;
+use crate::kv::Isolation;
 
 /// One operation of the store, as the engine runs and observes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub(crate) struct Op {
     pub grouping: Grouping,
     /// The strings it mints when it succeeds.
     pub mints: &'static [TokenKind],
+    /// How its transaction must be isolated on a shared backend.
+    pub isolation: Isolation,
 }
 
 /// What a write does to the database's size, and how it is grouped.
@@ -68,11 +71,23 @@ impl Op {
         }
     }
 
+    /// The operation, content with row locks on a shared backend
+    /// ([`Isolation::RowLocks`]): every row that decides its outcome it
+    /// also writes, and so does every operation that could change that
+    /// outcome (see `docs/design.md`, "Row locks for refreshes").
+    pub(crate) const fn row_locked(self) -> Op {
+        Op {
+            isolation: Isolation::RowLocks,
+            ..self
+        }
+    }
+
     const fn new(name: &'static str, grouping: Grouping) -> Op {
         Op {
             name,
             grouping,
             mints: &[],
+            isolation: Isolation::Serializable,
         }
     }
 }

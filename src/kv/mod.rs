@@ -265,6 +265,38 @@ pub enum CommitMode {
     Lazy,
 }
 
+/// How a write transaction is isolated from concurrent writers, on an engine
+/// that several processes or nodes write to at once. (An embedded engine
+/// runs one write transaction at a time: every transaction is serial there,
+/// whatever it asks for.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// As if the transactions ran alone, one after another.
+    #[default]
+    Serializable,
+    /// Every row whose value decides the transaction's outcome is a row it
+    /// also writes, and every writer that could change that outcome writes
+    /// one of those rows too: an engine may run it on row locks alone (first
+    /// updater wins: a row changed since its snapshot aborts it, to be run
+    /// again) instead of predicate locks, so that transactions writing
+    /// disjoint rows never conflict.
+    RowLocks,
+}
+
+impl Isolation {
+    /// The isolation a transaction carrying operations that ask for each of
+    /// `asked` needs: row locks only when every one of them is content with
+    /// them.
+    pub fn of_all(asked: impl IntoIterator<Item = Isolation>) -> Isolation {
+        if asked.into_iter().all(|i| i == Isolation::RowLocks) {
+            Isolation::RowLocks
+        } else {
+            Isolation::Serializable
+        }
+    }
+}
+
 /// What a backend calls after each commit with the token keys it wrote
 /// (`None`: anything may have changed, the database was reopened).
 pub type TokenWrites = std::sync::Arc<dyn Fn(Option<&[[u8; 16]]>) + Send + Sync>;
@@ -375,6 +407,18 @@ pub trait Backend: Send + Sync + 'static {
         mode: CommitMode,
         f: impl FnMut(&mut Self::Write<'_>) -> Result<(R, TxEnd)>,
     ) -> Result<R>;
+
+    /// [`Backend::write`], isolated from concurrent writers as `isolation`
+    /// says. Default: [`Backend::write`], which is serializable.
+    fn write_isolated<R>(
+        &self,
+        mode: CommitMode,
+        isolation: Isolation,
+        f: impl FnMut(&mut Self::Write<'_>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let _ = isolation;
+        self.write(mode, f)
+    }
 }
 
 #[cfg(test)]

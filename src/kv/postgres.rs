@@ -8,6 +8,12 @@
 //!   refresh token cannot both succeed. A serialization failure or deadlock is
 //!   retried inside grantdb with bounded, jittered backoff, so a caller never
 //!   sees a conflict as a spurious `invalid_grant`.
+//! * A transaction of operations content with row locks
+//!   ([`Isolation::RowLocks`]: refreshes) runs `REPEATABLE READ`: no
+//!   predicate locks, only the row locks its writes take at commit.
+//!   Refreshes of different grants never conflict; of two refreshes of one
+//!   token, the second to write the token row waits for the first and then
+//!   fails, to run again on what the first wrote (first updater wins).
 //! * Writes are buffered in the transaction and sent at commit as one
 //!   `INSERT … ON CONFLICT` and one `DELETE … = ANY` per table; reads that a
 //!   rule announces (purge) are fetched with one `= ANY` query per table.
@@ -35,7 +41,7 @@ use rand::RngExt as _;
 
 use super::overlay::{Overlay, Writes};
 pub use super::pg_tls::PostgresTls;
-use super::{Backend, CommitMode, FeedWatcher, KeyRange, KvRead, KvWrite, Table, TxEnd};
+use super::{Backend, CommitMode, FeedWatcher, Isolation, KeyRange, KvRead, KvWrite, Table, TxEnd};
 use crate::error::{Error, InputError, Result};
 
 /// The database server's time, in whole Unix seconds.
@@ -83,6 +89,13 @@ pub struct PostgresOptions {
     /// have applied it: a revoked token never validates on a replica after
     /// its revocation returned (R13). See `docs/design.md`, "Replica reads".
     pub read_replicas: Vec<String>,
+    /// Whether operations content with row locks (refreshes) run on them
+    /// (default true): `REPEATABLE READ`, where the rows a transaction
+    /// writes are locked and one changed since its snapshot fails it. Off,
+    /// every write transaction is `SERIALIZABLE`, as on an engine that offers
+    /// nothing else; refreshes of different grants may then conflict and be
+    /// retried. See `docs/design.md`, "Row locks for refreshes".
+    pub row_locks: bool,
 }
 
 impl PostgresOptions {
@@ -97,6 +110,7 @@ impl PostgresOptions {
             tls: PostgresTls::Disable,
             connect_timeout: Duration::from_secs(10),
             read_replicas: Vec::new(),
+            row_locks: true,
         }
     }
 
@@ -134,6 +148,12 @@ impl PostgresOptions {
     /// Sets the pool size.
     pub fn pool_size(mut self, size: u32) -> PostgresOptions {
         self.pool_size = size;
+        self
+    }
+
+    /// Whether refreshes run on row locks (default true) or `SERIALIZABLE`.
+    pub fn row_locks(mut self, on: bool) -> PostgresOptions {
+        self.row_locks = on;
         self
     }
 
@@ -273,6 +293,7 @@ pub struct PostgresBackend {
     sql: Sql,
     allow_generated_key: bool,
     database_clock: bool,
+    row_locks: bool,
     /// How the change feed's listener connects (R33).
     listen: Arc<Manager>,
     /// The listener, once a reader waits for the feed.
@@ -408,6 +429,7 @@ impl PostgresBackend {
             sql: Sql::new(&options.schema),
             allow_generated_key: options.allow_generated_key,
             database_clock: options.database_clock,
+            row_locks: options.row_locks,
             listen,
             listening: std::sync::OnceLock::new(),
             retries: std::sync::atomic::AtomicU64::new(0),
@@ -500,11 +522,17 @@ impl PostgresBackend {
     fn attempt<R>(
         &self,
         mode: CommitMode,
+        isolation: Isolation,
         f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
         let mut conn = self.connection()?;
         let PgConnection { client, statements } = &mut *conn;
-        let mut begin = String::from("START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+        let row_locks = self.row_locks && isolation == Isolation::RowLocks;
+        let mut begin = String::from(if row_locks {
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+        } else {
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE"
+        });
         if mode == CommitMode::Lazy {
             begin.push_str("; SET LOCAL synchronous_commit = off");
         } else if !self.replicas.is_empty() {
@@ -976,11 +1004,20 @@ impl Backend for PostgresBackend {
     fn write<R>(
         &self,
         mode: CommitMode,
+        f: impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        self.write_isolated(mode, Isolation::Serializable, f)
+    }
+
+    fn write_isolated<R>(
+        &self,
+        mode: CommitMode,
+        isolation: Isolation,
         mut f: impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
         let mut attempt = 0;
         loop {
-            match self.attempt(mode, &mut f) {
+            match self.attempt(mode, isolation, &mut f) {
                 Err(error) if is_conflict(&error) && attempt + 1 < MAX_ATTEMPTS => {
                     self.retries
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

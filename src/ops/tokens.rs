@@ -35,8 +35,9 @@ pub(crate) const ISSUE_FOR_SUBJECT: Op =
 pub(crate) const ISSUE_CLIENT_CREDENTIALS: Op =
     Op::grows("issue_client_credentials").minting(&[TokenKind::Access]);
 /// Refresh with rotation and reuse detection (R07, R08).
-pub(crate) const REFRESH: Op =
-    Op::grows("refresh").minting(&[TokenKind::Access, TokenKind::Refresh]);
+pub(crate) const REFRESH: Op = Op::grows("refresh")
+    .minting(&[TokenKind::Access, TokenKind::Refresh])
+    .row_locked();
 /// What a refresh would do, without doing it.
 pub(crate) const REFRESH_STATE: Op = Op::read("inspect");
 
