@@ -53,6 +53,15 @@ const SCHEMA_VERSION: i32 = 4;
 const BULK: usize = 5_000;
 /// Rows fetched per page of a range scan.
 const PAGE: i64 = 512;
+/// Rows a transaction writes in one statement at most; more go in
+/// statements per table and kind. (A bulk revocation racing refreshes, sent
+/// as one statement of thousands of rows, ran many times slower.)
+const AT_ONCE: usize = 256;
+/// Conflicts after which a transaction runs alone (see
+/// `PostgresBackend::attempt_alone`).
+const RUN_ALONE_AFTER: u32 = 8;
+/// Prepared statements a connection keeps.
+const MAX_PREPARED: usize = 512;
 /// Attempts of a transaction that keeps conflicting before the error surfaces.
 const MAX_ATTEMPTS: u32 = 30;
 
@@ -178,6 +187,14 @@ struct Sql {
     schema: String,
     /// The `LISTEN/NOTIFY` channel of the schema's change feed.
     feed_channel: String,
+    /// Takes the writers' lock of the schema shared, for the transaction:
+    /// every write transaction does, with its `BEGIN`.
+    writers_shared: String,
+    /// Takes it exclusively, for the session: a transaction that keeps
+    /// losing races, before it begins.
+    writers_alone: String,
+    /// Releases the exclusive hold.
+    writers_unlock: String,
     /// Statements sent on this backend's connections (a round trip each).
     sent: std::sync::atomic::AtomicU64,
 }
@@ -205,6 +222,13 @@ impl Sql {
             delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
             schema: schema.to_owned(),
             feed_channel: format!("grantdb_feed_{schema}"),
+            // The two-key form: a key space apart from the migration's lock.
+            // (`schema` is letters, digits and `_`: checked at connect.)
+            writers_shared: format!(
+                "SELECT pg_advisory_xact_lock_shared(hashtext('{schema}'), 26)"
+            ),
+            writers_alone: format!("SELECT pg_advisory_lock(hashtext('{schema}'), 26)"),
+            writers_unlock: format!("SELECT pg_advisory_unlock(hashtext('{schema}'), 26)"),
             sent: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -300,6 +324,8 @@ pub struct PostgresBackend {
     listening: std::sync::OnceLock<()>,
     /// Write transactions retried after a conflict.
     retries: std::sync::atomic::AtomicU64,
+    /// Tries run alone after losing `RUN_ALONE_AFTER` races.
+    runs_alone: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -433,6 +459,7 @@ impl PostgresBackend {
             listen,
             listening: std::sync::OnceLock::new(),
             retries: std::sync::atomic::AtomicU64::new(0),
+            runs_alone: std::sync::atomic::AtomicU64::new(0),
         };
         backend.migrate()?;
         Ok(backend)
@@ -443,6 +470,12 @@ impl PostgresBackend {
     /// per operation.
     pub fn conflict_retries(&self) -> u64 {
         self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Write transactions run alone so far, having lost 8 races in a row
+    /// (the other writers of the schema held back meanwhile).
+    pub fn runs_alone(&self) -> u64 {
+        self.runs_alone.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Statements this backend has sent to the database so far (each a
@@ -519,6 +552,8 @@ impl PostgresBackend {
         tx.commit().map_err(storage)
     }
 
+    /// One try of a write transaction, beside the other writers: it takes the
+    /// writers' lock shared, with its `BEGIN`.
     fn attempt<R>(
         &self,
         mode: CommitMode,
@@ -526,7 +561,38 @@ impl PostgresBackend {
         f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
         let mut conn = self.connection()?;
-        let PgConnection { client, statements } = &mut *conn;
+        self.attempt_on(&mut conn, mode, isolation, false, f)
+    }
+
+    /// One try of a write transaction that lost `RUN_ALONE_AFTER` races:
+    /// it waits for the writers in flight to end and holds the others back
+    /// until it committed (the writers' lock, exclusive, taken before its
+    /// snapshot), so that nothing can conflict with it. Without this, a long
+    /// transaction among many short ones (a client deletion among
+    /// refreshes, an issue among bulk revocations of its subject) could lose
+    /// every race until `Error::Contended`.
+    fn attempt_alone<R>(
+        &self,
+        mode: CommitMode,
+        isolation: Isolation,
+        f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let conn = self.connection()?;
+        let mut alone = Alone::lock(conn, &self.sql)?;
+        self.runs_alone
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.attempt_on(&mut alone.conn, mode, isolation, true, f)
+    }
+
+    fn attempt_on<R>(
+        &self,
+        conn: &mut PgConnection,
+        mode: CommitMode,
+        isolation: Isolation,
+        alone: bool,
+        f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
+    ) -> Result<R> {
+        let PgConnection { client, statements } = conn;
         let row_locks = self.row_locks && isolation == Isolation::RowLocks;
         let mut begin = String::from(if row_locks {
             "START TRANSACTION ISOLATION LEVEL REPEATABLE READ"
@@ -540,6 +606,10 @@ impl PostgresBackend {
             // it, so a revoked token never validates there after (R13).
             begin.push_str("; SET LOCAL synchronous_commit = remote_apply");
         }
+        if !alone {
+            begin.push_str("; ");
+            begin.push_str(&self.sql.writers_shared);
+        }
         let txn = PgTxn::begin(client, statements, &self.sql, &begin, self.database_clock)?;
         let mut overlay = Overlay::buffered(txn);
         let (result, end) = f(&mut overlay)?;
@@ -549,6 +619,36 @@ impl PostgresBackend {
             TxEnd::Abort => base.finish(false)?,
         }
         Ok(result)
+    }
+}
+
+/// A connection holding the writers' lock exclusively (session-level),
+/// released when it is dropped, also when the transaction failed or its
+/// operation panicked: a pooled connection never keeps it.
+struct Alone {
+    conn: r2d2::PooledConnection<Manager>,
+    unlock: String,
+}
+
+impl Alone {
+    fn lock(mut conn: r2d2::PooledConnection<Manager>, sql: &Sql) -> Result<Alone> {
+        sql.count_statement();
+        conn.client
+            .simple_query(&sql.writers_alone)
+            .map_err(pg_error)?;
+        Ok(Alone {
+            conn,
+            unlock: sql.writers_unlock.clone(),
+        })
+    }
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        // Outside any transaction by now (committed or rolled back). A
+        // connection that cannot run this is lost, and the server releases
+        // a session's locks when it ends.
+        let _ = self.conn.client.simple_query(&self.unlock);
     }
 }
 
@@ -587,6 +687,35 @@ pub struct PgTxn<'a> {
     clock: bool,
     /// The database server's time, once learnt.
     database_time: Cell<Option<u64>>,
+}
+
+/// One table's buffered writes, by kind.
+struct TableWrites {
+    table: Table,
+    deletes: Vec<Vec<u8>>,
+    put_keys: Vec<Vec<u8>>,
+    put_values: Vec<Vec<u8>>,
+}
+
+impl TableWrites {
+    fn of(table: Table, writes: &Writes) -> TableWrites {
+        let mut split = TableWrites {
+            table,
+            deletes: Vec::new(),
+            put_keys: Vec::new(),
+            put_values: Vec::new(),
+        };
+        for (key, value) in writes {
+            match value {
+                Some(value) => {
+                    split.put_keys.push(key.clone());
+                    split.put_values.push(value.clone());
+                }
+                None => split.deletes.push(key.clone()),
+            }
+        }
+        split
+    }
 }
 
 /// Rows read ahead by [`KvRead::prefetch`]: `None` for a key that is absent.
@@ -668,9 +797,15 @@ impl<'a> PgTxn<'a> {
             .client
             .prepare(sql)
             .map_err(pg_error)?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_owned(), statement.clone());
+        let mut statements = self.statements.borrow_mut();
+        // The flushes' shapes (which tables a transaction wrote) are few in
+        // practice, but not bounded by construction: a connection keeps at
+        // most this many prepared statements (dropping one closes it on the
+        // server).
+        if statements.len() >= MAX_PREPARED {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
 
@@ -694,34 +829,94 @@ impl<'a> PgTxn<'a> {
             .map_err(pg_error)
     }
 
-    /// Sends the buffered writes, one statement per table and kind, and commits.
+    /// Sends the buffered writes and commits: in one statement when they are
+    /// few (an operation, a group commit), else one bounded statement per
+    /// table, kind and chunk (an import, a bulk revocation).
     fn flush_and_commit(self, writes: &[Writes; Table::COUNT]) -> Result<()> {
-        for table in Table::ALL {
-            let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
-            for (key, value) in &writes[table.index()] {
-                match value {
-                    Some(value) => {
-                        put_keys.push(key.clone());
-                        put_values.push(value.clone());
-                    }
-                    None => deletes.push(key.clone()),
-                }
-            }
-            // In bounded statements, so that a large transaction (an import)
-            // never sends one huge parameter.
-            for chunk in deletes.chunks(BULK) {
-                self.execute(&self.sql.delete_many[table.index()], &[&chunk])?;
-            }
-            for (keys, values) in put_keys.chunks(BULK).zip(put_values.chunks(BULK)) {
-                self.execute(&self.sql.upsert_many[table.index()], &[&keys, &values])?;
-            }
-        }
-        if !writes[Table::Feed.index()].is_empty() {
-            // Delivered to the listeners when (and only if) this commits:
-            // every node's feed readers wake (R33).
-            self.execute("SELECT pg_notify($1, '')", &[&self.sql.feed_channel])?;
+        let split: Vec<TableWrites> = Table::ALL
+            .into_iter()
+            .filter(|table| !writes[table.index()].is_empty())
+            .map(|table| TableWrites::of(table, &writes[table.index()]))
+            .collect();
+        // Delivered to the listeners when (and only if) this commits: every
+        // node's feed readers wake (R33).
+        let notify = !writes[Table::Feed.index()].is_empty();
+        let rows: usize = split
+            .iter()
+            .map(|t| t.deletes.len() + t.put_keys.len())
+            .sum();
+        if rows <= AT_ONCE {
+            self.flush_at_once(&split, notify)?;
+        } else {
+            self.flush_in_chunks(&split, notify)?;
         }
         self.finish(true)
+    }
+
+    /// Every write in one statement, one round trip: a data-modifying `WITH`
+    /// per table and kind. PostgreSQL runs each exactly once, all on the
+    /// transaction's snapshot; none reads another's rows, and the overlay
+    /// holds a key at most once per table, so no two of them touch one row.
+    fn flush_at_once(&self, split: &[TableWrites], notify: bool) -> Result<()> {
+        if split.is_empty() {
+            return Ok(());
+        }
+        let schema = &self.sql.schema;
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let mut parts = Vec::new();
+        for writes in split {
+            let table = writes.table.name();
+            if !writes.deletes.is_empty() {
+                params.push(&writes.deletes);
+                let n = params.len();
+                parts.push(format!("DELETE FROM {schema}.{table} WHERE k = ANY(${n})"));
+            }
+            if !writes.put_keys.is_empty() {
+                params.push(&writes.put_keys);
+                params.push(&writes.put_values);
+                let (k, v) = (params.len() - 1, params.len());
+                parts.push(format!(
+                    "INSERT INTO {schema}.{table} (k, v) \
+                     SELECT * FROM unnest(${k}::bytea[], ${v}::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+                ));
+            }
+        }
+        let query = if notify {
+            params.push(&self.sql.feed_channel);
+            format!("SELECT pg_notify(${}, '')", params.len())
+        } else {
+            "SELECT 1".to_owned()
+        };
+        let mut sql = String::from("WITH ");
+        for (i, part) in parts.iter().enumerate() {
+            let comma = if i + 1 < parts.len() { "," } else { "" };
+            let _ = write!(sql, "w{i} AS ({part}){comma} ");
+        }
+        sql.push_str(&query);
+        self.execute(&sql, &params).map(drop)
+    }
+
+    /// The writes in bounded statements, so that a large transaction never
+    /// sends one huge parameter.
+    fn flush_in_chunks(&self, split: &[TableWrites], notify: bool) -> Result<()> {
+        for writes in split {
+            let table = writes.table.index();
+            for chunk in writes.deletes.chunks(BULK) {
+                self.execute(&self.sql.delete_many[table], &[&chunk])?;
+            }
+            let puts = writes
+                .put_keys
+                .chunks(BULK)
+                .zip(writes.put_values.chunks(BULK));
+            for (keys, values) in puts {
+                self.execute(&self.sql.upsert_many[table], &[&keys, &values])?;
+            }
+        }
+        if notify {
+            self.execute("SELECT pg_notify($1, '')", &[&self.sql.feed_channel])?;
+        }
+        Ok(())
     }
 
     fn finish(self, commit: bool) -> Result<()> {
@@ -1017,7 +1212,12 @@ impl Backend for PostgresBackend {
     ) -> Result<R> {
         let mut attempt = 0;
         loop {
-            match self.attempt(mode, isolation, &mut f) {
+            let outcome = if attempt < RUN_ALONE_AFTER {
+                self.attempt(mode, isolation, &mut f)
+            } else {
+                self.attempt_alone(mode, isolation, &mut f)
+            };
+            match outcome {
                 Err(error) if is_conflict(&error) && attempt + 1 < MAX_ATTEMPTS => {
                     self.retries
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
