@@ -187,14 +187,11 @@ struct Sql {
     schema: String,
     /// The `LISTEN/NOTIFY` channel of the schema's change feed.
     feed_channel: String,
-    /// Takes the writers' lock of the schema shared, for the transaction:
-    /// every write transaction does, with its `BEGIN`.
+    /// Takes the writers' lock of the schema shared, until the transaction
+    /// ends: every write transaction does, with its `BEGIN`.
     writers_shared: String,
-    /// Takes it exclusively, for the session: a transaction that keeps
-    /// losing races, before it begins.
+    /// Takes it exclusively: a transaction that keeps losing races.
     writers_alone: String,
-    /// Releases the exclusive hold.
-    writers_unlock: String,
     /// Statements sent on this backend's connections (a round trip each).
     sent: std::sync::atomic::AtomicU64,
 }
@@ -222,13 +219,11 @@ impl Sql {
             delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
             schema: schema.to_owned(),
             feed_channel: format!("grantdb_feed_{schema}"),
-            // The two-key form: a key space apart from the migration's lock.
-            // (`schema` is letters, digits and `_`: checked at connect.)
-            writers_shared: format!(
-                "SELECT pg_advisory_xact_lock_shared(hashtext('{schema}'), 26)"
-            ),
-            writers_alone: format!("SELECT pg_advisory_lock(hashtext('{schema}'), 26)"),
-            writers_unlock: format!("SELECT pg_advisory_unlock(hashtext('{schema}'), 26)"),
+            // The writers' lock is the meta table's: `ROW SHARE` admits every
+            // other writer and reader, `EXCLUSIVE` only readers. Both end
+            // with the transaction, on the server, whatever the client does.
+            writers_shared: format!("LOCK TABLE {schema}.grantdb_meta IN ROW SHARE MODE"),
+            writers_alone: format!("LOCK TABLE {schema}.grantdb_meta IN EXCLUSIVE MODE"),
             sent: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -566,7 +561,7 @@ impl PostgresBackend {
 
     /// One try of a write transaction that lost `RUN_ALONE_AFTER` races:
     /// it waits for the writers in flight to end and holds the others back
-    /// until it committed (the writers' lock, exclusive, taken before its
+    /// until it ends (the writers' lock, exclusive, taken before its
     /// snapshot), so that nothing can conflict with it. Without this, a long
     /// transaction among many short ones (a client deletion among
     /// refreshes, an issue among bulk revocations of its subject) could lose
@@ -577,11 +572,10 @@ impl PostgresBackend {
         isolation: Isolation,
         f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
-        let conn = self.connection()?;
-        let mut alone = Alone::lock(conn, &self.sql)?;
+        let mut conn = self.connection()?;
         self.runs_alone
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.attempt_on(&mut alone.conn, mode, isolation, true, f)
+        self.attempt_on(&mut conn, mode, isolation, true, f)
     }
 
     fn attempt_on<R>(
@@ -606,10 +600,14 @@ impl PostgresBackend {
             // it, so a revoked token never validates there after (R13).
             begin.push_str("; SET LOCAL synchronous_commit = remote_apply");
         }
-        if !alone {
-            begin.push_str("; ");
-            begin.push_str(&self.sql.writers_shared);
-        }
+        // Before the first query, so that the snapshot is taken once the
+        // lock is held (a `LOCK TABLE` is not a query).
+        begin.push_str("; ");
+        begin.push_str(if alone {
+            &self.sql.writers_alone
+        } else {
+            &self.sql.writers_shared
+        });
         let txn = PgTxn::begin(client, statements, &self.sql, &begin, self.database_clock)?;
         let mut overlay = Overlay::buffered(txn);
         let (result, end) = f(&mut overlay)?;
@@ -619,36 +617,6 @@ impl PostgresBackend {
             TxEnd::Abort => base.finish(false)?,
         }
         Ok(result)
-    }
-}
-
-/// A connection holding the writers' lock exclusively (session-level),
-/// released when it is dropped, also when the transaction failed or its
-/// operation panicked: a pooled connection never keeps it.
-struct Alone {
-    conn: r2d2::PooledConnection<Manager>,
-    unlock: String,
-}
-
-impl Alone {
-    fn lock(mut conn: r2d2::PooledConnection<Manager>, sql: &Sql) -> Result<Alone> {
-        sql.count_statement();
-        conn.client
-            .simple_query(&sql.writers_alone)
-            .map_err(pg_error)?;
-        Ok(Alone {
-            conn,
-            unlock: sql.writers_unlock.clone(),
-        })
-    }
-}
-
-impl Drop for Alone {
-    fn drop(&mut self) {
-        // Outside any transaction by now (committed or rolled back). A
-        // connection that cannot run this is lost, and the server releases
-        // a session's locks when it ends.
-        let _ = self.conn.client.simple_query(&self.unlock);
     }
 }
 
