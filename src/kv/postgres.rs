@@ -58,7 +58,7 @@ const PAGE: i64 = 512;
 /// as one statement of thousands of rows, ran many times slower.)
 const AT_ONCE: usize = 256;
 /// Conflicts after which a transaction runs alone (see
-/// `PostgresBackend::attempt_alone`).
+/// `PostgresBackend::attempt`).
 const RUN_ALONE_AFTER: u32 = 8;
 /// Prepared statements a connection keeps.
 const MAX_PREPARED: usize = 512;
@@ -547,46 +547,27 @@ impl PostgresBackend {
         tx.commit().map_err(storage)
     }
 
-    /// One try of a write transaction, beside the other writers: it takes the
-    /// writers' lock shared, with its `BEGIN`.
+    /// One try of a write transaction. Beside the other writers, it takes
+    /// the writers' lock shared, with its `BEGIN`. `alone` (it lost
+    /// `RUN_ALONE_AFTER` races), it takes that lock exclusively before its
+    /// snapshot: it waits for the writers in flight to end and holds the
+    /// others back until it ends, so that nothing can conflict with it.
+    /// Without this, a long transaction among many short ones (a client
+    /// deletion among refreshes, an issue among bulk revocations of its
+    /// subject) could lose every race until `Error::Contended`.
     fn attempt<R>(
         &self,
-        mode: CommitMode,
-        isolation: Isolation,
-        f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
-    ) -> Result<R> {
-        let mut conn = self.connection()?;
-        self.attempt_on(&mut conn, mode, isolation, false, f)
-    }
-
-    /// One try of a write transaction that lost `RUN_ALONE_AFTER` races:
-    /// it waits for the writers in flight to end and holds the others back
-    /// until it ends (the writers' lock, exclusive, taken before its
-    /// snapshot), so that nothing can conflict with it. Without this, a long
-    /// transaction among many short ones (a client deletion among
-    /// refreshes, an issue among bulk revocations of its subject) could lose
-    /// every race until `Error::Contended`.
-    fn attempt_alone<R>(
-        &self,
-        mode: CommitMode,
-        isolation: Isolation,
-        f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
-    ) -> Result<R> {
-        let mut conn = self.connection()?;
-        self.runs_alone
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.attempt_on(&mut conn, mode, isolation, true, f)
-    }
-
-    fn attempt_on<R>(
-        &self,
-        conn: &mut PgConnection,
         mode: CommitMode,
         isolation: Isolation,
         alone: bool,
         f: &mut impl FnMut(&mut Overlay<PgTxn<'_>>) -> Result<(R, TxEnd)>,
     ) -> Result<R> {
-        let PgConnection { client, statements } = conn;
+        let mut conn = self.connection()?;
+        if alone {
+            self.runs_alone
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let PgConnection { client, statements } = &mut *conn;
         let row_locks = self.row_locks && isolation == Isolation::RowLocks;
         let mut begin = String::from(if row_locks {
             "START TRANSACTION ISOLATION LEVEL REPEATABLE READ"
@@ -1180,12 +1161,8 @@ impl Backend for PostgresBackend {
     ) -> Result<R> {
         let mut attempt = 0;
         loop {
-            let outcome = if attempt < RUN_ALONE_AFTER {
-                self.attempt(mode, isolation, &mut f)
-            } else {
-                self.attempt_alone(mode, isolation, &mut f)
-            };
-            match outcome {
+            let alone = attempt >= RUN_ALONE_AFTER;
+            match self.attempt(mode, isolation, alone, &mut f) {
                 Err(error) if is_conflict(&error) && attempt + 1 < MAX_ATTEMPTS => {
                     self.retries
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
