@@ -216,12 +216,15 @@ impl Sql {
             upsert: each(
                 "INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
             ),
-            upsert_many: each(
-                "INSERT INTO {t} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            ),
+            upsert_many: Table::ALL
+                .iter()
+                .map(|&t| upsert_rows(schema, t, 1, 2))
+                .collect(),
             delete: each("DELETE FROM {t} WHERE k = $1"),
-            delete_many: each("DELETE FROM {t} WHERE k = ANY($1)"),
+            delete_many: Table::ALL
+                .iter()
+                .map(|&t| delete_rows(schema, t, 1))
+                .collect(),
             schema: schema.to_owned(),
             feed_channel: format!("grantdb_feed_{schema}"),
             // The writers' lock is the meta table's: `ROW SHARE` admits every
@@ -612,6 +615,24 @@ fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(micros));
 }
 
+/// `DELETE` of the rows whose keys are the array parameter `$keys`: the one
+/// text of it, for a statement alone and inside a flush's `WITH`.
+fn delete_rows(schema: &str, table: Table, keys: usize) -> String {
+    format!(
+        "DELETE FROM {schema}.{} WHERE k = ANY(${keys})",
+        table.name()
+    )
+}
+
+/// Upsert of the rows in the array parameters `$keys` and `$values`.
+fn upsert_rows(schema: &str, table: Table, keys: usize, values: usize) -> String {
+    format!(
+        "INSERT INTO {schema}.{} (k, v) SELECT * FROM unnest(${keys}::bytea[], ${values}::bytea[]) \
+         ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+        table.name()
+    )
+}
+
 /// A connection, in a transaction begun by [`PgTxn::begin`] or not. A
 /// transaction still open when it is dropped is rolled back.
 struct Conn<'a> {
@@ -819,21 +840,15 @@ impl<'a> PgTxn<'a> {
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         let mut parts = Vec::new();
         for writes in split {
-            let table = writes.table.name();
             if !writes.deletes.is_empty() {
                 params.push(&writes.deletes);
-                let n = params.len();
-                parts.push(format!("DELETE FROM {schema}.{table} WHERE k = ANY(${n})"));
+                parts.push(delete_rows(schema, writes.table, params.len()));
             }
             if !writes.put_keys.is_empty() {
                 params.push(&writes.put_keys);
                 params.push(&writes.put_values);
-                let (k, v) = (params.len() - 1, params.len());
-                parts.push(format!(
-                    "INSERT INTO {schema}.{table} (k, v) \
-                     SELECT * FROM unnest(${k}::bytea[], ${v}::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-                ));
+                let (keys, values) = (params.len() - 1, params.len());
+                parts.push(upsert_rows(schema, writes.table, keys, values));
             }
         }
         let query = if notify {
